@@ -1,0 +1,21 @@
+//! tonegate: a real-time media engine for IVRs.
+//!
+//! The crate is a sans-IO core: everything here is synchronous code that never touches
+//! a socket, a file handle it did not get from its caller, or the clock.
+//!
+//! - [`codec`]: G.711 mu-law / A-law and linear PCM conversions.
+//! - [`resample`]: streaming sample-rate conversion (wraps rubato).
+//! - [`dsp`]: Goertzel filter bank, DTMF detector, tone generator, level reference.
+//! - [`receiver`]: a DTMF receiver for one channel at any input rate (resampler + detector).
+//! - [`media`]: WAV reading and writing.
+//! - [`evaluate`]: the built-in receiver compliance suite.
+
+pub mod codec;
+pub mod dsp;
+pub mod evaluate;
+pub mod media;
+pub mod receiver;
+pub mod resample;
+mod sample_rate;
+
+pub use sample_rate::{SampleRate, SampleRateError};
