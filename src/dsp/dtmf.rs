@@ -1,1 +1,587 @@
-//! Placeholder; being written.
+//! Streaming DTMF detector for one channel at the analysis rate (8 kHz).
+//!
+//! # How it decides
+//! The [`goertzel::Bank`] measures the eight keypad frequencies over 4 ms blocks with a
+//! common phase reference. Every block, the detector sums the last five blocks into a
+//! 20 ms window and asks whether that window holds exactly one row tone and one column
+//! tone:
+//! - each tone at least `min_level_dbm0`, measured after correcting the window for the
+//!   tone's own frequency offset, so levels do not sag at the deviation limits;
+//! - the strongest tone of each group stands `min_relative_peak_db` above the others;
+//! - twist within `max_normal_twist_db` / `max_reverse_twist_db`;
+//! - frequency offset (from the phase advance of the window between blocks) within
+//!   `max_frequency_deviation`: this is what separates 1.5 % tones from 3.5 % ones,
+//!   which a 20 ms filter's bandwidth alone cannot;
+//! - the pair holds at least `min_pair_share` of the window's energy (speech and music
+//!   spread theirs).
+//!
+//! Timing comes from the 4 ms blocks, not the window: when a window first qualifies,
+//! the detector walks back through the block history to the tone's onset, interpolating
+//! within the first block by its share of the full-block magnitude. It reports the digit
+//! as soon as the tone has lasted `min_tone_ms` and is still on, so the report lands
+//! about `min_tone_ms` after onset whatever the tone's level. A digit ends when its tones
+//! have been absent for `release_ms`; shorter dropouts are bridged.
+//!
+//! Positions are sample indices at the analysis rate, counted from the start of the
+//! stream; feeding the same samples in any chunking gives the same events.
+
+use num_complex::Complex32;
+
+use super::goertzel::{self, Bank, BlockResult, LANES};
+use super::keypad::{COLUMN_HZ, Digit, ROW_HZ};
+use super::level;
+
+/// The rate the detector analyses, in hertz.
+pub const ANALYSIS_RATE: u32 = 8_000;
+/// Samples per analysis block (4 ms).
+pub const BLOCK_LEN: usize = 32;
+/// Blocks per decision window (20 ms).
+const WINDOW_BLOCKS: usize = 5;
+const WINDOW_LEN: usize = BLOCK_LEN * WINDOW_BLOCKS;
+/// Blocks of history kept for onset estimation (64 ms).
+const HISTORY_BLOCKS: usize = 16;
+/// A block holds a tone when its magnitude is at least this share of a full block's.
+const PRESENT_FRACTION: f32 = 0.5;
+/// A candidate is confirmed only while the newest block holds at least this share.
+const CONFIRM_FRACTION: f32 = 0.75;
+/// Before confirmation, a candidate survives dropouts up to this many blocks.
+const CANDIDATE_BRIDGE_BLOCKS: u64 = 3;
+
+/// Detector thresholds. Units are in the field names; `Default` gives the tuned values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Weakest accepted tone, per tone, in dBm0. Default -36 (Q.24 asks for -25; rejects -55).
+    pub min_level_dbm0: f32,
+    /// Largest accepted level of the low group over the high group, dB. Default 10 (Q.24: 8).
+    pub max_normal_twist_db: f32,
+    /// Largest accepted level of the high group over the low group, dB. Default 6 (Q.24: 4).
+    pub max_reverse_twist_db: f32,
+    /// Largest accepted frequency offset per tone, as a fraction. Default 0.025 (accept 1.5 %, reject 3.5 %).
+    pub max_frequency_deviation: f32,
+    /// Smallest share of the window's energy the tone pair must hold, 0 to 1. Default 0.7.
+    pub min_pair_share: f32,
+    /// How far the strongest tone of a group must stand above the others, dB. Default 8.
+    pub min_relative_peak_db: f32,
+    /// Tone duration before a digit is reported, ms. Default 26 (Q.24 rejects 23 ms, accepts 40 ms).
+    pub min_tone_ms: f32,
+    /// Silence that ends a digit, ms; shorter dropouts are bridged. Default 28 (bridge 20 ms, split at 40 ms).
+    pub release_ms: f32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            min_level_dbm0: -36.0,
+            max_normal_twist_db: 10.0,
+            max_reverse_twist_db: 6.0,
+            max_frequency_deviation: 0.025,
+            min_pair_share: 0.7,
+            min_relative_peak_db: 8.0,
+            min_tone_ms: 26.0,
+            release_ms: 28.0,
+        }
+    }
+}
+
+/// A configuration value outside its meaningful range.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// A field is out of range; names the field and its allowed range.
+    #[error("detector setting {field} = {value} is out of range ({range})")]
+    OutOfRange {
+        /// Field name.
+        field: &'static str,
+        /// The rejected value.
+        value: f32,
+        /// Allowed range, human-readable.
+        range: &'static str,
+    },
+}
+
+impl Config {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let checks: [(&'static str, f32, f32, f32, &'static str); 8] = [
+            (
+                "min_level_dbm0",
+                self.min_level_dbm0,
+                -60.0,
+                0.0,
+                "-60 to 0",
+            ),
+            (
+                "max_normal_twist_db",
+                self.max_normal_twist_db,
+                0.0,
+                20.0,
+                "0 to 20",
+            ),
+            (
+                "max_reverse_twist_db",
+                self.max_reverse_twist_db,
+                0.0,
+                20.0,
+                "0 to 20",
+            ),
+            (
+                "max_frequency_deviation",
+                self.max_frequency_deviation,
+                0.005,
+                0.05,
+                "0.005 to 0.05",
+            ),
+            ("min_pair_share", self.min_pair_share, 0.0, 1.0, "0 to 1"),
+            (
+                "min_relative_peak_db",
+                self.min_relative_peak_db,
+                0.0,
+                30.0,
+                "0 to 30",
+            ),
+            ("min_tone_ms", self.min_tone_ms, 20.0, 60.0, "20 to 60"),
+            ("release_ms", self.release_ms, 8.0, 60.0, "8 to 60"),
+        ];
+        for (field, value, low, high, range) in checks {
+            if !(low..=high).contains(&value) {
+                return Err(ConfigError::OutOfRange {
+                    field,
+                    value,
+                    range,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A digit as reported when it is confirmed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Keypress {
+    /// The key.
+    pub digit: Digit,
+    /// Estimated tone onset, in analysis samples from the start of the stream.
+    pub start: f64,
+    /// Samples consumed when the digit was reported (the report's position).
+    pub detected: u64,
+    /// Measured level of the row (low group) tone, dBm0.
+    pub low_dbm0: f32,
+    /// Measured level of the column (high group) tone, dBm0.
+    pub high_dbm0: f32,
+}
+
+impl Keypress {
+    /// Mean of the two tone levels, dBm0.
+    pub fn level_dbm0(&self) -> f32 {
+        (self.low_dbm0 + self.high_dbm0) / 2.0
+    }
+}
+
+/// What the detector reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Event {
+    /// A digit was confirmed; it is still sounding.
+    Pressed(Keypress),
+    /// The digit's tones stopped at `end` (estimated release, analysis samples).
+    Released {
+        /// The press being ended, as reported at confirmation.
+        keypress: Keypress,
+        /// Estimated release position.
+        end: f64,
+    },
+}
+
+/// A window that holds one valid tone pair.
+#[derive(Debug, Clone, Copy)]
+struct Qualified {
+    digit: Digit,
+    /// Magnitude a full block would have for each tone (low, high).
+    full_block: [f32; 2],
+    levels_dbm0: [f32; 2],
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Idle,
+    Candidate {
+        qualified: Qualified,
+        onset: f64,
+        last_present_block: u64,
+    },
+    Active {
+        keypress: Keypress,
+        full_block: [f32; 2],
+        release: Option<f64>,
+    },
+}
+
+/// Streaming DTMF detector for one channel of 8 kHz samples.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    config: Config,
+    bank: Bank,
+    block: [f32; BLOCK_LEN],
+    block_fill: usize,
+    history: [BlockResult; HISTORY_BLOCKS],
+    /// Blocks analysed since the start of the stream.
+    blocks_done: u64,
+    previous_window: [Complex32; LANES],
+    previous_advance: [Complex32; LANES],
+    state: State,
+    min_relative_peak: f32,
+    min_tone_samples: f64,
+    release_samples: f64,
+}
+
+impl Detector {
+    /// Builds a detector, checking the configuration.
+    pub fn new(config: Config) -> Result<Detector, ConfigError> {
+        config.validate()?;
+        let frequencies = [ROW_HZ, COLUMN_HZ].concat();
+        let frequencies: [f32; LANES] = std::array::from_fn(|k| frequencies[k]);
+        let ms_to_samples = |ms: f32| f64::from(ms) * f64::from(ANALYSIS_RATE) / 1000.0;
+        Ok(Detector {
+            min_relative_peak: 10f32.powf(config.min_relative_peak_db / 10.0),
+            min_tone_samples: ms_to_samples(config.min_tone_ms),
+            release_samples: ms_to_samples(config.release_ms),
+            config,
+            bank: Bank::new(frequencies, ANALYSIS_RATE as f32, BLOCK_LEN),
+            block: [0.0; BLOCK_LEN],
+            block_fill: 0,
+            history: [BlockResult::default(); HISTORY_BLOCKS],
+            blocks_done: 0,
+            previous_window: [Complex32::new(0.0, 0.0); LANES],
+            previous_advance: [Complex32::new(0.0, 0.0); LANES],
+            state: State::Idle,
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Samples consumed since the start of the stream (or the last reset).
+    pub fn position(&self) -> u64 {
+        self.blocks_done * BLOCK_LEN as u64 + self.block_fill as u64
+    }
+
+    /// Forgets the stream: positions restart at zero.
+    pub fn reset(&mut self) {
+        self.bank.reset();
+        self.block_fill = 0;
+        self.history = [BlockResult::default(); HISTORY_BLOCKS];
+        self.blocks_done = 0;
+        self.previous_window = [Complex32::new(0.0, 0.0); LANES];
+        self.previous_advance = [Complex32::new(0.0, 0.0); LANES];
+        self.state = State::Idle;
+    }
+
+    /// Consumes `samples` (8 kHz, full scale 1.0) and calls `on_event` for each event, in order.
+    /// Non-finite samples are read as silence. Allocation-free.
+    pub fn process(&mut self, samples: &[f32], on_event: &mut impl FnMut(Event)) {
+        let mut rest = samples;
+        while !rest.is_empty() {
+            let take = (BLOCK_LEN - self.block_fill).min(rest.len());
+            let (head, tail) = rest.split_at(take);
+            for (slot, &x) in self.block[self.block_fill..].iter_mut().zip(head) {
+                *slot = if x.is_finite() { x } else { 0.0 };
+            }
+            self.block_fill += take;
+            rest = tail;
+            if self.block_fill == BLOCK_LEN {
+                self.block_fill = 0;
+                self.analyse_block(on_event);
+            }
+        }
+    }
+
+    /// Ends the stream: completes the last partial block with silence, ends a sounding
+    /// digit, and resets for a new stream.
+    pub fn flush(&mut self, on_event: &mut impl FnMut(Event)) {
+        let stream_end = self.position() as f64;
+        if self.block_fill > 0 {
+            self.block[self.block_fill..].fill(0.0);
+            self.block_fill = 0;
+            self.analyse_block(on_event);
+        }
+        if let State::Active {
+            keypress, release, ..
+        } = self.state
+        {
+            let end = release.unwrap_or(stream_end).min(stream_end);
+            on_event(Event::Released { keypress, end });
+        }
+        self.reset();
+    }
+
+    fn analyse_block(&mut self, on_event: &mut impl FnMut(Event)) {
+        let result = self.bank.process(&self.block);
+        self.history[(self.blocks_done % HISTORY_BLOCKS as u64) as usize] = result;
+        self.blocks_done += 1;
+        let qualified = self.qualify_window();
+        self.step(qualified, on_event);
+    }
+
+    /// The block `ago` blocks before the newest (0 = newest).
+    fn block_ago(&self, ago: usize) -> &BlockResult {
+        let index = (self.blocks_done - 1 - ago as u64) % HISTORY_BLOCKS as u64;
+        &self.history[index as usize]
+    }
+
+    /// Blocks of history available.
+    fn history_len(&self) -> usize {
+        self.blocks_done.min(HISTORY_BLOCKS as u64) as usize
+    }
+
+    /// Checks the newest 20 ms window; also advances the frequency-estimation state.
+    fn qualify_window(&mut self) -> Option<Qualified> {
+        let mut window = [Complex32::new(0.0, 0.0); LANES];
+        let mut energy = 0.0f32;
+        for ago in 0..WINDOW_BLOCKS {
+            let block = self.block_ago(ago);
+            for (sum, bin) in window.iter_mut().zip(block.bins) {
+                *sum += bin;
+            }
+            energy += block.energy;
+        }
+        let advance: [Complex32; LANES] =
+            std::array::from_fn(|k| window[k] * self.previous_window[k].conj());
+        let phase_advance: [Complex32; LANES] =
+            std::array::from_fn(|k| advance[k] + self.previous_advance[k]);
+        self.previous_window = window;
+        self.previous_advance = advance;
+        if self.blocks_done < WINDOW_BLOCKS as u64 + 2 {
+            return None;
+        }
+        self.check_pair(&window, &phase_advance, energy)
+    }
+
+    fn check_pair(
+        &self,
+        window: &[Complex32; LANES],
+        phase_advance: &[Complex32; LANES],
+        energy: f32,
+    ) -> Option<Qualified> {
+        let power = window.map(|w| w.norm_sqr());
+        let row = strongest(&power[..4]);
+        let column = 4 + strongest(&power[4..]);
+        // Cheap gates first: most blocks of speech, music and silence stop here.
+        // Tone energy in the window is 2|W|^2/N; deviation can cost up to ~4 dB before correction.
+        let pair_energy = 2.0 * (power[row] + power[column]) / WINDOW_LEN as f32;
+        if pair_energy < 0.4 * self.config.min_pair_share * energy {
+            return None;
+        }
+        let floor = level::dbm0_to_peak(self.config.min_level_dbm0) * WINDOW_LEN as f32 / 2.0;
+        if power[row].min(power[column]) < 0.4 * floor * floor {
+            return None;
+        }
+        let stands_out = |best: usize, group: std::ops::Range<usize>| {
+            group
+                .filter(|&k| k != best)
+                .all(|k| power[best] >= self.min_relative_peak * power[k])
+        };
+        if !stands_out(row, 0..4) || !stands_out(column, 4..8) {
+            return None;
+        }
+        // Frequency offset from the window's phase advance per block.
+        let omega = self.bank.omega();
+        let mut corrected = [0.0f32; 2];
+        for (slot, lane) in [row, column].into_iter().enumerate() {
+            let offset = phase_advance[lane].arg() / BLOCK_LEN as f32; // radians per sample
+            if offset.abs() > self.config.max_frequency_deviation * omega[lane] as f32 {
+                return None;
+            }
+            corrected[slot] = self.derotated_magnitude(lane, offset);
+        }
+        let levels_dbm0 = corrected.map(|m| level::peak_to_dbm0(2.0 * m / WINDOW_LEN as f32));
+        if levels_dbm0[0].min(levels_dbm0[1]) < self.config.min_level_dbm0 {
+            return None;
+        }
+        let twist = levels_dbm0[1] - levels_dbm0[0];
+        if twist < -self.config.max_normal_twist_db || twist > self.config.max_reverse_twist_db {
+            return None;
+        }
+        let corrected_energy =
+            2.0 * (corrected[0] * corrected[0] + corrected[1] * corrected[1]) / WINDOW_LEN as f32;
+        if corrected_energy < self.config.min_pair_share * energy {
+            return None;
+        }
+        Some(Qualified {
+            digit: Digit::from_position(row, column - 4),
+            full_block: corrected.map(|m| m / WINDOW_BLOCKS as f32),
+            levels_dbm0,
+        })
+    }
+
+    /// Window magnitude of `lane` after undoing a frequency offset of `offset` rad/sample.
+    fn derotated_magnitude(&self, lane: usize, offset: f32) -> f32 {
+        let centre = (WINDOW_BLOCKS - 1) as f32 / 2.0;
+        let mut sum = Complex32::new(0.0, 0.0);
+        for ago in 0..WINDOW_BLOCKS {
+            let age = (WINDOW_BLOCKS - 1 - ago) as f32; // 0 = oldest in window
+            let turn = Complex32::from_polar(1.0, -offset * BLOCK_LEN as f32 * (age - centre));
+            sum += self.block_ago(ago).bins[lane] * turn;
+        }
+        sum.norm()
+    }
+
+    /// Share of a full block's magnitude that block `ago` holds, averaged over the pair.
+    fn block_fraction(&self, ago: usize, digit: Digit, full_block: [f32; 2]) -> [f32; 2] {
+        let bins = &self.block_ago(ago).bins;
+        [
+            bins[digit.row()].norm() / full_block[0],
+            bins[4 + digit.column()].norm() / full_block[1],
+        ]
+    }
+
+    fn holds(&self, ago: usize, digit: Digit, full_block: [f32; 2], share: f32) -> bool {
+        let [low, high] = self.block_fraction(ago, digit, full_block);
+        low >= share && high >= share
+    }
+
+    fn mean_fraction(&self, ago: usize, digit: Digit, full_block: [f32; 2]) -> f64 {
+        let [low, high] = self.block_fraction(ago, digit, full_block);
+        f64::from((low.min(1.0) + high.min(1.0)) / 2.0)
+    }
+
+    /// Estimated onset of the tone sounding in the newest block, if it holds the tone.
+    fn onset(&self, qualified: &Qualified) -> Option<f64> {
+        let (digit, full) = (qualified.digit, qualified.full_block);
+        if !self.holds(0, digit, full, PRESENT_FRACTION) {
+            return None;
+        }
+        let available = self.history_len();
+        let mut first = 0;
+        while first + 1 < available && self.holds(first + 1, digit, full, PRESENT_FRACTION) {
+            first += 1;
+        }
+        let first_end = (self.blocks_done - first as u64) as f64 * BLOCK_LEN as f64;
+        let mut covered = self.mean_fraction(first, digit, full);
+        if first + 1 < available {
+            covered += self.mean_fraction(first + 1, digit, full);
+        }
+        Some(first_end - covered.min(2.0) * BLOCK_LEN as f64)
+    }
+
+    /// Estimated release inside the newest block, given it no longer holds the tone.
+    fn release_estimate(&self, digit: Digit, full: [f32; 2]) -> f64 {
+        let newest_start = (self.blocks_done - 1) as f64 * BLOCK_LEN as f64;
+        let before = 1.0 - self.mean_fraction(1, digit, full);
+        let after = self.mean_fraction(0, digit, full);
+        newest_start + (after - before) * BLOCK_LEN as f64
+    }
+
+    fn step(&mut self, qualified: Option<Qualified>, on_event: &mut impl FnMut(Event)) {
+        let now_block = self.blocks_done - 1;
+        let now = self.blocks_done * BLOCK_LEN as u64;
+        match self.state {
+            State::Idle => self.start_candidate(qualified, on_event),
+            State::Candidate {
+                qualified: candidate,
+                onset,
+                last_present_block,
+            } => {
+                let (digit, full) = match qualified {
+                    Some(q) if q.digit != candidate.digit => {
+                        return self.start_candidate(qualified, on_event);
+                    }
+                    Some(q) => (q.digit, q.full_block),
+                    None => (candidate.digit, candidate.full_block),
+                };
+                let present = self.holds(0, digit, full, PRESENT_FRACTION);
+                let last_present_block = if present {
+                    now_block
+                } else {
+                    last_present_block
+                };
+                if let Some(q) = qualified
+                    && now as f64 - onset >= self.min_tone_samples
+                    && self.holds(0, digit, full, CONFIRM_FRACTION)
+                {
+                    let keypress = Keypress {
+                        digit,
+                        start: onset,
+                        detected: now,
+                        low_dbm0: q.levels_dbm0[0],
+                        high_dbm0: q.levels_dbm0[1],
+                    };
+                    on_event(Event::Pressed(keypress));
+                    self.state = State::Active {
+                        keypress,
+                        full_block: full,
+                        release: None,
+                    };
+                } else if now_block - last_present_block > CANDIDATE_BRIDGE_BLOCKS {
+                    self.state = State::Idle;
+                } else {
+                    self.state = State::Candidate {
+                        qualified: qualified.unwrap_or(candidate),
+                        onset,
+                        last_present_block,
+                    };
+                }
+            }
+            State::Active {
+                keypress,
+                full_block,
+                release,
+            } => {
+                let full_block = match qualified {
+                    Some(q) if q.digit == keypress.digit => q.full_block,
+                    _ => full_block,
+                };
+                if self.holds(0, keypress.digit, full_block, PRESENT_FRACTION) {
+                    self.state = State::Active {
+                        keypress,
+                        full_block,
+                        release: None,
+                    };
+                    return;
+                }
+                let release =
+                    release.unwrap_or_else(|| self.release_estimate(keypress.digit, full_block));
+                let other_digit = qualified.is_some_and(|q| q.digit != keypress.digit);
+                if other_digit || now as f64 - release >= self.release_samples {
+                    on_event(Event::Released {
+                        keypress,
+                        end: release,
+                    });
+                    self.state = State::Idle;
+                    self.start_candidate(qualified, on_event);
+                } else {
+                    self.state = State::Active {
+                        keypress,
+                        full_block,
+                        release: Some(release),
+                    };
+                }
+            }
+        }
+    }
+
+    fn start_candidate(&mut self, qualified: Option<Qualified>, on_event: &mut impl FnMut(Event)) {
+        self.state = State::Idle;
+        let Some(q) = qualified else { return };
+        let Some(onset) = self.onset(&q) else { return };
+        self.state = State::Candidate {
+            qualified: q,
+            onset,
+            last_present_block: self.blocks_done - 1,
+        };
+        // The tone may already be long enough (e.g. after a switch between digits).
+        self.step(qualified, on_event);
+    }
+}
+
+/// Index of the largest value.
+fn strongest(values: &[f32]) -> usize {
+    let mut best = 0;
+    for (k, &v) in values.iter().enumerate() {
+        if v > values[best] {
+            best = k;
+        }
+    }
+    best
+}
+
+/// Keeps the goertzel module's lane count and the keypad in step.
+const _: () = assert!(goertzel::LANES == ROW_HZ.len() + COLUMN_HZ.len());

@@ -115,8 +115,14 @@ mod tests {
         for digit in Digit::ALL {
             assert_eq!(Digit::from_char(digit.as_char()), Ok(digit));
         }
-        assert_eq!(Digit::from_char('5').unwrap().frequencies(), (770.0, 1336.0));
-        assert_eq!(Digit::from_char('d').unwrap().frequencies(), (941.0, 1633.0));
+        assert_eq!(
+            Digit::from_char('5').unwrap().frequencies(),
+            (770.0, 1336.0)
+        );
+        assert_eq!(
+            Digit::from_char('d').unwrap().frequencies(),
+            (941.0, 1633.0)
+        );
         assert_eq!(Digit::from_char('x'), Err(NotADigit('x')));
     }
 }
