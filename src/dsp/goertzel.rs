@@ -199,8 +199,8 @@ mod tests {
         let mut sum = [Complex32::new(0.0, 0.0); LANES];
         for block in x.chunks(32) {
             let r = bank.process(block);
-            for k in 0..LANES {
-                sum[k] += r.bins[k];
+            for (total, bin) in sum.iter_mut().zip(r.bins) {
+                *total += bin;
             }
         }
         for (k, f) in FREQS.iter().enumerate() {
