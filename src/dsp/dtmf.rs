@@ -42,10 +42,15 @@ const WINDOW_LEN: usize = BLOCK_LEN * WINDOW_BLOCKS;
 const HISTORY_BLOCKS: usize = 16;
 /// A block holds a tone when its magnitude is at least this share of a full block's.
 const PRESENT_FRACTION: f32 = 0.5;
-/// A candidate is confirmed only while the newest block holds at least this share.
+/// A candidate is confirmed only while the newest two blocks hold at least this share.
 const CONFIRM_FRACTION: f32 = 0.75;
-/// Before confirmation, a candidate survives dropouts up to this many blocks.
-const CANDIDATE_BRIDGE_BLOCKS: u64 = 3;
+/// Qualified windows after which block-level presence alone can confirm a candidate.
+const SUSTAINED_WINDOWS: u32 = 2;
+/// A window qualifies only if sound fills at least this share of it (four of its five
+/// blocks): a shorter span cannot resolve neighbouring keys.
+const MIN_FILL: f32 = 0.8;
+/// Before confirmation, a candidate survives dropouts up to this many blocks (20 ms, ETSI).
+const CANDIDATE_BRIDGE_BLOCKS: u64 = 5;
 
 /// Detector thresholds. Units are in the field names; `Default` gives the tuned values.
 #[derive(Debug, Clone, PartialEq)]
@@ -205,6 +210,8 @@ enum State {
         qualified: Qualified,
         onset: f64,
         last_present_block: u64,
+        /// Windows that qualified for this digit since its onset.
+        qualified_windows: u32,
     },
     Active {
         keypress: Keypress,
@@ -223,8 +230,6 @@ pub struct Detector {
     history: [BlockResult; HISTORY_BLOCKS],
     /// Blocks analysed since the start of the stream.
     blocks_done: u64,
-    previous_window: [Complex32; LANES],
-    previous_advance: [Complex32; LANES],
     state: State,
     min_relative_peak: f32,
     min_tone_samples: f64,
@@ -248,8 +253,6 @@ impl Detector {
             block_fill: 0,
             history: [BlockResult::default(); HISTORY_BLOCKS],
             blocks_done: 0,
-            previous_window: [Complex32::new(0.0, 0.0); LANES],
-            previous_advance: [Complex32::new(0.0, 0.0); LANES],
             state: State::Idle,
         })
     }
@@ -270,21 +273,17 @@ impl Detector {
         self.block_fill = 0;
         self.history = [BlockResult::default(); HISTORY_BLOCKS];
         self.blocks_done = 0;
-        self.previous_window = [Complex32::new(0.0, 0.0); LANES];
-        self.previous_advance = [Complex32::new(0.0, 0.0); LANES];
         self.state = State::Idle;
     }
 
     /// Consumes `samples` (8 kHz, full scale 1.0) and calls `on_event` for each event, in order.
-    /// Non-finite samples are read as silence. Allocation-free.
+    /// A 4 ms block holding a non-finite sample is read as silence. Allocation-free.
     pub fn process(&mut self, samples: &[f32], on_event: &mut impl FnMut(Event)) {
         let mut rest = samples;
         while !rest.is_empty() {
             let take = (BLOCK_LEN - self.block_fill).min(rest.len());
             let (head, tail) = rest.split_at(take);
-            for (slot, &x) in self.block[self.block_fill..].iter_mut().zip(head) {
-                *slot = if x.is_finite() { x } else { 0.0 };
-            }
+            self.block[self.block_fill..self.block_fill + take].copy_from_slice(head);
             self.block_fill += take;
             rest = tail;
             if self.block_fill == BLOCK_LEN {
@@ -332,8 +331,11 @@ impl Detector {
         self.blocks_done.min(HISTORY_BLOCKS as u64) as usize
     }
 
-    /// Checks the newest 20 ms window; also advances the frequency-estimation state.
-    fn qualify_window(&mut self) -> Option<Qualified> {
+    /// Checks the newest 20 ms window.
+    fn qualify_window(&self) -> Option<Qualified> {
+        if self.blocks_done < WINDOW_BLOCKS as u64 {
+            return None;
+        }
         let mut window = [Complex32::new(0.0, 0.0); LANES];
         let mut energy = 0.0f32;
         for ago in 0..WINDOW_BLOCKS {
@@ -343,24 +345,32 @@ impl Detector {
             }
             energy += block.energy;
         }
-        let advance: [Complex32; LANES] =
-            std::array::from_fn(|k| window[k] * self.previous_window[k].conj());
-        let phase_advance: [Complex32; LANES] =
-            std::array::from_fn(|k| advance[k] + self.previous_advance[k]);
-        self.previous_window = window;
-        self.previous_advance = advance;
-        if self.blocks_done < WINDOW_BLOCKS as u64 + 2 {
-            return None;
-        }
-        self.check_pair(&window, &phase_advance, energy)
+        self.check_pair(&window, energy)
     }
 
-    fn check_pair(
-        &self,
-        window: &[Complex32; LANES],
-        phase_advance: &[Complex32; LANES],
-        energy: f32,
-    ) -> Option<Qualified> {
+    /// Frequency offset of `lane` in radians per sample, from the phase advance between
+    /// the window's first four blocks and its last four. The lag between the two spans is
+    /// taken between their energy centroids rather than assumed to be one block, so a
+    /// window that the tone only partly fills (at onset, release, or around a dropout)
+    /// reads the offset without bias.
+    fn frequency_offset(&self, lane: usize, window: Complex32) -> f32 {
+        let newest = self.block_ago(0).bins[lane];
+        let oldest = self.block_ago(WINDOW_BLOCKS - 1).bins[lane];
+        let advance = ((window - newest).conj() * (window - oldest)).arg();
+        let centroid = |ages: std::ops::Range<usize>| {
+            let (mut weighted, mut total) = (0.0f32, 0.0f32);
+            for age in ages {
+                let energy = self.block_ago(WINDOW_BLOCKS - 1 - age).energy;
+                weighted += age as f32 * energy;
+                total += energy;
+            }
+            weighted / total.max(f32::MIN_POSITIVE)
+        };
+        let lag_blocks = centroid(1..WINDOW_BLOCKS) - centroid(0..WINDOW_BLOCKS - 1);
+        advance / (lag_blocks.max(0.25) * BLOCK_LEN as f32)
+    }
+
+    fn check_pair(&self, window: &[Complex32; LANES], energy: f32) -> Option<Qualified> {
         let power = window.map(|w| w.norm_sqr());
         let row = strongest(&power[..4]);
         let column = 4 + strongest(&power[4..]);
@@ -384,15 +394,23 @@ impl Detector {
         }
         // Frequency offset from the window's phase advance per block.
         let omega = self.bank.omega();
-        let mut corrected = [0.0f32; 2];
+        let fill = self.fill();
+        if fill < MIN_FILL {
+            return None;
+        }
+        let mut peaks = [0.0f32; 2];
+        let mut tone_energy = 0.0f32;
         for (slot, lane) in [row, column].into_iter().enumerate() {
-            let offset = phase_advance[lane].arg() / BLOCK_LEN as f32; // radians per sample
+            let offset = self.frequency_offset(lane, window[lane]);
             if offset.abs() > self.config.max_frequency_deviation * omega[lane] as f32 {
                 return None;
             }
-            corrected[slot] = self.derotated_magnitude(lane, offset);
+            // A sine of peak A over n samples sums to A n / 2 and holds A^2 n / 2 of energy.
+            let sounding = WINDOW_LEN as f32 * fill;
+            peaks[slot] = 2.0 * self.derotated_magnitude(lane, offset) / sounding;
+            tone_energy += peaks[slot] * peaks[slot] * sounding / 2.0;
         }
-        let levels_dbm0 = corrected.map(|m| level::peak_to_dbm0(2.0 * m / WINDOW_LEN as f32));
+        let levels_dbm0 = peaks.map(level::peak_to_dbm0);
         if levels_dbm0[0].min(levels_dbm0[1]) < self.config.min_level_dbm0 {
             return None;
         }
@@ -400,14 +418,12 @@ impl Detector {
         if twist < -self.config.max_normal_twist_db || twist > self.config.max_reverse_twist_db {
             return None;
         }
-        let corrected_energy =
-            2.0 * (corrected[0] * corrected[0] + corrected[1] * corrected[1]) / WINDOW_LEN as f32;
-        if corrected_energy < self.config.min_pair_share * energy {
+        if tone_energy < self.config.min_pair_share * energy {
             return None;
         }
         Some(Qualified {
             digit: Digit::from_position(row, column - 4),
-            full_block: corrected.map(|m| m / WINDOW_BLOCKS as f32),
+            full_block: peaks.map(|peak| peak * BLOCK_LEN as f32 / 2.0),
             levels_dbm0,
         })
     }
@@ -424,6 +440,24 @@ impl Detector {
         sum.norm()
     }
 
+    /// Share of the window that sound fills: 1 for steady sound throughout, m/5 for sound
+    /// in m of the 5 blocks (after an onset, inside a dropout). Read from block energies,
+    /// which a tone pair keeps steady, unlike single-frequency bins that the other tone's
+    /// leakage makes wobble.
+    fn fill(&self) -> f32 {
+        let (mut energies, mut squares) = (0.0f32, 0.0f32);
+        for ago in 0..WINDOW_BLOCKS {
+            let energy = self.block_ago(ago).energy;
+            energies += energy;
+            squares += energy * energy;
+        }
+        if squares > 0.0 {
+            energies * energies / (WINDOW_BLOCKS as f32 * squares)
+        } else {
+            0.0
+        }
+    }
+
     /// Share of a full block's magnitude that block `ago` holds, averaged over the pair.
     fn block_fraction(&self, ago: usize, digit: Digit, full_block: [f32; 2]) -> [f32; 2] {
         let bins = &self.block_ago(ago).bins;
@@ -433,25 +467,40 @@ impl Detector {
         ]
     }
 
-    fn holds(&self, ago: usize, digit: Digit, full_block: [f32; 2], share: f32) -> bool {
-        let [low, high] = self.block_fraction(ago, digit, full_block);
-        low >= share && high >= share
-    }
-
+    /// Share of a full block the pair holds in block `ago`: the mean over the two tones,
+    /// each capped at 1. Averaging keeps a weak tone's leakage-driven wobble (a 4 ms block
+    /// cannot shut out a tone 8 dB stronger 350 Hz away) from breaking up a digit.
     fn mean_fraction(&self, ago: usize, digit: Digit, full_block: [f32; 2]) -> f64 {
         let [low, high] = self.block_fraction(ago, digit, full_block);
         f64::from((low.min(1.0) + high.min(1.0)) / 2.0)
     }
 
+    /// Whether block `ago` holds the pair.
+    fn holds(&self, ago: usize, digit: Digit, full_block: [f32; 2]) -> bool {
+        self.mean_fraction(ago, digit, full_block) >= f64::from(PRESENT_FRACTION)
+    }
+
+    /// Whether both tones sound through the newest 8 ms at `CONFIRM_FRACTION` of full
+    /// level (summed coherently over two blocks, which sheds the other tone's leakage).
+    fn sounds_now(&self, digit: Digit, full_block: [f32; 2]) -> bool {
+        let (newest, previous) = (&self.block_ago(0).bins, &self.block_ago(1).bins);
+        [digit.row(), 4 + digit.column()]
+            .into_iter()
+            .zip(full_block)
+            .all(|(lane, full)| {
+                (newest[lane] + previous[lane]).norm() >= CONFIRM_FRACTION * 2.0 * full
+            })
+    }
+
     /// Estimated onset of the tone sounding in the newest block, if it holds the tone.
     fn onset(&self, qualified: &Qualified) -> Option<f64> {
         let (digit, full) = (qualified.digit, qualified.full_block);
-        if !self.holds(0, digit, full, PRESENT_FRACTION) {
+        if !self.holds(0, digit, full) {
             return None;
         }
         let available = self.history_len();
         let mut first = 0;
-        while first + 1 < available && self.holds(first + 1, digit, full, PRESENT_FRACTION) {
+        while first + 1 < available && self.holds(first + 1, digit, full) {
             first += 1;
         }
         let first_end = (self.blocks_done - first as u64) as f64 * BLOCK_LEN as f64;
@@ -479,30 +528,34 @@ impl Detector {
                 qualified: candidate,
                 onset,
                 last_present_block,
+                qualified_windows,
             } => {
-                let (digit, full) = match qualified {
-                    Some(q) if q.digit != candidate.digit => {
-                        return self.start_candidate(qualified, on_event);
-                    }
-                    Some(q) => (q.digit, q.full_block),
-                    None => (candidate.digit, candidate.full_block),
-                };
-                let present = self.holds(0, digit, full, PRESENT_FRACTION);
+                if qualified.is_some_and(|q| q.digit != candidate.digit) {
+                    return self.start_candidate(qualified, on_event);
+                }
+                let qualified_windows = qualified_windows + u32::from(qualified.is_some());
+                let latest = qualified.unwrap_or(candidate);
+                let (digit, full) = (latest.digit, latest.full_block);
+                let present = self.holds(0, digit, full);
                 let last_present_block = if present {
                     now_block
                 } else {
                     last_present_block
                 };
-                if let Some(q) = qualified
+                // A window spanning a dropout cannot separate neighbouring keys, so once
+                // the pair has qualified repeatedly, two blocks holding it vouch for it.
+                let evidence = qualified.is_some()
+                    || (qualified_windows >= SUSTAINED_WINDOWS && self.holds(1, digit, full));
+                if evidence
                     && now as f64 - onset >= self.min_tone_samples
-                    && self.holds(0, digit, full, CONFIRM_FRACTION)
+                    && self.sounds_now(digit, full)
                 {
                     let keypress = Keypress {
                         digit,
                         start: onset,
                         detected: now,
-                        low_dbm0: q.levels_dbm0[0],
-                        high_dbm0: q.levels_dbm0[1],
+                        low_dbm0: latest.levels_dbm0[0],
+                        high_dbm0: latest.levels_dbm0[1],
                     };
                     on_event(Event::Pressed(keypress));
                     self.state = State::Active {
@@ -514,9 +567,10 @@ impl Detector {
                     self.state = State::Idle;
                 } else {
                     self.state = State::Candidate {
-                        qualified: qualified.unwrap_or(candidate),
+                        qualified: latest,
                         onset,
                         last_present_block,
+                        qualified_windows,
                     };
                 }
             }
@@ -529,7 +583,7 @@ impl Detector {
                     Some(q) if q.digit == keypress.digit => q.full_block,
                     _ => full_block,
                 };
-                if self.holds(0, keypress.digit, full_block, PRESENT_FRACTION) {
+                if self.holds(0, keypress.digit, full_block) {
                     self.state = State::Active {
                         keypress,
                         full_block,
@@ -566,6 +620,7 @@ impl Detector {
             qualified: q,
             onset,
             last_present_block: self.blocks_done - 1,
+            qualified_windows: 0,
         };
         // The tone may already be long enough (e.g. after a switch between digits).
         self.step(qualified, on_event);

@@ -32,7 +32,11 @@ pub struct Bank {
     rotator: [num_complex::Complex64; LANES],
     /// `exp(-j * w_k * block_len)`: the rotator's step per block.
     rotator_step: [num_complex::Complex64; LANES],
+    blocks_since_normalised: u32,
 }
+
+/// Blocks between renormalisations of the f64 rotators (drift per block is ~1e-16).
+const RENORMALISE_BLOCKS: u32 = 1024;
 
 /// What one block produced.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -64,6 +68,7 @@ impl Bank {
             rotator: [num_complex::Complex64::new(1.0, 0.0); LANES],
             rotator_step: omega
                 .map(|w| num_complex::Complex64::from_polar(1.0, -w * block_len as f64)),
+            blocks_since_normalised: 0,
         }
     }
 
@@ -80,6 +85,7 @@ impl Bank {
     /// Restarts the phase reference at stream position zero.
     pub fn reset(&mut self) {
         self.rotator = [num_complex::Complex64::new(1.0, 0.0); LANES];
+        self.blocks_since_normalised = 0;
     }
 
     /// Analyses the next block of the stream with the phasor table (the hot path).
@@ -138,16 +144,32 @@ impl Bank {
     }
 
     /// Moves block-relative bins to the stream phase reference and advances it.
+    ///
+    /// A block holding non-finite values (or values so large their energy overflows)
+    /// reads as silence, so one bad sample cannot poison later windows.
     fn finish_block(&mut self, local: [Complex32; LANES], energy: f32) -> BlockResult {
-        let bins = std::array::from_fn(|k| {
-            let r = self.rotator[k];
-            local[k] * Complex32::new(r.re as f32, r.im as f32)
-        });
+        let result = if energy.is_finite() {
+            BlockResult {
+                bins: std::array::from_fn(|k| {
+                    let r = self.rotator[k];
+                    local[k] * Complex32::new(r.re as f32, r.im as f32)
+                }),
+                energy,
+            }
+        } else {
+            BlockResult::default()
+        };
         for (rotator, step) in self.rotator.iter_mut().zip(self.rotator_step) {
-            let next = *rotator * step;
-            *rotator = next / next.norm();
+            *rotator *= step;
         }
-        BlockResult { bins, energy }
+        self.blocks_since_normalised += 1;
+        if self.blocks_since_normalised == RENORMALISE_BLOCKS {
+            self.blocks_since_normalised = 0;
+            for rotator in &mut self.rotator {
+                *rotator /= rotator.norm();
+            }
+        }
+        result
     }
 }
 
