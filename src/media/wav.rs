@@ -5,12 +5,16 @@
 //! supports, frame by frame into caller buffers, without loading the file.
 //!
 //! # Untrusted input
-//! Hound has panicked and misparsed on malformed headers, so the reader does not hand it
-//! the file's header. [`Header::read`] walks the RIFF chunks itself with fixed-size
-//! buffers (skipping unknown chunks by streaming past them, honouring RIFF pad bytes),
-//! validates every field, and hound then decodes the samples behind a canonical 44-byte
-//! header built from the validated values. No input makes the reader panic, and nothing
-//! it allocates depends on a size the header claims.
+//! Hound's header parser has had panics on malformed headers, ignores RIFF pad bytes and
+//! `fact` chunk sizes, and trusts field combinations it cannot decode, so the reader does
+//! not hand it the file's header. [`Header::read`] walks the RIFF chunks itself with
+//! fixed-size buffers (streaming past unknown chunks, honouring pad bytes whether or not
+//! the writer put them in), the layout is validated field by field, and hound then
+//! decodes the samples behind a canonical 44-byte header built from the validated
+//! values. No input makes the reader panic, and nothing it allocates depends on a size
+//! the header claims. Where the header is redundant the reader is more lenient than
+//! hound: the byte-rate field is not checked, and a data chunk that is not a whole number
+//! of frames loses only its trailing partial frame.
 //!
 //! # Truncated files
 //! A data chunk that announces more frames than the file holds (a cut recording) still
