@@ -63,10 +63,12 @@ pub struct Config {
     pub max_reverse_twist_db: f32,
     /// Largest accepted frequency offset per tone, as a fraction. Default 0.025 (accept 1.5 %, reject 3.5 %).
     pub max_frequency_deviation: f32,
-    /// Smallest share of the window's energy the tone pair must hold, 0 to 1. Default 0.7.
+    /// Smallest share of the window's energy the tone pair must hold, 0 to 1. Default 0.8.
     pub min_pair_share: f32,
     /// How far the strongest tone of a group must stand above the others, dB. Default 8.
     pub min_relative_peak_db: f32,
+    /// How far each tone's second harmonic must lie below the tone, dB. Default 15.
+    pub min_harmonic_rejection_db: f32,
     /// Tone duration before a digit is reported, ms. Default 26 (Q.24 rejects 23 ms, accepts 40 ms).
     pub min_tone_ms: f32,
     /// Silence that ends a digit, ms; shorter dropouts are bridged. Default 28 (bridge 20 ms, split at 40 ms).
@@ -80,8 +82,9 @@ impl Default for Config {
             max_normal_twist_db: 10.0,
             max_reverse_twist_db: 6.0,
             max_frequency_deviation: 0.025,
-            min_pair_share: 0.7,
+            min_pair_share: 0.8,
             min_relative_peak_db: 8.0,
+            min_harmonic_rejection_db: 15.0,
             min_tone_ms: 26.0,
             release_ms: 28.0,
         }
@@ -105,7 +108,7 @@ pub enum ConfigError {
 
 impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(&'static str, f32, f32, f32, &'static str); 8] = [
+        let checks: [(&'static str, f32, f32, f32, &'static str); 9] = [
             (
                 "min_level_dbm0",
                 self.min_level_dbm0,
@@ -141,6 +144,13 @@ impl Config {
                 0.0,
                 30.0,
                 "0 to 30",
+            ),
+            (
+                "min_harmonic_rejection_db",
+                self.min_harmonic_rejection_db,
+                0.0,
+                60.0,
+                "0 to 60",
             ),
             ("min_tone_ms", self.min_tone_ms, 20.0, 60.0, "20 to 60"),
             ("release_ms", self.release_ms, 8.0, 60.0, "8 to 60"),
@@ -201,6 +211,12 @@ struct Qualified {
     /// Magnitude a full block would have for each tone (low, high).
     full_block: [f32; 2],
     levels_dbm0: [f32; 2],
+    /// Peak amplitude of each tone.
+    peaks: [f32; 2],
+    /// Measured frequency of each tone, radians per sample.
+    frequencies: [f32; 2],
+    /// Share of the window that sound fills.
+    fill: f32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -225,13 +241,15 @@ enum State {
 pub struct Detector {
     config: Config,
     bank: Bank,
-    block: [f32; BLOCK_LEN],
+    /// The newest five blocks of samples, one slot per block (block `b` in slot `b % 5`).
+    recent: [f32; WINDOW_LEN],
     block_fill: usize,
     history: [BlockResult; HISTORY_BLOCKS],
     /// Blocks analysed since the start of the stream.
     blocks_done: u64,
     state: State,
     min_relative_peak: f32,
+    max_harmonic_ratio: f32,
     min_tone_samples: f64,
     release_samples: f64,
 }
@@ -245,11 +263,12 @@ impl Detector {
         let ms_to_samples = |ms: f32| f64::from(ms) * f64::from(ANALYSIS_RATE) / 1000.0;
         Ok(Detector {
             min_relative_peak: 10f32.powf(config.min_relative_peak_db / 10.0),
+            max_harmonic_ratio: 10f32.powf(-config.min_harmonic_rejection_db / 20.0),
             min_tone_samples: ms_to_samples(config.min_tone_ms),
             release_samples: ms_to_samples(config.release_ms),
             config,
             bank: Bank::new(frequencies, ANALYSIS_RATE as f32, BLOCK_LEN),
-            block: [0.0; BLOCK_LEN],
+            recent: [0.0; WINDOW_LEN],
             block_fill: 0,
             history: [BlockResult::default(); HISTORY_BLOCKS],
             blocks_done: 0,
@@ -283,7 +302,8 @@ impl Detector {
         while !rest.is_empty() {
             let take = (BLOCK_LEN - self.block_fill).min(rest.len());
             let (head, tail) = rest.split_at(take);
-            self.block[self.block_fill..self.block_fill + take].copy_from_slice(head);
+            let start = self.slot_start() + self.block_fill;
+            self.recent[start..start + take].copy_from_slice(head);
             self.block_fill += take;
             rest = tail;
             if self.block_fill == BLOCK_LEN {
@@ -298,7 +318,8 @@ impl Detector {
     pub fn flush(&mut self, on_event: &mut impl FnMut(Event)) {
         let stream_end = self.position() as f64;
         if self.block_fill > 0 {
-            self.block[self.block_fill..].fill(0.0);
+            let start = self.slot_start();
+            self.recent[start + self.block_fill..start + BLOCK_LEN].fill(0.0);
             self.block_fill = 0;
             self.analyse_block(on_event);
         }
@@ -313,11 +334,60 @@ impl Detector {
     }
 
     fn analyse_block(&mut self, on_event: &mut impl FnMut(Event)) {
-        let result = self.bank.process(&self.block);
+        let start = self.slot_start();
+        let result = self.bank.process(&self.recent[start..start + BLOCK_LEN]);
         self.history[(self.blocks_done % HISTORY_BLOCKS as u64) as usize] = result;
         self.blocks_done += 1;
         let qualified = self.qualify_window();
         self.step(qualified, on_event);
+    }
+
+    /// Whether neither tone of a qualified window carries a second harmonic: speech, song
+    /// and animal calls do, DTMF tones do not (Q.23 keeps them 20 dB down). Run once per
+    /// confirmation, so its direct correlations cost nothing per sample.
+    ///
+    /// A low tone's harmonic can fall within two bins of the high tone (1394 Hz next to
+    /// 1336 Hz for `2`), where the 20 ms window leaks the high tone strongly. Both tones'
+    /// leakage is therefore predicted from their measured amplitude and frequency and
+    /// subtracted before the harmonic is judged.
+    fn harmonics_clear(&self, qualified: &Qualified) -> bool {
+        let tones = qualified
+            .frequencies
+            .map(|omega| (omega, self.window_correlation_at(omega)));
+        qualified
+            .frequencies
+            .iter()
+            .zip(qualified.peaks)
+            .all(|(&omega, peak)| {
+                let harmonic = 2.0 * omega;
+                let mut residual = self.window_correlation_at(harmonic);
+                for &(tone, correlation) in &tones {
+                    residual -= correlation * dirichlet(tone - harmonic) / WINDOW_LEN as f32;
+                }
+                let harmonic_peak = 2.0 * residual.norm() / (WINDOW_LEN as f32 * qualified.fill);
+                harmonic_peak <= self.max_harmonic_ratio * peak
+            })
+    }
+
+    /// Where the block being filled lives in `recent`.
+    fn slot_start(&self) -> usize {
+        (self.blocks_done % WINDOW_BLOCKS as u64) as usize * BLOCK_LEN
+    }
+
+    /// The window's correlation with `exp(-j omega n)`, n = 0 at its oldest sample,
+    /// computed directly from the samples (only at confirmation, so rarely).
+    fn window_correlation_at(&self, omega: f32) -> Complex32 {
+        let step = Complex32::from_polar(1.0, -omega);
+        let mut phasor = Complex32::new(1.0, 0.0);
+        let mut sum = Complex32::new(0.0, 0.0);
+        // Oldest block first: after block b the oldest of the window sits in slot (b + 1) % 5.
+        let oldest = self.slot_start();
+        let (older, newer) = self.recent.split_at(oldest);
+        for &x in newer.iter().chain(older) {
+            sum += phasor * x;
+            phasor *= step;
+        }
+        sum
     }
 
     /// The block `ago` blocks before the newest (0 = newest).
@@ -399,12 +469,14 @@ impl Detector {
             return None;
         }
         let mut peaks = [0.0f32; 2];
+        let mut offsets = [0.0f32; 2];
         let mut tone_energy = 0.0f32;
         for (slot, lane) in [row, column].into_iter().enumerate() {
             let offset = self.frequency_offset(lane, window[lane]);
             if offset.abs() > self.config.max_frequency_deviation * omega[lane] as f32 {
                 return None;
             }
+            offsets[slot] = offset;
             // A sine of peak A over n samples sums to A n / 2 and holds A^2 n / 2 of energy.
             let sounding = WINDOW_LEN as f32 * fill;
             peaks[slot] = 2.0 * self.derotated_magnitude(lane, offset) / sounding;
@@ -425,6 +497,11 @@ impl Detector {
             digit: Digit::from_position(row, column - 4),
             full_block: peaks.map(|peak| peak * BLOCK_LEN as f32 / 2.0),
             levels_dbm0,
+            peaks,
+            frequencies: std::array::from_fn(|slot| {
+                omega[[row, column][slot]] as f32 + offsets[slot]
+            }),
+            fill,
         })
     }
 
@@ -549,6 +626,7 @@ impl Detector {
                 if evidence
                     && now as f64 - onset >= self.min_tone_samples
                     && self.sounds_now(digit, full)
+                    && self.harmonics_clear(&latest)
                 {
                     let keypress = Keypress {
                         digit,
@@ -625,6 +703,19 @@ impl Detector {
         // The tone may already be long enough (e.g. after a switch between digits).
         self.step(qualified, on_event);
     }
+}
+
+/// `sum_{n<N} exp(j delta n)` for the window length N: how a complex tone `delta`
+/// radians per sample away from a probe frequency shows in the probe's correlation.
+fn dirichlet(delta: f32) -> Complex32 {
+    let n = WINDOW_LEN as f32;
+    let half = delta / 2.0;
+    let magnitude = if half.sin().abs() < 1e-6 {
+        n
+    } else {
+        (n * half).sin() / half.sin()
+    };
+    Complex32::from_polar(magnitude, half * (n - 1.0))
 }
 
 /// Index of the largest value.
