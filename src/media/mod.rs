@@ -1,1 +1,3 @@
 //! Placeholder; being written.
+
+pub mod g711_wav;
