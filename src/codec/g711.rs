@@ -9,6 +9,10 @@
 //! step (see `testdata/g711/README.md`). The decoders return the middle of each
 //! quantisation interval, scaled to 16 bits.
 //!
+//! All four directions are table lookups; the tables (256 entries to decode, 16,384 and
+//! 4,096 to encode, indexed by the bits that matter) are computed at compile time by
+//! `const fn` transcriptions of the G.191 routines.
+//!
 //! Consequences worth knowing:
 //! - `linear_to_*(!x) == linear_to_*(x) ^ 0x80` for every `x`: the coders are symmetric
 //!   in the 16-bit two's-complement grid.
@@ -94,15 +98,25 @@ pub fn alaw_to_linear(code: u8) -> i16 {
     ALAW_TO_LINEAR[usize::from(code)]
 }
 
-/// Encodes a 16-bit linear sample as mu-law (G.191 `ulaw_compress`), saturating beyond
-/// the largest code.
-#[inline]
-pub fn linear_to_ulaw(sample: i16) -> u8 {
-    let x = i32::from(sample);
+/// mu-law code of every 16-bit input, indexed by `(x >> 2) + 8192`: the code depends only
+/// on the 14 most significant bits. Built at compile time by [`ulaw_compress`].
+static LINEAR_TO_ULAW: [u8; 1 << 14] = ulaw_encode_table();
+
+/// A-law code of every 16-bit input, indexed by `(x >> 4) + 2048`: the code depends only on
+/// the 12 most significant bits. Built at compile time by [`alaw_compress`].
+static LINEAR_TO_ALAW: [u8; 1 << 12] = alaw_encode_table();
+
+/// Compresses one sample to mu-law (G.191 `ulaw_compress`, branch-free).
+const fn ulaw_compress(sample: i16) -> u8 {
+    let x = sample as i32;
     // All ones for negative input, else zero; `x ^ sign` is then `!x` or `x`.
     let sign = x >> 31;
     let magnitude = ((x ^ sign) >> 2) as u32; // 14-bit magnitude, 0..=8191
-    let biased = (magnitude + 33).min(0x1FFF);
+    let biased = if magnitude + 33 < 0x1FFF {
+        magnitude + 33
+    } else {
+        0x1FFF
+    };
     let exponent = u32::BITS - (biased >> 6).leading_zeros(); // 0..=7
     let mantissa = (biased >> (exponent + 1)) & 0x0F;
     // Inverted code: 0x7F for negative (sign bit 0 after inversion), 0xFF for positive.
@@ -110,10 +124,9 @@ pub fn linear_to_ulaw(sample: i16) -> u8 {
     ((exponent << 4 | mantissa) ^ invert) as u8
 }
 
-/// Encodes a 16-bit linear sample as A-law (G.191 `alaw_compress`).
-#[inline]
-pub fn linear_to_alaw(sample: i16) -> u8 {
-    let x = i32::from(sample);
+/// Compresses one sample to A-law (G.191 `alaw_compress`, branch-free).
+const fn alaw_compress(sample: i16) -> u8 {
+    let x = sample as i32;
     // All ones for negative input, else zero; `x ^ sign` is then `!x` or `x`.
     let sign = x >> 31;
     let magnitude = ((x ^ sign) >> 4) as u32; // 12-bit magnitude, 0..=2047
@@ -123,6 +136,41 @@ pub fn linear_to_alaw(sample: i16) -> u8 {
     // Toggle the even bits; set the sign bit for positive input.
     let toggle = 0x55 | (!sign as u32 & 0x80);
     ((exponent << 4 | mantissa) ^ toggle) as u8
+}
+
+/// Builds [`LINEAR_TO_ULAW`].
+const fn ulaw_encode_table() -> [u8; 1 << 14] {
+    let mut table = [0; 1 << 14];
+    let mut i = 0;
+    while i < table.len() {
+        table[i] = ulaw_compress(((i as i32 - 8192) << 2) as i16);
+        i += 1;
+    }
+    table
+}
+
+/// Builds [`LINEAR_TO_ALAW`].
+const fn alaw_encode_table() -> [u8; 1 << 12] {
+    let mut table = [0; 1 << 12];
+    let mut i = 0;
+    while i < table.len() {
+        table[i] = alaw_compress(((i as i32 - 2048) << 4) as i16);
+        i += 1;
+    }
+    table
+}
+
+/// Encodes a 16-bit linear sample as mu-law (G.191 `ulaw_compress`), saturating beyond
+/// the largest code.
+#[inline]
+pub fn linear_to_ulaw(sample: i16) -> u8 {
+    LINEAR_TO_ULAW[((sample >> 2) + 8192) as usize]
+}
+
+/// Encodes a 16-bit linear sample as A-law (G.191 `alaw_compress`).
+#[inline]
+pub fn linear_to_alaw(sample: i16) -> u8 {
+    LINEAR_TO_ALAW[((sample >> 4) + 2048) as usize]
 }
 
 #[cfg(test)]
@@ -166,7 +214,9 @@ mod tests {
     fn encoders_match_the_g191_loops() {
         for x in i16::MIN..=i16::MAX {
             assert_eq!(linear_to_ulaw(x), ulaw_compress_loop(x), "mu-law {x}");
+            assert_eq!(ulaw_compress(x), ulaw_compress_loop(x), "mu-law {x}");
             assert_eq!(linear_to_alaw(x), alaw_compress_loop(x), "A-law {x}");
+            assert_eq!(alaw_compress(x), alaw_compress_loop(x), "A-law {x}");
         }
     }
 
