@@ -26,7 +26,8 @@
 //! leave it 0 or 0xFFFFFFFF); chunks may come in any order and unknown ones are skipped; the
 //! byte rate field is ignored; a data chunk that claims more bytes than the file has is cut
 //! to the whole sample frames present, and only counts as [`Error::TruncatedData`] when not
-//! one frame is left.
+//! one frame is left. Big-endian `RIFX` and 64-bit `RF64` files are not read
+//! ([`Error::NotWave`]).
 
 use std::io;
 use std::ops::Range;
