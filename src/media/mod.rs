@@ -12,4 +12,5 @@
 //! Everything here works on `std::io` readers and writers the caller hands in; samples
 //! come out as `f32` with full scale at 1.0, the scale [`crate::dsp::level`] uses.
 
+pub mod g711_wav;
 pub mod wav;
