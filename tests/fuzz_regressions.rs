@@ -97,3 +97,19 @@ fn checks_accept_empty_and_tiny_inputs() {
         }
     }
 }
+
+#[test]
+fn detector_inputs_reach_detection() {
+    // Flags 0 (default config), two chunk sizes (5 and 201 = 97 samples), then one
+    // digits segment: keys 1, 5, 9, 0 in keypad order ("2581"), 60 ms on, 40 ms off,
+    // about -8 dBm0 per tone.
+    let digits = [0, 2, 5, 201, 0, 3, 1, 5, 9, 0, 120, 100, 200];
+    assert_eq!(checks::detector_digits(&digits), "2581");
+    checks::detector_chunking(&digits);
+    // The same digits with 16-bit noise mixed into the last 255 samples.
+    let mut noisy = digits.to_vec();
+    noisy.extend_from_slice(&[4, 255, 40]);
+    noisy.extend((0..510).map(|i| (i * 37 % 256) as u8));
+    assert_eq!(checks::detector_digits(&noisy), "2581");
+    checks::detector_chunking(&noisy);
+}

@@ -401,45 +401,77 @@ const MAX_SIGNAL: usize = 16_000;
 /// keypresses, every press is released by `flush`, reports fall on block boundaries
 /// within the stream, and a press's onset is not after its report.
 pub fn detector_chunking(data: &[u8]) {
-    let mut input = Input::new(data);
-    let flags = input.u8();
-    let config = if flags & 1 != 0 {
-        fuzzed_config(&mut input)
-    } else {
-        dtmf::Config::default()
-    };
-    let chunk_sizes: Vec<usize> = {
+    let case = DetectorCase::parse(data);
+    let mut detector = Detector::new(case.config.clone()).expect("fuzzed config is in range");
+    let whole = run_detector(&mut detector, &case.signal, &[]);
+    check_events(&whole, case.signal.len());
+    let again = run_detector(&mut detector, &case.signal, &[]);
+    assert_eq!(
+        whole, again,
+        "detector_chunking: a flushed detector gives different events on the same signal"
+    );
+    let mut fresh = Detector::new(case.config).expect("fuzzed config is in range");
+    let chunked = run_detector(&mut fresh, &case.signal, &case.chunks);
+    assert_eq!(
+        whole, chunked,
+        "detector_chunking: chunks {:?} change the events",
+        case.chunks
+    );
+}
+
+/// The digits the detector reports for a `detector_chunking` input, fed whole: lets
+/// tests confirm that the inputs exercise detection rather than only silence.
+pub fn detector_digits(data: &[u8]) -> String {
+    let case = DetectorCase::parse(data);
+    let mut detector = Detector::new(case.config).expect("fuzzed config is in range");
+    run_detector(&mut detector, &case.signal, &[])
+        .iter()
+        .filter_map(|event| match event {
+            Seen::Pressed(press) => Some(press.digit),
+            Seen::Released { .. } => None,
+        })
+        .collect()
+}
+
+/// What a `detector_chunking` input describes: one flag byte (bit 0: a fuzzed
+/// configuration follows, 9 bytes), a count byte (mod 16) and that many chunk-size bytes,
+/// then signal segments (see [`build_signal`]).
+struct DetectorCase {
+    config: dtmf::Config,
+    /// Chunk sizes, cycled over the signal; at least one is non-zero.
+    chunks: Vec<usize>,
+    signal: Vec<f32>,
+}
+
+impl DetectorCase {
+    fn parse(data: &[u8]) -> Self {
+        let mut input = Input::new(data);
+        let flags = input.u8();
+        let config = if flags & 1 != 0 {
+            fuzzed_config(&mut input)
+        } else {
+            dtmf::Config::default()
+        };
         let count = usize::from(input.u8() % 16);
-        input
+        let mut chunks: Vec<usize> = input
             .bytes(count)
             .iter()
             .map(|&b| match b {
                 0..=199 => usize::from(b),
                 _ => usize::from(b - 200) * 97,
             })
-            .collect()
-    };
-    let signal = build_signal(&mut input);
-
-    let mut detector = Detector::new(config.clone()).expect("fuzzed config is in range");
-    let whole = run_detector(&mut detector, &signal, &[]);
-    check_events(&whole, signal.len());
-    let again = run_detector(&mut detector, &signal, &[]);
-    assert_eq!(
-        whole, again,
-        "detector_chunking: a flushed detector gives different events on the same signal"
-    );
-    let chunks = if chunk_sizes.is_empty() {
-        vec![1, 7, 32, 33, 0, 160, 5]
-    } else {
-        chunk_sizes
-    };
-    let mut fresh = Detector::new(config).expect("fuzzed config is in range");
-    let chunked = run_detector(&mut fresh, &signal, &chunks);
-    assert_eq!(
-        whole, chunked,
-        "detector_chunking: chunks {chunks:?} change the events"
-    );
+            .collect();
+        // Empty chunks are fed too, but some chunk must make progress.
+        if chunks.iter().all(|&size| size == 0) {
+            chunks.extend_from_slice(&[1, 7, 32, 33, 0, 160, 5]);
+        }
+        let signal = build_signal(&mut input);
+        DetectorCase {
+            config,
+            chunks,
+            signal,
+        }
+    }
 }
 
 /// A valid detector configuration: every field somewhere in its allowed range.
@@ -457,7 +489,19 @@ fn fuzzed_config(input: &mut Input) -> dtmf::Config {
     }
 }
 
-/// Builds an 8 kHz signal from segments the input describes, up to [`MAX_SIGNAL`].
+/// Builds an 8 kHz signal from segments the input describes, up to [`MAX_SIGNAL`]. Each
+/// segment is a kind byte (mod 6) and its parameters, one byte each unless noted:
+/// - 0, digits: count (1 + mod 4), that many key indices (mod 16, keypad order), tone
+///   length (x 0.5 ms), gap length (x 0.4 ms), level (-50 to +3 dBm0 per tone);
+/// - 1, one DTMF tone: key, level, twist (-12 to +12 dB), frequency offset (-5 to +5 %),
+///   length (x 16 samples);
+/// - 2, single or dual tone: frequency (u16, 1 to 3 998 Hz), level, dual flag (bit 0),
+///   second frequency and level if dual, length (x 16 samples);
+/// - 3, silence: length (x 8 samples);
+/// - 4, raw 16-bit samples added onto the end of the signal: count, gain (0 to 1), then
+///   count little-endian `i16`s;
+/// - 5, raw `f32` bit patterns appended (NaN, infinities, huge values): count (mod 32),
+///   then count little-endian `u32`s.
 fn build_signal(input: &mut Input) -> Vec<f32> {
     let rate = SampleRate::HZ_8000;
     let mut signal = Vec::new();
