@@ -1,5 +1,5 @@
-//! The tone generator and the WAV reader do not allocate on their hot paths, and the
-//! reader's allocations do not grow with sizes a header claims.
+//! The hot paths do not allocate: tone generation, WAV reading (whose allocations also do
+//! not grow with sizes a header claims) and the DTMF receiver at every input rate.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -134,4 +134,37 @@ fn opening_allocates_the_same_whatever_sizes_the_header_claims() {
     let (reader, _, allocated) = allocations(|| WavReader::new(Cursor::new(&bytes)));
     assert!(matches!(reader, Err(wav::Error::CorruptHeader(_))));
     assert!(allocated <= baseline);
+}
+
+#[test]
+fn receiving_digits_does_not_allocate_at_any_rate() {
+    use tonegate::dsp::dtmf::{Config, Event};
+    use tonegate::dsp::tone::render_digits;
+    use tonegate::receiver::Receiver;
+
+    for hz in [8_000, 16_000, 24_000, 44_100, 48_000] {
+        let rate = SampleRate::new(hz).unwrap();
+        let digits: Vec<Digit> = "159#"
+            .chars()
+            .map(|c| Digit::from_char(c).unwrap())
+            .collect();
+        let signal = render_digits(&digits, Cadence::default(), rate).unwrap();
+        let mut receiver = Receiver::new(rate, Config::default()).unwrap();
+        let mut pressed = [None; 8];
+        let mut count = 0;
+        let mut on_event = |event: Event| {
+            if let Event::Pressed(keypress) = event {
+                pressed[count] = Some(keypress.digit);
+                count += 1;
+            }
+        };
+        let ((), allocations, _) = allocations(|| {
+            for chunk in signal.chunks(160) {
+                receiver.process(chunk, &mut on_event);
+            }
+            receiver.flush(&mut on_event);
+        });
+        assert_eq!(allocations, 0, "{hz} Hz");
+        assert_eq!(count, 4, "{hz} Hz: the receiver must still work");
+    }
 }
