@@ -1,11 +1,32 @@
-//! WAV files: a streaming reader for linear PCM, float and G.711 audio, and a 16-bit
-//! writer.
+//! WAV files: a streaming reader for linear PCM, float and G.711 audio, and a writer for
+//! 16-bit PCM, mu-law and A-law.
 //!
 //! [`WavReader`] reads 8/16/24/32-bit integer and 32-bit float PCM (plain or
 //! `WAVE_FORMAT_EXTENSIBLE`) and G.711 mu-law and A-law (format tags 7 and 6, plain or
 //! extensible), any number of channels, at the rates tonegate supports, frame by frame into
 //! caller buffers, without loading the file. [`Header::sample_format`] says which of these
-//! a file holds.
+//! a file holds. [`write_wav`] writes any [`Encoding`] with the header sox writes for it.
+//!
+//! ```
+//! use std::io::Cursor;
+//!
+//! use tonegate::codec::Encoding;
+//! use tonegate::media::wav::{self, SampleFormat, WavReader};
+//!
+//! # fn main() -> Result<(), wav::Error> {
+//! let tone: Vec<f32> = (0..160).map(|i| (i as f32 * 0.3).sin() * 0.5).collect();
+//! let mut file = Vec::new();
+//! wav::write_wav(&mut file, 8_000, 1, Encoding::Ulaw, &tone)?;
+//!
+//! let mut reader = WavReader::new(Cursor::new(file))?;
+//! assert_eq!(reader.sample_format(), SampleFormat::Ulaw);
+//! println!("{} Hz, {} ch, {}", reader.sample_rate(), reader.channels(), reader.sample_format());
+//! let mut frame = [0.0f32; 160];
+//! assert_eq!(reader.read_frames(&mut frame)?, 160);
+//! assert!((frame[10] - tone[10]).abs() < 0.02);
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # Untrusted input
 //! Hound's header parser has had panics on malformed headers, ignores RIFF pad bytes and
@@ -29,11 +50,15 @@
 //! that want whatever audio there is can report the error as a warning and keep the
 //! results.
 
+mod write;
+
 use std::fmt;
-use std::io::{self, BufRead, BufReader, BufWriter, Cursor, Read, Seek, Write};
+use std::io::{self, BufRead, BufReader, Cursor, Read};
 
 use crate::codec::Encoding;
 use crate::{SampleRate, SampleRateError};
+
+pub use write::write_wav;
 
 /// `WAVE_FORMAT_PCM`: linear integer samples.
 pub const FORMAT_PCM: u16 = 0x0001;
@@ -54,10 +79,6 @@ const SUBFORMAT_GUID_TAIL: [u8; 14] = [
 
 /// Size of the canonical header hound decodes behind.
 const CANONICAL_HEADER_LEN: usize = 44;
-
-/// Largest data chunk [`write_wav`] writes: the RIFF size field is 32 bits and hound's
-/// largest header (extensible) takes 60 of them.
-const MAX_DATA_BYTES: u64 = u32::MAX as u64 - 60;
 
 /// What can go wrong reading or writing a WAV file.
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +106,7 @@ pub enum Error {
     /// The sample rate is outside 8 to 48 kHz.
     #[error(transparent)]
     UnsupportedRate(#[from] SampleRateError),
-    /// The header declares zero channels.
+    /// The header declares zero channels, or [`write_wav`] was asked for zero.
     #[error("WAV header declares zero channels")]
     ZeroChannels,
     /// Header fields that contradict each other or make no sense.
@@ -105,6 +126,13 @@ pub enum Error {
         /// Samples given.
         samples: usize,
         /// Channels per frame.
+        channels: u16,
+    },
+    /// [`write_wav`] was asked for more channels than the 16-bit block-align field can
+    /// hold in the chosen encoding (32 767 for 16-bit PCM).
+    #[error("{channels} channels do not fit a WAV frame in this encoding")]
+    TooManyChannels {
+        /// Channels asked for.
         channels: u16,
     },
     /// [`write_wav`] was given more samples than a WAV file can hold.
@@ -658,51 +686,6 @@ fn canonical_header(header: &Header, tag: u16) -> [u8; CANONICAL_HEADER_LEN] {
     bytes[36..40].copy_from_slice(b"data");
     bytes[40..44].copy_from_slice(&data_len.to_le_bytes());
     bytes
-}
-
-/// Writes `samples` (interleaved, full scale 1.0) as a 16-bit PCM WAV file.
-///
-/// Samples are scaled by 32 768, rounded to nearest and saturated (1.0 becomes 32 767,
-/// NaN becomes 0). `out` must be positioned at its start: the header is patched by
-/// seeking back once the data is written. Output is buffered internally.
-pub fn write_wav<W: Write + Seek>(
-    out: W,
-    rate: u32,
-    channels: u16,
-    samples: &[f32],
-) -> Result<(), Error> {
-    SampleRate::new(rate)?;
-    if channels == 0 {
-        return Err(Error::ZeroChannels);
-    }
-    if samples.len() % usize::from(channels) != 0 {
-        return Err(Error::PartialFrame {
-            samples: samples.len(),
-            channels,
-        });
-    }
-    if samples.len() as u64 * 2 > MAX_DATA_BYTES {
-        return Err(Error::TooLong {
-            samples: samples.len(),
-        });
-    }
-    let spec = hound::WavSpec {
-        channels,
-        sample_rate: rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let io_error = |e: hound::Error| match e {
-        hound::Error::IoError(e) => Error::Io(e),
-        other => Error::Io(io::Error::other(other)),
-    };
-    let mut writer = hound::WavWriter::new(BufWriter::new(out), spec).map_err(io_error)?;
-    for &sample in samples {
-        // `as` saturates and maps NaN to 0.
-        let value = (sample * 32_768.0).round() as i16;
-        writer.write_sample(value).map_err(io_error)?;
-    }
-    writer.finalize().map_err(io_error)
 }
 
 #[cfg(test)]
@@ -1330,6 +1313,7 @@ mod tests {
                 samples: 3,
                 channels: 2,
             },
+            Error::TooManyChannels { channels: 40_000 },
             Error::TooLong { samples: 1 },
             Error::Io(io::ErrorKind::Other.into()),
         ];
@@ -1471,59 +1455,6 @@ mod tests {
         assert!(matches!(
             WavReader::new(Cursor::new(junk)).err(),
             Some(Error::CorruptHeader(_))
-        ));
-    }
-
-    #[test]
-    fn write_wav_rounds_saturates_and_reads_back() {
-        let samples = [
-            0.0,
-            1.0,
-            -1.0,
-            1.5,
-            -1.5,
-            f32::NAN,
-            0.5 / 32_768.0,
-            -0.5 / 32_768.0,
-            0.25,
-            1.4 / 32_768.0,
-        ];
-        let expected = [0i16, 32_767, -32_768, 32_767, -32_768, 0, 1, -1, 8_192, 1];
-        for channels in [1u16, 2] {
-            let mut cursor = Cursor::new(Vec::new());
-            write_wav(&mut cursor, 16_000, channels, &samples).unwrap();
-            let bytes = cursor.into_inner();
-            let mut hound_reader = hound::WavReader::new(Cursor::new(&bytes)).unwrap();
-            let spec = hound_reader.spec();
-            assert_eq!(
-                (spec.channels, spec.sample_rate, spec.bits_per_sample),
-                (channels, 16_000, 16)
-            );
-            let read: Vec<i16> = hound_reader.samples::<i16>().map(Result::unwrap).collect();
-            assert_eq!(read, expected);
-            let ours = read_all(&bytes).unwrap().0;
-            let scaled: Vec<f32> = expected.iter().map(|&s| f32::from(s) / 32_768.0).collect();
-            assert_eq!(ours, scaled);
-        }
-    }
-
-    #[test]
-    fn write_wav_rejects_bad_arguments() {
-        let mut cursor = Cursor::new(Vec::new());
-        assert!(matches!(
-            write_wav(&mut cursor, 8_000, 0, &[]),
-            Err(Error::ZeroChannels)
-        ));
-        assert!(matches!(
-            write_wav(&mut cursor, 4_000, 1, &[]),
-            Err(Error::UnsupportedRate(_))
-        ));
-        assert!(matches!(
-            write_wav(&mut cursor, 8_000, 2, &[0.0; 3]),
-            Err(Error::PartialFrame {
-                samples: 3,
-                channels: 2
-            })
         ));
     }
 }
