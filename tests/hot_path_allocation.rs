@@ -1,5 +1,6 @@
-//! The hot paths do not allocate: tone generation, WAV reading (whose allocations also do
-//! not grow with sizes a header claims) and the DTMF receiver at every input rate.
+//! The hot paths do not allocate: tone generation, WAV reading (linear PCM and G.711;
+//! its allocations also do not grow with sizes a header claims) and the DTMF receiver at
+//! every input rate.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -7,6 +8,7 @@ use std::io::Cursor;
 use std::time::Duration;
 
 use tonegate::SampleRate;
+use tonegate::codec::Encoding;
 use tonegate::dsp::Digit;
 use tonegate::dsp::tone::{Cadence, DigitSender, Oscillator, Tone};
 use tonegate::media::wav::{self, WavReader};
@@ -76,40 +78,41 @@ fn reading_frames_does_not_allocate() {
     let signal: Vec<f32> = (0..16_000)
         .map(|i| ((i % 200) as f32 - 100.0) / 128.0)
         .collect();
-    let mut file = Cursor::new(Vec::new());
-    wav::write_wav(&mut file, 8_000, 2, &signal).unwrap();
-    let bytes = file.into_inner();
+    for encoding in Encoding::ALL {
+        let mut bytes = Vec::new();
+        wav::write_wav(&mut bytes, 8_000, 2, encoding, &signal).unwrap();
 
-    let mut reader = WavReader::new(Cursor::new(&bytes)).unwrap();
-    let mut buf = [0.0f32; 2 * 160];
-    let (frames, count, _) = allocations(|| {
-        let mut frames = 0;
-        while let Ok(n @ 1..) = reader.read_frames(&mut buf) {
-            frames += n;
-        }
-        frames
-    });
-    assert_eq!(frames, 8_000);
-    assert_eq!(count, 0);
+        let mut reader = WavReader::new(Cursor::new(&bytes)).unwrap();
+        let mut buf = [0.0f32; 2 * 160];
+        let (frames, count, _) = allocations(|| {
+            let mut frames = 0;
+            while let Ok(n @ 1..) = reader.read_frames(&mut buf) {
+                frames += n;
+            }
+            frames
+        });
+        assert_eq!(frames, 8_000, "{encoding}");
+        assert_eq!(count, 0, "{encoding}");
 
-    // Cut mid-file: the truncation error is built without allocating either.
-    let mut reader = WavReader::new(Cursor::new(&bytes[..1_001])).unwrap();
-    let (result, count, _) = allocations(|| {
-        while let Ok(1..) = reader.read_frames(&mut buf) {}
-        reader.read_frames(&mut buf)
-    });
-    assert_eq!(result.unwrap(), 0);
-    assert_eq!(count, 0);
+        // Cut mid-file: the truncation error is built without allocating either.
+        let mut reader = WavReader::new(Cursor::new(&bytes[..1_001])).unwrap();
+        let (result, count, _) = allocations(|| {
+            while let Ok(1..) = reader.read_frames(&mut buf) {}
+            reader.read_frames(&mut buf)
+        });
+        assert_eq!(result.unwrap(), 0, "{encoding}");
+        assert_eq!(count, 0, "{encoding}");
+    }
 }
 
 #[test]
 fn opening_allocates_the_same_whatever_sizes_the_header_claims() {
-    /// A 16-bit mono file whose data chunk, after an unknown chunk of `junk_len` bytes
-    /// announcing `junk_claim`, announces `data_claim` bytes but holds 4.
-    fn file(junk_claim: u32, junk_len: usize, data_claim: u32) -> Vec<u8> {
-        let mut bytes =
-            b"RIFF\0\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\x40\x1f\0\0\x80\x3e\0\0\x02\0\x10\0"
-                .to_vec();
+    /// A file in the format of the 16-byte `fmt` body whose data chunk, after an unknown
+    /// chunk of `junk_len` bytes announcing `junk_claim`, announces `data_claim` bytes but
+    /// holds 4.
+    fn file(fmt: &[u8; 16], junk_claim: u32, junk_len: usize, data_claim: u32) -> Vec<u8> {
+        let mut bytes = b"RIFF\0\0\0\0WAVEfmt \x10\0\0\0".to_vec();
+        bytes.extend_from_slice(fmt);
         bytes.extend_from_slice(b"junk");
         bytes.extend_from_slice(&junk_claim.to_le_bytes());
         bytes.resize(bytes.len() + junk_len, 0x55);
@@ -119,21 +122,29 @@ fn opening_allocates_the_same_whatever_sizes_the_header_claims() {
         bytes
     }
 
-    let small = file(4, 4, 4);
-    let (reader, _, baseline) = allocations(|| WavReader::new(Cursor::new(&small)));
-    assert_eq!(reader.unwrap().len_frames(), 2);
-    assert!(baseline <= 16 * 1024, "{baseline} bytes");
+    // 16-bit PCM, and mu-law; mono at 8 kHz.
+    let pcm = b"\x01\0\x01\0\x40\x1f\0\0\x80\x3e\0\0\x02\0\x10\0";
+    let mulaw = b"\x07\0\x01\0\x40\x1f\0\0\x40\x1f\0\0\x01\0\x08\0";
+    for (fmt, frames) in [(pcm, 2), (mulaw, 4)] {
+        let small = file(fmt, 4, 4, 4);
+        let (reader, _, baseline) = allocations(|| WavReader::new(Cursor::new(&small)));
+        assert_eq!(reader.unwrap().len_frames(), frames);
+        assert!(baseline <= 16 * 1024, "{baseline} bytes");
 
-    for bytes in [file(4, 4, u32::MAX), file(1 << 20, 1 << 20, u32::MAX - 1)] {
+        for bytes in [
+            file(fmt, 4, 4, u32::MAX),
+            file(fmt, 1 << 20, 1 << 20, u32::MAX - 1),
+        ] {
+            let (reader, _, allocated) = allocations(|| WavReader::new(Cursor::new(&bytes)));
+            assert!(reader.unwrap().len_frames() > 1 << 30);
+            assert_eq!(allocated, baseline);
+        }
+        // An unknown chunk claiming 4 GiB in a small file.
+        let bytes = file(fmt, u32::MAX, 16, 4);
         let (reader, _, allocated) = allocations(|| WavReader::new(Cursor::new(&bytes)));
-        assert!(reader.unwrap().len_frames() > 1 << 30);
-        assert_eq!(allocated, baseline);
+        assert!(matches!(reader, Err(wav::Error::CorruptHeader(_))));
+        assert!(allocated <= baseline);
     }
-    // An unknown chunk claiming 4 GiB in a small file.
-    let bytes = file(u32::MAX, 16, 4);
-    let (reader, _, allocated) = allocations(|| WavReader::new(Cursor::new(&bytes)));
-    assert!(matches!(reader, Err(wav::Error::CorruptHeader(_))));
-    assert!(allocated <= baseline);
 }
 
 #[test]

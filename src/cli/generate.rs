@@ -41,15 +41,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     let samples = render_digits(&digits, cadence, rate)?;
     let name = args.output.display();
     let file = File::create(&args.output).with_context(|| format!("{name}: cannot create"))?;
-    match args.encoding {
-        Encoding::S16le => write_wav(BufWriter::new(file), rate.hz(), 1, &samples)
-            .with_context(|| format!("{name}: cannot write"))?,
-        encoding => {
-            let mut bytes = vec![0; samples.len()];
-            encoding.encode(&samples, &mut bytes)?;
-            g711_wav::write(BufWriter::new(file), encoding, rate.hz(), 1, &bytes)
-                .with_context(|| format!("{name}: cannot write"))?
-        }
-    }
+    write_wav(BufWriter::new(file), rate.hz(), 1, args.encoding, &samples)
+        .with_context(|| format!("{name}: cannot write"))?;
     Ok(())
 }
