@@ -6,10 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tonegate::SampleRate;
-use tonegate::codec::Encoding;
 use tonegate::dsp::Digit;
 use tonegate::dsp::tone::{Cadence, render_digits};
-use tonegate::media::g711_wav;
 use tonegate::media::wav::write_wav;
 
 use super::GenerateArgs;
