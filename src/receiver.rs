@@ -14,7 +14,7 @@
 
 use crate::SampleRate;
 use crate::dsp::dtmf::{self, ANALYSIS_RATE, Detector, Event};
-use crate::resample::{self, Resampler};
+use crate::resample::{self, Filter, Resampler};
 
 /// Why a receiver could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +45,7 @@ impl Receiver {
     /// Builds a receiver for input at `rate` with the given detector settings.
     pub fn new(rate: SampleRate, config: dtmf::Config) -> Result<Receiver, Error> {
         let analysis = SampleRate::new(ANALYSIS_RATE).expect("analysis rate is supported");
-        let resampler = Resampler::new(rate, analysis)?;
+        let resampler = Resampler::with_filter(rate, analysis, Filter::Detection)?;
         // Pieces end where the resampler produces output; a pass-through has no such
         // boundaries, so its pieces end where the detector finishes a block.
         let step_len = match resampler.chunk_len() {

@@ -86,6 +86,15 @@ pub const SINC_LEN_PER_RATIO: usize = 32;
 /// (rubato's `f_cutoff`): the -6 dB point sits at 98 % of it.
 pub const F_CUTOFF: f32 = 0.98;
 
+/// [`SINC_LEN_PER_RATIO`] for [`Filter::Detection`]: 16 samples is 2 ms at 8 kHz.
+pub const DETECTION_SINC_LEN_PER_RATIO: usize = 16;
+
+/// [`F_CUTOFF`] for [`Filter::Detection`].
+pub const DETECTION_F_CUTOFF: f32 = 0.83;
+
+/// [`CHUNK_MS`] for [`Filter::Detection`].
+pub const DETECTION_CHUNK_MS: u32 = 1;
+
 /// Length of the chunks handed to rubato, in milliseconds of input.
 pub const CHUNK_MS: u32 = 2;
 
@@ -147,13 +156,51 @@ struct Engine {
     latency: usize,
 }
 
+/// The anti-aliasing filter a [`Resampler`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    /// For audio people hear (prompts converted to a stream's rate): flat within ±0.1 dB
+    /// to 85 % of the lower Nyquist frequency (3.4 kHz at 8 kHz), 72 dB down from 115 %;
+    /// 2 ms of group delay.
+    Wideband,
+    /// For the DTMF detector's 8 kHz input, where every millisecond of delay is latency:
+    /// flat within ±0.1 dB to 49 % of the lower Nyquist frequency (1.95 kHz at 8 kHz,
+    /// above every keypad tone at +3.5 %), -6 dB at 83 % (3.3 kHz, so tone harmonics
+    /// still show), and at least 60 dB down from 117 % (4.7 kHz), so nothing aliases
+    /// below 3.3 kHz; 1 ms of group delay.
+    Detection,
+}
+
+impl Filter {
+    /// Filter length in input samples per unit of decimation ratio, rubato's cutoff, and
+    /// the chunk length in milliseconds. The detection filter's chunk equals its group
+    /// delay, so a detector block never waits for a chunk to fill.
+    fn shape(self) -> (usize, f32, u32) {
+        match self {
+            Filter::Wideband => (SINC_LEN_PER_RATIO, F_CUTOFF, CHUNK_MS),
+            Filter::Detection => (
+                DETECTION_SINC_LEN_PER_RATIO,
+                DETECTION_F_CUTOFF,
+                DETECTION_CHUNK_MS,
+            ),
+        }
+    }
+}
+
 impl Resampler {
-    /// Builds a streaming mono converter. from == to is a zero-delay pass-through copy.
+    /// Builds a streaming mono converter with the [`Filter::Wideband`] filter. from == to
+    /// is a zero-delay pass-through copy.
     pub fn new(from: SampleRate, to: SampleRate) -> Result<Self, Error> {
+        Self::with_filter(from, to, Filter::Wideband)
+    }
+
+    /// Builds a streaming mono converter with the given filter. from == to is a
+    /// zero-delay pass-through copy.
+    pub fn with_filter(from: SampleRate, to: SampleRate, filter: Filter) -> Result<Self, Error> {
         let engine = if from == to {
             None
         } else {
-            Some(Box::new(Engine::new(from, to)?))
+            Some(Box::new(Engine::new(from, to, filter)?))
         };
         Ok(Resampler { from, to, engine })
     }
@@ -261,7 +308,7 @@ impl Resampler {
         self.engine.as_ref().map_or(0, |engine| engine.latency)
     }
 
-    /// Input samples per rubato chunk ([`CHUNK_MS`] of input; 0 for a pass-through).
+    /// Input samples per rubato chunk (1 or 2 ms of input by filter; 0 for a pass-through).
     ///
     /// A caller that always hands over whole multiples of it never waits on a partial chunk:
     /// after each call the output then reaches to within
@@ -299,8 +346,9 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 }
 
 impl Engine {
-    fn new(from: SampleRate, to: SampleRate) -> Result<Self, Error> {
+    fn new(from: SampleRate, to: SampleRate, filter: Filter) -> Result<Self, Error> {
         let (from_hz, to_hz) = (u64::from(from.hz()), u64::from(to.hz()));
+        let (sinc_len_per_ratio, f_cutoff, chunk_ms) = filter.shape();
         // Output instants fall on a grid of `1 / (to / gcd)` input samples.
         let to_red = to_hz / gcd(from_hz, to_hz);
         let exact = to_red as usize <= MAX_EXACT_PHASES;
@@ -311,13 +359,13 @@ impl Engine {
         };
         // Filter length scales with the decimation ratio so that the transition band stays
         // fixed relative to the output Nyquist frequency.
-        let sinc_len = (SINC_LEN_PER_RATIO as u64 * from_hz.max(to_hz))
+        let sinc_len = (sinc_len_per_ratio as u64 * from_hz.max(to_hz))
             .div_ceil(to_hz)
             .next_multiple_of(8) as usize;
-        let chunk = (from_hz * u64::from(CHUNK_MS)).div_ceil(1000) as usize;
+        let chunk = (from_hz * u64::from(chunk_ms)).div_ceil(1000) as usize;
         let params = SincInterpolationParameters {
             sinc_len,
-            f_cutoff: Some(F_CUTOFF),
+            f_cutoff: Some(f_cutoff),
             oversampling_factor: phases,
             interpolation,
             window: WindowFunction::Blackman,
@@ -628,6 +676,38 @@ mod tests {
                     "{from} -> {to} at {freq} Hz: {gain:.3} dB"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn detection_filter_is_flat_over_the_keypad_and_rejects_aliases_below_3300_hz() {
+        for from in [16_000, 24_000, 48_000, 44_100, 11_025] {
+            let rate = |hz| SampleRate::new(hz).unwrap();
+            let detection =
+                || Resampler::with_filter(rate(from), rate(8_000), Filter::Detection).unwrap();
+            for freq in [650.0, 1_000.0, 1_700.0, 1_950.0] {
+                let out = convert(&mut detection(), &sine(from, freq, 0.5, from as usize));
+                let (start, len) = (2_000, 4_000);
+                let (amp, _) = tone(&out[start..start + len], 8_000.0, freq, start);
+                let gain = db(amp / 0.5);
+                assert!(gain.abs() <= 0.1, "{from} at {freq} Hz: {gain:.3} dB");
+            }
+            let mut freq = 4_700.0;
+            while freq < f64::from(from) / 2.0 {
+                let input = sine(from, freq, 0.5, from as usize / 5);
+                let out = convert(&mut detection(), &input);
+                let level = db(rms(&out[300..out.len() - 300]) / rms(&input));
+                assert!(level <= -60.0, "{from} at {freq} Hz: {level:.1} dB");
+                freq += if from <= 16_000 { 100.0 } else { 300.0 };
+            }
+            // Half the wideband filter's delay, and no wait for a chunk to fill.
+            let r = detection();
+            let limit = from as usize * 23 / 10_000; // 2.3 ms, against 4.1 ms for wideband
+            assert!(
+                r.latency_input_samples() <= limit,
+                "{from}: {}",
+                r.latency_input_samples()
+            );
         }
     }
 
