@@ -13,4 +13,5 @@
 //! come out as `f32` with full scale at 1.0, the scale [`crate::dsp::level`] uses.
 
 pub mod g711_wav;
+pub mod player;
 pub mod wav;
