@@ -693,7 +693,15 @@ impl Session {
                 }
             }
             Some(ms) => rate.ms_to_samples(ms as f64) as u64,
-            None => self.position(),
+            // Platforms send one frame per participant per 20 ms round: a new
+            // participant's first frame belongs to the round the others' latest frames
+            // started.
+            None => self
+                .participants
+                .iter()
+                .map(|p| (p.offset + p.position).saturating_sub(p.last_frame_len as u64))
+                .max()
+                .unwrap_or(0),
         };
         let receiver = Receiver::new(rate, self.config.dtmf.clone())
             .expect("detector config validated when the server started");
