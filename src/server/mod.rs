@@ -60,8 +60,12 @@ pub enum RegistryError {
 /// A message for a session's socket task.
 #[derive(Debug)]
 pub(crate) enum Control {
+    /// A command from the registry (the media-operation API).
     Command(Command),
-    Failed { code: &'static str, message: String },
+    /// A raw client's prompt finished loading.
+    Loaded(Command),
+    /// A raw client's prompt could not be loaded.
+    LoadFailed { code: &'static str, message: String },
 }
 
 struct Entry {

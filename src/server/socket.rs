@@ -36,6 +36,10 @@ struct Conn {
     tokens_at: Duration,
     label: &'static str,
     next_request: u64,
+    /// Raw requests not yet handed to the session, in order.
+    requests: std::collections::VecDeque<Request>,
+    /// A prompt is being loaded; later requests wait for it.
+    loading: bool,
 }
 
 pub(super) async fn run(
@@ -62,6 +66,8 @@ pub(super) async fn run(
         tokens_at: now,
         label: dialect.map_or("auto", Dialect::as_str),
         next_request: 1,
+        requests: std::collections::VecDeque::new(),
+        loading: false,
         state,
     };
     if let Some(d) = dialect {
@@ -283,7 +289,31 @@ impl Conn {
         Flow::Continue
     }
 
+    /// Queues a raw request; requests are handled in order, each waiting for a prompt
+    /// load before it.
     async fn on_request(&mut self, request: Request) -> Flow {
+        if self.requests.len() >= 64 {
+            return self
+                .refuse("flood", 1008, "more than 64 requests pending".to_owned())
+                .await;
+        }
+        self.requests.push_back(request);
+        self.next_requests().await
+    }
+
+    async fn next_requests(&mut self) -> Flow {
+        while !self.loading {
+            let Some(request) = self.requests.pop_front() else {
+                break;
+            };
+            if let Flow::Close(code, reason) = self.start_request(request).await {
+                return Flow::Close(code, reason);
+            }
+        }
+        Flow::Continue
+    }
+
+    async fn start_request(&mut self, request: Request) -> Flow {
         let Some(session) = self.session.as_ref() else {
             return Flow::Continue;
         };
@@ -299,6 +329,7 @@ impl Conn {
                 let id = id.unwrap_or_else(|| format!("play-{n}"));
                 let state = self.state.clone();
                 let control = self.control_tx.clone();
+                self.loading = true;
                 tokio::spawn(async move {
                     let loaded = tokio::task::spawn_blocking({
                         let state = state.clone();
@@ -306,12 +337,12 @@ impl Conn {
                     })
                     .await;
                     let message = match loaded {
-                        Ok(Ok(prompt)) => Control::Command(Command::Play { id, prompt, looped }),
-                        Ok(Err((code, message))) => Control::Failed {
+                        Ok(Ok(prompt)) => Control::Loaded(Command::Play { id, prompt, looped }),
+                        Ok(Err((code, message))) => Control::LoadFailed {
                             code,
                             message: format!("play {id}: {message}"),
                         },
-                        Err(_) => Control::Failed {
+                        Err(_) => Control::LoadFailed {
                             code: "internal",
                             message: format!("play {id}: loader failed"),
                         },
@@ -333,6 +364,20 @@ impl Conn {
     async fn on_control(&mut self, control: Control) -> Flow {
         let now = self.state.now();
         match control {
+            Control::Loaded(command) => {
+                self.loading = false;
+                let flow = Box::pin(self.on_control(Control::Command(command))).await;
+                if let Flow::Continue = flow {
+                    return Box::pin(self.next_requests()).await;
+                }
+                return flow;
+            }
+            Control::LoadFailed { code, message } => {
+                self.loading = false;
+                tracing::warn!(call_id = %self.call_id(), code, "{message}");
+                self.report_error(code, message).await;
+                return Box::pin(self.next_requests()).await;
+            }
             Control::Command(command) => {
                 let Some(session) = self.session.as_mut() else {
                     return Flow::Continue;
@@ -341,10 +386,6 @@ impl Conn {
                     tracing::warn!(call_id = %session.call_id(), "command refused: {e}");
                     self.report_error(e.code(), e.to_string()).await;
                 }
-            }
-            Control::Failed { code, message } => {
-                tracing::warn!(call_id = %self.call_id(), code, "{message}");
-                self.report_error(code, message).await;
             }
         }
         self.drain().await.unwrap_or(Flow::Continue)

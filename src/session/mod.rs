@@ -1061,7 +1061,14 @@ impl Session {
                 break;
             }
             let mut events = Vec::new();
-            out.player.fill(&mut out.samples, &mut |e| events.push(e));
+            let written = out.player.fill(&mut out.samples, &mut |e| events.push(e));
+            if written == 0 {
+                // Only marks were left: report them, send no frame of silence.
+                for e in events {
+                    self.handle_player_event(e, frame_at.max(Duration::from_nanos(1)));
+                }
+                continue;
+            }
             let n = out
                 .encoding
                 .encode(&out.samples, &mut out.bytes)
