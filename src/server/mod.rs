@@ -31,6 +31,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::Stream;
+use std::future::IntoFuture;
 use tokio::sync::{broadcast, mpsc, watch};
 
 pub use config::Config;
@@ -135,6 +136,8 @@ pub(crate) struct State {
     registry: Registry,
     events: broadcast::Sender<Arc<Event>>,
     shutdown: watch::Receiver<bool>,
+    /// Set once every session has closed during shutdown; ends the SSE streams.
+    closed: watch::Sender<bool>,
     active: AtomicUsize,
     next_socket: AtomicUsize,
     epoch: tokio::time::Instant,
@@ -230,6 +233,7 @@ impl Server {
             registry: Registry::default(),
             events,
             shutdown: shutdown_rx,
+            closed: watch::channel(false).0,
             active: AtomicUsize::new(0),
             next_socket: AtomicUsize::new(1),
             #[allow(clippy::disallowed_methods)]
@@ -262,12 +266,28 @@ impl Server {
         let state = self.handle.state.clone();
         let app = router(state.clone());
         let mut shutdown = state.shutdown.clone();
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move { shutting_down(&mut shutdown).await })
-            .await?;
+        // Events are small writes that must not wait for Nagle's algorithm.
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {e}");
+            }
+        });
+        let mut stop_accepting = shutdown.clone();
+        let serve = tokio::spawn(
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { shutting_down(&mut stop_accepting).await })
+                .into_future(),
+        );
+        shutting_down(&mut shutdown).await;
+        // Sessions flush their events and close; then the SSE streams end.
         let grace = state.now() + Duration::from_millis(state.config.shutdown_grace_ms);
         while state.active.load(Ordering::SeqCst) > 0 && state.now() < grace {
             tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let _ = state.closed.send(true);
+        match serve.await {
+            Ok(result) => result?,
+            Err(e) => return Err(Error::Io(std::io::Error::other(e))),
         }
         Ok(())
     }
@@ -414,12 +434,13 @@ fn sse(
     call_id: Option<String>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let receiver = state.events.subscribe();
-    let shutdown = state.shutdown.clone();
+    let shutdown = state.closed.subscribe();
     let stream = futures_util::stream::unfold(
         (receiver, shutdown, call_id),
         |(mut receiver, mut shutdown, call_id)| async move {
             loop {
                 let event = tokio::select! {
+                    biased;
                     r = receiver.recv() => r,
                     _ = shutting_down(&mut shutdown) => return None,
                 };

@@ -37,9 +37,10 @@ pub async fn start(mut config: Config) -> TestServer {
 }
 
 pub async fn connect(addr: SocketAddr, path: &str) -> Ws {
-    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}{path}"))
-        .await
-        .unwrap();
+    let (ws, _) =
+        tokio_tungstenite::connect_async_with_config(format!("ws://{addr}{path}"), None, true)
+            .await
+            .unwrap();
     ws
 }
 
