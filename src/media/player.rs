@@ -83,11 +83,7 @@ impl Prompt {
             }
             Err(e) => return Err(e.into()),
         };
-        let samples = if file_rate == rate {
-            mono
-        } else {
-            crate::session::inband::convert(&mono, file_rate, rate)
-        };
+        let samples = convert_rate(&mono, file_rate, rate);
         Ok(Prompt::from_samples(samples, rate))
     }
 
@@ -105,6 +101,23 @@ impl Prompt {
     pub fn len_samples(&self) -> usize {
         self.samples.len()
     }
+}
+
+/// Converts a whole buffer from one rate to another with [`crate::resample::Resampler`]
+/// (allocates; for prompts, not the hot path). The output is `len * to / from` samples,
+/// aligned with the input (the filter delay is removed).
+pub fn convert_rate(samples: &[f32], from: SampleRate, to: SampleRate) -> Vec<f32> {
+    if from == to {
+        return samples.to_vec();
+    }
+    let Ok(mut resampler) = crate::resample::Resampler::new(from, to) else {
+        return samples.to_vec();
+    };
+    let mut out = vec![0.0; resampler.max_output_len(samples.len()) + resampler.max_flush_len()];
+    let mut n = resampler.process(samples, &mut out);
+    n += resampler.flush(&mut out[n..]);
+    out.truncate(n);
+    out
 }
 
 fn mix_down(interleaved: &[f32], channels: usize) -> Vec<f32> {

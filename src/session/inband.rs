@@ -1,5 +1,4 @@
-//! Stand-in for `crate::receiver::Receiver` and `crate::resample::Resampler` until they
-//! land on `main`: same shape (`new(rate, config)`, `process(samples, on_event)`,
+//! Stand-in for `crate::receiver::Receiver` until it lands on `main`: same shape (`new(rate, config)`, `process(samples, on_event)`,
 //! `flush(on_event)`, positions in input samples), built from a plain windowed-sinc
 //! converter and the 8 kHz [`dtmf::Detector`].
 //!
@@ -50,11 +49,6 @@ impl Converter {
             produced: 0,
             identity: from == to,
         }
-    }
-
-    /// Upper bound of the output for `input_len` more input samples.
-    pub(crate) fn max_output_len(&self, input_len: usize) -> usize {
-        (input_len as f64 / self.step).ceil() as usize + 2
     }
 
     /// Input position (fractional input samples) of output sample `index`.
@@ -137,17 +131,6 @@ impl Converter {
         }
         written
     }
-}
-
-/// Converts a whole buffer between rates (for prompts; allocates).
-pub fn convert(samples: &[f32], from: SampleRate, to: SampleRate) -> Vec<f32> {
-    let mut converter = Converter::new(from, to);
-    let mut out = vec![0.0; converter.max_output_len(samples.len()) + 64];
-    let mut n = converter.process(samples, &mut out);
-    n += converter.flush(&mut out[n..]);
-    let expected = (samples.len() as f64 * f64::from(to.hz()) / f64::from(from.hz())).round();
-    out.truncate(n.min(expected as usize));
-    out
 }
 
 /// A DTMF receiver for one channel at any rate: converter to 8 kHz plus detector.
@@ -238,19 +221,6 @@ mod tests {
         for (i, (_, start)) in found.iter().enumerate() {
             let expected = 1_600.0 + i as f64 * 3_200.0;
             assert!((start - expected).abs() < 80.0, "{start} vs {expected}");
-        }
-    }
-
-    #[test]
-    fn converts_whole_buffers() {
-        let from = SampleRate::HZ_8000;
-        let to = SampleRate::HZ_16000;
-        let x: Vec<f32> = (0..800).map(|n| (n as f32 * 0.3).sin() * 0.5).collect();
-        let y = convert(&x, from, to);
-        assert_eq!(y.len(), 1_600);
-        // A 955 Hz sine keeps its shape (sample 2n of y is sample n of x).
-        for n in 50..750 {
-            assert!((y[2 * n] - x[n]).abs() < 0.02, "{n}: {} {}", y[2 * n], x[n]);
         }
     }
 }

@@ -504,7 +504,7 @@ impl Session {
                     prompt
                 } else {
                     Prompt::from_samples(
-                        inband::convert(prompt.samples(), prompt.rate(), rate),
+                        player::convert_rate(prompt.samples(), prompt.rate(), rate),
                         rate,
                     )
                 };
