@@ -5,6 +5,7 @@ mod evaluate;
 mod generate;
 mod input;
 mod output;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +29,8 @@ enum Command {
     Generate(GenerateArgs),
     /// Run the built-in receiver compliance suite (ITU-T Q.24 conditions, noise, call progress).
     Evaluate(EvaluateArgs),
+    /// Serve the audio WebSockets, events and metrics.
+    Serve(serve::Args),
 }
 
 /// How `detect` prints digits.
@@ -134,6 +137,7 @@ pub fn run() -> ExitCode {
         Command::Detect(args) => detect::run(&args),
         Command::Generate(args) => generate::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Evaluate(args) => evaluate::run(&args),
+        Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

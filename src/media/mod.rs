@@ -13,4 +13,5 @@
 //! Everything here works on `std::io` readers and writers the caller hands in; samples
 //! come out as `f32` with full scale at 1.0, the scale [`crate::dsp::level`] uses.
 
+pub mod player;
 pub mod wav;
