@@ -272,6 +272,9 @@ pub enum Error {
     /// The stream already ended.
     #[error("stream already ended")]
     Ended,
+    /// No DTMF receiver could be built for the stream's rate.
+    #[error("cannot analyse audio at this rate")]
+    ReceiverUnavailable,
 }
 
 impl Error {
@@ -279,6 +282,7 @@ impl Error {
     pub fn close_code(self) -> u16 {
         match self {
             Error::OddByteCount { .. } => 1007,
+            Error::ReceiverUnavailable => 1011,
             _ => 1008,
         }
     }
@@ -292,6 +296,7 @@ impl Error {
             Error::TooManyParticipants(_) => "tooManyParticipants",
             Error::QueueFull => "queueFull",
             Error::Ended => "ended",
+            Error::ReceiverUnavailable => "receiverUnavailable",
         }
     }
 }
@@ -702,7 +707,7 @@ impl Session {
                 .unwrap_or(0),
         };
         let receiver = Receiver::new(rate, self.config.dtmf.clone())
-            .expect("detector config validated when the server started");
+            .map_err(|_| Error::ReceiverUnavailable)?;
         self.participants.push(Participant {
             id: id.map(Arc::from),
             receiver,
