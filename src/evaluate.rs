@@ -1,1 +1,498 @@
-//! Placeholder; being written.
+//! The receiver compliance suite behind `tonegate evaluate`.
+//!
+//! Every row of the DTMF receiver requirements (ITU-T Q.24 / ETSI ES 201 235-3) becomes a
+//! condition: a synthetic signal at the chosen input rate with known tone positions, run
+//! through the same [`Receiver`] as live streams and files. Each condition reports how
+//! many tones were sent, detected, split in two, and how many false digits appeared, and
+//! the onset-to-report latency (`detected - true onset`, in input time, so resampler
+//! delay counts). Signals are seeded, so a run is reproducible.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use serde::Serialize;
+
+use crate::SampleRate;
+use crate::dsp::dtmf::{self, Event};
+use crate::dsp::keypad::Digit;
+use crate::dsp::level::dbm0_to_peak;
+use crate::receiver::{self, Receiver};
+
+/// Whether a condition's tones must be detected or must not be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expectation {
+    /// Every tone detected once, nothing else.
+    Accept,
+    /// No digit at all.
+    Reject,
+}
+
+/// A keyed DTMF signal: the parameters one condition varies.
+#[derive(Debug, Clone, Copy)]
+struct Keying {
+    low_dbm0: f32,
+    high_dbm0: f32,
+    low_deviation: f32,
+    high_deviation: f32,
+    on_ms: f32,
+    off_ms: f32,
+    /// (offset from onset, length) of a gap inside each tone, ms.
+    dropout_ms: Option<(f32, f32)>,
+    /// Signal-to-noise ratio over 0-4 kHz, dB.
+    snr_db: Option<f32>,
+}
+
+const NOMINAL: Keying = Keying {
+    low_dbm0: -10.0,
+    high_dbm0: -10.0,
+    low_deviation: 0.0,
+    high_deviation: 0.0,
+    on_ms: 50.0,
+    off_ms: 50.0,
+    dropout_ms: None,
+    snr_db: None,
+};
+
+/// A non-DTMF signal that must never read as digits.
+#[derive(Debug, Clone)]
+struct Interferer {
+    /// (frequency Hz, level dBm0) components.
+    components: Vec<(f32, f32)>,
+    on_ms: f32,
+    off_ms: f32,
+    cycles: usize,
+}
+
+#[derive(Debug, Clone)]
+enum Signal {
+    Digits(Keying),
+    Interferer(Interferer),
+    /// White noise at the given level over 0-4 kHz, for the given seconds.
+    Noise {
+        dbm0: f32,
+        seconds: f32,
+    },
+}
+
+/// One condition of the suite.
+#[derive(Debug, Clone)]
+struct Condition {
+    name: String,
+    expectation: Expectation,
+    signal: Signal,
+}
+
+impl Condition {
+    /// Whether its latencies join the suite's headline figures. A dropout that falls
+    /// before the report point holds the report until the tone resumes, so dropout
+    /// conditions show their latency on their own row only.
+    fn counts_for_latency(&self) -> bool {
+        match &self.signal {
+            Signal::Digits(keying) => {
+                self.expectation == Expectation::Accept && keying.dropout_ms.is_none()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Result of one condition.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConditionResult {
+    /// What the condition tests.
+    pub name: String,
+    /// Whether its tones must be detected or rejected.
+    pub expectation: Expectation,
+    /// Tones sent (0 for signals that are not DTMF).
+    pub tones: usize,
+    /// Tones detected as the right digit.
+    pub detected: usize,
+    /// Digits reported that match no tone sent (or that must have been rejected).
+    pub false_digits: usize,
+    /// Tones reported more than once.
+    pub split: usize,
+    /// Median onset-to-report latency, ms.
+    pub latency_p50_ms: Option<f64>,
+    /// 99th-percentile onset-to-report latency, ms.
+    pub latency_p99_ms: Option<f64>,
+    /// Whether the condition met its expectation.
+    pub passed: bool,
+    #[serde(skip)]
+    latencies_ms: Vec<f64>,
+}
+
+/// The whole suite's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Input rate the suite ran at, Hz.
+    pub rate_hz: u32,
+    /// Per-condition results, in suite order.
+    pub conditions: Vec<ConditionResult>,
+    /// Median latency over every accept condition without dropouts, ms.
+    pub latency_p50_ms: Option<f64>,
+    /// 99th-percentile latency over every accept condition without dropouts, ms.
+    pub latency_p99_ms: Option<f64>,
+    /// Whether every condition passed.
+    pub passed: bool,
+}
+
+/// Runs every condition at `rate` with the given detector settings.
+pub fn run(rate: SampleRate, config: &dtmf::Config) -> Result<Report, receiver::Error> {
+    let mut conditions = Vec::new();
+    let mut all_latencies = Vec::new();
+    for (index, condition) in suite().into_iter().enumerate() {
+        let mut rng = ChaCha8Rng::seed_from_u64(0x746f_6e65 + index as u64);
+        let (samples, sent) = synthesise(&condition.signal, rate, &mut rng);
+        let mut receiver = Receiver::new(rate, config.clone())?;
+        let mut pressed = Vec::new();
+        let mut collect = |event: Event| {
+            if let Event::Pressed(keypress) = event {
+                pressed.push(keypress);
+            }
+        };
+        receiver.process(&samples, &mut collect);
+        receiver.flush(&mut collect);
+        let result = score(&condition, rate, &sent, &pressed);
+        if condition.counts_for_latency() {
+            all_latencies.extend_from_slice(&result.latencies_ms);
+        }
+        conditions.push(result);
+    }
+    all_latencies.sort_by(f64::total_cmp);
+    Ok(Report {
+        rate_hz: rate.hz(),
+        passed: conditions.iter().all(|c| c.passed),
+        conditions,
+        latency_p50_ms: percentile(&all_latencies, 0.50),
+        latency_p99_ms: percentile(&all_latencies, 0.99),
+    })
+}
+
+/// The conditions, one per requirement row plus noise and call-progress cases.
+fn suite() -> Vec<Condition> {
+    let accept = |name: &str, keying: Keying| Condition {
+        name: name.to_string(),
+        expectation: Expectation::Accept,
+        signal: Signal::Digits(keying),
+    };
+    let reject = |name: &str, keying: Keying| Condition {
+        name: name.to_string(),
+        expectation: Expectation::Reject,
+        signal: Signal::Digits(keying),
+    };
+    let interferer = |name: &str, components: &[(f32, f32)], on_ms, off_ms, cycles| Condition {
+        name: name.to_string(),
+        expectation: Expectation::Reject,
+        signal: Signal::Interferer(Interferer {
+            components: components.to_vec(),
+            on_ms,
+            off_ms,
+            cycles,
+        }),
+    };
+    let level = |low_dbm0, high_dbm0| Keying {
+        low_dbm0,
+        high_dbm0,
+        ..NOMINAL
+    };
+    let deviation = |low_deviation, high_deviation| Keying {
+        low_deviation,
+        high_deviation,
+        ..NOMINAL
+    };
+    let timing = |on_ms, off_ms| Keying {
+        on_ms,
+        off_ms,
+        ..NOMINAL
+    };
+    vec![
+        accept("nominal -10 dBm0, 50/50 ms", NOMINAL),
+        accept("level 0 dBm0", level(0.0, 0.0)),
+        accept("level -25 dBm0", level(-25.0, -25.0)),
+        accept("frequency +1.5 %", deviation(0.015, 0.015)),
+        accept("frequency -1.5 %", deviation(-0.015, -0.015)),
+        accept("frequency +1.5 % / -1.5 %", deviation(0.015, -0.015)),
+        accept("frequency -1.5 % / +1.5 %", deviation(-0.015, 0.015)),
+        accept("twist +4 dB (high louder)", level(-14.0, -10.0)),
+        accept("twist -8 dB (low louder)", level(-10.0, -18.0)),
+        accept("twist +4 dB at -25 dBm0", level(-25.0, -21.0)),
+        accept("twist -8 dB at -25 dBm0", level(-17.0, -25.0)),
+        accept("40 ms tones, 40 ms pauses", timing(40.0, 40.0)),
+        accept(
+            "10 ms dropout inside 60 ms tones",
+            Keying {
+                on_ms: 60.0,
+                off_ms: 60.0,
+                dropout_ms: Some((25.0, 10.0)),
+                ..NOMINAL
+            },
+        ),
+        accept(
+            "20 ms dropout inside 80 ms tones (ETSI)",
+            Keying {
+                on_ms: 80.0,
+                off_ms: 60.0,
+                dropout_ms: Some((30.0, 20.0)),
+                ..NOMINAL
+            },
+        ),
+        accept(
+            "noise 15 dB S/N",
+            Keying {
+                snr_db: Some(15.0),
+                ..NOMINAL
+            },
+        ),
+        accept(
+            "noise 15 dB S/N, 40/40 ms, -25 dBm0",
+            Keying {
+                snr_db: Some(15.0),
+                ..Keying {
+                    low_dbm0: -25.0,
+                    high_dbm0: -25.0,
+                    ..timing(40.0, 40.0)
+                }
+            },
+        ),
+        accept(
+            "noise 15 dB S/N, +1.5 %, twist -8 dB",
+            Keying {
+                snr_db: Some(15.0),
+                low_deviation: 0.015,
+                high_deviation: 0.015,
+                ..level(-10.0, -18.0)
+            },
+        ),
+        reject("frequency +3.5 %", deviation(0.035, 0.035)),
+        reject("frequency -3.5 %", deviation(-0.035, -0.035)),
+        reject("low tone +3.5 % only", deviation(0.035, 0.0)),
+        reject("high tone -3.5 % only", deviation(0.0, -0.035)),
+        reject("23 ms tones", timing(23.0, 80.0)),
+        reject("20 ms tones", timing(20.0, 80.0)),
+        reject("level -55 dBm0", level(-55.0, -55.0)),
+        interferer(
+            "dial tone 350+440 Hz",
+            &[(350.0, -13.0), (440.0, -13.0)],
+            3000.0,
+            0.0,
+            1,
+        ),
+        interferer(
+            "ringback 440+480 Hz",
+            &[(440.0, -19.0), (480.0, -19.0)],
+            2000.0,
+            1000.0,
+            2,
+        ),
+        interferer(
+            "busy 480+620 Hz",
+            &[(480.0, -24.0), (620.0, -24.0)],
+            500.0,
+            500.0,
+            4,
+        ),
+        interferer(
+            "reorder 480+620 Hz",
+            &[(480.0, -24.0), (620.0, -24.0)],
+            250.0,
+            250.0,
+            8,
+        ),
+        interferer("1000 Hz", &[(1000.0, -10.0)], 2000.0, 0.0, 1),
+        interferer("1004 Hz", &[(1004.0, -10.0)], 2000.0, 0.0, 1),
+        interferer("2100 Hz fax/modem", &[(2100.0, -10.0)], 2000.0, 0.0, 1),
+        interferer("440 Hz", &[(440.0, -10.0)], 2000.0, 0.0, 1),
+        Condition {
+            name: "white noise -20 dBm0".to_string(),
+            expectation: Expectation::Reject,
+            signal: Signal::Noise {
+                dbm0: -20.0,
+                seconds: 10.0,
+            },
+        },
+    ]
+}
+
+/// A tone the signal holds: digit and [onset, release) in input samples.
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    digit: Digit,
+    on: usize,
+    off: usize,
+}
+
+/// Repetitions of the 16 keys per keyed condition (each key twice in a row, so that
+/// repeated digits must be separated by the pause alone).
+const ROUNDS: usize = 3;
+
+fn synthesise(signal: &Signal, rate: SampleRate, rng: &mut ChaCha8Rng) -> (Vec<f32>, Vec<Sent>) {
+    match signal {
+        Signal::Digits(keying) => synthesise_digits(keying, rate, rng),
+        Signal::Interferer(interferer) => {
+            let mut samples = Vec::new();
+            for _ in 0..interferer.cycles {
+                let on = rate.ms_to_samples(f64::from(interferer.on_ms));
+                let start = samples.len();
+                samples.resize(start + on, 0.0);
+                for &(frequency, dbm0) in &interferer.components {
+                    add_sine(
+                        &mut samples[start..],
+                        rate,
+                        frequency,
+                        dbm0_to_peak(dbm0),
+                        rng.random(),
+                    );
+                }
+                samples.resize(
+                    samples.len() + rate.ms_to_samples(f64::from(interferer.off_ms)),
+                    0.0,
+                );
+            }
+            (samples, Vec::new())
+        }
+        Signal::Noise { dbm0, seconds } => {
+            let mut samples = vec![0.0; rate.ms_to_samples(f64::from(*seconds) * 1000.0)];
+            let power = dbm0_to_peak(*dbm0).powi(2) / 2.0;
+            add_noise(&mut samples, rate, power, rng);
+            (samples, Vec::new())
+        }
+    }
+}
+
+fn synthesise_digits(
+    keying: &Keying,
+    rate: SampleRate,
+    rng: &mut ChaCha8Rng,
+) -> (Vec<f32>, Vec<Sent>) {
+    let mut samples = Vec::new();
+    let mut sent = Vec::new();
+    let ms = |ms: f32| rate.ms_to_samples(f64::from(ms));
+    // Leading silence with a random sub-block offset, so onsets fall anywhere in a block.
+    samples.resize(ms(50.0) + rng.random_range(0..ms(8.0)), 0.0);
+    for _ in 0..ROUNDS {
+        for digit in Digit::ALL.into_iter().flat_map(|d| [d, d]) {
+            let on = samples.len();
+            let len = ms(keying.on_ms);
+            samples.resize(on + len, 0.0);
+            let (low, high) = digit.frequencies();
+            let tone = &mut samples[on..];
+            add_sine(
+                tone,
+                rate,
+                low * (1.0 + keying.low_deviation),
+                dbm0_to_peak(keying.low_dbm0),
+                rng.random(),
+            );
+            add_sine(
+                tone,
+                rate,
+                high * (1.0 + keying.high_deviation),
+                dbm0_to_peak(keying.high_dbm0),
+                rng.random(),
+            );
+            if let Some((offset, gap)) = keying.dropout_ms {
+                let gap_start = ms(offset);
+                tone[gap_start..(gap_start + ms(gap)).min(len)].fill(0.0);
+            }
+            sent.push(Sent {
+                digit,
+                on,
+                off: on + len,
+            });
+            // Pauses vary by up to a block so releases also fall anywhere.
+            samples.resize(
+                samples.len() + ms(keying.off_ms) + rng.random_range(0..ms(4.0)),
+                0.0,
+            );
+        }
+    }
+    samples.resize(samples.len() + ms(100.0), 0.0);
+    if let Some(snr_db) = keying.snr_db {
+        let signal_power =
+            (dbm0_to_peak(keying.low_dbm0).powi(2) + dbm0_to_peak(keying.high_dbm0).powi(2)) / 2.0;
+        add_noise(
+            &mut samples,
+            rate,
+            signal_power / 10f32.powf(snr_db / 10.0),
+            rng,
+        );
+    }
+    (samples, sent)
+}
+
+/// Adds a sine of the given peak and starting phase (in turns, 0-1).
+fn add_sine(samples: &mut [f32], rate: SampleRate, frequency: f32, peak: f32, phase: f64) {
+    let step = std::f64::consts::TAU * f64::from(frequency) / f64::from(rate.hz());
+    let phase = phase * std::f64::consts::TAU;
+    for (n, sample) in samples.iter_mut().enumerate() {
+        *sample += peak * (phase + step * n as f64).sin() as f32;
+    }
+}
+
+/// Adds white Gaussian noise whose power over 0-4 kHz is `power` (so the detector sees
+/// the same S/N whatever the input rate).
+fn add_noise(samples: &mut [f32], rate: SampleRate, power: f32, rng: &mut ChaCha8Rng) {
+    let full_band_power = power * rate.hz() as f32 / 8_000.0;
+    let normal = Normal::new(0.0, full_band_power.sqrt()).expect("finite deviation");
+    for sample in samples {
+        *sample += normal.sample(rng);
+    }
+}
+
+fn score(
+    condition: &Condition,
+    rate: SampleRate,
+    sent: &[Sent],
+    pressed: &[dtmf::Keypress],
+) -> ConditionResult {
+    let slack = rate.ms_to_samples(15.0) as f64;
+    let mut hits = vec![0usize; sent.len()];
+    let mut latencies_ms = Vec::new();
+    let mut false_digits = 0;
+    for keypress in pressed {
+        let matched = sent.iter().position(|tone| {
+            tone.digit == keypress.digit
+                && keypress.start >= tone.on as f64 - slack
+                && keypress.start <= tone.off as f64 + slack
+        });
+        match matched {
+            Some(index) if condition.expectation == Expectation::Accept => {
+                hits[index] += 1;
+                if hits[index] == 1 {
+                    let latency = keypress.detected as f64 - sent[index].on as f64;
+                    latencies_ms.push(rate.samples_to_ms(latency));
+                }
+            }
+            _ => false_digits += 1,
+        }
+    }
+    latencies_ms.sort_by(f64::total_cmp);
+    let detected = hits.iter().filter(|&&h| h > 0).count();
+    let split = hits.iter().filter(|&&h| h > 1).count();
+    let passed = match condition.expectation {
+        Expectation::Accept => detected == sent.len() && split == 0 && false_digits == 0,
+        Expectation::Reject => false_digits == 0,
+    };
+    ConditionResult {
+        name: condition.name.clone(),
+        expectation: condition.expectation,
+        tones: sent.len(),
+        detected,
+        false_digits,
+        split,
+        latency_p50_ms: percentile(&latencies_ms, 0.50),
+        latency_p99_ms: percentile(&latencies_ms, 0.99),
+        passed,
+        latencies_ms,
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], fraction: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (fraction * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}

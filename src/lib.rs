@@ -8,14 +8,20 @@
 //! - [`dsp`]: Goertzel filter bank, DTMF detector, tone generator, level reference.
 //! - [`receiver`]: a DTMF receiver for one channel at any input rate (resampler + detector).
 //! - [`media`]: WAV reading and writing.
+//! - [`proto`]: wire dialects of the audio WebSocket (ACS, Twilio, raw).
+//! - [`session`]: one call's sans-IO state machine (digits, outbound audio).
+//! - [`server`]: the tokio shell: WebSocket endpoints, HTTP API, metrics.
 //! - [`evaluate`]: the built-in receiver compliance suite.
 
 pub mod codec;
 pub mod dsp;
 pub mod evaluate;
 pub mod media;
+pub mod proto;
 pub mod receiver;
 pub mod resample;
 mod sample_rate;
+pub mod server;
+pub mod session;
 
 pub use sample_rate::{SampleRate, SampleRateError};

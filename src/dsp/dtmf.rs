@@ -44,7 +44,13 @@ const HISTORY_BLOCKS: usize = 16;
 const PRESENT_FRACTION: f32 = 0.5;
 /// A candidate is confirmed only while the newest two blocks hold at least this share.
 const CONFIRM_FRACTION: f32 = 0.75;
-/// Qualified windows after which block-level presence alone can confirm a candidate.
+/// How far back from its first qualifying window a tone's onset is looked for (24 ms): a
+/// window qualifies once a tone fills four fifths of it, so a real onset lies within
+/// this reach, while speech that merely carries energy near both frequencies for
+/// longer does not earn an early onset.
+const ONSET_SEARCH_BLOCKS: usize = 6;
+/// Qualified windows a candidate needs before it is confirmed; past that, block-level
+/// presence can stand in for a window that spans a dropout.
 const SUSTAINED_WINDOWS: u32 = 2;
 /// A window qualifies only if sound fills at least this share of it (four of its five
 /// blocks): a shorter span cannot resolve neighbouring keys.
@@ -69,7 +75,7 @@ pub struct Config {
     pub min_relative_peak_db: f32,
     /// How far each tone's second harmonic must lie below the tone, dB. Default 15.
     pub min_harmonic_rejection_db: f32,
-    /// Tone duration before a digit is reported, ms. Default 26 (Q.24 rejects 23 ms, accepts 40 ms).
+    /// Tone duration before a digit is reported, ms. Default 25.5 (Q.24 rejects 23 ms, accepts 40 ms).
     pub min_tone_ms: f32,
     /// Silence that ends a digit, ms; shorter dropouts are bridged. Default 28 (bridge 20 ms, split at 40 ms).
     pub release_ms: f32,
@@ -85,7 +91,7 @@ impl Default for Config {
             min_pair_share: 0.8,
             min_relative_peak_db: 8.0,
             min_harmonic_rejection_db: 15.0,
-            min_tone_ms: 26.0,
+            min_tone_ms: 25.5,
             release_ms: 28.0,
         }
     }
@@ -577,15 +583,26 @@ impl Detector {
         }
         let available = self.history_len();
         let mut first = 0;
+        let available = available.min(ONSET_SEARCH_BLOCKS);
         while first + 1 < available && self.holds(first + 1, digit, full) {
             first += 1;
         }
         let first_end = (self.blocks_done - first as u64) as f64 * BLOCK_LEN as f64;
-        let mut covered = self.mean_fraction(first, digit, full);
+        let mut covered = self.energy_fraction(first, qualified);
         if first + 1 < available {
-            covered += self.mean_fraction(first + 1, digit, full);
+            covered += self.energy_fraction(first + 1, qualified);
         }
         Some(first_end - covered.min(2.0) * BLOCK_LEN as f64)
+    }
+
+    /// Share of block `ago` that the qualified pair sounds in, from the block's energy
+    /// against a full block of the pair, capped at 1. In a partly filled block a few
+    /// milliseconds of tone cannot be told apart by frequency (each tone leaks into the
+    /// other's bin), but their energy still measures how long they sounded.
+    fn energy_fraction(&self, ago: usize, qualified: &Qualified) -> f64 {
+        let [low, high] = qualified.peaks;
+        let full = (low * low + high * high) / 2.0 * BLOCK_LEN as f32;
+        f64::from((self.block_ago(ago).energy / full).min(1.0))
     }
 
     /// Estimated release inside the newest block, given it no longer holds the tone.
@@ -619,12 +636,17 @@ impl Detector {
                 } else {
                     last_present_block
                 };
-                // A window spanning a dropout cannot separate neighbouring keys, so once
-                // the pair has qualified repeatedly, two blocks holding it vouch for it.
-                let evidence = qualified.is_some()
-                    || (qualified_windows >= SUSTAINED_WINDOWS && self.holds(1, digit, full));
+                // The pair must have passed the full window test more than once. A window
+                // spanning a dropout cannot separate neighbouring keys, so once the pair
+                // has qualified repeatedly, two blocks holding it vouch for it.
+                let evidence = qualified_windows >= SUSTAINED_WINDOWS
+                    && (qualified.is_some() || self.holds(1, digit, full));
+                // How far into the newest block the tone reaches: a tone that stopped inside
+                // it fills only part of it.
+                let sounding_until =
+                    now as f64 - (1.0 - self.energy_fraction(0, &latest)) * BLOCK_LEN as f64;
                 if evidence
-                    && now as f64 - onset >= self.min_tone_samples
+                    && sounding_until - onset >= self.min_tone_samples
                     && self.sounds_now(digit, full)
                     && self.harmonics_clear(&latest)
                 {

@@ -475,7 +475,14 @@ mod tests {
         assert!(peak > 1.3 && peak <= 2.0 * DBM0_PEAK, "{peak}");
 
         let mut file = std::io::Cursor::new(Vec::new());
-        crate::media::wav::write_wav(&mut file, rate.hz(), 1, &signal).unwrap();
+        crate::media::wav::write_wav(
+            &mut file,
+            rate.hz(),
+            1,
+            crate::codec::Encoding::S16le,
+            &signal,
+        )
+        .unwrap();
         file.set_position(0);
         let encoded: Vec<i16> = hound::WavReader::new(file)
             .unwrap()

@@ -1,0 +1,131 @@
+//! Opening what `detect` reads: WAV files in any format the WAV reader knows, or
+//! headerless audio, from a path or standard input.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use tonegate::SampleRate;
+use tonegate::codec::Encoding;
+use tonegate::media::wav::WavReader;
+
+/// Bytes read per call from headerless input.
+const RAW_READ_BYTES: usize = 16 * 1024;
+
+/// An open audio input delivering interleaved frames as `f32`.
+pub struct Input {
+    rate: SampleRate,
+    channels: u16,
+    len_frames: Option<u64>,
+    source: Source,
+}
+
+enum Source {
+    Wav(WavReader<Box<dyn Read>>),
+    Raw(RawReader),
+}
+
+/// Headerless mono audio in one of the wire encodings.
+struct RawReader {
+    reader: Box<dyn Read>,
+    encoding: Encoding,
+    bytes: Vec<u8>,
+    /// Bytes of an incomplete sample carried to the next read.
+    carried: usize,
+}
+
+impl Input {
+    /// Opens `path` (`-` for standard input). `raw` gives the rate and encoding of
+    /// headerless input; without it the input must be a WAV file.
+    pub fn open(path: &Path, raw: Option<(SampleRate, Encoding)>) -> anyhow::Result<Input> {
+        let reader: Box<dyn Read> = if path == Path::new("-") {
+            Box::new(io::stdin().lock())
+        } else {
+            let file = File::open(path).context("cannot open")?;
+            if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
+                bail!("file is empty");
+            }
+            Box::new(BufReader::with_capacity(64 * 1024, file))
+        };
+        match raw {
+            Some((rate, encoding)) => Ok(Input {
+                rate,
+                channels: 1,
+                len_frames: None,
+                source: Source::Raw(RawReader {
+                    reader,
+                    encoding,
+                    bytes: vec![0; RAW_READ_BYTES],
+                    carried: 0,
+                }),
+            }),
+            None => {
+                let wav = WavReader::new(reader)?;
+                Ok(Input {
+                    rate: SampleRate::new(wav.sample_rate())?,
+                    channels: wav.channels(),
+                    len_frames: Some(wav.len_frames()),
+                    source: Source::Wav(wav),
+                })
+            }
+        }
+    }
+
+    /// Sample rate.
+    pub fn rate(&self) -> SampleRate {
+        self.rate
+    }
+
+    /// Channels per frame.
+    pub fn channels(&self) -> u16 {
+        self.channels
+    }
+
+    /// Frames the header announces, when there is a header.
+    pub fn len_frames(&self) -> Option<u64> {
+        self.len_frames
+    }
+
+    /// Reads interleaved frames into `out`; returns frames read, 0 at the end.
+    pub fn read_frames(&mut self, out: &mut [f32]) -> anyhow::Result<usize> {
+        match &mut self.source {
+            Source::Wav(wav) => Ok(wav.read_frames(out)?),
+            Source::Raw(raw) => raw.read_samples(out),
+        }
+    }
+}
+
+impl RawReader {
+    fn read_samples(&mut self, out: &mut [f32]) -> anyhow::Result<usize> {
+        let sample_size = self.encoding.bytes_per_sample();
+        let capacity = (out.len() * sample_size).min(self.bytes.len());
+        loop {
+            let read = match self.reader.read(&mut self.bytes[self.carried..capacity]) {
+                Ok(read) => read,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error).context("read failed"),
+            };
+            if read == 0 {
+                if self.carried > 0 {
+                    bail!(
+                        "input ends inside a sample ({} stray byte(s) for {})",
+                        self.carried,
+                        self.encoding
+                    );
+                }
+                return Ok(0);
+            }
+            let available = self.carried + read;
+            let whole = available - available % sample_size;
+            if whole == 0 {
+                self.carried = available;
+                continue;
+            }
+            let samples = self.encoding.decode(&self.bytes[..whole], out)?;
+            self.bytes.copy_within(whole..available, 0);
+            self.carried = available - whole;
+            return Ok(samples);
+        }
+    }
+}

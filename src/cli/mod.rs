@@ -1,0 +1,149 @@
+//! Command-line parsing and dispatch. Errors become one line on stderr and exit code 2.
+
+mod detect;
+mod evaluate;
+mod generate;
+mod input;
+mod output;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tonegate::codec::Encoding;
+
+/// Real-time media engine for IVRs: DTMF detection on call audio.
+#[derive(Debug, Parser)]
+#[command(name = "tonegate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Find DTMF digits in WAV files or headerless audio.
+    Detect(DetectArgs),
+    /// Write a WAV file of DTMF digits.
+    Generate(GenerateArgs),
+    /// Run the built-in receiver compliance suite (ITU-T Q.24 conditions, noise, call progress).
+    Evaluate(EvaluateArgs),
+    /// Serve the audio WebSockets, events and metrics.
+    Serve(serve::Args),
+}
+
+/// How `detect` prints digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DetectFormat {
+    /// A readable table.
+    Text,
+    /// One JSON object per digit and line.
+    Jsonl,
+}
+
+/// Arguments of `tonegate detect`.
+#[derive(Debug, clap::Args)]
+struct DetectArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DetectFormat::Text)]
+    format: DetectFormat,
+    /// Channel to analyse (0-based), or `all`.
+    #[arg(long, default_value = "all")]
+    channel: ChannelSelection,
+    /// Input is headerless audio (needs --rate and --encoding).
+    #[arg(long, requires_all = ["rate", "encoding"])]
+    raw: bool,
+    /// Sample rate of headerless input, Hz (8000-48000).
+    #[arg(long, requires = "raw")]
+    rate: Option<u32>,
+    /// Encoding of headerless input.
+    #[arg(long, requires = "raw")]
+    encoding: Option<Encoding>,
+    /// Files to analyse; `-` reads standard input.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+/// Which channels `detect` analyses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChannelSelection {
+    All,
+    One(u16),
+}
+
+impl std::str::FromStr for ChannelSelection {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("all") {
+            return Ok(ChannelSelection::All);
+        }
+        s.parse()
+            .map(ChannelSelection::One)
+            .map_err(|_| format!("expected a channel number or `all`, got `{s}`"))
+    }
+}
+
+/// Arguments of `tonegate generate`.
+#[derive(Debug, clap::Args)]
+struct GenerateArgs {
+    /// Digits to key: 0-9, *, #, A-D.
+    digits: String,
+    /// Output WAV file.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Sample rate, Hz (8000-48000).
+    #[arg(long, default_value_t = 8_000)]
+    rate: u32,
+    /// Tone duration per digit, ms.
+    #[arg(long, default_value_t = 70.0)]
+    on_ms: f64,
+    /// Silence after each digit, ms.
+    #[arg(long, default_value_t = 70.0)]
+    off_ms: f64,
+    /// Level of each of the two tones, dBm0.
+    #[arg(long, default_value_t = -10.0, allow_negative_numbers = true)]
+    level_dbm0: f32,
+    /// Sample encoding of the WAV file.
+    #[arg(long, default_value = "s16le")]
+    encoding: Encoding,
+}
+
+/// How `evaluate` prints its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReportFormat {
+    /// A readable table.
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+/// Arguments of `tonegate evaluate`.
+#[derive(Debug, clap::Args)]
+struct EvaluateArgs {
+    /// Input rate the suite runs at, Hz (8000-48000).
+    #[arg(long, default_value_t = 16_000)]
+    rate: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    format: ReportFormat,
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Detect(args) => detect::run(&args),
+        Command::Generate(args) => generate::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Evaluate(args) => evaluate::run(&args),
+        Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("tonegate: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

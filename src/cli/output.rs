@@ -1,0 +1,81 @@
+//! How `detect` prints digits: a table for people, JSON lines for programs.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::DetectFormat;
+
+/// One detected digit, positions in milliseconds from the start of the input.
+#[derive(Debug, Serialize)]
+pub struct DigitRow<'a> {
+    /// The input's name as given on the command line.
+    pub file: &'a str,
+    /// Channel index, 0-based.
+    pub channel: u16,
+    /// The key.
+    pub digit: String,
+    /// Estimated tone onset.
+    pub start_ms: f64,
+    /// Estimated tone release.
+    pub end_ms: f64,
+    /// Input position when the digit was reported.
+    pub detected_ms: f64,
+    /// Mean level of the two tones, dBm0.
+    pub level_dbm0: f64,
+}
+
+/// Writes rows in the chosen format.
+pub struct DigitWriter<W: Write> {
+    out: W,
+    format: DetectFormat,
+    header_written: bool,
+}
+
+impl<W: Write> DigitWriter<W> {
+    /// A writer for `format` onto `out`.
+    pub fn new(out: W, format: DetectFormat) -> Self {
+        DigitWriter {
+            out,
+            format,
+            header_written: false,
+        }
+    }
+
+    /// Writes one digit.
+    pub fn write(&mut self, row: &DigitRow<'_>) -> io::Result<()> {
+        match self.format {
+            DetectFormat::Jsonl => {
+                serde_json::to_writer(&mut self.out, row)?;
+                writeln!(self.out)?;
+            }
+            DetectFormat::Text => {
+                if !self.header_written {
+                    writeln!(
+                        self.out,
+                        "{:<24} {:>3} {:>5} {:>10} {:>10} {:>12} {:>11}",
+                        "file", "ch", "digit", "start_ms", "end_ms", "detected_ms", "level_dbm0"
+                    )?;
+                    self.header_written = true;
+                }
+                writeln!(
+                    self.out,
+                    "{:<24} {:>3} {:>5} {:>10.1} {:>10.1} {:>12.1} {:>11.1}",
+                    row.file,
+                    row.channel,
+                    row.digit,
+                    row.start_ms,
+                    row.end_ms,
+                    row.detected_ms,
+                    row.level_dbm0
+                )?;
+            }
+        }
+        self.out.flush()
+    }
+}
+
+/// Rounds to one decimal, the precision every figure is printed with.
+pub fn tenth(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}

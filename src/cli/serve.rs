@@ -1,0 +1,129 @@
+//! `tonegate serve`: settings from defaults, then `--config FILE` (TOML), then
+//! `TONEGATE_*` environment variables, then flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use tonegate::server::{self, Config};
+
+/// Flags of `tonegate serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// TOML file with server settings (keys as in `server::Config`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// PEM certificate chain for TLS.
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS.
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
+    /// Directory prompt files are read from.
+    #[arg(long)]
+    prompt_dir: Option<PathBuf>,
+}
+
+/// Builds the configuration: defaults < file < environment < flags.
+pub fn load_config(
+    args: &Args,
+    env: impl Iterator<Item = (String, String)>,
+) -> anyhow::Result<Config> {
+    let mut table = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            text.parse::<toml::Table>()
+                .with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => toml::Table::new(),
+    };
+    for (key, value) in env {
+        let Some(name) = key.strip_prefix("TONEGATE_") else {
+            continue;
+        };
+        if name == "LOG" {
+            continue;
+        }
+        let name = name.to_ascii_lowercase();
+        // A number or boolean if it reads as one, else a string.
+        let parsed = format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or(toml::Value::String(value));
+        table.insert(name, parsed);
+    }
+    let mut config: Config = toml::Value::Table(table)
+        .try_into()
+        .context("invalid server settings")?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(p) = &args.tls_cert {
+        config.tls_cert = Some(p.clone());
+    }
+    if let Some(p) = &args.tls_key {
+        config.tls_key = Some(p.clone());
+    }
+    if let Some(p) = &args.prompt_dir {
+        config.prompt_dir = p.clone();
+    }
+    Ok(config)
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TONEGATE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let config = load_config(&args, std::env::vars())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(server::run_until_signal(config))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> Args {
+        Args {
+            listen: None,
+            config: None,
+            tls_cert: None,
+            tls_key: None,
+            prompt_dir: None,
+        }
+    }
+
+    #[test]
+    fn defaults_then_env_then_flags() {
+        let config = load_config(&args(), std::iter::empty()).unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        let env = [
+            ("TONEGATE_MAX_SESSIONS".to_owned(), "7".to_owned()),
+            ("TONEGATE_LISTEN".to_owned(), "0.0.0.0:9000".to_owned()),
+            ("OTHER".to_owned(), "x".to_owned()),
+        ];
+        let config = load_config(&args(), env.clone().into_iter()).unwrap();
+        assert_eq!(config.max_sessions, 7);
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
+        let mut a = args();
+        a.listen = Some("127.0.0.1:1".parse().unwrap());
+        let config = load_config(&a, env.into_iter()).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:1");
+        let bad = [("TONEGATE_NO_SUCH_KEY".to_owned(), "1".to_owned())];
+        assert!(load_config(&args(), bad.into_iter()).is_err());
+    }
+}

@@ -1,0 +1,133 @@
+//! tonegate's raw dialect (documented in `docs/raw-protocol.md`).
+//!
+//! Client to tonegate: a text `start` frame, then binary audio frames of any size, and
+//! text requests (`play`, `sendDigits`, `stop`, `mark`, `dtmf`, `end`) at any time after
+//! `start`. tonegate to client: JSON text events (the serialised
+//! [`crate::session::Event`]) and binary outbound audio.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use super::{Error, Inbound, Request, Start, StreamFormat, parse_digit, sample_rate};
+use crate::codec::Encoding;
+use crate::dsp::Digit;
+
+/// Most digits one `sendDigits` request may carry.
+pub const MAX_SEND_DIGITS: usize = 64;
+
+#[derive(Deserialize)]
+struct Frame<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(rename = "callId", borrow, default)]
+    call_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    encoding: Option<Cow<'a, str>>,
+    #[serde(rename = "sampleRate", default)]
+    sample_rate: Option<u32>,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    file: Option<Cow<'a, str>>,
+    #[serde(rename = "loop", default)]
+    looped: Option<bool>,
+    #[serde(borrow, default)]
+    digits: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    digit: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+}
+
+/// Parses one inbound raw text frame.
+pub fn parse(text: &str) -> Result<Inbound<'_>, Error> {
+    let frame: Frame<'_> = serde_json::from_str(text)?;
+    let owned = |c: Option<Cow<'_, str>>| c.map(Cow::into_owned);
+    match &*frame.kind {
+        "start" => {
+            let encoding = frame
+                .encoding
+                .as_deref()
+                .ok_or(Error::MissingField("encoding"))?
+                .parse::<Encoding>()
+                .map_err(|_| Error::UnsupportedEncoding)?;
+            let hz = frame.sample_rate.ok_or(Error::MissingField("sampleRate"))?;
+            Ok(Inbound::Start(Start {
+                call_id: owned(frame.call_id),
+                stream_id: None,
+                format: StreamFormat {
+                    encoding,
+                    rate: sample_rate(hz)?,
+                },
+            }))
+        }
+        "play" => Ok(Inbound::Request(Request::Play {
+            id: owned(frame.id),
+            file: owned(frame.file).ok_or(Error::MissingField("file"))?,
+            looped: frame.looped.unwrap_or(false),
+        })),
+        "sendDigits" => {
+            let text = frame.digits.ok_or(Error::MissingField("digits"))?;
+            if text.is_empty() || text.chars().count() > MAX_SEND_DIGITS {
+                return Err(Error::InvalidField("digits"));
+            }
+            let digits = text
+                .chars()
+                .map(Digit::from_char)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| Error::InvalidField("digits"))?;
+            Ok(Inbound::Request(Request::SendDigits {
+                id: owned(frame.id),
+                digits,
+            }))
+        }
+        "stop" => Ok(Inbound::Request(Request::Stop)),
+        "mark" => Ok(Inbound::Request(Request::Mark {
+            name: owned(frame.name).ok_or(Error::MissingField("name"))?,
+        })),
+        "dtmf" => {
+            let text = frame.digit.ok_or(Error::MissingField("digit"))?;
+            let digit = parse_digit(&text).ok_or(Error::InvalidField("digit"))?;
+            Ok(Inbound::Digit { digit })
+        }
+        "end" => Ok(Inbound::Stop),
+        _ => Ok(Inbound::Unknown),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_frames() {
+        match parse(r#"{"type":"start","callId":"c1","encoding":"ulaw","sampleRate":8000}"#)
+            .unwrap()
+        {
+            Inbound::Start(s) => {
+                assert_eq!(s.call_id.as_deref(), Some("c1"));
+                assert_eq!(s.format.encoding, Encoding::Ulaw);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(r#"{"type":"sendDigits","digits":"12#"}"#),
+            Ok(Inbound::Request(Request::SendDigits { digits, .. })) if digits.len() == 3
+        ));
+        assert_eq!(
+            parse(r#"{"type":"sendDigits","digits":"12x"}"#),
+            Err(Error::InvalidField("digits"))
+        );
+        assert_eq!(
+            parse(r#"{"type":"start","encoding":"s16le","sampleRate":4000}"#),
+            Err(Error::UnsupportedRate(4_000))
+        );
+        assert_eq!(
+            parse(r#"{"type":"start","encoding":"opus","sampleRate":8000}"#),
+            Err(Error::UnsupportedEncoding)
+        );
+        assert_eq!(parse(r#"{"type":"bogus"}"#), Ok(Inbound::Unknown));
+        assert!(matches!(parse("nope"), Err(Error::MalformedJson { .. })));
+    }
+}

@@ -1,0 +1,88 @@
+//! Server settings.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::session;
+
+/// Everything the server can be told. Units are in the field names; every field has a
+/// default (see [`Config::default`]), so an empty TOML file is a valid configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Most concurrent audio sockets; more are refused with HTTP 503. Default 1000.
+    pub max_sessions: usize,
+    /// Largest accepted WebSocket message, bytes; larger ones close the socket with
+    /// 1009. Default 1 MiB.
+    pub max_frame_bytes: usize,
+    /// Sustained inbound frames per second per socket before it is closed as a flood
+    /// (1008). Default 500 (10x real time at 20 ms frames).
+    pub max_frames_per_second: u32,
+    /// Frames a socket may send in a burst above the sustained rate. Default 3000 (a
+    /// minute of 20 ms frames, so uploads faster than real time work).
+    pub max_frame_burst: u32,
+    /// Most outbound audio queued per call, ms. Default 600000 (10 min).
+    pub max_queued_audio_ms: u64,
+    /// Largest prompt file, bytes. Default 50 MiB.
+    pub max_prompt_bytes: u64,
+    /// A socket that sends nothing for this long is closed (1001), ms. Default 30000.
+    pub idle_timeout_ms: u64,
+    /// How long shutdown waits for sessions to flush and close, ms. Default 5000.
+    pub shutdown_grace_ms: u64,
+    /// How far ahead of real time outbound audio is sent, ms. Default 100.
+    pub lead_ms: u64,
+    /// How long a platform-reported digit waits for the same key in-band, ms. Default 250.
+    pub platform_hold_ms: u64,
+    /// How far apart a platform report and an in-band tone may be to count as one
+    /// keypress, ms. Default 300.
+    pub dedupe_window_ms: u64,
+    /// Directory prompt file names are resolved in; names may not leave it. Default `.`.
+    pub prompt_dir: PathBuf,
+    /// Events buffered per SSE subscriber before it starts missing some. Default 1024.
+    pub event_buffer: usize,
+    /// PEM certificate chain; with `tls_key`, serve HTTPS/WSS. Default none.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key. Default none.
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_sessions: 1_000,
+            max_frame_bytes: 1 << 20,
+            max_frames_per_second: 500,
+            max_frame_burst: 3_000,
+            max_queued_audio_ms: 600_000,
+            max_prompt_bytes: 50 << 20,
+            idle_timeout_ms: 30_000,
+            shutdown_grace_ms: 5_000,
+            lead_ms: 100,
+            platform_hold_ms: 250,
+            dedupe_window_ms: 300,
+            prompt_dir: PathBuf::from("."),
+            event_buffer: 1_024,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+impl Config {
+    /// The session settings these imply.
+    pub fn session(&self) -> session::Config {
+        session::Config {
+            lead: Duration::from_millis(self.lead_ms),
+            platform_hold: Duration::from_millis(self.platform_hold_ms),
+            dedupe_window: Duration::from_millis(self.dedupe_window_ms),
+            max_queued_audio: Duration::from_millis(self.max_queued_audio_ms),
+            ..session::Config::default()
+        }
+    }
+}

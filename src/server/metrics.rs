@@ -1,0 +1,116 @@
+//! Prometheus metrics of one server (its own registry, so servers in one process, as in
+//! tests, do not share counters).
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// The server's metrics.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Open audio sockets.
+    pub sessions: IntGauge,
+    /// Audio sockets accepted, by dialect.
+    pub sessions_total: IntCounterVec,
+    /// Sockets refused because `max_sessions` were open.
+    pub sessions_rejected: IntCounter,
+    /// WebSocket messages, by dialect and direction (`in`, `out`).
+    pub frames: IntCounterVec,
+    /// WebSocket payload bytes, by dialect and direction.
+    pub bytes: IntCounterVec,
+    /// Digits reported, by how they were seen.
+    pub digits: IntCounterVec,
+    /// Rejected inbound frames and closed sockets, by error code.
+    pub errors: IntCounterVec,
+    /// Time from the input that caused an event to the event being written out.
+    pub event_latency: Histogram,
+}
+
+impl Metrics {
+    /// Fresh metrics in a new registry.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let sessions = IntGauge::new("tonegate_sessions", "Open audio sockets").expect("valid");
+        let sessions_total = IntCounterVec::new(
+            Opts::new("tonegate_sessions_total", "Audio sockets accepted"),
+            &["dialect"],
+        )
+        .expect("valid");
+        let sessions_rejected = IntCounter::new(
+            "tonegate_sessions_rejected_total",
+            "Audio sockets refused at max_sessions",
+        )
+        .expect("valid");
+        let frames = IntCounterVec::new(
+            Opts::new("tonegate_frames_total", "WebSocket messages"),
+            &["dialect", "direction"],
+        )
+        .expect("valid");
+        let bytes = IntCounterVec::new(
+            Opts::new("tonegate_bytes_total", "WebSocket payload bytes"),
+            &["dialect", "direction"],
+        )
+        .expect("valid");
+        let digits = IntCounterVec::new(
+            Opts::new("tonegate_digits_total", "Digits reported"),
+            &["source"],
+        )
+        .expect("valid");
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "tonegate_decode_errors_total",
+                "Rejected frames and sockets closed for bad input",
+            ),
+            &["code"],
+        )
+        .expect("valid");
+        let event_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "tonegate_event_latency_seconds",
+                "From the frame that caused an event to the event being written",
+            )
+            .buckets(vec![
+                0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1,
+            ]),
+        )
+        .expect("valid");
+        for c in [
+            Box::new(sessions.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(sessions_total.clone()),
+            Box::new(sessions_rejected.clone()),
+            Box::new(frames.clone()),
+            Box::new(bytes.clone()),
+            Box::new(digits.clone()),
+            Box::new(errors.clone()),
+            Box::new(event_latency.clone()),
+        ] {
+            registry.register(c).expect("unique metric names");
+        }
+        Metrics {
+            registry,
+            sessions,
+            sessions_total,
+            sessions_rejected,
+            frames,
+            bytes,
+            digits,
+            errors,
+            event_latency,
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

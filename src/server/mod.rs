@@ -1,0 +1,527 @@
+//! The tokio shell: the only code here that does IO or reads the clock.
+//!
+//! One port serves:
+//! - `GET /media/acs`, `/media/twilio`, `/media/raw`: audio WebSockets of each dialect;
+//!   `GET /media` detects the dialect from the first frame;
+//! - `GET /healthz`: `ok`;
+//! - `GET /metrics`: Prometheus text;
+//! - `GET /v1/calls/{callId}/events` and `GET /v1/events`: server-sent events (every
+//!   session event as JSON; the SSE event name is the event's `type`).
+//!
+//! [`Server::bind`] then [`Server::run`]; [`Handle::shutdown`] (or SIGINT/SIGTERM via
+//! [`run_until_signal`]) stops accepting, flushes every session's pending events and
+//! closes the sockets with 1001.
+
+mod config;
+mod metrics;
+mod socket;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, State as AxumState, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::Stream;
+use std::future::IntoFuture;
+use tokio::sync::{broadcast, mpsc, watch};
+
+pub use config::Config;
+pub use metrics::Metrics;
+
+use crate::SampleRate;
+use crate::media::player::Prompt;
+use crate::proto::Dialect;
+use crate::session::{self, Command, Event};
+
+/// Largest WebSocket message read at all (bytes). Messages above
+/// [`Config::max_frame_bytes`] but below this are read, refused and answered with a
+/// clean 1009 close; above it the transport fails the connection.
+const HARD_MESSAGE_LIMIT: usize = 64 << 20;
+
+/// Why a command could not be delivered to a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    /// No socket is streaming this call.
+    #[error("no such call")]
+    NoSuchCall,
+    /// The call's socket is closing.
+    #[error("call is closing")]
+    Closed,
+}
+
+/// A message for a session's socket task.
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// A command from the registry (the media-operation API).
+    Command(Command),
+    /// A raw client's prompt finished loading.
+    Loaded(Command),
+    /// A raw client's prompt could not be loaded.
+    LoadFailed { code: &'static str, message: String },
+}
+
+struct Entry {
+    id: u64,
+    dialect: Dialect,
+    control: mpsc::Sender<Control>,
+}
+
+/// The live calls, by call id. The media-operation API looks sessions up here.
+#[derive(Default)]
+pub struct Registry {
+    calls: Mutex<HashMap<Arc<str>, Entry>>,
+}
+
+impl Registry {
+    /// Ids of the calls streaming now.
+    pub fn calls(&self) -> Vec<String> {
+        let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        calls.keys().map(|k| k.to_string()).collect()
+    }
+
+    /// The dialect a call streams in.
+    pub fn dialect(&self, call_id: &str) -> Option<Dialect> {
+        let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        calls.get(call_id).map(|e| e.dialect)
+    }
+
+    /// Hands a command to a call's session; results come back as its events.
+    pub async fn send(&self, call_id: &str, command: Command) -> Result<(), RegistryError> {
+        let sender = {
+            let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+            calls
+                .get(call_id)
+                .map(|e| e.control.clone())
+                .ok_or(RegistryError::NoSuchCall)?
+        };
+        sender
+            .send(Control::Command(command))
+            .await
+            .map_err(|_| RegistryError::Closed)
+    }
+
+    fn insert(&self, call_id: Arc<str>, entry: Entry) -> bool {
+        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        if calls.contains_key(&call_id) {
+            return false;
+        }
+        calls.insert(call_id, entry);
+        true
+    }
+
+    fn remove(&self, call_id: &str, id: u64) {
+        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        if calls.get(call_id).is_some_and(|e| e.id == id) {
+            calls.remove(call_id);
+        }
+    }
+}
+
+/// Prompt cache key: file, stream rate, file length and modification time.
+type PromptKey = (PathBuf, u32, u64, Option<std::time::SystemTime>);
+
+pub(crate) struct State {
+    config: Config,
+    session_config: session::Config,
+    metrics: Metrics,
+    registry: Registry,
+    events: broadcast::Sender<Arc<Event>>,
+    shutdown: watch::Receiver<bool>,
+    /// Set once every session has closed during shutdown; ends the SSE streams.
+    closed: watch::Sender<bool>,
+    active: AtomicUsize,
+    next_socket: AtomicUsize,
+    epoch: tokio::time::Instant,
+    prompts: Mutex<HashMap<PromptKey, Prompt>>,
+}
+
+impl State {
+    /// The one place the server reads the clock: time since the server started.
+    #[allow(clippy::disallowed_methods)]
+    fn now(&self) -> Duration {
+        tokio::time::Instant::now().saturating_duration_since(self.epoch)
+    }
+
+    fn instant(&self, at: Duration) -> tokio::time::Instant {
+        self.epoch + at
+    }
+}
+
+/// A running server's controls.
+#[derive(Clone)]
+pub struct Handle {
+    state: Arc<State>,
+    shutdown: Arc<watch::Sender<bool>>,
+}
+
+impl Handle {
+    /// Starts graceful shutdown.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// The call registry.
+    pub fn registry(&self) -> &Registry {
+        &self.state.registry
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.state.metrics
+    }
+
+    /// Every event of every call, from now on.
+    pub fn events(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.state.events.subscribe()
+    }
+
+    /// Open audio sockets.
+    pub fn active_sessions(&self) -> usize {
+        self.state.active.load(Ordering::SeqCst)
+    }
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    handle: Handle,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Binding or serving failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A setting is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl Server {
+    /// Validates `config` and binds its listen address.
+    pub async fn bind(config: Config) -> Result<Server, Error> {
+        if config.tls_cert.is_some() || config.tls_key.is_some() {
+            return Err(Error::Config(
+                "TLS (tls_cert/tls_key) is not implemented yet; terminate TLS in front of tonegate"
+                    .to_owned(),
+            ));
+        }
+        if config.max_frame_bytes == 0 || config.max_sessions == 0 {
+            return Err(Error::Config(
+                "max_frame_bytes and max_sessions must be at least 1".to_owned(),
+            ));
+        }
+        let session_config = config.session();
+        crate::dsp::dtmf::Detector::new(session_config.dtmf.clone())
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let (events, _) = broadcast::channel(config.event_buffer.max(16));
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let state = Arc::new(State {
+            session_config,
+            metrics: Metrics::new(),
+            registry: Registry::default(),
+            events,
+            shutdown: shutdown_rx,
+            closed: watch::channel(false).0,
+            active: AtomicUsize::new(0),
+            next_socket: AtomicUsize::new(1),
+            #[allow(clippy::disallowed_methods)]
+            epoch: tokio::time::Instant::now(),
+            prompts: Mutex::new(HashMap::new()),
+            config,
+        });
+        Ok(Server {
+            listener,
+            handle: Handle {
+                state,
+                shutdown: Arc::new(shutdown_tx),
+            },
+        })
+    }
+
+    /// The address bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Controls for the running server.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Serves until [`Handle::shutdown`], then waits (up to the grace period) for every
+    /// session to flush and close.
+    pub async fn run(self) -> Result<(), Error> {
+        let state = self.handle.state.clone();
+        let app = router(state.clone());
+        let mut shutdown = state.shutdown.clone();
+        // Events are small writes that must not wait for Nagle's algorithm.
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {e}");
+            }
+        });
+        let mut stop_accepting = shutdown.clone();
+        let serve = tokio::spawn(
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { shutting_down(&mut stop_accepting).await })
+                .into_future(),
+        );
+        shutting_down(&mut shutdown).await;
+        // Sessions flush their events and close; then the SSE streams end.
+        let grace = state.now() + Duration::from_millis(state.config.shutdown_grace_ms);
+        while state.active.load(Ordering::SeqCst) > 0 && state.now() < grace {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let _ = state.closed.send(true);
+        match serve.await {
+            Ok(result) => result?,
+            Err(e) => return Err(Error::Io(std::io::Error::other(e))),
+        }
+        Ok(())
+    }
+}
+
+/// Binds, serves, and shuts down gracefully on SIGINT or SIGTERM.
+pub async fn run_until_signal(config: Config) -> Result<(), Error> {
+    let server = Server::bind(config).await?;
+    tracing::info!(addr = %server.local_addr()?, "tonegate listening");
+    let handle = server.handle();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        handle.shutdown();
+    });
+    server.run().await
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Resolves once shutdown has been asked for.
+async fn shutting_down(receiver: &mut watch::Receiver<bool>) {
+    let _ = receiver.wait_for(|s| *s).await;
+}
+
+fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/media", get(media_auto))
+        .route("/media/{dialect}", get(media_dialect))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics_text))
+        .route("/v1/events", get(all_events))
+        .route("/v1/calls/{call_id}/events", get(call_events))
+        .with_state(state)
+}
+
+async fn metrics_text(AxumState(state): AxumState<Arc<State>>) -> Response {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn media_auto(
+    AxumState(state): AxumState<Arc<State>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    accept(state, None, headers, upgrade)
+}
+
+async fn media_dialect(
+    AxumState(state): AxumState<Arc<State>>,
+    UrlPath(dialect): UrlPath<String>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    match dialect.parse::<Dialect>() {
+        Ok(d) => accept(state, Some(d), headers, upgrade),
+        Err(()) => (StatusCode::NOT_FOUND, "unknown dialect").into_response(),
+    }
+}
+
+fn accept(
+    state: Arc<State>,
+    dialect: Option<Dialect>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if *state.shutdown.borrow() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    // Reserve a slot before the upgrade so the cap is exact.
+    let reserved = state
+        .active
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+            (n < state.config.max_sessions).then_some(n + 1)
+        });
+    if reserved.is_err() {
+        state.metrics.sessions_rejected.inc();
+        tracing::warn!("refusing audio socket: max_sessions reached");
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many sessions").into_response();
+    }
+    state.metrics.sessions.inc();
+    let slot = Slot(state.clone());
+    let call_id = headers
+        .get("x-ms-call-connection-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty() && s.len() <= 256)
+        .map(str::to_owned);
+    upgrade
+        .max_message_size(HARD_MESSAGE_LIMIT.max(state.config.max_frame_bytes))
+        .max_frame_size(HARD_MESSAGE_LIMIT.max(state.config.max_frame_bytes))
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            socket::run(state, socket, dialect, call_id).await;
+        })
+}
+
+/// An occupied session slot, released on drop (also if the upgrade fails).
+struct Slot(Arc<State>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+        self.0.metrics.sessions.dec();
+    }
+}
+
+async fn all_events(AxumState(state): AxumState<Arc<State>>) -> impl IntoResponse {
+    sse(state, None)
+}
+
+async fn call_events(
+    AxumState(state): AxumState<Arc<State>>,
+    UrlPath(call_id): UrlPath<String>,
+) -> impl IntoResponse {
+    sse(state, Some(call_id))
+}
+
+fn sse(
+    state: Arc<State>,
+    call_id: Option<String>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let receiver = state.events.subscribe();
+    let shutdown = state.closed.subscribe();
+    let stream = futures_util::stream::unfold(
+        (receiver, shutdown, call_id),
+        |(mut receiver, mut shutdown, call_id)| async move {
+            loop {
+                let event = tokio::select! {
+                    biased;
+                    r = receiver.recv() => r,
+                    _ = shutting_down(&mut shutdown) => return None,
+                };
+                match event {
+                    Ok(event) => {
+                        if call_id.as_deref().is_some_and(|id| id != &*event.call_id) {
+                            continue;
+                        }
+                        let json = serde_json::to_string(&*event).unwrap_or_default();
+                        let name = event_type(&json);
+                        let sse = SseEvent::default().event(name).data(json);
+                        return Some((Ok(sse), (receiver, shutdown, call_id)));
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        let sse = SseEvent::default().comment(format!("missed {n} events"));
+                        return Some((Ok(sse), (receiver, shutdown, call_id)));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+fn event_type(json: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| "event".to_owned())
+}
+
+/// Resolves a client-given prompt name inside `root`, refusing absolute paths and `..`.
+fn resolve_prompt(root: &Path, name: &str) -> Option<PathBuf> {
+    let relative = Path::new(name);
+    if name.is_empty()
+        || relative
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return None;
+    }
+    Some(root.join(relative))
+}
+
+/// Loads (or takes from the cache) a prompt file converted to `rate`. Blocking.
+fn load_prompt(
+    state: &State,
+    name: &str,
+    rate: SampleRate,
+) -> Result<Prompt, (&'static str, String)> {
+    let path = resolve_prompt(&state.config.prompt_dir, name).ok_or((
+        "badPath",
+        "prompt file name must be relative, without ..".to_owned(),
+    ))?;
+    let meta = std::fs::metadata(&path).map_err(|e| ("fileNotFound", e.to_string()))?;
+    if meta.len() > state.config.max_prompt_bytes {
+        return Err((
+            "fileTooLarge",
+            format!(
+                "prompt is {} bytes; max_prompt_bytes is {}",
+                meta.len(),
+                state.config.max_prompt_bytes
+            ),
+        ));
+    }
+    let key = (path.clone(), rate.hz(), meta.len(), meta.modified().ok());
+    if let Some(p) = state
+        .prompts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+    {
+        return Ok(p.clone());
+    }
+    let bytes = std::fs::read(&path).map_err(|e| ("fileNotFound", e.to_string()))?;
+    let prompt = Prompt::from_wav(&bytes, rate).map_err(|e| ("badFormat", e.to_string()))?;
+    let mut cache = state.prompts.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= 256 {
+        cache.clear();
+    }
+    cache.insert(key, prompt.clone());
+    Ok(prompt)
+}

@@ -1,0 +1,534 @@
+//! One audio WebSocket: moves frames, commands and time into a [`Session`] and carries
+//! its outputs to the socket, the event bus and the metrics.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use tokio::sync::mpsc;
+
+use super::{Control, Entry, State, load_prompt};
+use crate::proto::{Dialect, Inbound, Parser, Request};
+use crate::session::{Command, Event, EventKind, Output, Seen, Session, Transmit};
+
+enum Flow {
+    Continue,
+    /// Close the socket with this code and reason (after flushing the session).
+    Close(u16, Cow<'static, str>),
+    /// The peer is gone: flush the session, no close frame.
+    Gone,
+}
+
+struct Conn {
+    state: Arc<State>,
+    socket: WebSocket,
+    socket_id: u64,
+    header_call_id: Option<String>,
+    parser: Option<Parser>,
+    session: Option<Session>,
+    registered: Option<Arc<str>>,
+    control_tx: mpsc::Sender<Control>,
+    deadline: Option<Duration>,
+    last_input: Duration,
+    tokens: f64,
+    tokens_at: Duration,
+    label: &'static str,
+    next_request: u64,
+    /// Raw requests not yet handed to the session, in order.
+    requests: std::collections::VecDeque<Request>,
+    /// A prompt is being loaded; later requests wait for it.
+    loading: bool,
+}
+
+pub(super) async fn run(
+    state: Arc<State>,
+    socket: WebSocket,
+    dialect: Option<Dialect>,
+    header_call_id: Option<String>,
+) {
+    let socket_id = state.next_socket.fetch_add(1, Ordering::SeqCst) as u64;
+    let (control_tx, mut control_rx) = mpsc::channel(64);
+    let now = state.now();
+    let burst = f64::from(state.config.max_frame_burst.max(1));
+    let mut conn = Conn {
+        socket,
+        socket_id,
+        header_call_id,
+        parser: None,
+        session: None,
+        registered: None,
+        control_tx,
+        deadline: None,
+        last_input: now,
+        tokens: burst,
+        tokens_at: now,
+        label: dialect.map_or("auto", Dialect::as_str),
+        next_request: 1,
+        requests: std::collections::VecDeque::new(),
+        loading: false,
+        state,
+    };
+    if let Some(d) = dialect {
+        conn.start_session(d);
+    }
+    let mut shutdown = conn.state.shutdown.clone();
+    let idle = Duration::from_millis(conn.state.config.idle_timeout_ms);
+    loop {
+        let idle_at = conn.last_input + idle;
+        let wake = conn.deadline.map_or(idle_at, |d| d.min(idle_at));
+        let wake = conn.state.instant(wake);
+        let flow = tokio::select! {
+            message = conn.socket.recv() => conn.on_message(message).await,
+            Some(control) = control_rx.recv() => conn.on_control(control).await,
+            _ = tokio::time::sleep_until(wake) => conn.on_timer().await,
+            _ = super::shutting_down(&mut shutdown) => Flow::Close(1001, Cow::Borrowed("server shutting down")),
+        };
+        match flow {
+            Flow::Continue => {}
+            Flow::Close(code, reason) => {
+                conn.close(code, reason).await;
+                break;
+            }
+            Flow::Gone => {
+                conn.finish().await;
+                break;
+            }
+        }
+    }
+    if let Some(id) = conn.registered.take() {
+        conn.state.registry.remove(&id, conn.socket_id);
+    }
+}
+
+impl Conn {
+    fn start_session(&mut self, dialect: Dialect) {
+        self.label = dialect.as_str();
+        self.state
+            .metrics
+            .sessions_total
+            .with_label_values(&[self.label])
+            .inc();
+        self.parser = Some(Parser::new(dialect));
+        let fallback = format!(
+            "{}-{}-{:08x}",
+            dialect.as_str(),
+            self.socket_id,
+            rand::random::<u32>()
+        );
+        self.session = Some(Session::new(
+            self.state.session_config.clone(),
+            dialect,
+            self.header_call_id.clone(),
+            fallback,
+        ));
+    }
+
+    fn dialect(&self) -> Option<Dialect> {
+        self.parser.as_ref().map(Parser::dialect)
+    }
+
+    fn call_id(&self) -> Arc<str> {
+        self.session
+            .as_ref()
+            .map_or_else(|| Arc::from("unknown"), |s| s.call_id().clone())
+    }
+
+    fn count_error(&self, code: &'static str) {
+        self.state.metrics.errors.with_label_values(&[code]).inc();
+    }
+
+    /// Logs, counts and (raw dialect) reports a problem; returns the close flow.
+    async fn refuse(&mut self, code: &'static str, close: u16, message: String) -> Flow {
+        tracing::warn!(call_id = %self.call_id(), dialect = self.label, code, close, "{message}");
+        self.count_error(code);
+        self.report_error(code, message.clone()).await;
+        let mut reason = message;
+        // Close reasons are limited to 123 bytes.
+        while reason.len() > 120 {
+            reason.pop();
+        }
+        Flow::Close(close, Cow::Owned(reason))
+    }
+
+    async fn report_error(&mut self, code: &'static str, message: String) {
+        let event = Event {
+            call_id: self.call_id(),
+            kind: EventKind::Error { code, message },
+            caused_at: self.state.now(),
+        };
+        if self.dialect() == Some(Dialect::Raw) {
+            let json = serde_json::to_string(&event).unwrap_or_default();
+            let _ = self.socket.send(Message::Text(json.into())).await;
+        }
+        let _ = self.state.events.send(Arc::new(event));
+    }
+
+    fn take_token(&mut self, now: Duration) -> bool {
+        let config = &self.state.config;
+        let rate = f64::from(config.max_frames_per_second);
+        let burst = f64::from(config.max_frame_burst.max(1));
+        let elapsed = now.saturating_sub(self.tokens_at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(burst);
+        self.tokens_at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    async fn on_message(&mut self, message: Option<Result<Message, axum::Error>>) -> Flow {
+        let message = match message {
+            None => return Flow::Gone,
+            Some(Err(e)) => {
+                let text = e.to_string();
+                // The transport's size guard (HARD_MESSAGE_LIMIT) tripped.
+                if text.contains("Space limit") || text.contains("too long") {
+                    return self.refuse("frameTooLarge", 1009, text).await;
+                }
+                tracing::debug!(call_id = %self.call_id(), "socket error: {text}");
+                return Flow::Gone;
+            }
+            Some(Ok(m)) => m,
+        };
+        let now = self.state.now();
+        let (is_text, len) = match &message {
+            Message::Text(t) => (true, t.len()),
+            Message::Binary(b) => (false, b.len()),
+            Message::Close(_) => return Flow::Gone,
+            Message::Ping(_) | Message::Pong(_) => return Flow::Continue,
+        };
+        self.last_input = now;
+        let metrics = &self.state.metrics;
+        metrics.frames.with_label_values(&[self.label, "in"]).inc();
+        metrics
+            .bytes
+            .with_label_values(&[self.label, "in"])
+            .inc_by(len as u64);
+        if len > self.state.config.max_frame_bytes {
+            let message = format!(
+                "frame of {len} bytes exceeds max_frame_bytes ({})",
+                self.state.config.max_frame_bytes
+            );
+            return self.refuse("frameTooLarge", 1009, message).await;
+        }
+        if !self.take_token(now) {
+            let message = format!(
+                "flood: more than {} frames per second",
+                self.state.config.max_frames_per_second
+            );
+            return self.refuse("flood", 1008, message).await;
+        }
+        if self.parser.is_none() {
+            let Message::Text(text) = &message else {
+                return self
+                    .refuse(
+                        "unexpectedBinary",
+                        1003,
+                        "the first frame on /media must be JSON text".to_owned(),
+                    )
+                    .await;
+            };
+            match Dialect::detect(text) {
+                Some(d) => self.start_session(d),
+                None => {
+                    return self
+                        .refuse(
+                            "unknownDialect",
+                            1007,
+                            "cannot tell the dialect from the first frame".to_owned(),
+                        )
+                        .await;
+                }
+            }
+        }
+        let (Some(parser), Some(session)) = (self.parser.as_mut(), self.session.as_mut()) else {
+            return Flow::Gone;
+        };
+        let parsed = match &message {
+            Message::Text(t) => parser.parse_text(t.as_str()),
+            Message::Binary(b) => parser.parse_binary(b),
+            _ => return Flow::Continue,
+        };
+        let _ = is_text;
+        let frame = match parsed {
+            Ok(f) => f,
+            Err(e) => {
+                let code = e.code();
+                return self.refuse(code, e.close_code(), e.to_string()).await;
+            }
+        };
+        let result = match frame {
+            Inbound::Request(request) => {
+                let request = request.clone();
+                return self.on_request(request).await;
+            }
+            Inbound::Unknown => {
+                tracing::warn!(call_id = %session.call_id(), dialect = self.label, "ignoring a frame of unknown kind");
+                self.state
+                    .metrics
+                    .errors
+                    .with_label_values(&["unknownKind"])
+                    .inc();
+                session.handle_frame(now, Inbound::Unknown)
+            }
+            frame => session.handle_frame(now, frame),
+        };
+        if let Err(e) = result {
+            return self.refuse(e.code(), e.close_code(), e.to_string()).await;
+        }
+        if let Some(flow) = self.drain().await {
+            return flow;
+        }
+        if self.session.as_ref().is_some_and(Session::is_ended) {
+            return Flow::Close(1000, Cow::Borrowed("stream ended"));
+        }
+        Flow::Continue
+    }
+
+    /// Queues a raw request; requests are handled in order, each waiting for a prompt
+    /// load before it.
+    async fn on_request(&mut self, request: Request) -> Flow {
+        if self.requests.len() >= 64 {
+            return self
+                .refuse("flood", 1008, "more than 64 requests pending".to_owned())
+                .await;
+        }
+        self.requests.push_back(request);
+        self.next_requests().await
+    }
+
+    async fn next_requests(&mut self) -> Flow {
+        while !self.loading {
+            let Some(request) = self.requests.pop_front() else {
+                break;
+            };
+            if let Flow::Close(code, reason) = self.start_request(request).await {
+                return Flow::Close(code, reason);
+            }
+        }
+        Flow::Continue
+    }
+
+    async fn start_request(&mut self, request: Request) -> Flow {
+        let Some(session) = self.session.as_ref() else {
+            return Flow::Continue;
+        };
+        let Some(format) = session.format() else {
+            self.report_error("notStarted", "send start before requests".to_owned())
+                .await;
+            return Flow::Continue;
+        };
+        let n = self.next_request;
+        self.next_request += 1;
+        let command = match request {
+            Request::Play { id, file, looped } => {
+                let id = id.unwrap_or_else(|| format!("play-{n}"));
+                let state = self.state.clone();
+                let control = self.control_tx.clone();
+                self.loading = true;
+                tokio::spawn(async move {
+                    let loaded = tokio::task::spawn_blocking({
+                        let state = state.clone();
+                        move || load_prompt(&state, &file, format.rate)
+                    })
+                    .await;
+                    let message = match loaded {
+                        Ok(Ok(prompt)) => Control::Loaded(Command::Play { id, prompt, looped }),
+                        Ok(Err((code, message))) => Control::LoadFailed {
+                            code,
+                            message: format!("play {id}: {message}"),
+                        },
+                        Err(_) => Control::LoadFailed {
+                            code: "internal",
+                            message: format!("play {id}: loader failed"),
+                        },
+                    };
+                    let _ = control.send(message).await;
+                });
+                return Flow::Continue;
+            }
+            Request::SendDigits { id, digits } => Command::SendDigits {
+                id: id.unwrap_or_else(|| format!("digits-{n}")),
+                digits,
+            },
+            Request::Stop => Command::Stop,
+            Request::Mark { name } => Command::Mark { name },
+        };
+        self.on_control(Control::Command(command)).await
+    }
+
+    async fn on_control(&mut self, control: Control) -> Flow {
+        let now = self.state.now();
+        match control {
+            Control::Loaded(command) => {
+                self.loading = false;
+                let flow = Box::pin(self.on_control(Control::Command(command))).await;
+                if let Flow::Continue = flow {
+                    return Box::pin(self.next_requests()).await;
+                }
+                return flow;
+            }
+            Control::LoadFailed { code, message } => {
+                self.loading = false;
+                tracing::warn!(call_id = %self.call_id(), code, "{message}");
+                self.report_error(code, message).await;
+                return Box::pin(self.next_requests()).await;
+            }
+            Control::Command(command) => {
+                let Some(session) = self.session.as_mut() else {
+                    return Flow::Continue;
+                };
+                if let Err(e) = session.handle_command(now, command) {
+                    tracing::warn!(call_id = %session.call_id(), "command refused: {e}");
+                    self.report_error(e.code(), e.to_string()).await;
+                }
+            }
+        }
+        self.drain().await.unwrap_or(Flow::Continue)
+    }
+
+    async fn on_timer(&mut self) -> Flow {
+        let now = self.state.now();
+        let idle = Duration::from_millis(self.state.config.idle_timeout_ms);
+        if now >= self.last_input + idle {
+            tracing::info!(call_id = %self.call_id(), "closing idle socket");
+            self.count_error("idleTimeout");
+            return Flow::Close(1001, Cow::Borrowed("idle timeout"));
+        }
+        if let Some(session) = self.session.as_mut() {
+            session.handle_timeout(now);
+        }
+        self.drain().await.unwrap_or(Flow::Continue)
+    }
+
+    /// Carries the session's outputs away; `Some` when the socket must close.
+    async fn drain(&mut self) -> Option<Flow> {
+        loop {
+            let Some(session) = self.session.as_mut() else {
+                self.deadline = None;
+                return None;
+            };
+            match session.poll_output() {
+                Output::Timeout(deadline) => {
+                    self.deadline = deadline;
+                    return None;
+                }
+                Output::Transmit(transmit) => {
+                    let (message, len) = match transmit {
+                        Transmit::Text(t) => {
+                            let len = t.len();
+                            (Message::Text(t.into()), len)
+                        }
+                        Transmit::Binary(b) => {
+                            let len = b.len();
+                            (Message::Binary(b.into()), len)
+                        }
+                    };
+                    let metrics = &self.state.metrics;
+                    metrics.frames.with_label_values(&[self.label, "out"]).inc();
+                    metrics
+                        .bytes
+                        .with_label_values(&[self.label, "out"])
+                        .inc_by(len as u64);
+                    if self.socket.send(message).await.is_err() {
+                        return Some(Flow::Gone);
+                    }
+                }
+                Output::Event(event) => {
+                    if let Some(flow) = self.deliver(event).await {
+                        return Some(flow);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn deliver(&mut self, event: Event) -> Option<Flow> {
+        if let EventKind::Started { .. } = event.kind {
+            let dialect = self.dialect().unwrap_or(Dialect::Raw);
+            let entry = Entry {
+                id: self.socket_id,
+                dialect,
+                control: self.control_tx.clone(),
+            };
+            if !self.state.registry.insert(event.call_id.clone(), entry) {
+                let message = format!("call id {} is already streaming", event.call_id);
+                return Some(self.refuse("duplicateCallId", 1008, message).await);
+            }
+            self.registered = Some(event.call_id.clone());
+            tracing::info!(call_id = %event.call_id, dialect = dialect.as_str(), "stream started");
+        }
+        if self.dialect() == Some(Dialect::Raw) {
+            let json = serde_json::to_string(&event).unwrap_or_default();
+            if self.socket.send(Message::Text(json.into())).await.is_err() {
+                return Some(Flow::Gone);
+            }
+        }
+        if let EventKind::Dtmf(digit) = &event.kind {
+            let source = match digit.source {
+                Seen::Inband => "inband",
+                Seen::Platform => "platform",
+                Seen::Both => "both",
+            };
+            self.state.metrics.digits.with_label_values(&[source]).inc();
+            tracing::info!(
+                call_id = %event.call_id,
+                digit = %digit.digit.as_char(),
+                sequence_id = digit.sequence_id,
+                start_ms = digit.start_ms,
+                source,
+                "digit"
+            );
+        }
+        let inband = matches!(&event.kind, EventKind::Dtmf(d) if d.source != Seen::Platform);
+        let caused_at = event.caused_at;
+        let _ = self.state.events.send(Arc::new(event));
+        if inband {
+            let latency = self.state.now().saturating_sub(caused_at);
+            self.state
+                .metrics
+                .event_latency
+                .observe(latency.as_secs_f64());
+        }
+        None
+    }
+
+    /// Flushes the session (pending digits, `ended`) without a close frame.
+    async fn finish(&mut self) {
+        if let Some(session) = self.session.as_mut() {
+            session.finish();
+        }
+        let _ = self.drain().await;
+        if let Some(id) = &self.registered {
+            tracing::info!(call_id = %id, "stream ended");
+        }
+    }
+
+    /// Flushes the session, sends a close frame and waits briefly for the peer's.
+    async fn close(&mut self, code: u16, reason: Cow<'static, str>) {
+        self.finish().await;
+        let frame = CloseFrame {
+            code,
+            reason: reason.as_ref().into(),
+        };
+        if self.socket.send(Message::Close(Some(frame))).await.is_err() {
+            return;
+        }
+        // Read until the peer's close (or 1 s) so the close frame is not lost to a reset.
+        let wait = tokio::time::sleep(Duration::from_secs(1));
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                m = self.socket.recv() => match m {
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => {}
+                },
+                _ = &mut wait => break,
+            }
+        }
+    }
+}

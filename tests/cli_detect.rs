@@ -1,0 +1,244 @@
+//! `tonegate detect` end to end: the committed vectors (made by sox, see
+//! testdata/README.md) give their digits at their onsets in every input format, and bad
+//! inputs give one-line errors without stopping the other files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde::Deserialize;
+
+const TONEGATE: &str = env!("CARGO_BIN_EXE_tonegate");
+
+#[derive(Debug, Deserialize)]
+struct Vector {
+    raw: Option<RawFormat>,
+    channels: Vec<Track>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawFormat {
+    rate: u32,
+    encoding: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Track {
+    digits: String,
+    onsets_ms: Vec<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Row {
+    file: String,
+    channel: u16,
+    digit: String,
+    start_ms: f64,
+    end_ms: f64,
+    detected_ms: f64,
+    level_dbm0: f64,
+}
+
+fn vectors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/vectors")
+}
+
+fn detect(args: &[&str]) -> Output {
+    Command::new(TONEGATE)
+        .arg("detect")
+        .args(args)
+        .output()
+        .expect("run tonegate")
+}
+
+fn rows(output: &Output) -> Vec<Row> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("bad line {line:?}: {e}")))
+        .collect()
+}
+
+#[test]
+fn every_vector_yields_its_digits_at_their_onsets() {
+    let text = std::fs::read_to_string(vectors_dir().join("expected.json")).unwrap();
+    let expected: std::collections::BTreeMap<String, Vector> = serde_json::from_str(&text).unwrap();
+    assert!(expected.len() >= 5);
+    for (name, vector) in &expected {
+        let path = vectors_dir().join(name);
+        let path = path.to_str().unwrap();
+        let mut args = vec!["--format", "jsonl"];
+        let rate;
+        if let Some(raw) = &vector.raw {
+            rate = raw.rate.to_string();
+            args.extend(["--raw", "--rate", &rate, "--encoding", &raw.encoding]);
+        }
+        args.push(path);
+        let output = detect(&args);
+        assert!(
+            output.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let rows = rows(&output);
+        for (channel, track) in vector.channels.iter().enumerate() {
+            let found: Vec<&Row> = rows
+                .iter()
+                .filter(|r| usize::from(r.channel) == channel)
+                .collect();
+            let digits: String = found.iter().map(|r| r.digit.as_str()).collect();
+            assert_eq!(digits, track.digits, "{name} channel {channel}");
+            for (row, onset) in found.iter().zip(&track.onsets_ms) {
+                assert_eq!(row.file, path);
+                assert!(
+                    (row.start_ms - onset).abs() <= 3.0,
+                    "{name}: start {} vs {onset}",
+                    row.start_ms
+                );
+                assert!(
+                    (row.end_ms - (onset + 70.0)).abs() <= 4.0,
+                    "{name}: end {} vs {}",
+                    row.end_ms,
+                    onset + 70.0
+                );
+                let latency = row.detected_ms - onset;
+                assert!(
+                    (20.0..=40.0).contains(&latency),
+                    "{name}: latency {latency}"
+                );
+                assert!(
+                    (row.level_dbm0 + 10.0).abs() <= 1.0,
+                    "{name}: level {}",
+                    row.level_dbm0
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn text_format_is_a_table_with_one_row_per_digit() {
+    let path = vectors_dir().join("all_8k_s16.wav");
+    let output = detect(&[path.to_str().unwrap()]);
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].contains("digit") && lines[0].contains("detected_ms"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines.len(), 1 + 16, "{stdout}");
+}
+
+#[test]
+fn standard_input_is_read_with_dash() {
+    let bytes = std::fs::read(vectors_dir().join("ABCD_8k.alaw")).unwrap();
+    let mut child = Command::new(TONEGATE)
+        .args([
+            "detect",
+            "--format",
+            "jsonl",
+            "--raw",
+            "--rate",
+            "8000",
+            "--encoding",
+            "alaw",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let digits: String = rows(&output).iter().map(|r| r.digit.clone()).collect();
+    assert_eq!(digits, "ABCD");
+}
+
+#[test]
+fn a_single_channel_can_be_chosen() {
+    let path = vectors_dir().join("stereo_16k_s24.wav");
+    let output = detect(&[
+        "--format",
+        "jsonl",
+        "--channel",
+        "1",
+        path.to_str().unwrap(),
+    ]);
+    let digits: String = rows(&output).iter().map(|r| r.digit.clone()).collect();
+    assert_eq!(digits, "2580");
+    let missing = detect(&["--channel", "2", path.to_str().unwrap()]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn bad_inputs_get_one_line_each_and_the_good_file_is_still_read() {
+    let dir = std::env::temp_dir().join(format!("tonegate-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = std::fs::read(vectors_dir().join("all_8k_s16.wav")).unwrap();
+    let empty = dir.join("empty.wav");
+    std::fs::write(&empty, b"").unwrap();
+    let garbage = dir.join("garbage.wav");
+    std::fs::write(&garbage, b"this is not a wav file at all, not even close").unwrap();
+    let truncated = dir.join("truncated.wav");
+    std::fs::write(&truncated, &good[..good.len() / 2]).unwrap();
+    let absurd = dir.join("absurd.wav");
+    let mut header = good[..44].to_vec();
+    header[24..28].copy_from_slice(&96_000u32.to_le_bytes()); // sample rate
+    std::fs::write(&absurd, header).unwrap();
+    let missing = dir.join("missing.wav");
+    let good_path = vectors_dir().join("all_8k_s16.wav");
+    let paths = [&empty, &garbage, &missing, &truncated, &absurd, &good_path];
+    let args: Vec<&str> = ["--format", "jsonl"]
+        .into_iter()
+        .chain(paths.iter().map(|p| p.to_str().unwrap()))
+        .collect();
+    let output = detect(&args);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr.clone()).unwrap();
+    let errors: Vec<&str> = stderr.lines().collect();
+    assert_eq!(errors.len(), 5, "{stderr}");
+    for (line, path) in errors.iter().zip(&paths) {
+        assert!(line.contains(path.to_str().unwrap()), "{line}");
+    }
+    assert!(errors[4].contains("96000"), "{}", errors[4]);
+    // The truncated file still gives the digits before the cut, then the good file all 16.
+    let rows = rows(&output);
+    let from_truncated = rows
+        .iter()
+        .filter(|r| r.file == truncated.to_str().unwrap())
+        .count();
+    assert!((6..=8).contains(&from_truncated), "{from_truncated}");
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.file == good_path.to_str().unwrap())
+            .count(),
+        16
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn wrong_raw_parameters_are_refused() {
+    let path = vectors_dir().join("ABCD_8k.alaw");
+    let path = path.to_str().unwrap();
+    let low_rate = detect(&["--raw", "--rate", "7000", "--encoding", "alaw", path]);
+    assert_eq!(low_rate.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&low_rate.stderr).contains("7000"));
+    let bad_encoding = detect(&["--raw", "--rate", "8000", "--encoding", "mp3", path]);
+    assert_eq!(bad_encoding.status.code(), Some(2));
+    let odd = std::env::temp_dir().join(format!("tonegate-odd-{}.raw", std::process::id()));
+    std::fs::write(&odd, [0u8; 1001]).unwrap();
+    let odd_bytes = detect(&[
+        "--raw",
+        "--rate",
+        "8000",
+        "--encoding",
+        "s16le",
+        odd.to_str().unwrap(),
+    ]);
+    assert_eq!(odd_bytes.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&odd_bytes.stderr).contains("stray byte"));
+    std::fs::remove_file(odd).unwrap();
+}

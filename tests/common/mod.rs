@@ -1,0 +1,296 @@
+//! Helpers for the end-to-end tests: a server on 127.0.0.1:0, a WebSocket client, audio
+//! generation and a minimal SSE reader.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tonegate::SampleRate;
+use tonegate::codec::Encoding;
+use tonegate::dsp::Digit;
+use tonegate::dsp::tone::{Cadence, render_digits};
+use tonegate::server::{Config, Handle, Server};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub handle: Handle,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+pub async fn start(mut config: Config) -> TestServer {
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let server = Server::bind(config).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let handle = server.handle();
+    let task = tokio::spawn(async move {
+        server.run().await.unwrap();
+    });
+    TestServer { addr, handle, task }
+}
+
+pub async fn connect(addr: SocketAddr, path: &str) -> Ws {
+    let (ws, _) =
+        tokio_tungstenite::connect_async_with_config(format!("ws://{addr}{path}"), None, true)
+            .await
+            .unwrap();
+    ws
+}
+
+pub async fn connect_with_header(addr: SocketAddr, path: &str, name: &str, value: &str) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{addr}{path}").into_client_request().unwrap();
+    request.headers_mut().insert(
+        tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+        value.parse().unwrap(),
+    );
+    let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    ws
+}
+
+pub fn digits(text: &str) -> Vec<Digit> {
+    text.chars().map(|c| Digit::from_char(c).unwrap()).collect()
+}
+
+/// `lead_ms` of silence, then `text` with the default cadence (100 ms on, 100 ms off),
+/// then `tail_ms` of silence. Returns the samples and each digit's onset in ms.
+pub fn signal(text: &str, rate: SampleRate, lead_ms: f64, tail_ms: f64) -> (Vec<f32>, Vec<f64>) {
+    let mut samples = vec![0.0; rate.ms_to_samples(lead_ms)];
+    samples.extend(render_digits(&digits(text), Cadence::default(), rate).unwrap());
+    samples.extend(vec![0.0; rate.ms_to_samples(tail_ms)]);
+    let onsets = (0..text.chars().count())
+        .map(|i| lead_ms + i as f64 * 200.0)
+        .collect();
+    (samples, onsets)
+}
+
+pub fn encode(samples: &[f32], encoding: Encoding) -> Vec<u8> {
+    let mut out = vec![0; samples.len() * encoding.bytes_per_sample()];
+    let n = encoding.encode(samples, &mut out).unwrap();
+    out.truncate(n);
+    out
+}
+
+pub fn decode(bytes: &[u8], encoding: Encoding) -> Vec<f32> {
+    let mut out = vec![0.0; bytes.len() / encoding.bytes_per_sample()];
+    let n = encoding.decode(bytes, &mut out).unwrap();
+    out.truncate(n);
+    out
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn unb64(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
+
+pub async fn send_text(ws: &mut Ws, text: impl Into<String>) {
+    ws.send(Message::text(text.into())).await.unwrap();
+}
+
+pub async fn send_binary(ws: &mut Ws, bytes: Vec<u8>) {
+    ws.send(Message::binary(bytes)).await.unwrap();
+}
+
+/// What the client saw until the socket closed.
+#[derive(Debug, Default)]
+pub struct Received {
+    pub events: Vec<Value>,
+    pub texts: Vec<Value>,
+    pub binary: Vec<Vec<u8>>,
+    pub close: Option<(u16, String)>,
+}
+
+impl Received {
+    pub fn of_type(&self, kind: &str) -> Vec<&Value> {
+        self.events.iter().filter(|e| e["type"] == kind).collect()
+    }
+}
+
+/// Reads until close (or `limit`), sorting JSON texts with a `type` into `events`.
+pub async fn read_all(ws: &mut Ws, limit: Duration) -> Received {
+    let mut got = Received::default();
+    let deadline = tokio::time::sleep(limit);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            m = ws.next() => match m {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    if v.get("type").is_some() { got.events.push(v) } else { got.texts.push(v) }
+                }
+                Some(Ok(Message::Binary(b))) => got.binary.push(b.to_vec()),
+                Some(Ok(Message::Close(frame))) => {
+                    got.close = Some(frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.to_string())));
+                    break;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            },
+            _ = &mut deadline => break,
+        }
+    }
+    got
+}
+
+/// Reads until a JSON text with `"type": kind` (raw) arrives; returns everything seen.
+pub async fn read_until(ws: &mut Ws, kind: &str, limit: Duration) -> Received {
+    let mut got = Received::default();
+    let deadline = tokio::time::sleep(limit);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            m = ws.next() => match m {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    let done = v["type"] == kind;
+                    if v.get("type").is_some() { got.events.push(v) } else { got.texts.push(v) }
+                    if done { break; }
+                }
+                Some(Ok(Message::Binary(b))) => got.binary.push(b.to_vec()),
+                Some(Ok(Message::Close(frame))) => {
+                    got.close = Some(frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.to_string())));
+                    break;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            },
+            _ = &mut deadline => panic!("no {kind} within {limit:?}; got {got:?}"),
+        }
+    }
+    got
+}
+
+/// A minimal SSE client: yields the JSON `data:` payloads.
+pub struct Sse {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+    body: String,
+}
+
+impl Sse {
+    pub async fn connect(addr: SocketAddr, path: &str) -> Sse {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut sse = Sse {
+            stream,
+            buffer: Vec::new(),
+            body: String::new(),
+        };
+        // Headers.
+        loop {
+            if let Some(end) = find(&sse.buffer, b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&sse.buffer[..end]).to_string();
+                assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+                sse.buffer.drain(..end + 4);
+                break;
+            }
+            sse.fill().await;
+        }
+        sse
+    }
+
+    async fn fill(&mut self) {
+        let mut chunk = [0u8; 4096];
+        let n = self.stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "SSE stream closed");
+        self.buffer.extend_from_slice(&chunk[..n]);
+    }
+
+    /// The next event's JSON.
+    pub async fn next(&mut self) -> Value {
+        loop {
+            // Decode whole chunks into the body.
+            while let Some(line_end) = find(&self.buffer, b"\r\n") {
+                let size = usize::from_str_radix(
+                    String::from_utf8_lossy(&self.buffer[..line_end]).trim(),
+                    16,
+                )
+                .unwrap();
+                if self.buffer.len() < line_end + 2 + size + 2 {
+                    break;
+                }
+                let data = self.buffer[line_end + 2..line_end + 2 + size].to_vec();
+                self.buffer.drain(..line_end + 2 + size + 2);
+                self.body.push_str(&String::from_utf8_lossy(&data));
+            }
+            if let Some(end) = self.body.find("\n\n") {
+                let block: String = self.body.drain(..end + 2).collect();
+                if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
+                    return serde_json::from_str(data).unwrap();
+                }
+                continue;
+            }
+            self.fill().await;
+        }
+    }
+
+    /// Events until one of `kind` for `call_id` (inclusive).
+    pub async fn until(&mut self, call_id: &str, kind: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        loop {
+            let v = tokio::time::timeout(Duration::from_secs(10), self.next())
+                .await
+                .expect("SSE event in time");
+            let done = v["callId"] == call_id && v["type"] == kind;
+            out.push(v);
+            if done {
+                return out;
+            }
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Plain HTTP GET; returns the body (Content-Length or close-delimited responses).
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+pub fn assert_onsets(events: &[&Value], onsets: &[f64], tolerance_ms: f64) {
+    assert_eq!(events.len(), onsets.len(), "{events:?}");
+    for (e, onset) in events.iter().zip(onsets) {
+        let start = e["startMs"].as_f64().unwrap();
+        assert!(
+            (start - onset).abs() <= tolerance_ms,
+            "start {start} ms vs generated {onset} ms in {e}"
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! Raw dialect end to end: digits, sequence ids, positions and SSE.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tonegate::SampleRate;
+use tonegate::codec::Encoding;
+use tonegate::server::Config;
+
+async fn stream_digits(rate: SampleRate, encoding: Encoding, chunk_ms: f64, paced: bool) {
+    let server = start(Config::default()).await;
+    let mut sse_call = Sse::connect(server.addr, "/v1/calls/raw-1/events").await;
+    let mut sse_all = Sse::connect(server.addr, "/v1/events").await;
+    let mut ws = connect(server.addr, "/media/raw").await;
+    send_text(
+        &mut ws,
+        format!(
+            r#"{{"type":"start","callId":"raw-1","encoding":"{encoding}","sampleRate":{}}}"#,
+            rate.hz()
+        ),
+    )
+    .await;
+    let (samples, onsets) = signal("159#*0", rate, 330.0, 300.0);
+    let bytes = encode(&samples, encoding);
+    let chunk = rate.ms_to_samples(chunk_ms) * encoding.bytes_per_sample();
+    for piece in bytes.chunks(chunk) {
+        send_binary(&mut ws, piece.to_vec()).await;
+        if paced {
+            tokio::time::sleep(Duration::from_secs_f64(chunk_ms / 1000.0)).await;
+        }
+    }
+    send_text(&mut ws, r#"{"type":"end"}"#).await;
+    let got = read_all(&mut ws, Duration::from_secs(10)).await;
+    assert_eq!(got.close.as_ref().map(|c| c.0), Some(1000), "{got:?}");
+    let started = got.of_type("started");
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0]["sampleRate"], rate.hz());
+    let presses = got.of_type("dtmf");
+    let keys: String = presses
+        .iter()
+        .map(|e| e["digit"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, "159#*0");
+    let ids: Vec<u64> = presses
+        .iter()
+        .map(|e| e["sequenceId"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![1, 2, 3, 4, 5, 6]);
+    assert_onsets(&presses, &onsets, 5.0);
+    for e in &presses {
+        assert_eq!(e["source"], "inband");
+        assert_eq!(e["callId"], "raw-1");
+        let detected = e["detectedMs"].as_f64().unwrap();
+        let start = e["startMs"].as_f64().unwrap();
+        assert!(detected > start && detected < start + 60.0, "{e}");
+        assert!(e["levelDbm0"].as_f64().unwrap() < -5.0);
+    }
+    let ends = got.of_type("dtmfEnd");
+    assert_eq!(ends.len(), 6);
+    for (i, e) in ends.iter().enumerate() {
+        let end = e["endMs"].as_f64().unwrap();
+        assert!((end - (onsets[i] + 100.0)).abs() <= 10.0, "{e}");
+        assert_eq!(e["sequenceId"], (i + 1) as u64);
+    }
+    assert_eq!(got.of_type("ended").len(), 1);
+
+    for sse in [&mut sse_call, &mut sse_all] {
+        let events = sse.until("raw-1", "ended").await;
+        let sse_ids: Vec<u64> = events
+            .iter()
+            .filter(|e| e["type"] == "dtmf")
+            .map(|e| e["sequenceId"].as_u64().unwrap())
+            .collect();
+        assert_eq!(sse_ids, vec![1, 2, 3, 4, 5, 6]);
+    }
+    let (status, metrics) = http_get(server.addr, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("tonegate_digits_total{source=\"inband\"} 6"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tonegate_event_latency_seconds_count 6"),
+        "{metrics}"
+    );
+    let (status, body) = http_get(server.addr, "/healthz").await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    server.handle.shutdown();
+}
+
+#[tokio::test]
+async fn raw_s16le_16k_faster_than_real_time() {
+    stream_digits(SampleRate::HZ_16000, Encoding::S16le, 20.0, false).await;
+}
+
+#[tokio::test]
+async fn raw_ulaw_8k_odd_chunks() {
+    stream_digits(SampleRate::HZ_8000, Encoding::Ulaw, 7.3, false).await;
+}
+
+#[tokio::test]
+async fn raw_alaw_48k_large_chunks() {
+    stream_digits(SampleRate::HZ_48000, Encoding::Alaw, 250.0, false).await;
+}
+
+#[tokio::test]
+async fn raw_s16le_8k_paced_real_time() {
+    stream_digits(SampleRate::HZ_8000, Encoding::S16le, 20.0, true).await;
+}
