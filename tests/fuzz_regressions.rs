@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 type Check = fn(&[u8]);
 
 /// Every fuzz target's name and its property check.
-const TARGETS: [(&str, Check); 3] = [
+const TARGETS: [(&str, Check); 4] = [
     ("wav_read", checks::wav_read),
     ("g711_round_trip", checks::g711_round_trip),
     ("detector_chunking", checks::detector_chunking),
+    ("resampler_chunking", checks::resampler_chunking),
 ];
 
 fn regressions_dir() -> PathBuf {
