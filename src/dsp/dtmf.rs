@@ -282,11 +282,6 @@ impl Detector {
         })
     }
 
-    /// The configuration in use.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// Samples consumed since the start of the stream (or the last reset).
     pub fn position(&self) -> u64 {
         self.blocks_done * BLOCK_LEN as u64 + self.block_fill as u64

@@ -127,11 +127,6 @@ impl Bank {
         }
     }
 
-    /// Samples per block.
-    pub fn block_len(&self) -> usize {
-        self.block_len
-    }
-
     /// Angular frequency of each lane in radians per sample.
     pub fn omega(&self) -> [f64; LANES] {
         self.omega
