@@ -2,6 +2,8 @@
 //! generation and a minimal SSE reader.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
