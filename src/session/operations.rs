@@ -1302,3 +1302,6 @@ impl Operations {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
