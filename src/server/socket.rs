@@ -378,6 +378,13 @@ impl Conn {
                 self.report_error(code, message).await;
                 return Box::pin(self.next_requests()).await;
             }
+            Control::Request(command, reply) => {
+                let result = match self.session.as_mut() {
+                    Some(session) => session.handle_command(now, command),
+                    None => Err(crate::session::Error::NotStarted),
+                };
+                let _ = reply.send(result);
+            }
             Control::Command(command) => {
                 let Some(session) = self.session.as_mut() else {
                     return Flow::Continue;
