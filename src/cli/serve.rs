@@ -82,6 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_env("TONEGATE_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
         .init();
     let config = load_config(&args, std::env::vars())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
