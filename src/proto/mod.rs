@@ -148,6 +148,30 @@ pub enum Request {
         /// Mark name.
         name: String,
     },
+    /// Collect DTMF digits (a Call Automation DTMF recognize without prompt).
+    Recognize {
+        /// Echoed as `operationContext`.
+        context: Option<String>,
+        /// `maxTonesToCollect`.
+        max_tones: Option<u32>,
+        /// `stopTones`.
+        stop_tones: Vec<Digit>,
+        /// `initialSilenceTimeoutInSeconds`, in ms.
+        initial_silence_ms: Option<u64>,
+        /// `interToneTimeoutInSeconds`, in ms.
+        inter_tone_ms: Option<u64>,
+        /// tonegate's `dtmfBuffering`.
+        buffering: Option<bool>,
+    },
+    /// Start (`on`) or stop continuous DTMF recognition.
+    ContinuousDtmf {
+        /// Echoed as `operationContext`.
+        context: Option<String>,
+        /// Start or stop.
+        on: bool,
+    },
+    /// Cancel all media operations.
+    CancelAll,
 }
 
 /// One parsed inbound frame.

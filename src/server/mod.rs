@@ -40,7 +40,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::Stream;
 use std::future::IntoFuture;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use config::Config;
 pub use metrics::Metrics;
@@ -71,6 +71,8 @@ pub enum RegistryError {
 pub(crate) enum Control {
     /// A command from the registry (the media-operation API).
     Command(Command),
+    /// A command whose outcome the sender waits for ([`Registry::request`]).
+    Request(Command, oneshot::Sender<Result<(), session::Error>>),
     /// A raw client's prompt finished loading.
     Loaded(Command),
     /// A raw client's prompt could not be loaded.
@@ -134,6 +136,29 @@ impl Registry {
             .send(Control::Command(command))
             .await
             .map_err(|_| RegistryError::Closed)
+    }
+
+    /// Hands a command to a call's session and waits until the session has taken it:
+    /// `Ok(Err(_))` is the session's refusal (e.g. [`session::Error::Conflict`], which
+    /// the API answers with 412/8583); results after that come back as events.
+    pub async fn request(
+        &self,
+        call_id: &str,
+        command: Command,
+    ) -> Result<Result<(), session::Error>, RegistryError> {
+        let sender = {
+            let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+            calls
+                .get(call_id)
+                .map(|e| e.control.clone())
+                .ok_or(RegistryError::NoSuchCall)?
+        };
+        let (tx, rx) = oneshot::channel();
+        sender
+            .send(Control::Request(command, tx))
+            .await
+            .map_err(|_| RegistryError::Closed)?;
+        rx.await.map_err(|_| RegistryError::Closed)
     }
 
     fn insert(&self, call_id: Arc<str>, entry: Entry) -> bool {

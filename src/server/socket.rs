@@ -11,7 +11,10 @@ use tokio::sync::mpsc;
 
 use super::{CallInfo, Control, Entry, State, load_prompt};
 use crate::proto::{Dialect, Inbound, Parser, Request};
-use crate::session::{Command, Event, EventKind, Output, Seen, Session, Transmit};
+use crate::session::{
+    Command, ContinuousDtmfRequest, Event, EventKind, Operation, OperationMeta, Output,
+    RecognizeOptions, RecognizeRequest, Seen, Session, Tone, Transmit,
+};
 
 enum Flow {
     Continue,
@@ -374,6 +377,48 @@ impl Conn {
             },
             Request::Stop => Command::Stop,
             Request::Mark { name } => Command::Mark { name },
+            Request::Recognize {
+                context,
+                max_tones,
+                stop_tones,
+                initial_silence_ms,
+                inter_tone_ms,
+                buffering,
+            } => {
+                let defaults = RecognizeOptions::default();
+                Command::Operation(Operation::Recognize(RecognizeRequest {
+                    options: RecognizeOptions {
+                        initial_silence_timeout: initial_silence_ms
+                            .map_or(defaults.initial_silence_timeout, Duration::from_millis),
+                        inter_tone_timeout: inter_tone_ms
+                            .map_or(defaults.inter_tone_timeout, Duration::from_millis),
+                        max_tones_to_collect: max_tones,
+                        stop_tones: stop_tones.into_iter().map(Tone::from).collect(),
+                        dtmf_buffering: buffering,
+                        ..defaults
+                    },
+                    meta: OperationMeta {
+                        operation_context: context,
+                        callback_uri: None,
+                    },
+                    ..RecognizeRequest::default()
+                }))
+            }
+            Request::ContinuousDtmf { context, on } => {
+                let request = ContinuousDtmfRequest {
+                    target_participant: None,
+                    meta: OperationMeta {
+                        operation_context: context,
+                        callback_uri: None,
+                    },
+                };
+                Command::Operation(if on {
+                    Operation::StartContinuousDtmf(request)
+                } else {
+                    Operation::StopContinuousDtmf(request)
+                })
+            }
+            Request::CancelAll => Command::Operation(Operation::CancelAll),
         };
         self.on_control(Control::Command(command)).await
     }
@@ -394,6 +439,13 @@ impl Conn {
                 tracing::warn!(call_id = %self.call_id(), code, "{message}");
                 self.report_error(code, message).await;
                 return Box::pin(self.next_requests()).await;
+            }
+            Control::Request(command, reply) => {
+                let result = match self.session.as_mut() {
+                    Some(session) => session.handle_command(now, command),
+                    None => Err(crate::session::Error::NotStarted),
+                };
+                let _ = reply.send(result);
             }
             Control::Command(command) => {
                 let Some(session) = self.session.as_mut() else {
