@@ -46,6 +46,28 @@ impl EventName {
         }
     }
 
+    /// The event of a name (`PlayCompleted`).
+    pub fn from_name(name: &str) -> Option<EventName> {
+        EventName::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+
+    /// Every event.
+    pub const ALL: [EventName; 13] = [
+        EventName::PlayStarted,
+        EventName::PlayCompleted,
+        EventName::PlayFailed,
+        EventName::PlayCanceled,
+        EventName::RecognizeCompleted,
+        EventName::RecognizeFailed,
+        EventName::RecognizeCanceled,
+        EventName::ContinuousDtmfRecognitionToneReceived,
+        EventName::ContinuousDtmfRecognitionToneFailed,
+        EventName::ContinuousDtmfRecognitionStopped,
+        EventName::SendDtmfTonesCompleted,
+        EventName::SendDtmfTonesFailed,
+        EventName::HoldFailed,
+    ];
+
     /// `Microsoft.Communication.<Name>`.
     pub fn event_type(self) -> String {
         format!("Microsoft.Communication.{}", self.as_str())

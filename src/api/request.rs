@@ -356,7 +356,7 @@ pub struct DtmfOptions {
     /// 1-60 s, default 2.
     #[serde(default)]
     pub inter_tone_timeout_in_seconds: Option<f64>,
-    /// At least 1, default 1.
+    /// At least 1; absent: no limit.
     #[serde(default)]
     pub max_tones_to_collect: Option<i64>,
     /// Tones that end collection.
@@ -380,6 +380,10 @@ pub struct RecognizeOptions {
     /// DTMF settings.
     #[serde(default)]
     pub dtmf_options: Option<DtmfOptions>,
+    /// tonegate extension: `false` discards digits pressed before the recognize
+    /// started (strict Call Automation); default: they feed it.
+    #[serde(default)]
+    pub dtmf_buffering: Option<bool>,
 }
 
 /// Body of `:recognize`.
@@ -422,8 +426,11 @@ pub struct Recognize {
     pub initial_silence_timeout: Duration,
     /// Time allowed between digits.
     pub inter_tone_timeout: Duration,
-    /// Digits to collect.
-    pub max_tones: u32,
+    /// Digits to collect (`None`: until a stop tone or timeout).
+    pub max_tones: Option<u32>,
+    /// tonegate's `recognizeOptions.dtmfBuffering`: `false` discards digits pressed
+    /// before the recognize started.
+    pub dtmf_buffering: Option<bool>,
     /// Digits that end collection.
     pub stop_tones: Vec<Digit>,
     /// Raw id of the participant listened to.
@@ -471,12 +478,16 @@ impl RecognizeRequest {
             60.0,
             2.0,
         )?;
-        let max_tones = dtmf.max_tones_to_collect.unwrap_or(1);
-        if !(1..=i64::from(u32::MAX)).contains(&max_tones) {
-            return Err(ApiError::bad_request(format!(
-                "recognizeOptions.dtmfOptions.maxTonesToCollect must be at least 1 (got {max_tones})"
-            )));
-        }
+        let max_tones = dtmf
+            .max_tones_to_collect
+            .map(|n| {
+                u32::try_from(n).ok().filter(|&n| n >= 1).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "recognizeOptions.dtmfOptions.maxTonesToCollect must be at least 1 (got {n})"
+                    ))
+                })
+            })
+            .transpose()?;
         let stop_tones = tones(
             "recognizeOptions.dtmfOptions.stopTones",
             dtmf.stop_tones.as_deref().unwrap_or(&[]),
@@ -494,7 +505,8 @@ impl RecognizeRequest {
             interrupt_prompt: options.interrupt_prompt.unwrap_or(false),
             initial_silence_timeout,
             inter_tone_timeout,
-            max_tones: max_tones as u32,
+            max_tones,
+            dtmf_buffering: options.dtmf_buffering,
             stop_tones,
             target,
             operation_context: self.operation_context.clone(),
@@ -697,7 +709,7 @@ mod tests {
         );
         let r = r.validate().unwrap();
         assert_eq!(r.target, "4:+15551234567");
-        assert_eq!(r.max_tones, 4);
+        assert_eq!(r.max_tones, Some(4));
         assert_eq!(r.inter_tone_timeout, Duration::from_secs(3));
         assert_eq!(r.stop_tones, vec![Digit::from_char('#').unwrap()]);
         assert_eq!(r.prompts[0].uri, "file:///tmp/p.wav");

@@ -13,7 +13,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,41 +24,20 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use super::{CallInfo, Config, RegistryError, State, auth, webhook};
+use super::{CallInfo, Config, State, auth, webhook};
 use crate::api::{
     self, ApiError, CallProperties, CloudEvent, EventData, EventName, Identifier, MediaStreaming,
     PlaySourceRef, ResultInformation,
 };
-use crate::dsp::Digit;
 use crate::media::player::Prompt;
-use crate::session::{Command, Event, EventKind};
-
-/// Operations in flight, by call, then by session item id.
-type Ops = HashMap<Arc<str>, HashMap<Arc<str>, Op>>;
+use crate::session::{
+    self, Command, Event, EventKind, Operation, OperationMeta, SourceFailure, Tone,
+};
 
 /// The API's shared state.
 pub(crate) struct Api {
     key: Option<Vec<u8>>,
-    calls: Mutex<Ops>,
     downloads: Mutex<Downloads>,
-    next_op: AtomicU64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OpKind {
-    Play,
-    SendDtmf,
-}
-
-#[derive(Debug, Clone)]
-struct Op {
-    kind: OpKind,
-    context: Option<String>,
-    callback: Option<String>,
-    /// Only play-to-all and non-group recognize may run beside it.
-    exclusive: bool,
-    /// Canceled while its sources were still loading.
-    canceled: bool,
 }
 
 #[derive(Default)]
@@ -90,18 +68,12 @@ impl Api {
         }
         Ok(Api {
             key,
-            calls: Mutex::new(HashMap::new()),
             downloads: Mutex::new(Downloads::default()),
-            next_op: AtomicU64::new(1),
         })
     }
 
     pub(crate) fn key(&self) -> Option<&[u8]> {
         self.key.as_deref()
-    }
-
-    fn ops(&self) -> std::sync::MutexGuard<'_, Ops> {
-        self.calls.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -256,22 +228,13 @@ pub(super) async fn operation(
     };
     let result = match op {
         "play" => play(&state, call_id, &body).await,
+        "recognize" => recognize(&state, call_id, &body).await,
+        "startContinuousDtmfRecognition" => continuous(&state, call_id, &body, true).await,
+        "stopContinuousDtmfRecognition" => continuous(&state, call_id, &body, false).await,
         "sendDtmfTones" => send_dtmf(&state, call_id, &body).await,
         "cancelAllMediaOperations" => cancel_all(&state, call_id).await,
-        "recognize" => parse_body::<api::RecognizeRequest>(&body)
-            .and_then(|r| r.validate())
-            .and_then(|_| not_yet(&state, call_id, op)),
-        "startContinuousDtmfRecognition" | "stopContinuousDtmfRecognition" => {
-            parse_body::<api::ContinuousDtmfRequest>(&body)
-                .and_then(|r| r.validate())
-                .and_then(|_| not_yet(&state, call_id, op))
-        }
-        "hold" => parse_body::<api::HoldRequest>(&body)
-            .and_then(|r| r.validate())
-            .and_then(|_| not_yet(&state, call_id, op)),
-        "unhold" => parse_body::<api::UnholdRequest>(&body)
-            .and_then(|r| r.validate())
-            .and_then(|_| not_yet(&state, call_id, op)),
+        "hold" => hold(&state, call_id, &body).await,
+        "unhold" => unhold(&state, call_id, &body).await,
         _ => Err(ApiError::not_found(format!("unknown operation {op}"))),
     };
     match result {
@@ -283,49 +246,6 @@ pub(super) async fn operation(
             error_response(&e)
         }
     }
-}
-
-fn not_yet(state: &State, call_id: &str, op: &str) -> Result<Response, ApiError> {
-    call_info(state, call_id)?;
-    Err(ApiError::not_implemented(format!(
-        "{op} is not implemented yet: the session does not support it"
-    )))
-}
-
-fn conflict_check(state: &State, call_id: &str, exclusive: bool) -> Result<(), ApiError> {
-    if !exclusive {
-        return Ok(());
-    }
-    let ops = state.api.ops();
-    if ops
-        .get(call_id)
-        .is_some_and(|m| m.values().any(|o| o.exclusive))
-    {
-        return Err(ApiError::conflict(
-            "the operation conflicts with a targeted play or sendDtmfTones already running",
-        ));
-    }
-    Ok(())
-}
-
-fn new_op(state: &State, call_id: &Arc<str>, op: Op) -> Arc<str> {
-    let n = state.api.next_op.fetch_add(1, Ordering::SeqCst);
-    let kind = match op.kind {
-        OpKind::Play => "play",
-        OpKind::SendDtmf => "sendDtmfTones",
-    };
-    let id: Arc<str> = Arc::from(format!("api-{kind}-{n}"));
-    state
-        .api
-        .ops()
-        .entry(call_id.clone())
-        .or_default()
-        .insert(id.clone(), op);
-    id
-}
-
-fn take_op(state: &State, call_id: &str, id: &str) -> Option<Op> {
-    state.api.ops().get_mut(call_id)?.remove(id)
 }
 
 fn check_file_uri(uri: &str, field: &str) -> Result<(), ApiError> {
@@ -374,182 +294,217 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Hands an operation to the call's session; its refusal becomes the HTTP error.
+async fn submit(state: &State, call_id: &str, operation: Operation) -> Result<(), ApiError> {
+    match state
+        .registry
+        .request(call_id, Command::Operation(operation))
+        .await
+    {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(session_error(call_id, e)),
+        Err(e) => Err(ApiError::not_found(format!(
+            "call connection {call_id}: {e}"
+        ))),
+    }
+}
+
+fn session_error(call_id: &str, e: session::Error) -> ApiError {
+    match e {
+        session::Error::Conflict => ApiError::conflict(
+            "the operation conflicts with a targeted play, sendDtmfTones or hold already running or queued",
+        ),
+        session::Error::InvalidArgument(field) => {
+            ApiError::bad_request(format!("{field}: invalid value"))
+        }
+        session::Error::QueueFull => ApiError {
+            status: 429,
+            code: "TooManyRequests",
+            message: "too many media operations queued for this call".to_owned(),
+            sub_code: None,
+        },
+        session::Error::NotStarted | session::Error::Ended => {
+            ApiError::not_found(format!("call connection {call_id} is not streaming"))
+        }
+        other => ApiError::bad_request(other.to_string()),
+    }
+}
+
+fn meta(context: Option<String>, callback: Option<String>) -> OperationMeta {
+    OperationMeta {
+        operation_context: context,
+        callback_uri: callback,
+    }
+}
+
 async fn play(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response, ApiError> {
     let play = parse_body::<api::PlayRequest>(body)?.validate()?;
     for (i, s) in play.sources.iter().enumerate() {
         check_file_uri(&s.uri, &format!("playSources[{i}].file.uri"))?;
     }
     let info = call_info(state, call_id)?;
-    conflict_check(state, call_id, !play.play_to.is_empty())?;
-    let op = Op {
-        kind: OpKind::Play,
-        context: play.operation_context.clone(),
-        callback: play.operation_callback_uri.clone(),
-        exclusive: !play.play_to.is_empty(),
-        canceled: false,
+    let sources = load_sources(state, &play.sources, info.rate).await;
+    let request = session::PlayRequest {
+        sources,
+        play_to: play.play_to,
+        looped: play.looped,
+        interrupt_call_media_operation: play.interrupt,
+        meta: meta(play.operation_context, play.operation_callback_uri),
     };
-    let id = new_op(state, &info.call_id, op);
-    let state = state.clone();
-    tokio::spawn(async move {
-        let loaded = load_sources(&state, &play.sources, info.rate).await;
-        let canceled = state
-            .api
-            .ops()
-            .get(&*info.call_id)
-            .and_then(|m| m.get(&id))
-            .is_none_or(|o| o.canceled);
-        match loaded {
-            _ if canceled => {
-                if let Some(op) = take_op(&state, &info.call_id, &id) {
-                    emit(
-                        &state,
-                        &info,
-                        EventName::PlayCanceled,
-                        &op,
-                        ResultInformation::canceled(),
-                        Map::new(),
-                    );
-                }
-            }
-            Err((index, sub_code, message)) => {
-                if let Some(op) = take_op(&state, &info.call_id, &id) {
-                    let mut extra = Map::new();
-                    extra.insert("failedPlaySourceIndex".into(), Value::from(index));
-                    emit(
-                        &state,
-                        &info,
-                        EventName::PlayFailed,
-                        &op,
-                        ResultInformation::new(400, sub_code, message),
-                        extra,
-                    );
-                }
-            }
-            Ok(prompt) => {
-                if play.interrupt {
-                    cancel_ops(&state, &info.call_id, Some(&id));
-                    let _ = state.registry.send(&info.call_id, Command::Stop).await;
-                }
-                let command = Command::Play {
-                    id: id.to_string(),
-                    prompt,
-                    looped: play.looped,
-                };
-                if let Err(e) = state.registry.send(&info.call_id, command).await {
-                    if let Some(op) = take_op(&state, &info.call_id, &id) {
-                        emit(
-                            &state,
-                            &info,
-                            EventName::PlayFailed,
-                            &op,
-                            ResultInformation::new(500, 9999, format!("call ended: {e}")),
-                            Map::new(),
-                        );
-                    }
-                }
-            }
-        }
-    });
+    submit(state, call_id, Operation::Play(request)).await?;
     Ok(StatusCode::ACCEPTED.into_response())
+}
+
+async fn recognize(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response, ApiError> {
+    let r = parse_body::<api::RecognizeRequest>(body)?.validate()?;
+    for (i, s) in r.prompts.iter().enumerate() {
+        check_file_uri(&s.uri, &format!("playPrompts[{i}].file.uri"))?;
+    }
+    let info = call_info(state, call_id)?;
+    let prompts = load_sources(state, &r.prompts, info.rate).await;
+    let request = session::RecognizeRequest {
+        prompts,
+        interrupt_call_media_operation: r.interrupt_call_media_operation,
+        options: session::RecognizeOptions {
+            interrupt_prompt: r.interrupt_prompt,
+            initial_silence_timeout: r.initial_silence_timeout,
+            target_participant: Some(r.target),
+            inter_tone_timeout: r.inter_tone_timeout,
+            max_tones_to_collect: r.max_tones,
+            stop_tones: r.stop_tones.into_iter().map(Tone::from).collect(),
+            dtmf_buffering: r.dtmf_buffering,
+        },
+        meta: meta(r.operation_context, r.operation_callback_uri),
+    };
+    submit(state, call_id, Operation::Recognize(request)).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+async fn continuous(
+    state: &Arc<State>,
+    call_id: &str,
+    body: &[u8],
+    start: bool,
+) -> Result<Response, ApiError> {
+    let c = parse_body::<api::ContinuousDtmfRequest>(body)?.validate()?;
+    call_info(state, call_id)?;
+    let request = session::ContinuousDtmfRequest {
+        target_participant: Some(c.target),
+        meta: meta(c.operation_context, c.operation_callback_uri),
+    };
+    let operation = if start {
+        Operation::StartContinuousDtmf(request)
+    } else {
+        Operation::StopContinuousDtmf(request)
+    };
+    submit(state, call_id, operation).await?;
+    Ok(StatusCode::OK.into_response())
 }
 
 async fn send_dtmf(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response, ApiError> {
     let send = parse_body::<api::SendDtmfTonesRequest>(body)?.validate()?;
-    let info = call_info(state, call_id)?;
-    conflict_check(state, call_id, true)?;
-    let op = Op {
-        kind: OpKind::SendDtmf,
-        context: send.operation_context.clone(),
-        callback: send.operation_callback_uri.clone(),
-        exclusive: true,
-        canceled: false,
+    call_info(state, call_id)?;
+    let context = send.operation_context.clone();
+    let request = session::SendDtmfTonesRequest {
+        tones: send.tones.into_iter().map(Tone::from).collect(),
+        target_participant: Some(send.target),
+        meta: meta(send.operation_context, send.operation_callback_uri),
     };
-    let id = new_op(state, &info.call_id, op);
-    let digits: Vec<Digit> = send.tones.clone();
-    let command = Command::SendDigits {
-        id: id.to_string(),
-        digits,
-    };
-    if let Err(e) = state.registry.send(&info.call_id, command).await {
-        take_op(state, &info.call_id, &id);
-        return Err(registry_error(call_id, e));
-    }
-    let reply = serde_json::json!({ "operationContext": send.operation_context });
+    submit(state, call_id, Operation::SendDtmfTones(request)).await?;
+    let reply = serde_json::json!({ "operationContext": context });
     Ok((StatusCode::ACCEPTED, Json(reply)).into_response())
 }
 
-fn registry_error(call_id: &str, e: RegistryError) -> ApiError {
-    ApiError::not_found(format!("call connection {call_id}: {e}"))
+async fn hold(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response, ApiError> {
+    let h = parse_body::<api::HoldRequest>(body)?.validate()?;
+    if let Some(m) = &h.music {
+        check_file_uri(&m.uri, "playSourceInfo.file.uri")?;
+    }
+    let info = call_info(state, call_id)?;
+    let music = match &h.music {
+        Some(m) => load_sources(state, std::slice::from_ref(m), info.rate)
+            .await
+            .pop(),
+        None => None,
+    };
+    let request = session::HoldRequest {
+        target_participant: Some(h.target),
+        music,
+        meta: meta(h.operation_context, h.operation_callback_uri),
+    };
+    submit(state, call_id, Operation::Hold(request)).await?;
+    Ok(StatusCode::OK.into_response())
 }
 
-/// Marks the call's operations still loading as canceled (except `keep`).
-fn cancel_ops(state: &State, call_id: &str, keep: Option<&Arc<str>>) {
-    if let Some(m) = state.api.ops().get_mut(call_id) {
-        for (id, op) in m.iter_mut() {
-            if keep != Some(id) {
-                op.canceled = true;
-            }
-        }
-    }
+async fn unhold(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response, ApiError> {
+    let u = parse_body::<api::UnholdRequest>(body)?.validate()?;
+    call_info(state, call_id)?;
+    let request = session::UnholdRequest {
+        target_participant: Some(u.target),
+        meta: meta(u.operation_context, u.operation_callback_uri),
+    };
+    submit(state, call_id, Operation::Unhold(request)).await?;
+    Ok(StatusCode::OK.into_response())
 }
 
 async fn cancel_all(state: &Arc<State>, call_id: &str) -> Result<Response, ApiError> {
-    let info = call_info(state, call_id)?;
-    cancel_ops(state, &info.call_id, None);
-    state
-        .registry
-        .send(&info.call_id, Command::Stop)
-        .await
-        .map_err(|e| registry_error(call_id, e))?;
+    call_info(state, call_id)?;
+    submit(state, call_id, Operation::CancelAll).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
-/// Loads every source and joins them; on failure (index, ACS sub-code, message).
+/// Loads every source: a prompt, or why it could not be had.
 async fn load_sources(
     state: &Arc<State>,
     sources: &[PlaySourceRef],
     rate: crate::SampleRate,
-) -> Result<Prompt, (usize, u32, String)> {
-    let mut samples: Vec<f32> = Vec::new();
-    for (i, source) in sources.iter().enumerate() {
-        let prompt = if let Some(path) = file_uri_path(&source.uri) {
-            let state2 = state.clone();
-            tokio::task::spawn_blocking(move || load_file(&state2, &path, rate))
-                .await
-                .map_err(|_| (i, 8536, "loader failed".to_owned()))?
-                .map_err(|(sub, m)| (i, sub, m))?
-        } else {
-            let bytes = download(state, source).await.map_err(|m| {
-                (
-                    i,
-                    8536,
-                    format!("play source {} could not be downloaded: {m}", source.uri),
-                )
-            })?;
-            tokio::task::spawn_blocking(move || Prompt::from_wav(&bytes, rate))
-                .await
-                .map_err(|_| (i, 8535, "decoder failed".to_owned()))?
-                .map_err(|e| {
-                    (
-                        i,
-                        8535,
-                        format!(
-                            "play source {} is not a supported WAV file: {e}",
-                            source.uri
-                        ),
-                    )
-                })?
-        };
-        if sources.len() == 1 {
-            return Ok(prompt);
-        }
-        samples.extend_from_slice(prompt.samples());
+) -> Vec<Result<Prompt, SourceFailure>> {
+    let mut out = Vec::with_capacity(sources.len());
+    for source in sources {
+        out.push(load_source(state, source, rate).await);
     }
-    Ok(Prompt::from_samples(samples, rate))
+    out
+}
+
+async fn load_source(
+    state: &Arc<State>,
+    source: &PlaySourceRef,
+    rate: crate::SampleRate,
+) -> Result<Prompt, SourceFailure> {
+    if let Some(path) = file_uri_path(&source.uri) {
+        let state = state.clone();
+        return tokio::task::spawn_blocking(move || load_file(&state, &path, rate))
+            .await
+            .unwrap_or_else(|_| Err(SourceFailure::DownloadFailed("loader failed".to_owned())));
+    }
+    let bytes = download(state, source)
+        .await
+        .map_err(|m| SourceFailure::DownloadFailed(format!("{}: {m}", source.uri)))?;
+    let uri = source.uri.clone();
+    tokio::task::spawn_blocking(move || {
+        Prompt::from_wav(&bytes, rate)
+            .map_err(|e| SourceFailure::InvalidFormat(format!("{uri}: {e}")))
+    })
+    .await
+    .unwrap_or_else(|_| Err(SourceFailure::InvalidFormat("decoder failed".to_owned())))
 }
 
 /// Reads a `file://` source; it must lie inside the prompt directory.
-fn load_file(state: &State, path: &str, rate: crate::SampleRate) -> Result<Prompt, (u32, String)> {
+fn load_file(state: &State, path: &str, rate: crate::SampleRate) -> Result<Prompt, SourceFailure> {
+    load_file_inner(state, path, rate).map_err(|(sub, m)| {
+        if sub == 8535 {
+            SourceFailure::InvalidFormat(m)
+        } else {
+            SourceFailure::DownloadFailed(m)
+        }
+    })
+}
+
+fn load_file_inner(
+    state: &State,
+    path: &str,
+    rate: crate::SampleRate,
+) -> Result<Prompt, (u32, String)> {
     let root = &state.config.prompt_dir;
     let candidate = if Path::new(path).is_absolute() {
         PathBuf::from(path)
@@ -654,72 +609,47 @@ fn event_id() -> String {
     )
 }
 
-fn emit(
-    state: &Arc<State>,
-    info: &CallInfo,
-    name: EventName,
-    op: &Op,
-    result: ResultInformation,
-    extra: Map<String, Value>,
-) {
-    let data = EventData {
-        call_connection_id: info.call_id.to_string(),
-        server_call_id: server_call_id(info),
-        correlation_id: correlation_id(info),
-        operation_context: op.context.clone(),
-        result_information: Some(result),
-        extra,
-    };
-    let event = CloudEvent::new(name, event_id(), state.wall_now(), data);
-    webhook::publish(state, callback(state, info, op.callback.as_deref()), event);
-}
-
-/// Turns a session event into CloudEvents for the API operations it concerns.
+/// Turns a session's media-operation event into a CloudEvent and publishes it.
 pub(super) fn on_session_event(state: &Arc<State>, info: &CallInfo, event: &Event) {
-    let (id, outcome) = match &event.kind {
-        EventKind::PlayStarted { id } => (id, 0),
-        EventKind::PlayCompleted { id } => (id, 1),
-        EventKind::PlayCanceled { id } => (id, 2),
+    let op = match &event.kind {
+        EventKind::Operation(op) => op,
         EventKind::Ended => {
-            state.api.ops().remove(&*info.call_id);
             state.webhook.close(&info.call_id);
             return;
         }
         _ => return,
     };
-    let op = if outcome == 0 {
-        let ops = state.api.ops();
-        let Some(op) = ops.get(&*info.call_id).and_then(|m| m.get(&**id)) else {
-            return;
-        };
-        op.clone()
-    } else {
-        let Some(op) = take_op(state, &info.call_id, id) else {
-            return;
-        };
-        op
+    let mut extra = match serde_json::to_value(op) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
     };
-    let (name, result) = match (op.kind, outcome) {
-        (OpKind::Play, 0) => (
-            EventName::PlayStarted,
-            ResultInformation::success("Action started."),
-        ),
-        (OpKind::Play, 1) => (
-            EventName::PlayCompleted,
-            ResultInformation::success("Action completed successfully."),
-        ),
-        (OpKind::Play, _) => (EventName::PlayCanceled, ResultInformation::canceled()),
-        (OpKind::SendDtmf, 0) => return,
-        (OpKind::SendDtmf, 1) => (
-            EventName::SendDtmfTonesCompleted,
-            ResultInformation::success("Action completed successfully."),
-        ),
-        (OpKind::SendDtmf, _) => (
-            EventName::SendDtmfTonesFailed,
-            ResultInformation::canceled(),
-        ),
+    for key in [
+        "event",
+        "operationContext",
+        "operationCallbackUri",
+        "resultInformation",
+    ] {
+        extra.remove(key);
+    }
+    let data = EventData {
+        call_connection_id: info.call_id.to_string(),
+        server_call_id: server_call_id(info),
+        correlation_id: correlation_id(info),
+        operation_context: op.meta.operation_context.clone(),
+        result_information: Some(ResultInformation {
+            code: op.result_information.code,
+            sub_code: op.result_information.sub_code,
+            message: op.result_information.message.clone(),
+        }),
+        extra,
     };
-    emit(state, info, name, &op, result, Map::new());
+    let name = EventName::from_name(op.event.name());
+    let Some(name) = name else {
+        return;
+    };
+    let cloud = CloudEvent::new(name, event_id(), state.wall_now(), data);
+    let url = callback(state, info, op.meta.callback_uri.as_deref());
+    webhook::publish(state, url, cloud);
 }
 
 #[cfg(test)]
