@@ -41,6 +41,9 @@ pub struct Config {
     /// How far apart a platform report and an in-band tone may be to count as one
     /// keypress, ms. Default 300.
     pub dedupe_window_ms: u64,
+    /// Digits kept for the next recognize while none runs (tonegate's DTMF buffering);
+    /// 0 restores strict Call Automation behaviour. Default 32.
+    pub dtmf_buffer_digits: usize,
     /// Directory prompt file names are resolved in; names may not leave it. Default `.`.
     pub prompt_dir: PathBuf,
     /// Events buffered per SSE subscriber before it starts missing some. Default 1024.
@@ -88,6 +91,7 @@ impl Default for Config {
             lead_ms: 100,
             platform_hold_ms: 250,
             dedupe_window_ms: 300,
+            dtmf_buffer_digits: 32,
             prompt_dir: PathBuf::from("."),
             event_buffer: 1_024,
             tls_cert: None,
@@ -112,6 +116,10 @@ impl Config {
             platform_hold: Duration::from_millis(self.platform_hold_ms),
             dedupe_window: Duration::from_millis(self.dedupe_window_ms),
             max_queued_audio: Duration::from_millis(self.max_queued_audio_ms),
+            operations: session::operations::Config {
+                dtmf_buffer: self.dtmf_buffer_digits,
+                ..session::operations::Config::default()
+            },
             ..session::Config::default()
         }
     }

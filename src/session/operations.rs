@@ -204,7 +204,7 @@ impl ResultInformation {
     }
 
     fn canceled() -> ResultInformation {
-        ResultInformation::new(400, 8508, "Action falied, the operation was cancelled.")
+        ResultInformation::new(400, 8508, "Action failed, the operation was canceled.")
     }
 }
 
