@@ -48,9 +48,10 @@ pub struct Config {
     pub prompt_dir: PathBuf,
     /// Events buffered per SSE subscriber before it starts missing some. Default 1024.
     pub event_buffer: usize,
-    /// PEM certificate chain; with `tls_key`, serve HTTPS/WSS. Default none.
+    /// PEM certificate chain (leaf first); with `tls_key`, the port serves only HTTPS and
+    /// WSS. Default none (plain HTTP and WS).
     pub tls_cert: Option<PathBuf>,
-    /// PEM private key. Default none.
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the certificate. Default none.
     pub tls_key: Option<PathBuf>,
     /// Access key of the media-operation API (base64, as in an ACS connection string
     /// `endpoint=...;accesskey=<key>`). Requests are checked with HMAC-SHA256 against it
@@ -74,6 +75,11 @@ pub struct Config {
     /// Events queued for webhook delivery per call before new ones are dropped.
     /// Default 1024.
     pub webhook_queue: usize,
+    /// A TLS handshake not finished within this long is dropped, ms. Default 10000.
+    pub tls_handshake_timeout_ms: u64,
+    /// Most TLS handshakes in progress at once; further connections wait in the accept
+    /// backlog. Default 256.
+    pub max_tls_handshakes: usize,
 }
 
 impl Default for Config {
@@ -104,6 +110,8 @@ impl Default for Config {
             webhook_retry_ms: 60_000,
             webhook_timeout_ms: 10_000,
             webhook_queue: 1_024,
+            tls_handshake_timeout_ms: 10_000,
+            max_tls_handshakes: 256,
         }
     }
 }

@@ -16,12 +16,17 @@
 //! [`Server::bind`] then [`Server::run`]; [`Handle::shutdown`] (or SIGINT/SIGTERM via
 //! [`run_until_signal`]) stops accepting, flushes every session's pending events and
 //! closes the sockets with 1001.
+//!
+//! With [`Config::tls_cert`] and [`Config::tls_key`] the same port speaks only TLS
+//! (HTTPS and WSS, rustls with the *ring* provider; see `tls.rs`): same routes, limits
+//! and shutdown.
 
 mod api;
 pub mod auth;
 mod config;
 mod metrics;
 mod socket;
+mod tls;
 pub mod webhook;
 
 use std::collections::HashMap;
@@ -261,6 +266,8 @@ impl Handle {
 /// A bound, not yet running server.
 pub struct Server {
     listener: tokio::net::TcpListener,
+    /// TLS settings when serving HTTPS/WSS.
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     handle: Handle,
 }
 
@@ -273,17 +280,21 @@ pub enum Error {
     /// A setting is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The TLS certificate or key file cannot be used.
+    #[error("TLS {what} {}: {reason}", path.display())]
+    TlsFile {
+        /// `certificate` or `key`.
+        what: &'static str,
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong with it (one line).
+        reason: String,
+    },
 }
 
 impl Server {
     /// Validates `config` and binds its listen address.
     pub async fn bind(config: Config) -> Result<Server, Error> {
-        if config.tls_cert.is_some() || config.tls_key.is_some() {
-            return Err(Error::Config(
-                "TLS (tls_cert/tls_key) is not implemented yet; terminate TLS in front of tonegate"
-                    .to_owned(),
-            ));
-        }
         if config.max_frame_bytes == 0 || config.max_sessions == 0 {
             return Err(Error::Config(
                 "max_frame_bytes and max_sessions must be at least 1".to_owned(),
@@ -294,6 +305,28 @@ impl Server {
             .map_err(|e| Error::Config(e.to_string()))?;
         let api = api::Api::new(&config).map_err(Error::Config)?;
         let webhook = webhook::Webhook::new(Duration::from_millis(config.webhook_timeout_ms));
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                if config.tls_handshake_timeout_ms == 0 || config.max_tls_handshakes == 0 {
+                    return Err(Error::Config(
+                        "tls_handshake_timeout_ms and max_tls_handshakes must be at least 1"
+                            .to_owned(),
+                    ));
+                }
+                Some(tls::load(cert, key)?)
+            }
+            (Some(_), None) => {
+                return Err(Error::Config(
+                    "tls_cert is set but tls_key is not; TLS needs both".to_owned(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(Error::Config(
+                    "tls_key is set but tls_cert is not; TLS needs both".to_owned(),
+                ));
+            }
+        };
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
         let (cloud_events, _) = broadcast::channel(config.event_buffer.max(16));
@@ -319,6 +352,7 @@ impl Server {
         });
         Ok(Server {
             listener,
+            tls,
             handle: Handle {
                 state,
                 shutdown: Arc::new(shutdown_tx),
@@ -329,6 +363,11 @@ impl Server {
     /// The address bound (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Whether the port speaks TLS (HTTPS and WSS) rather than plain HTTP and WS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Controls for the running server.
@@ -342,18 +381,33 @@ impl Server {
         let state = self.handle.state.clone();
         let app = router(state.clone());
         let mut shutdown = state.shutdown.clone();
-        // Events are small writes that must not wait for Nagle's algorithm.
-        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("cannot set TCP_NODELAY: {e}");
-            }
-        });
         let mut stop_accepting = shutdown.clone();
-        let serve = tokio::spawn(
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { shutting_down(&mut stop_accepting).await })
-                .into_future(),
-        );
+        let stop = async move { shutting_down(&mut stop_accepting).await };
+        let serve = match self.tls {
+            Some(tls) => {
+                let listener = tls::Listener::new(
+                    self.listener,
+                    tls,
+                    Duration::from_millis(state.config.tls_handshake_timeout_ms),
+                    state.config.max_tls_handshakes,
+                    state.metrics.clone(),
+                );
+                tokio::spawn(
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stop)
+                        .into_future(),
+                )
+            }
+            None => {
+                let listener =
+                    axum::serve::ListenerExt::tap_io(self.listener, |tcp| set_nodelay(tcp));
+                tokio::spawn(
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stop)
+                        .into_future(),
+                )
+            }
+        };
         shutting_down(&mut shutdown).await;
         // Sessions flush their events and close; then the SSE streams end.
         let grace = state.now() + Duration::from_millis(state.config.shutdown_grace_ms);
@@ -369,10 +423,18 @@ impl Server {
     }
 }
 
+/// Events are small writes that must not wait for Nagle's algorithm.
+fn set_nodelay(tcp: &tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!("cannot set TCP_NODELAY: {e}");
+    }
+}
+
 /// Binds, serves, and shuts down gracefully on SIGINT or SIGTERM.
 pub async fn run_until_signal(config: Config) -> Result<(), Error> {
     let server = Server::bind(config).await?;
-    tracing::info!(addr = %server.local_addr()?, "tonegate listening");
+    let scheme = if server.is_tls() { "https" } else { "http" };
+    tracing::info!(addr = %server.local_addr()?, scheme, "tonegate listening");
     let handle = server.handle();
     tokio::spawn(async move {
         wait_for_signal().await;

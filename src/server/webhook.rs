@@ -31,6 +31,9 @@ pub(crate) struct Webhook {
 
 impl Webhook {
     pub(crate) fn new(timeout: Duration) -> Webhook {
+        // reqwest is built without a default crypto provider; use ring, as the server
+        // does (a no-op if the process already chose one).
+        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .build()
