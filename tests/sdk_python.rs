@@ -8,10 +8,8 @@
 //! Needs `python3` with `venv` and network access to PyPI the first time: the SDK is
 //! installed into `target/sdk-venv`. If that fails the test fails, saying why.
 //!
-//! Plain HTTP for now: the server has no TLS yet (branch `tls`), and the SDK always
-//! builds `https://` URLs, so `drive.py` (with `TONEGATE_PLAIN_HTTP=1`) rewrites the
-//! scheme after the SDK has signed the request; the signature covers path, query and
-//! host, not the scheme, so what tonegate verifies is exactly what the SDK signed.
+//! Over TLS: the server serves HTTPS/WSS with a test CA's certificate, which the SDK
+//! trusts through `REQUESTS_CA_BUNDLE`.
 
 mod common;
 
@@ -228,11 +226,11 @@ async fn python_sdk_drives_media_operations() {
         prompt_dir: dir.clone(),
         ..Config::default()
     };
-    let server = start(config).await;
+    let (server, pki) = common::tls::start_tls(config).await;
     let mut cloud = server.handle.cloud_events();
 
     // The call: a raw-dialect stream whose start frame names its callback URI.
-    let ws = connect(server.addr, "/media/raw").await;
+    let ws = common::tls::connect_wss(server.addr, "/media/raw", &pki).await;
     let (mut sink, mut stream) = ws.split();
     sink.send(Message::text(format!(
         r#"{{"type":"start","callId":"{CALL_ID}","encoding":"ulaw","sampleRate":8000,"callbackUri":"http://{listener}/events"}}"#
@@ -280,7 +278,7 @@ async fn python_sdk_drives_media_operations() {
         .arg(manifest_dir().join("tests/sdk/drive.py"))
         .arg("run")
         .env("TONEGATE_ENDPOINT", format!("https://{}/", server.addr))
-        .env("TONEGATE_PLAIN_HTTP", "1")
+        .env("REQUESTS_CA_BUNDLE", &pki.cert)
         .env("TONEGATE_ACCESS_KEY", &key_b64)
         .env("TONEGATE_CALL_ID", CALL_ID)
         .env(
