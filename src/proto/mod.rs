@@ -102,6 +102,9 @@ pub struct Start {
     pub call_id: Option<String>,
     /// Stream identifier (Twilio `streamSid`, ACS `subscriptionId`).
     pub stream_id: Option<String>,
+    /// Where the call's media-operation events go (raw `callbackUri`, Twilio custom
+    /// parameter `callbackUri`; ACS has none in-band).
+    pub callback_uri: Option<String>,
     /// Audio format.
     pub format: StreamFormat,
 }

@@ -23,6 +23,8 @@ struct Frame<'a> {
     kind: Cow<'a, str>,
     #[serde(rename = "callId", borrow, default)]
     call_id: Option<Cow<'a, str>>,
+    #[serde(rename = "callbackUri", borrow, default)]
+    callback_uri: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     encoding: Option<Cow<'a, str>>,
     #[serde(rename = "sampleRate", default)]
@@ -68,6 +70,7 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, Error> {
             let hz = frame.sample_rate.ok_or(Error::MissingField("sampleRate"))?;
             Ok(Inbound::Start(Start {
                 call_id: owned(frame.call_id),
+                callback_uri: owned(frame.callback_uri),
                 stream_id: None,
                 format: StreamFormat {
                     encoding,

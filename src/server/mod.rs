@@ -3,6 +3,11 @@
 //! One port serves:
 //! - `GET /media/acs`, `/media/twilio`, `/media/raw`: audio WebSockets of each dialect;
 //!   `GET /media` detects the dialect from the first frame;
+//! - `POST /calling/callConnections/{callConnectionId}:{op}` and
+//!   `GET /calling/callConnections/{callConnectionId}`: the Call Automation
+//!   media-operation API (HMAC-SHA256 with [`Config::access_key`]; see `api.rs`), whose
+//!   results are CloudEvents POSTed to callback URIs ([`webhook`]) and sent on the SSE
+//!   streams;
 //! - `GET /healthz`: `ok`;
 //! - `GET /metrics`: Prometheus text;
 //! - `GET /v1/calls/{callId}/events` and `GET /v1/events`: server-sent events (every
@@ -16,10 +21,13 @@
 //! (HTTPS and WSS, rustls with the *ring* provider; see `tls.rs`): same routes, limits
 //! and shutdown.
 
+mod api;
+pub mod auth;
 mod config;
 mod metrics;
 mod socket;
 mod tls;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -34,7 +42,7 @@ use axum::extract::{Path as UrlPath, State as AxumState, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use futures_util::Stream;
 use std::future::IntoFuture;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -80,6 +88,20 @@ struct Entry {
     id: u64,
     dialect: Dialect,
     control: mpsc::Sender<Control>,
+    info: Arc<CallInfo>,
+}
+
+/// What the media-operation API knows of a live call.
+pub(crate) struct CallInfo {
+    dialect: Dialect,
+    call_id: Arc<str>,
+    stream_id: Option<String>,
+    encoding: &'static str,
+    rate: SampleRate,
+    correlation_id: Option<String>,
+    callback_uri: Option<String>,
+    /// Participants whose audio has been seen (raw ids / track names).
+    participants: Mutex<Vec<Arc<str>>>,
 }
 
 /// The live calls, by call id. The media-operation API looks sessions up here.
@@ -99,6 +121,11 @@ impl Registry {
     pub fn dialect(&self, call_id: &str) -> Option<Dialect> {
         let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
         calls.get(call_id).map(|e| e.dialect)
+    }
+
+    fn info(&self, call_id: &str) -> Option<Arc<CallInfo>> {
+        let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        calls.get(call_id).map(|e| e.info.clone())
     }
 
     /// Hands a command to a call's session; results come back as its events.
@@ -172,6 +199,12 @@ pub(crate) struct State {
     next_socket: AtomicUsize,
     epoch: tokio::time::Instant,
     prompts: Mutex<HashMap<PromptKey, Prompt>>,
+    /// Wall-clock time at `epoch`.
+    wall_epoch: std::time::SystemTime,
+    api: api::Api,
+    webhook: webhook::Webhook,
+    /// CloudEvents of the media-operation API, for the SSE streams.
+    cloud_events: broadcast::Sender<Arc<crate::api::CloudEvent>>,
 }
 
 impl State {
@@ -179,6 +212,11 @@ impl State {
     #[allow(clippy::disallowed_methods)]
     fn now(&self) -> Duration {
         tokio::time::Instant::now().saturating_duration_since(self.epoch)
+    }
+
+    /// Wall-clock time, derived from [`State::now`] (so tests' paused clocks apply).
+    fn wall_now(&self) -> std::time::SystemTime {
+        self.wall_epoch + self.now()
     }
 
     fn instant(&self, at: Duration) -> tokio::time::Instant {
@@ -212,6 +250,11 @@ impl Handle {
     /// Every event of every call, from now on.
     pub fn events(&self) -> broadcast::Receiver<Arc<Event>> {
         self.state.events.subscribe()
+    }
+
+    /// Every CloudEvent of the media-operation API, from now on.
+    pub fn cloud_events(&self) -> broadcast::Receiver<Arc<crate::api::CloudEvent>> {
+        self.state.cloud_events.subscribe()
     }
 
     /// Open audio sockets.
@@ -260,6 +303,8 @@ impl Server {
         let session_config = config.session();
         crate::dsp::dtmf::Detector::new(session_config.dtmf.clone())
             .map_err(|e| Error::Config(e.to_string()))?;
+        let api = api::Api::new(&config).map_err(Error::Config)?;
+        let webhook = webhook::Webhook::new(Duration::from_millis(config.webhook_timeout_ms));
         let tls = match (&config.tls_cert, &config.tls_key) {
             (None, None) => None,
             (Some(cert), Some(key)) => {
@@ -284,6 +329,7 @@ impl Server {
         };
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
+        let (cloud_events, _) = broadcast::channel(config.event_buffer.max(16));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let state = Arc::new(State {
             session_config,
@@ -297,6 +343,11 @@ impl Server {
             #[allow(clippy::disallowed_methods)]
             epoch: tokio::time::Instant::now(),
             prompts: Mutex::new(HashMap::new()),
+            #[allow(clippy::disallowed_methods)]
+            wall_epoch: std::time::SystemTime::now(),
+            api,
+            webhook,
+            cloud_events,
             config,
         });
         Ok(Server {
@@ -425,6 +476,10 @@ fn router(state: Arc<State>) -> Router {
         .route("/media", get(media_auto))
         .route("/media/{dialect}", get(media_dialect))
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/calling/callConnections/{segment}",
+            post(api::operation).get(api::properties),
+        )
         .route("/metrics", get(metrics_text))
         .route("/v1/events", get(all_events))
         .route("/v1/calls/{call_id}/events", get(call_events))
@@ -486,12 +541,17 @@ fn accept(
         .and_then(|v| v.to_str().ok())
         .filter(|s| !s.is_empty() && s.len() <= 256)
         .map(str::to_owned);
+    let correlation_id = headers
+        .get("x-ms-call-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty() && s.len() <= 256)
+        .map(str::to_owned);
     upgrade
         .max_message_size(HARD_MESSAGE_LIMIT.max(state.config.max_frame_bytes))
         .max_frame_size(HARD_MESSAGE_LIMIT.max(state.config.max_frame_bytes))
         .on_upgrade(move |socket| async move {
             let _slot = slot;
-            socket::run(state, socket, dialect, call_id).await;
+            socket::run(state, socket, dialect, call_id, correlation_id).await;
         })
 }
 
@@ -520,33 +580,46 @@ fn sse(
     state: Arc<State>,
     call_id: Option<String>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let receiver = state.events.subscribe();
+    let receivers = (state.events.subscribe(), state.cloud_events.subscribe());
     let shutdown = state.closed.subscribe();
     let stream = futures_util::stream::unfold(
-        (receiver, shutdown, call_id),
-        |(mut receiver, mut shutdown, call_id)| async move {
+        (receivers, shutdown, call_id),
+        |((mut receiver, mut cloud), mut shutdown, call_id)| async move {
             loop {
-                let event = tokio::select! {
+                // Session events, and the CloudEvents of API operations (named by their
+                // `type`, `Microsoft.Communication.*`).
+                let (event, lagged) = tokio::select! {
                     biased;
-                    r = receiver.recv() => r,
+                    r = receiver.recv() => match r {
+                        Ok(event) => {
+                            if call_id.as_deref().is_some_and(|id| id != &*event.call_id) {
+                                continue;
+                            }
+                            (Some(serde_json::to_string(&*event).unwrap_or_default()), 0)
+                        }
+                        Err(broadcast::error::RecvError::Lagged(n)) => (None, n),
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    },
+                    r = cloud.recv() => match r {
+                        Ok(event) => {
+                            if call_id.as_deref().is_some_and(|id| id != event.data.call_connection_id) {
+                                continue;
+                            }
+                            (Some(serde_json::to_string(&*event).unwrap_or_default()), 0)
+                        }
+                        Err(broadcast::error::RecvError::Lagged(n)) => (None, n),
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    },
                     _ = shutting_down(&mut shutdown) => return None,
                 };
-                match event {
-                    Ok(event) => {
-                        if call_id.as_deref().is_some_and(|id| id != &*event.call_id) {
-                            continue;
-                        }
-                        let json = serde_json::to_string(&*event).unwrap_or_default();
+                let sse = match event {
+                    Some(json) => {
                         let name = event_type(&json);
-                        let sse = SseEvent::default().event(name).data(json);
-                        return Some((Ok(sse), (receiver, shutdown, call_id)));
+                        SseEvent::default().event(name).data(json)
                     }
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        let sse = SseEvent::default().comment(format!("missed {n} events"));
-                        return Some((Ok(sse), (receiver, shutdown, call_id)));
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
+                    None => SseEvent::default().comment(format!("missed {lagged} events")),
+                };
+                return Some((Ok(sse), ((receiver, cloud), shutdown, call_id)));
             }
         },
     );
@@ -583,6 +656,17 @@ fn load_prompt(
         "badPath",
         "prompt file name must be relative, without ..".to_owned(),
     ))?;
+    load_prompt_path(state, &path, rate)
+}
+
+/// Loads (or takes from the cache) the prompt file at `path` converted to `rate`.
+/// Blocking.
+fn load_prompt_path(
+    state: &State,
+    path: &Path,
+    rate: SampleRate,
+) -> Result<Prompt, (&'static str, String)> {
+    let path = path.to_path_buf();
     let meta = std::fs::metadata(&path).map_err(|e| ("fileNotFound", e.to_string()))?;
     if meta.len() > state.config.max_prompt_bytes {
         return Err((

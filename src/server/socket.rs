@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use tokio::sync::mpsc;
 
-use super::{Control, Entry, State, load_prompt};
+use super::{CallInfo, Control, Entry, State, load_prompt};
 use crate::proto::{Dialect, Inbound, Parser, Request};
 use crate::session::{
     Command, ContinuousDtmfRequest, Event, EventKind, Operation, OperationMeta, Output,
@@ -29,6 +29,13 @@ struct Conn {
     socket: WebSocket,
     socket_id: u64,
     header_call_id: Option<String>,
+    correlation_id: Option<String>,
+    /// The start frame's `callbackUri`, if any.
+    callback_uri: Option<String>,
+    /// What the media-operation API sees of the call, once it started.
+    info: Option<Arc<CallInfo>>,
+    /// Participants in `info` (the session's count when last looked).
+    participants_seen: usize,
     parser: Option<Parser>,
     session: Option<Session>,
     registered: Option<Arc<str>>,
@@ -50,6 +57,7 @@ pub(super) async fn run(
     socket: WebSocket,
     dialect: Option<Dialect>,
     header_call_id: Option<String>,
+    correlation_id: Option<String>,
 ) {
     let socket_id = state.next_socket.fetch_add(1, Ordering::SeqCst) as u64;
     let (control_tx, mut control_rx) = mpsc::channel(64);
@@ -59,6 +67,10 @@ pub(super) async fn run(
         socket,
         socket_id,
         header_call_id,
+        correlation_id,
+        callback_uri: None,
+        info: None,
+        participants_seen: 0,
         parser: None,
         session: None,
         registered: None,
@@ -278,8 +290,13 @@ impl Conn {
                     .inc();
                 session.handle_frame(now, Inbound::Unknown)
             }
+            Inbound::Start(start) => {
+                self.callback_uri = start.callback_uri.clone();
+                session.handle_frame(now, Inbound::Start(start))
+            }
             frame => session.handle_frame(now, frame),
         };
+        self.note_participants();
         if let Err(e) = result {
             return self.refuse(e.code(), e.close_code(), e.to_string()).await;
         }
@@ -499,13 +516,51 @@ impl Conn {
         }
     }
 
+    /// Records new participants for the call properties (only when the count changes).
+    fn note_participants(&mut self) {
+        let (Some(session), Some(info)) = (self.session.as_ref(), self.info.as_ref()) else {
+            return;
+        };
+        let count = session.participant_count();
+        if count == self.participants_seen {
+            return;
+        }
+        self.participants_seen = count;
+        let mut seen = info.participants.lock().unwrap_or_else(|e| e.into_inner());
+        *seen = session.participants().flatten().map(Arc::from).collect();
+    }
+
     async fn deliver(&mut self, event: Event) -> Option<Flow> {
-        if let EventKind::Started { .. } = event.kind {
+        if let EventKind::Started {
+            encoding,
+            sample_rate,
+            stream_id,
+            ..
+        } = &event.kind
+        {
             let dialect = self.dialect().unwrap_or(Dialect::Raw);
+            let rate = self
+                .session
+                .as_ref()
+                .and_then(|s| s.format())
+                .map_or(crate::SampleRate::HZ_8000, |f| f.rate);
+            let _ = sample_rate;
+            let info = Arc::new(CallInfo {
+                dialect,
+                call_id: event.call_id.clone(),
+                stream_id: stream_id.clone(),
+                encoding,
+                rate,
+                correlation_id: self.correlation_id.clone(),
+                callback_uri: self.callback_uri.clone(),
+                participants: std::sync::Mutex::new(Vec::new()),
+            });
+            self.info = Some(info.clone());
             let entry = Entry {
                 id: self.socket_id,
                 dialect,
                 control: self.control_tx.clone(),
+                info,
             };
             if !self.state.registry.insert(event.call_id.clone(), entry) {
                 let message = format!("call id {} is already streaming", event.call_id);
@@ -535,6 +590,9 @@ impl Conn {
                 source,
                 "digit"
             );
+        }
+        if let Some(info) = &self.info {
+            super::api::on_session_event(&self.state, info, &event);
         }
         let inband = matches!(&event.kind, EventKind::Dtmf(d) if d.source != Seen::Platform);
         let caused_at = event.caused_at;

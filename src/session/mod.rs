@@ -496,6 +496,17 @@ impl Session {
         self.ended
     }
 
+    /// Participants heard so far (ACS `participantRawID`, Twilio track; `None`: the main
+    /// stream), in the order first heard.
+    pub fn participants(&self) -> impl Iterator<Item = Option<&str>> {
+        self.participants.iter().map(|p| p.id.as_deref())
+    }
+
+    /// How many participants have been heard.
+    pub fn participant_count(&self) -> usize {
+        self.participants.len()
+    }
+
     /// Stream time so far (longest participant), in samples.
     pub fn position(&self) -> u64 {
         self.participants

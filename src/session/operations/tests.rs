@@ -52,6 +52,7 @@ impl Harness {
                 Inbound::Start(proto::Start {
                     call_id: None,
                     stream_id: Some("s".into()),
+                    callback_uri: None,
                     format: StreamFormat {
                         encoding: Encoding::S16le,
                         rate,
