@@ -29,7 +29,10 @@ fn thread_cpu_seconds() -> f64 {
 
 /// `SECONDS` of digits (70 ms on, 73 ms off, half the time in tone) over faint noise.
 fn signal(rate: SampleRate) -> Vec<f32> {
-    let digits: Vec<Digit> = "0123456".chars().map(|c| Digit::from_char(c).unwrap()).collect();
+    let digits: Vec<Digit> = "0123456"
+        .chars()
+        .map(|c| Digit::from_char(c).unwrap())
+        .collect();
     let cadence = Cadence {
         on: Duration::from_millis(70),
         off: Duration::from_millis(73),
@@ -63,7 +66,13 @@ fn main() {
     let mut digits = 0;
     let start = thread_cpu_seconds();
     detector.process(&samples, &mut |_| digits += 1);
-    report("detector 8000 Hz", rate, samples.len(), thread_cpu_seconds() - start, digits / 2);
+    report(
+        "detector 8000 Hz",
+        rate,
+        samples.len(),
+        thread_cpu_seconds() - start,
+        digits / 2,
+    );
     for hz in [8_000, 16_000, 24_000, 48_000] {
         let rate = SampleRate::new(hz).unwrap();
         let samples = signal(rate);
@@ -74,6 +83,12 @@ fn main() {
             receiver.process(frame, &mut |_| digits += 1);
         }
         let name = format!("receiver {hz} Hz");
-        report(&name, rate, samples.len(), thread_cpu_seconds() - start, digits / 2);
+        report(
+            &name,
+            rate,
+            samples.len(),
+            thread_cpu_seconds() - start,
+            digits / 2,
+        );
     }
 }

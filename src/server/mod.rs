@@ -303,8 +303,6 @@ impl Server {
         let session_config = config.session();
         crate::dsp::dtmf::Detector::new(session_config.dtmf.clone())
             .map_err(|e| Error::Config(e.to_string()))?;
-        let api = api::Api::new(&config).map_err(Error::Config)?;
-        let webhook = webhook::Webhook::new(Duration::from_millis(config.webhook_timeout_ms));
         let tls = match (&config.tls_cert, &config.tls_key) {
             (None, None) => None,
             (Some(cert), Some(key)) => {
@@ -327,6 +325,9 @@ impl Server {
                 ));
             }
         };
+        // After the TLS files, so a bad certificate is the only thing start-up reports.
+        let api = api::Api::new(&config).map_err(Error::Config)?;
+        let webhook = webhook::Webhook::new(Duration::from_millis(config.webhook_timeout_ms));
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
         let (cloud_events, _) = broadcast::channel(config.event_buffer.max(16));
