@@ -5,12 +5,10 @@
 //!
 //! `cargo bench --bench cpu_time`
 
-use std::time::Duration;
+mod common;
 
 use tonegate::SampleRate;
-use tonegate::dsp::Digit;
 use tonegate::dsp::dtmf::{Config, Detector};
-use tonegate::dsp::tone::{Cadence, render_digits};
 use tonegate::receiver::Receiver;
 
 const SECONDS: usize = 30;
@@ -27,30 +25,6 @@ fn thread_cpu_seconds() -> f64 {
     now.tv_sec as f64 + now.tv_nsec as f64 * 1e-9
 }
 
-/// `SECONDS` of digits (70 ms on, 73 ms off, half the time in tone) over faint noise.
-fn signal(rate: SampleRate) -> Vec<f32> {
-    let digits: Vec<Digit> = "0123456"
-        .chars()
-        .map(|c| Digit::from_char(c).unwrap())
-        .collect();
-    let cadence = Cadence {
-        on: Duration::from_millis(70),
-        off: Duration::from_millis(73),
-        level_dbm0: -10.0,
-    };
-    let mut second = render_digits(&digits, cadence, rate).unwrap();
-    second.resize(rate.hz() as usize, 0.0);
-    let mut seed = 0x9e37_79b9_u32;
-    let mut samples = Vec::with_capacity(second.len() * SECONDS);
-    for _ in 0..SECONDS {
-        samples.extend(second.iter().map(|x| {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            x + (seed >> 8) as f32 / (1u32 << 24) as f32 * 0.002 - 0.001
-        }));
-    }
-    samples
-}
-
 fn report(name: &str, rate: SampleRate, samples: usize, seconds: f64, digits: usize) {
     let per_second = samples as f64 / seconds;
     println!(
@@ -61,7 +35,7 @@ fn report(name: &str, rate: SampleRate, samples: usize, seconds: f64, digits: us
 
 fn main() {
     let rate = SampleRate::HZ_8000;
-    let samples = signal(rate);
+    let samples = common::keyed_digits(rate, SECONDS);
     let mut detector = Detector::new(Config::default()).unwrap();
     let mut digits = 0;
     let start = thread_cpu_seconds();
@@ -75,7 +49,7 @@ fn main() {
     );
     for hz in [8_000, 16_000, 24_000, 48_000] {
         let rate = SampleRate::new(hz).unwrap();
-        let samples = signal(rate);
+        let samples = common::keyed_digits(rate, SECONDS);
         let mut receiver = Receiver::new(rate, Config::default()).unwrap();
         let mut digits = 0;
         let start = thread_cpu_seconds();

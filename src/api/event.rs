@@ -74,38 +74,8 @@ impl EventName {
     }
 }
 
-/// `resultInformation`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ResultInformation {
-    /// HTTP-like code.
-    pub code: u16,
-    /// ACS sub-code.
-    pub sub_code: u32,
-    /// Human-readable detail.
-    pub message: String,
-}
-
-impl ResultInformation {
-    /// A result.
-    pub fn new(code: u16, sub_code: u32, message: impl Into<String>) -> ResultInformation {
-        ResultInformation {
-            code,
-            sub_code,
-            message: message.into(),
-        }
-    }
-
-    /// 200 / 0.
-    pub fn success(message: impl Into<String>) -> ResultInformation {
-        ResultInformation::new(200, 0, message)
-    }
-
-    /// 400 / 8508: the operation was canceled.
-    pub fn canceled() -> ResultInformation {
-        ResultInformation::new(400, 8508, "Action falied, the operation was cancelled.")
-    }
-}
+/// `resultInformation`: the session's own type, serialised as Call Automation does.
+pub use crate::session::ResultInformation;
 
 /// `data` of a CloudEvent: the common fields, then the per-event ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -15,7 +15,6 @@ pub use request::{
     ContinuousDtmf, ContinuousDtmfRequest, DtmfOptions, FileSource, Hold, HoldRequest, Identifier,
     MAX_SEND_TONES, Play, PlayOptions, PlayRequest, PlaySource, PlaySourceRef, Recognize,
     RecognizeOptions, RecognizeRequest, SendDtmfTones, SendDtmfTonesRequest, Unhold, UnholdRequest,
-    tone_digit, tone_name,
 };
 
 use serde::{Deserialize, Serialize};

@@ -10,57 +10,12 @@ use crate::dsp::Digit;
 /// Most tones one `sendDtmfTones` request may carry.
 pub const MAX_SEND_TONES: usize = 18;
 
-const TONES: [(&str, char); 16] = [
-    ("zero", '0'),
-    ("one", '1'),
-    ("two", '2'),
-    ("three", '3'),
-    ("four", '4'),
-    ("five", '5'),
-    ("six", '6'),
-    ("seven", '7'),
-    ("eight", '8'),
-    ("nine", '9'),
-    ("a", 'A'),
-    ("b", 'B'),
-    ("c", 'C'),
-    ("d", 'D'),
-    ("pound", '#'),
-    ("asterisk", '*'),
-];
-
-/// The digit of a wire tone name (`one`, `pound`, ...; case-insensitive). The key's own
-/// character (`1`, `#`) is accepted too.
-pub fn tone_digit(name: &str) -> Option<Digit> {
-    let c = TONES
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, c)| *c)
-        .or_else(|| {
-            let mut chars = name.chars();
-            match (chars.next(), chars.next()) {
-                (Some(c), None) => Some(c),
-                _ => None,
-            }
-        })?;
-    Digit::from_char(c).ok()
-}
-
-/// The wire tone name of a digit (`one`, `pound`, ...).
-pub fn tone_name(digit: Digit) -> &'static str {
-    let c = digit.as_char();
-    TONES
-        .iter()
-        .find(|(_, k)| *k == c)
-        .map_or("unknown", |(n, _)| n)
-}
-
 fn tones(field: &str, names: &[String]) -> Result<Vec<Digit>, ApiError> {
     names
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            tone_digit(name).ok_or_else(|| {
+            Digit::from_name_or_char(name).ok_or_else(|| {
                 ApiError::bad_request(format!(
                     "{field}[{i}]: unknown tone \"{name}\" (expected zero-nine, a-d, pound, asterisk)"
                 ))
@@ -774,17 +729,6 @@ mod tests {
             play(r#"{"playSources":[{"kind":"file","file":{}}]}"#)
                 .contains("playSources[0].file.uri")
         );
-    }
-
-    #[test]
-    fn tone_names_round_trip() {
-        for (name, c) in TONES {
-            let d = tone_digit(name).unwrap();
-            assert_eq!(d.as_char(), c);
-            assert_eq!(tone_name(d), name);
-        }
-        assert_eq!(tone_digit("Pound").unwrap().as_char(), '#');
-        assert!(tone_digit("ten").is_none());
     }
 
     #[test]

@@ -344,30 +344,7 @@ pub(crate) fn encode_base64(bytes: &[u8]) -> String {
 /// Parses a digit as platforms spell it: one of `0-9 * # A-D` (any case), or an ACS
 /// tone name (`zero` ... `nine`, `a` ... `d`, `pound`, `asterisk`).
 pub fn parse_digit(text: &str) -> Option<Digit> {
-    const NAMES: [(&str, char); 14] = [
-        ("zero", '0'),
-        ("one", '1'),
-        ("two", '2'),
-        ("three", '3'),
-        ("four", '4'),
-        ("five", '5'),
-        ("six", '6'),
-        ("seven", '7'),
-        ("eight", '8'),
-        ("nine", '9'),
-        ("pound", '#'),
-        ("hash", '#'),
-        ("asterisk", '*'),
-        ("star", '*'),
-    ];
-    let mut chars = text.chars();
-    if let (Some(c), None) = (chars.next(), chars.next()) {
-        return Digit::from_char(c).ok();
-    }
-    NAMES
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(text))
-        .and_then(|&(_, c)| Digit::from_char(c).ok())
+    Digit::from_name_or_char(text)
 }
 
 fn sample_rate(hz: u32) -> Result<SampleRate, Error> {

@@ -108,11 +108,7 @@ impl Tone {
 
     /// The wire name.
     pub fn name(self) -> &'static str {
-        const NAMES: [&str; 16] = [
-            "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "a",
-            "b", "c", "d", "pound", "asterisk",
-        ];
-        NAMES[self as usize]
+        self.digit().tone_name()
     }
 
     /// The key character (`0`-`9`, `A`-`D`, `#`, `*`).
@@ -157,23 +153,7 @@ impl FromStr for Tone {
     type Err = NotATone;
     /// Accepts the wire names (any case), `hash`/`star`, and key characters.
     fn from_str(s: &str) -> Result<Tone, NotATone> {
-        if let Some(t) = Tone::ALL
-            .into_iter()
-            .find(|t| t.name().eq_ignore_ascii_case(s))
-        {
-            return Ok(t);
-        }
-        if s.eq_ignore_ascii_case("hash") {
-            return Ok(Tone::Pound);
-        }
-        if s.eq_ignore_ascii_case("star") {
-            return Ok(Tone::Asterisk);
-        }
-        let mut chars = s.chars();
-        match (chars.next(), chars.next()) {
-            (Some(c), None) => Digit::from_char(c).map(Tone::from).map_err(|_| NotATone),
-            _ => Err(NotATone),
-        }
+        Digit::from_name_or_char(s).map(Tone::from).ok_or(NotATone)
     }
 }
 
