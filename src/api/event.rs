@@ -5,73 +5,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// The events tonegate sends; the CloudEvent `type` is `Microsoft.Communication.<Name>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum EventName {
-    PlayStarted,
-    PlayCompleted,
-    PlayFailed,
-    PlayCanceled,
-    RecognizeCompleted,
-    RecognizeFailed,
-    RecognizeCanceled,
-    ContinuousDtmfRecognitionToneReceived,
-    ContinuousDtmfRecognitionToneFailed,
-    ContinuousDtmfRecognitionStopped,
-    SendDtmfTonesCompleted,
-    SendDtmfTonesFailed,
-    HoldFailed,
-}
+/// The events tonegate sends: the session's operation event types.
+pub use crate::session::OperationEventType as EventName;
 
-impl EventName {
-    /// `PlayCompleted`, ...
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventName::PlayStarted => "PlayStarted",
-            EventName::PlayCompleted => "PlayCompleted",
-            EventName::PlayFailed => "PlayFailed",
-            EventName::PlayCanceled => "PlayCanceled",
-            EventName::RecognizeCompleted => "RecognizeCompleted",
-            EventName::RecognizeFailed => "RecognizeFailed",
-            EventName::RecognizeCanceled => "RecognizeCanceled",
-            EventName::ContinuousDtmfRecognitionToneReceived => {
-                "ContinuousDtmfRecognitionToneReceived"
-            }
-            EventName::ContinuousDtmfRecognitionToneFailed => "ContinuousDtmfRecognitionToneFailed",
-            EventName::ContinuousDtmfRecognitionStopped => "ContinuousDtmfRecognitionStopped",
-            EventName::SendDtmfTonesCompleted => "SendDtmfTonesCompleted",
-            EventName::SendDtmfTonesFailed => "SendDtmfTonesFailed",
-            EventName::HoldFailed => "HoldFailed",
-        }
-    }
-
-    /// The event of a name (`PlayCompleted`).
-    pub fn from_name(name: &str) -> Option<EventName> {
-        EventName::ALL.into_iter().find(|e| e.as_str() == name)
-    }
-
-    /// Every event.
-    pub const ALL: [EventName; 13] = [
-        EventName::PlayStarted,
-        EventName::PlayCompleted,
-        EventName::PlayFailed,
-        EventName::PlayCanceled,
-        EventName::RecognizeCompleted,
-        EventName::RecognizeFailed,
-        EventName::RecognizeCanceled,
-        EventName::ContinuousDtmfRecognitionToneReceived,
-        EventName::ContinuousDtmfRecognitionToneFailed,
-        EventName::ContinuousDtmfRecognitionStopped,
-        EventName::SendDtmfTonesCompleted,
-        EventName::SendDtmfTonesFailed,
-        EventName::HoldFailed,
-    ];
-
-    /// `Microsoft.Communication.<Name>`.
-    pub fn event_type(self) -> String {
-        format!("Microsoft.Communication.{}", self.as_str())
-    }
+/// The CloudEvent `type` of an event: `Microsoft.Communication.<Name>`.
+pub fn event_type(name: EventName) -> String {
+    format!("Microsoft.Communication.{}", name.name())
 }
 
 /// `resultInformation`: the session's own type, serialised as Call Automation does.
@@ -129,7 +68,7 @@ impl CloudEvent {
             id,
             subject: source.clone(),
             source,
-            kind: name.event_type(),
+            kind: event_type(name),
             specversion: "1.0".to_owned(),
             datacontenttype: "application/json".to_owned(),
             time: format_time(time),

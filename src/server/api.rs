@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 
 use super::{CallInfo, Config, State, auth, webhook};
 use crate::api::{
-    self, ApiError, CallProperties, CloudEvent, EventData, EventName, Identifier, MediaStreaming,
+    self, ApiError, CallProperties, CloudEvent, EventData, Identifier, MediaStreaming,
     PlaySourceRef, ResultInformation,
 };
 use crate::media::player::Prompt;
@@ -643,11 +643,7 @@ pub(super) fn on_session_event(state: &Arc<State>, info: &CallInfo, event: &Even
         }),
         extra,
     };
-    let name = EventName::from_name(op.event.name());
-    let Some(name) = name else {
-        return;
-    };
-    let cloud = CloudEvent::new(name, event_id(), state.wall_now(), data);
+    let cloud = CloudEvent::new(op.event, event_id(), state.wall_now(), data);
     let url = callback(state, info, op.meta.callback_uri.as_deref());
     webhook::publish(state, url, cloud);
 }
