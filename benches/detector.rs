@@ -3,42 +3,21 @@
 //! Throughput is in input samples, so criterion reports samples per second; divide by
 //! the rate for x real time per core.
 
+mod common;
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tonegate::SampleRate;
-use tonegate::dsp::Digit;
 use tonegate::dsp::dtmf::{BLOCK_LEN, Config, Detector};
 use tonegate::dsp::goertzel::Bank;
 use tonegate::dsp::keypad::{COLUMN_HZ, ROW_HZ};
-use tonegate::dsp::tone::{Cadence, render_digits};
 use tonegate::receiver::Receiver;
-
-/// One second of digits (70 ms on, 70 ms off) over faint noise.
-fn signal(rate: SampleRate) -> Vec<f32> {
-    let digits: Vec<Digit> = "0123456"
-        .chars()
-        .map(|c| Digit::from_char(c).unwrap())
-        .collect();
-    let cadence = Cadence {
-        on: std::time::Duration::from_millis(70),
-        off: std::time::Duration::from_millis(73),
-        level_dbm0: -10.0,
-    };
-    let mut samples = render_digits(&digits, cadence, rate).unwrap();
-    samples.resize(rate.hz() as usize, 0.0);
-    let mut seed = 0x9e37_79b9_u32;
-    for sample in &mut samples {
-        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        *sample += (seed >> 8) as f32 / (1u32 << 24) as f32 * 0.002 - 0.001;
-    }
-    samples
-}
 
 fn goertzel_block(c: &mut Criterion) {
     let frequencies: [f32; 8] = std::array::from_fn(|k| [ROW_HZ, COLUMN_HZ].concat()[k]);
     let mut bank = Bank::new(frequencies, 8_000.0, BLOCK_LEN);
-    let samples = signal(SampleRate::HZ_8000);
+    let samples = common::keyed_digits(SampleRate::HZ_8000, 1);
     let block = &samples[..BLOCK_LEN];
     let mut group = c.benchmark_group("goertzel_block");
     group.throughput(Throughput::Elements(BLOCK_LEN as u64));
@@ -53,7 +32,7 @@ fn goertzel_block(c: &mut Criterion) {
 
 fn detector(c: &mut Criterion) {
     let mut group = c.benchmark_group("detector_one_second");
-    let samples = signal(SampleRate::HZ_8000);
+    let samples = common::keyed_digits(SampleRate::HZ_8000, 1);
     group.throughput(Throughput::Elements(samples.len() as u64));
     let mut detector = Detector::new(Config::default()).unwrap();
     group.bench_function("8000", |b| {
@@ -65,7 +44,7 @@ fn detector(c: &mut Criterion) {
     });
     for hz in [8_000, 16_000, 24_000, 48_000] {
         let rate = SampleRate::new(hz).unwrap();
-        let samples = signal(rate);
+        let samples = common::keyed_digits(rate, 1);
         let mut receiver = Receiver::new(rate, Config::default()).unwrap();
         group.throughput(Throughput::Elements(samples.len() as u64));
         group.bench_function(format!("receiver_{hz}"), |b| {

@@ -264,6 +264,13 @@ fn suite() -> Vec<Condition> {
                 ..level(-10.0, -18.0)
             },
         ),
+        accept(
+            "noise 10 dB S/N",
+            Keying {
+                snr_db: Some(10.0),
+                ..NOMINAL
+            },
+        ),
         reject("frequency +3.5 %", deviation(0.035, 0.035)),
         reject("frequency -3.5 %", deviation(-0.035, -0.035)),
         reject("low tone +3.5 % only", deviation(0.035, 0.0)),

@@ -3,6 +3,7 @@
 //! The crate is a sans-IO core: everything here is synchronous code that never touches
 //! a socket, a file handle it did not get from its caller, or the clock.
 //!
+//! - [`api`]: Call Automation media-operation requests, call properties, CloudEvents.
 //! - [`codec`]: G.711 mu-law / A-law and linear PCM conversions.
 //! - [`resample`]: streaming sample-rate conversion (wraps rubato).
 //! - [`dsp`]: Goertzel filter bank, DTMF detector, tone generator, level reference.
@@ -13,6 +14,7 @@
 //! - [`server`]: the tokio shell: WebSocket endpoints, HTTP API, metrics.
 //! - [`evaluate`]: the built-in receiver compliance suite.
 
+pub mod api;
 pub mod codec;
 pub mod dsp;
 pub mod evaluate;

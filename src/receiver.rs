@@ -68,21 +68,6 @@ impl Receiver {
         })
     }
 
-    /// The input rate.
-    pub fn rate(&self) -> SampleRate {
-        self.resampler.from_rate()
-    }
-
-    /// Input samples consumed so far.
-    pub fn position(&self) -> u64 {
-        self.consumed
-    }
-
-    /// Worst-case delay the resampler adds, in input samples.
-    pub fn resampler_latency(&self) -> usize {
-        self.resampler.latency_input_samples()
-    }
-
     /// Consumes `samples` at the input rate and calls `on_event` for each event, in order.
     /// Allocation-free.
     pub fn process(&mut self, samples: &[f32], on_event: &mut impl FnMut(Event)) {

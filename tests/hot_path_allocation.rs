@@ -1,6 +1,6 @@
 //! The hot paths do not allocate: tone generation, WAV reading (linear PCM and G.711;
-//! its allocations also do not grow with sizes a header claims) and the DTMF receiver at
-//! every input rate.
+//! its allocations also do not grow with sizes a header claims), resampling, and the DTMF
+//! receiver at every input rate.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -32,6 +32,13 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: `ptr` came from `System.alloc` with this layout.
         unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        BYTES.with(|n| n.set(n.get() + new_size));
+        // SAFETY: `ptr` came from this allocator with this layout; forwarded unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
 
@@ -177,5 +184,37 @@ fn receiving_digits_does_not_allocate_at_any_rate() {
         });
         assert_eq!(allocations, 0, "{hz} Hz");
         assert_eq!(count, 4, "{hz} Hz: the receiver must still work");
+    }
+}
+
+#[test]
+fn resampling_does_not_allocate() {
+    use tonegate::resample::Resampler;
+
+    for (from, to) in [
+        (16_000, 8_000),
+        (48_000, 8_000),
+        (44_100, 8_000),
+        (8_000, 24_000),
+        (44_101, 8_000),
+        (8_000, 8_000),
+    ] {
+        let mut r =
+            Resampler::new(SampleRate::new(from).unwrap(), SampleRate::new(to).unwrap()).unwrap();
+        let input: Vec<f32> = (0..from as usize / 10)
+            .map(|n| (n % 50) as f32 / 50.0)
+            .collect();
+        let mut out = vec![0.0f32; r.max_output_len(input.len()).max(r.max_flush_len())];
+        let ((), count, _) = allocations(|| {
+            for frame in input.chunks(from as usize / 50 + 3) {
+                r.process(frame, &mut out);
+            }
+            r.process(&[], &mut out);
+            r.flush(&mut out);
+            r.process(&input, &mut out);
+            r.reset();
+            r.process(&input[..7], &mut out);
+        });
+        assert_eq!(count, 0, "{from} -> {to} allocated {count} times");
     }
 }

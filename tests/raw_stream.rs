@@ -14,23 +14,9 @@ async fn stream_digits(rate: SampleRate, encoding: Encoding, chunk_ms: f64, pace
     let mut sse_call = Sse::connect(server.addr, "/v1/calls/raw-1/events").await;
     let mut sse_all = Sse::connect(server.addr, "/v1/events").await;
     let mut ws = connect(server.addr, "/media/raw").await;
-    send_text(
-        &mut ws,
-        format!(
-            r#"{{"type":"start","callId":"raw-1","encoding":"{encoding}","sampleRate":{}}}"#,
-            rate.hz()
-        ),
-    )
-    .await;
+    start_raw(&mut ws, "raw-1", rate, encoding).await;
     let (samples, onsets) = signal("159#*0", rate, 330.0, 300.0);
-    let bytes = encode(&samples, encoding);
-    let chunk = rate.ms_to_samples(chunk_ms) * encoding.bytes_per_sample();
-    for piece in bytes.chunks(chunk) {
-        send_binary(&mut ws, piece.to_vec()).await;
-        if paced {
-            tokio::time::sleep(Duration::from_secs_f64(chunk_ms / 1000.0)).await;
-        }
-    }
+    send_audio(&mut ws, &samples, rate, encoding, chunk_ms, paced).await;
     send_text(&mut ws, r#"{"type":"end"}"#).await;
     let got = read_all(&mut ws, Duration::from_secs(10)).await;
     assert_eq!(got.close.as_ref().map(|c| c.0), Some(1000), "{got:?}");
@@ -38,11 +24,7 @@ async fn stream_digits(rate: SampleRate, encoding: Encoding, chunk_ms: f64, pace
     assert_eq!(started.len(), 1);
     assert_eq!(started[0]["sampleRate"], rate.hz());
     let presses = got.of_type("dtmf");
-    let keys: String = presses
-        .iter()
-        .map(|e| e["digit"].as_str().unwrap())
-        .collect();
-    assert_eq!(keys, "159#*0");
+    assert_eq!(keys(&presses), "159#*0");
     let ids: Vec<u64> = presses
         .iter()
         .map(|e| e["sequenceId"].as_u64().unwrap())

@@ -82,6 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_env("TONEGATE_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
         .init();
     let config = load_config(&args, std::env::vars())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -123,6 +124,28 @@ mod tests {
         a.listen = Some("127.0.0.1:1".parse().unwrap());
         let config = load_config(&a, env.into_iter()).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:1");
+        let env = [
+            (
+                "TONEGATE_TLS_CERT".to_owned(),
+                "/etc/tonegate/cert.pem".to_owned(),
+            ),
+            ("TONEGATE_TLS_KEY".to_owned(), "key.pem".to_owned()),
+            (
+                "TONEGATE_TLS_HANDSHAKE_TIMEOUT_MS".to_owned(),
+                "2500".to_owned(),
+            ),
+        ];
+        let config = load_config(&args(), env.clone().into_iter()).unwrap();
+        assert_eq!(
+            config.tls_cert,
+            Some(PathBuf::from("/etc/tonegate/cert.pem"))
+        );
+        assert_eq!(config.tls_key, Some(PathBuf::from("key.pem")));
+        assert_eq!(config.tls_handshake_timeout_ms, 2_500);
+        let mut a = args();
+        a.tls_cert = Some(PathBuf::from("flag.pem"));
+        let config = load_config(&a, env.into_iter()).unwrap();
+        assert_eq!(config.tls_cert, Some(PathBuf::from("flag.pem")));
         let bad = [("TONEGATE_NO_SUCH_KEY".to_owned(), "1".to_owned())];
         assert!(load_config(&args(), bad.into_iter()).is_err());
     }

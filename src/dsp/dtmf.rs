@@ -282,11 +282,6 @@ impl Detector {
         })
     }
 
-    /// The configuration in use.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// Samples consumed since the start of the stream (or the last reset).
     pub fn position(&self) -> u64 {
         self.blocks_done * BLOCK_LEN as u64 + self.block_fill as u64
@@ -344,6 +339,17 @@ impl Detector {
         let result = self.bank.process(&self.recent[start..start + BLOCK_LEN]);
         self.history[(self.blocks_done % HISTORY_BLOCKS as u64) as usize] = result;
         self.blocks_done += 1;
+        // A sounding digit whose tones still hold needs no window test: the common case
+        // inside a tone skips the costly part of the analysis.
+        if let State::Active {
+            keypress,
+            full_block,
+            release: None,
+        } = self.state
+            && self.holds(0, keypress.digit, full_block)
+        {
+            return;
+        }
         let qualified = self.qualify_window();
         self.step(qualified, on_event);
     }
@@ -429,10 +435,16 @@ impl Detector {
     /// taken between their energy centroids rather than assumed to be one block, so a
     /// window that the tone only partly fills (at onset, release, or around a dropout)
     /// reads the offset without bias.
-    fn frequency_offset(&self, lane: usize, window: Complex32) -> f32 {
+    fn frequency_offset(&self, lane: usize, window: Complex32, lag_blocks: f32) -> f32 {
         let newest = self.block_ago(0).bins[lane];
         let oldest = self.block_ago(WINDOW_BLOCKS - 1).bins[lane];
         let advance = ((window - newest).conj() * (window - oldest)).arg();
+        advance / (lag_blocks.max(0.25) * BLOCK_LEN as f32)
+    }
+
+    /// Blocks between the energy centroids of the window's first four blocks and its last
+    /// four: the lag [`Self::frequency_offset`] divides by.
+    fn span_lag_blocks(&self) -> f32 {
         let centroid = |ages: std::ops::Range<usize>| {
             let (mut weighted, mut total) = (0.0f32, 0.0f32);
             for age in ages {
@@ -442,8 +454,7 @@ impl Detector {
             }
             weighted / total.max(f32::MIN_POSITIVE)
         };
-        let lag_blocks = centroid(1..WINDOW_BLOCKS) - centroid(0..WINDOW_BLOCKS - 1);
-        advance / (lag_blocks.max(0.25) * BLOCK_LEN as f32)
+        centroid(1..WINDOW_BLOCKS) - centroid(0..WINDOW_BLOCKS - 1)
     }
 
     fn check_pair(&self, window: &[Complex32; LANES], energy: f32) -> Option<Qualified> {
@@ -474,11 +485,12 @@ impl Detector {
         if fill < MIN_FILL {
             return None;
         }
+        let lag_blocks = self.span_lag_blocks();
         let mut peaks = [0.0f32; 2];
         let mut offsets = [0.0f32; 2];
         let mut tone_energy = 0.0f32;
         for (slot, lane) in [row, column].into_iter().enumerate() {
-            let offset = self.frequency_offset(lane, window[lane]);
+            let offset = self.frequency_offset(lane, window[lane], lag_blocks);
             if offset.abs() > self.config.max_frequency_deviation * omega[lane] as f32 {
                 return None;
             }
@@ -513,12 +525,14 @@ impl Detector {
 
     /// Window magnitude of `lane` after undoing a frequency offset of `offset` rad/sample.
     fn derotated_magnitude(&self, lane: usize, offset: f32) -> f32 {
-        let centre = (WINDOW_BLOCKS - 1) as f32 / 2.0;
+        // Only the magnitude matters, so the oldest block can keep its phase; each newer
+        // block turns back by one more block's advance.
+        let step = Complex32::from_polar(1.0, -offset * BLOCK_LEN as f32);
+        let mut turn = Complex32::new(1.0, 0.0);
         let mut sum = Complex32::new(0.0, 0.0);
-        for ago in 0..WINDOW_BLOCKS {
-            let age = (WINDOW_BLOCKS - 1 - ago) as f32; // 0 = oldest in window
-            let turn = Complex32::from_polar(1.0, -offset * BLOCK_LEN as f32 * (age - centre));
+        for ago in (0..WINDOW_BLOCKS).rev() {
             sum += self.block_ago(ago).bins[lane] * turn;
+            turn *= step;
         }
         sum.norm()
     }

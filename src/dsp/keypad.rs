@@ -87,6 +87,54 @@ impl Digit {
     }
 }
 
+/// Keys by the names Call Automation gives them on the wire, with the aliases platforms use.
+const NAMES: [(&str, char); 18] = [
+    ("zero", '0'),
+    ("one", '1'),
+    ("two", '2'),
+    ("three", '3'),
+    ("four", '4'),
+    ("five", '5'),
+    ("six", '6'),
+    ("seven", '7'),
+    ("eight", '8'),
+    ("nine", '9'),
+    ("a", 'A'),
+    ("b", 'B'),
+    ("c", 'C'),
+    ("d", 'D'),
+    ("pound", '#'),
+    ("asterisk", '*'),
+    ("hash", '#'),
+    ("star", '*'),
+];
+
+impl Digit {
+    /// The key's Call Automation tone name: `zero` ... `nine`, `a` ... `d`, `pound`,
+    /// `asterisk`.
+    pub fn tone_name(self) -> &'static str {
+        let c = self.as_char();
+        NAMES
+            .iter()
+            .find(|&&(_, key)| key == c)
+            .map(|&(name, _)| name)
+            .expect("every key has a name")
+    }
+
+    /// Parses a key as platforms spell it: its character (`0`-`9`, `*`, `#`, `A`-`D`, any
+    /// case) or its tone name (`one`, `pound`, also `hash` and `star`; any case).
+    pub fn from_name_or_char(text: &str) -> Option<Digit> {
+        let mut chars = text.chars();
+        if let (Some(c), None) = (chars.next(), chars.next()) {
+            return Digit::from_char(c).ok();
+        }
+        NAMES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(text))
+            .and_then(|&(_, c)| Digit::from_char(c).ok())
+    }
+}
+
 impl fmt::Display for Digit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.as_char())
@@ -124,5 +172,17 @@ mod tests {
             (941.0, 1633.0)
         );
         assert_eq!(Digit::from_char('x'), Err(NotADigit('x')));
+    }
+
+    #[test]
+    fn every_key_round_trips_through_its_tone_name() {
+        for digit in Digit::ALL {
+            assert_eq!(Digit::from_name_or_char(digit.tone_name()), Some(digit));
+            assert_eq!(Digit::from_name_or_char(&digit.to_string()), Some(digit));
+        }
+        assert_eq!(Digit::from_char('#').unwrap().tone_name(), "pound");
+        assert_eq!(Digit::from_name_or_char("STAR"), Digit::from_char('*').ok());
+        assert_eq!(Digit::from_name_or_char("eleven"), None);
+        assert_eq!(Digit::from_name_or_char(""), None);
     }
 }

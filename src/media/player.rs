@@ -38,6 +38,14 @@ pub struct Prompt {
     rate: SampleRate,
 }
 
+impl PartialEq for Prompt {
+    /// Same rate and samples.
+    fn eq(&self, other: &Prompt) -> bool {
+        self.rate == other.rate
+            && (Arc::ptr_eq(&self.samples, &other.samples) || self.samples == other.samples)
+    }
+}
+
 impl Prompt {
     /// Wraps samples already at `rate`.
     pub fn from_samples(samples: impl Into<Arc<[f32]>>, rate: SampleRate) -> Prompt {

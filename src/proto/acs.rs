@@ -78,6 +78,7 @@ pub fn parse<'a>(text: &'a str, scratch: &'a mut Vec<u8>) -> Result<Inbound<'a>,
             }
             Ok(Inbound::Start(Start {
                 call_id: None,
+                callback_uri: None,
                 stream_id: meta.subscription_id.map(Cow::into_owned),
                 format: StreamFormat {
                     encoding,

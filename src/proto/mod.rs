@@ -102,6 +102,9 @@ pub struct Start {
     pub call_id: Option<String>,
     /// Stream identifier (Twilio `streamSid`, ACS `subscriptionId`).
     pub stream_id: Option<String>,
+    /// Where the call's media-operation events go (raw `callbackUri`, Twilio custom
+    /// parameter `callbackUri`; ACS has none in-band).
+    pub callback_uri: Option<String>,
     /// Audio format.
     pub format: StreamFormat,
 }
@@ -145,6 +148,30 @@ pub enum Request {
         /// Mark name.
         name: String,
     },
+    /// Collect DTMF digits (a Call Automation DTMF recognize without prompt).
+    Recognize {
+        /// Echoed as `operationContext`.
+        context: Option<String>,
+        /// `maxTonesToCollect`.
+        max_tones: Option<u32>,
+        /// `stopTones`.
+        stop_tones: Vec<Digit>,
+        /// `initialSilenceTimeoutInSeconds`, in ms.
+        initial_silence_ms: Option<u64>,
+        /// `interToneTimeoutInSeconds`, in ms.
+        inter_tone_ms: Option<u64>,
+        /// tonegate's `dtmfBuffering`.
+        buffering: Option<bool>,
+    },
+    /// Start (`on`) or stop continuous DTMF recognition.
+    ContinuousDtmf {
+        /// Echoed as `operationContext`.
+        context: Option<String>,
+        /// Start or stop.
+        on: bool,
+    },
+    /// Cancel all media operations.
+    CancelAll,
 }
 
 /// One parsed inbound frame.
@@ -317,30 +344,7 @@ pub(crate) fn encode_base64(bytes: &[u8]) -> String {
 /// Parses a digit as platforms spell it: one of `0-9 * # A-D` (any case), or an ACS
 /// tone name (`zero` ... `nine`, `a` ... `d`, `pound`, `asterisk`).
 pub fn parse_digit(text: &str) -> Option<Digit> {
-    const NAMES: [(&str, char); 14] = [
-        ("zero", '0'),
-        ("one", '1'),
-        ("two", '2'),
-        ("three", '3'),
-        ("four", '4'),
-        ("five", '5'),
-        ("six", '6'),
-        ("seven", '7'),
-        ("eight", '8'),
-        ("nine", '9'),
-        ("pound", '#'),
-        ("hash", '#'),
-        ("asterisk", '*'),
-        ("star", '*'),
-    ];
-    let mut chars = text.chars();
-    if let (Some(c), None) = (chars.next(), chars.next()) {
-        return Digit::from_char(c).ok();
-    }
-    NAMES
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(text))
-        .and_then(|&(_, c)| Digit::from_char(c).ok())
+    Digit::from_name_or_char(text)
 }
 
 fn sample_rate(hz: u32) -> Result<SampleRate, Error> {

@@ -1,7 +1,8 @@
 //! tonegate's raw dialect (documented in `docs/raw-protocol.md`).
 //!
 //! Client to tonegate: a text `start` frame, then binary audio frames of any size, and
-//! text requests (`play`, `sendDigits`, `stop`, `mark`, `dtmf`, `end`) at any time after
+//! text requests (`play`, `sendDigits`, `stop`, `mark`, `dtmf`, `end`, and the media
+//! operations `recognize`, `startContinuousDtmf`, `stopContinuousDtmf`, `cancelAll`) at any time after
 //! `start`. tonegate to client: JSON text events (the serialised
 //! [`crate::session::Event`]) and binary outbound audio.
 
@@ -22,6 +23,8 @@ struct Frame<'a> {
     kind: Cow<'a, str>,
     #[serde(rename = "callId", borrow, default)]
     call_id: Option<Cow<'a, str>>,
+    #[serde(rename = "callbackUri", borrow, default)]
+    callback_uri: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     encoding: Option<Cow<'a, str>>,
     #[serde(rename = "sampleRate", default)]
@@ -38,6 +41,18 @@ struct Frame<'a> {
     digit: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    context: Option<Cow<'a, str>>,
+    #[serde(rename = "maxTones", default)]
+    max_tones: Option<u32>,
+    #[serde(rename = "stopTones", borrow, default)]
+    stop_tones: Option<Cow<'a, str>>,
+    #[serde(rename = "initialSilenceMs", default)]
+    initial_silence_ms: Option<u64>,
+    #[serde(rename = "interToneMs", default)]
+    inter_tone_ms: Option<u64>,
+    #[serde(default)]
+    buffering: Option<bool>,
 }
 
 /// Parses one inbound raw text frame.
@@ -55,6 +70,7 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, Error> {
             let hz = frame.sample_rate.ok_or(Error::MissingField("sampleRate"))?;
             Ok(Inbound::Start(Start {
                 call_id: owned(frame.call_id),
+                callback_uri: owned(frame.callback_uri),
                 stream_id: None,
                 format: StreamFormat {
                     encoding,
@@ -83,6 +99,31 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, Error> {
             }))
         }
         "stop" => Ok(Inbound::Request(Request::Stop)),
+        "recognize" => {
+            let stop_tones = frame
+                .stop_tones
+                .as_deref()
+                .unwrap_or("")
+                .chars()
+                .map(Digit::from_char)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| Error::InvalidField("stopTones"))?;
+            Ok(Inbound::Request(Request::Recognize {
+                context: owned(frame.context),
+                max_tones: frame.max_tones,
+                stop_tones,
+                initial_silence_ms: frame.initial_silence_ms,
+                inter_tone_ms: frame.inter_tone_ms,
+                buffering: frame.buffering,
+            }))
+        }
+        "startContinuousDtmf" | "stopContinuousDtmf" => {
+            Ok(Inbound::Request(Request::ContinuousDtmf {
+                on: frame.kind == "startContinuousDtmf",
+                context: owned(frame.context),
+            }))
+        }
+        "cancelAll" => Ok(Inbound::Request(Request::CancelAll)),
         "mark" => Ok(Inbound::Request(Request::Mark {
             name: owned(frame.name).ok_or(Error::MissingField("name"))?,
         })),

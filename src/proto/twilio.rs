@@ -34,6 +34,8 @@ struct StartBody<'a> {
     stream_sid: Option<Cow<'a, str>>,
     #[serde(rename = "callSid", borrow, default)]
     call_sid: Option<Cow<'a, str>>,
+    #[serde(rename = "customParameters", default)]
+    custom_parameters: Option<std::collections::HashMap<String, serde_json::Value>>,
     #[serde(rename = "mediaFormat", borrow)]
     media_format: Option<MediaFormat<'a>>,
 }
@@ -99,6 +101,12 @@ pub fn parse<'a>(text: &'a str, scratch: &'a mut Vec<u8>) -> Result<Inbound<'a>,
             }
             let rate = sample_rate(format.sample_rate.unwrap_or(8_000))?;
             Ok(Inbound::Start(Start {
+                callback_uri: start
+                    .custom_parameters
+                    .as_ref()
+                    .and_then(|p| p.get("callbackUri"))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned),
                 call_id: start.call_sid.map(Cow::into_owned),
                 stream_id: start.stream_sid.or(frame.stream_sid).map(Cow::into_owned),
                 format: StreamFormat { encoding, rate },

@@ -41,14 +41,45 @@ pub struct Config {
     /// How far apart a platform report and an in-band tone may be to count as one
     /// keypress, ms. Default 300.
     pub dedupe_window_ms: u64,
+    /// Digits kept for the next recognize while none runs (tonegate's DTMF buffering);
+    /// 0 restores strict Call Automation behaviour. Default 32.
+    pub dtmf_buffer_digits: usize,
     /// Directory prompt file names are resolved in; names may not leave it. Default `.`.
     pub prompt_dir: PathBuf,
     /// Events buffered per SSE subscriber before it starts missing some. Default 1024.
     pub event_buffer: usize,
-    /// PEM certificate chain; with `tls_key`, serve HTTPS/WSS. Default none.
+    /// PEM certificate chain (leaf first); with `tls_key`, the port serves only HTTPS and
+    /// WSS. Default none (plain HTTP and WS).
     pub tls_cert: Option<PathBuf>,
-    /// PEM private key. Default none.
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the certificate. Default none.
     pub tls_key: Option<PathBuf>,
+    /// Access key of the media-operation API (base64, as in an ACS connection string
+    /// `endpoint=...;accesskey=<key>`). Requests are checked with HMAC-SHA256 against it
+    /// and webhook bodies are signed with it. Unset: the API answers 401. Default none.
+    pub access_key: Option<String>,
+    /// Where events of operations without an `operationCallbackUri` go, unless the call
+    /// gave its own (raw `start` frame field `callbackUri`). Default none (SSE only).
+    pub callback_uri: Option<String>,
+    /// Largest play source downloaded over http(s), bytes. Default 50 MiB.
+    pub max_download_bytes: u64,
+    /// Time allowed for one play-source download, ms. Default 30000.
+    pub download_timeout_ms: u64,
+    /// Downloaded play sources kept (by `playSourceCacheId`, else URI), bytes in total.
+    /// Default 256 MiB.
+    pub play_cache_bytes: u64,
+    /// How long one event's webhook delivery is retried (exponential backoff from 250
+    /// ms, at most 10 s apart) before it is dropped, ms. Default 60000.
+    pub webhook_retry_ms: u64,
+    /// Time allowed for one webhook POST, ms. Default 10000.
+    pub webhook_timeout_ms: u64,
+    /// Events queued for webhook delivery per call before new ones are dropped.
+    /// Default 1024.
+    pub webhook_queue: usize,
+    /// A TLS handshake not finished within this long is dropped, ms. Default 10000.
+    pub tls_handshake_timeout_ms: u64,
+    /// Most TLS handshakes in progress at once; further connections wait in the accept
+    /// backlog. Default 256.
+    pub max_tls_handshakes: usize,
 }
 
 impl Default for Config {
@@ -66,10 +97,21 @@ impl Default for Config {
             lead_ms: 100,
             platform_hold_ms: 250,
             dedupe_window_ms: 300,
+            dtmf_buffer_digits: 32,
             prompt_dir: PathBuf::from("."),
             event_buffer: 1_024,
             tls_cert: None,
             tls_key: None,
+            access_key: None,
+            callback_uri: None,
+            max_download_bytes: 50 << 20,
+            download_timeout_ms: 30_000,
+            play_cache_bytes: 256 << 20,
+            webhook_retry_ms: 60_000,
+            webhook_timeout_ms: 10_000,
+            webhook_queue: 1_024,
+            tls_handshake_timeout_ms: 10_000,
+            max_tls_handshakes: 256,
         }
     }
 }
@@ -82,6 +124,10 @@ impl Config {
             platform_hold: Duration::from_millis(self.platform_hold_ms),
             dedupe_window: Duration::from_millis(self.dedupe_window_ms),
             max_queued_audio: Duration::from_millis(self.max_queued_audio_ms),
+            operations: session::operations::Config {
+                dtmf_buffer: self.dtmf_buffer_digits,
+                ..session::operations::Config::default()
+            },
             ..session::Config::default()
         }
     }

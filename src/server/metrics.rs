@@ -26,6 +26,8 @@ pub struct Metrics {
     pub errors: IntCounterVec,
     /// Time from the input that caused an event to the event being written out.
     pub event_latency: Histogram,
+    /// TLS handshakes that failed, by reason (`error`, `timeout`).
+    pub tls_handshake_failures: IntCounterVec,
 }
 
 impl Metrics {
@@ -76,6 +78,17 @@ impl Metrics {
             ]),
         )
         .expect("valid");
+        let tls_handshake_failures = IntCounterVec::new(
+            Opts::new(
+                "tonegate_tls_handshake_failures_total",
+                "TLS handshakes that failed or timed out",
+            ),
+            &["reason"],
+        )
+        .expect("valid");
+        for reason in ["error", "timeout"] {
+            tls_handshake_failures.with_label_values(&[reason]);
+        }
         for c in [
             Box::new(sessions.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sessions_total.clone()),
@@ -85,6 +98,7 @@ impl Metrics {
             Box::new(digits.clone()),
             Box::new(errors.clone()),
             Box::new(event_latency.clone()),
+            Box::new(tls_handshake_failures.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -98,6 +112,7 @@ impl Metrics {
             digits,
             errors,
             event_latency,
+            tls_handshake_failures,
         }
     }
 

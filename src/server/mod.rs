@@ -3,6 +3,11 @@
 //! One port serves:
 //! - `GET /media/acs`, `/media/twilio`, `/media/raw`: audio WebSockets of each dialect;
 //!   `GET /media` detects the dialect from the first frame;
+//! - `POST /calling/callConnections/{callConnectionId}:{op}` and
+//!   `GET /calling/callConnections/{callConnectionId}`: the Call Automation
+//!   media-operation API (HMAC-SHA256 with [`Config::access_key`]; see `api.rs`), whose
+//!   results are CloudEvents POSTed to callback URIs ([`webhook`]) and sent on the SSE
+//!   streams;
 //! - `GET /healthz`: `ok`;
 //! - `GET /metrics`: Prometheus text;
 //! - `GET /v1/calls/{callId}/events` and `GET /v1/events`: server-sent events (every
@@ -11,10 +16,18 @@
 //! [`Server::bind`] then [`Server::run`]; [`Handle::shutdown`] (or SIGINT/SIGTERM via
 //! [`run_until_signal`]) stops accepting, flushes every session's pending events and
 //! closes the sockets with 1001.
+//!
+//! With [`Config::tls_cert`] and [`Config::tls_key`] the same port speaks only TLS
+//! (HTTPS and WSS, rustls with the *ring* provider; see `tls.rs`): same routes, limits
+//! and shutdown.
 
+mod api;
+pub mod auth;
 mod config;
 mod metrics;
 mod socket;
+mod tls;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -29,10 +42,10 @@ use axum::extract::{Path as UrlPath, State as AxumState, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use futures_util::Stream;
 use std::future::IntoFuture;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use config::Config;
 pub use metrics::Metrics;
@@ -63,6 +76,8 @@ pub enum RegistryError {
 pub(crate) enum Control {
     /// A command from the registry (the media-operation API).
     Command(Command),
+    /// A command whose outcome the sender waits for ([`Registry::request`]).
+    Request(Command, oneshot::Sender<Result<(), session::Error>>),
     /// A raw client's prompt finished loading.
     Loaded(Command),
     /// A raw client's prompt could not be loaded.
@@ -73,6 +88,20 @@ struct Entry {
     id: u64,
     dialect: Dialect,
     control: mpsc::Sender<Control>,
+    info: Arc<CallInfo>,
+}
+
+/// What the media-operation API knows of a live call.
+pub(crate) struct CallInfo {
+    dialect: Dialect,
+    call_id: Arc<str>,
+    stream_id: Option<String>,
+    encoding: &'static str,
+    rate: SampleRate,
+    correlation_id: Option<String>,
+    callback_uri: Option<String>,
+    /// Participants whose audio has been seen (raw ids / track names).
+    participants: Mutex<Vec<Arc<str>>>,
 }
 
 /// The live calls, by call id. The media-operation API looks sessions up here.
@@ -94,6 +123,11 @@ impl Registry {
         calls.get(call_id).map(|e| e.dialect)
     }
 
+    fn info(&self, call_id: &str) -> Option<Arc<CallInfo>> {
+        let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        calls.get(call_id).map(|e| e.info.clone())
+    }
+
     /// Hands a command to a call's session; results come back as its events.
     pub async fn send(&self, call_id: &str, command: Command) -> Result<(), RegistryError> {
         let sender = {
@@ -107,6 +141,29 @@ impl Registry {
             .send(Control::Command(command))
             .await
             .map_err(|_| RegistryError::Closed)
+    }
+
+    /// Hands a command to a call's session and waits until the session has taken it:
+    /// `Ok(Err(_))` is the session's refusal (e.g. [`session::Error::Conflict`], which
+    /// the API answers with 412/8583); results after that come back as events.
+    pub async fn request(
+        &self,
+        call_id: &str,
+        command: Command,
+    ) -> Result<Result<(), session::Error>, RegistryError> {
+        let sender = {
+            let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+            calls
+                .get(call_id)
+                .map(|e| e.control.clone())
+                .ok_or(RegistryError::NoSuchCall)?
+        };
+        let (tx, rx) = oneshot::channel();
+        sender
+            .send(Control::Request(command, tx))
+            .await
+            .map_err(|_| RegistryError::Closed)?;
+        rx.await.map_err(|_| RegistryError::Closed)
     }
 
     fn insert(&self, call_id: Arc<str>, entry: Entry) -> bool {
@@ -142,6 +199,12 @@ pub(crate) struct State {
     next_socket: AtomicUsize,
     epoch: tokio::time::Instant,
     prompts: Mutex<HashMap<PromptKey, Prompt>>,
+    /// Wall-clock time at `epoch`.
+    wall_epoch: std::time::SystemTime,
+    api: api::Api,
+    webhook: webhook::Webhook,
+    /// CloudEvents of the media-operation API, for the SSE streams.
+    cloud_events: broadcast::Sender<Arc<crate::api::CloudEvent>>,
 }
 
 impl State {
@@ -149,6 +212,11 @@ impl State {
     #[allow(clippy::disallowed_methods)]
     fn now(&self) -> Duration {
         tokio::time::Instant::now().saturating_duration_since(self.epoch)
+    }
+
+    /// Wall-clock time, derived from [`State::now`] (so tests' paused clocks apply).
+    fn wall_now(&self) -> std::time::SystemTime {
+        self.wall_epoch + self.now()
     }
 
     fn instant(&self, at: Duration) -> tokio::time::Instant {
@@ -184,6 +252,11 @@ impl Handle {
         self.state.events.subscribe()
     }
 
+    /// Every CloudEvent of the media-operation API, from now on.
+    pub fn cloud_events(&self) -> broadcast::Receiver<Arc<crate::api::CloudEvent>> {
+        self.state.cloud_events.subscribe()
+    }
+
     /// Open audio sockets.
     pub fn active_sessions(&self) -> usize {
         self.state.active.load(Ordering::SeqCst)
@@ -193,6 +266,8 @@ impl Handle {
 /// A bound, not yet running server.
 pub struct Server {
     listener: tokio::net::TcpListener,
+    /// TLS settings when serving HTTPS/WSS.
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     handle: Handle,
 }
 
@@ -205,17 +280,21 @@ pub enum Error {
     /// A setting is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The TLS certificate or key file cannot be used.
+    #[error("TLS {what} {}: {reason}", path.display())]
+    TlsFile {
+        /// `certificate` or `key`.
+        what: &'static str,
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong with it (one line).
+        reason: String,
+    },
 }
 
 impl Server {
     /// Validates `config` and binds its listen address.
     pub async fn bind(config: Config) -> Result<Server, Error> {
-        if config.tls_cert.is_some() || config.tls_key.is_some() {
-            return Err(Error::Config(
-                "TLS (tls_cert/tls_key) is not implemented yet; terminate TLS in front of tonegate"
-                    .to_owned(),
-            ));
-        }
         if config.max_frame_bytes == 0 || config.max_sessions == 0 {
             return Err(Error::Config(
                 "max_frame_bytes and max_sessions must be at least 1".to_owned(),
@@ -224,8 +303,34 @@ impl Server {
         let session_config = config.session();
         crate::dsp::dtmf::Detector::new(session_config.dtmf.clone())
             .map_err(|e| Error::Config(e.to_string()))?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                if config.tls_handshake_timeout_ms == 0 || config.max_tls_handshakes == 0 {
+                    return Err(Error::Config(
+                        "tls_handshake_timeout_ms and max_tls_handshakes must be at least 1"
+                            .to_owned(),
+                    ));
+                }
+                Some(tls::load(cert, key)?)
+            }
+            (Some(_), None) => {
+                return Err(Error::Config(
+                    "tls_cert is set but tls_key is not; TLS needs both".to_owned(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(Error::Config(
+                    "tls_key is set but tls_cert is not; TLS needs both".to_owned(),
+                ));
+            }
+        };
+        // After the TLS files, so a bad certificate is the only thing start-up reports.
+        let api = api::Api::new(&config).map_err(Error::Config)?;
+        let webhook = webhook::Webhook::new(Duration::from_millis(config.webhook_timeout_ms));
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
+        let (cloud_events, _) = broadcast::channel(config.event_buffer.max(16));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let state = Arc::new(State {
             session_config,
@@ -239,10 +344,16 @@ impl Server {
             #[allow(clippy::disallowed_methods)]
             epoch: tokio::time::Instant::now(),
             prompts: Mutex::new(HashMap::new()),
+            #[allow(clippy::disallowed_methods)]
+            wall_epoch: std::time::SystemTime::now(),
+            api,
+            webhook,
+            cloud_events,
             config,
         });
         Ok(Server {
             listener,
+            tls,
             handle: Handle {
                 state,
                 shutdown: Arc::new(shutdown_tx),
@@ -253,6 +364,11 @@ impl Server {
     /// The address bound (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Whether the port speaks TLS (HTTPS and WSS) rather than plain HTTP and WS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Controls for the running server.
@@ -266,18 +382,33 @@ impl Server {
         let state = self.handle.state.clone();
         let app = router(state.clone());
         let mut shutdown = state.shutdown.clone();
-        // Events are small writes that must not wait for Nagle's algorithm.
-        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("cannot set TCP_NODELAY: {e}");
-            }
-        });
         let mut stop_accepting = shutdown.clone();
-        let serve = tokio::spawn(
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { shutting_down(&mut stop_accepting).await })
-                .into_future(),
-        );
+        let stop = async move { shutting_down(&mut stop_accepting).await };
+        let serve = match self.tls {
+            Some(tls) => {
+                let listener = tls::Listener::new(
+                    self.listener,
+                    tls,
+                    Duration::from_millis(state.config.tls_handshake_timeout_ms),
+                    state.config.max_tls_handshakes,
+                    state.metrics.clone(),
+                );
+                tokio::spawn(
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stop)
+                        .into_future(),
+                )
+            }
+            None => {
+                let listener =
+                    axum::serve::ListenerExt::tap_io(self.listener, |tcp| set_nodelay(tcp));
+                tokio::spawn(
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stop)
+                        .into_future(),
+                )
+            }
+        };
         shutting_down(&mut shutdown).await;
         // Sessions flush their events and close; then the SSE streams end.
         let grace = state.now() + Duration::from_millis(state.config.shutdown_grace_ms);
@@ -293,10 +424,18 @@ impl Server {
     }
 }
 
+/// Events are small writes that must not wait for Nagle's algorithm.
+fn set_nodelay(tcp: &tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!("cannot set TCP_NODELAY: {e}");
+    }
+}
+
 /// Binds, serves, and shuts down gracefully on SIGINT or SIGTERM.
 pub async fn run_until_signal(config: Config) -> Result<(), Error> {
     let server = Server::bind(config).await?;
-    tracing::info!(addr = %server.local_addr()?, "tonegate listening");
+    let scheme = if server.is_tls() { "https" } else { "http" };
+    tracing::info!(addr = %server.local_addr()?, scheme, "tonegate listening");
     let handle = server.handle();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -338,6 +477,10 @@ fn router(state: Arc<State>) -> Router {
         .route("/media", get(media_auto))
         .route("/media/{dialect}", get(media_dialect))
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/calling/callConnections/{segment}",
+            post(api::operation).get(api::properties),
+        )
         .route("/metrics", get(metrics_text))
         .route("/v1/events", get(all_events))
         .route("/v1/calls/{call_id}/events", get(call_events))
@@ -399,12 +542,17 @@ fn accept(
         .and_then(|v| v.to_str().ok())
         .filter(|s| !s.is_empty() && s.len() <= 256)
         .map(str::to_owned);
+    let correlation_id = headers
+        .get("x-ms-call-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty() && s.len() <= 256)
+        .map(str::to_owned);
     upgrade
         .max_message_size(HARD_MESSAGE_LIMIT.max(state.config.max_frame_bytes))
         .max_frame_size(HARD_MESSAGE_LIMIT.max(state.config.max_frame_bytes))
         .on_upgrade(move |socket| async move {
             let _slot = slot;
-            socket::run(state, socket, dialect, call_id).await;
+            socket::run(state, socket, dialect, call_id, correlation_id).await;
         })
 }
 
@@ -433,33 +581,46 @@ fn sse(
     state: Arc<State>,
     call_id: Option<String>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let receiver = state.events.subscribe();
+    let receivers = (state.events.subscribe(), state.cloud_events.subscribe());
     let shutdown = state.closed.subscribe();
     let stream = futures_util::stream::unfold(
-        (receiver, shutdown, call_id),
-        |(mut receiver, mut shutdown, call_id)| async move {
+        (receivers, shutdown, call_id),
+        |((mut receiver, mut cloud), mut shutdown, call_id)| async move {
             loop {
-                let event = tokio::select! {
+                // Session events, and the CloudEvents of API operations (named by their
+                // `type`, `Microsoft.Communication.*`).
+                let (event, lagged) = tokio::select! {
                     biased;
-                    r = receiver.recv() => r,
+                    r = receiver.recv() => match r {
+                        Ok(event) => {
+                            if call_id.as_deref().is_some_and(|id| id != &*event.call_id) {
+                                continue;
+                            }
+                            (Some(serde_json::to_string(&*event).unwrap_or_default()), 0)
+                        }
+                        Err(broadcast::error::RecvError::Lagged(n)) => (None, n),
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    },
+                    r = cloud.recv() => match r {
+                        Ok(event) => {
+                            if call_id.as_deref().is_some_and(|id| id != event.data.call_connection_id) {
+                                continue;
+                            }
+                            (Some(serde_json::to_string(&*event).unwrap_or_default()), 0)
+                        }
+                        Err(broadcast::error::RecvError::Lagged(n)) => (None, n),
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    },
                     _ = shutting_down(&mut shutdown) => return None,
                 };
-                match event {
-                    Ok(event) => {
-                        if call_id.as_deref().is_some_and(|id| id != &*event.call_id) {
-                            continue;
-                        }
-                        let json = serde_json::to_string(&*event).unwrap_or_default();
+                let sse = match event {
+                    Some(json) => {
                         let name = event_type(&json);
-                        let sse = SseEvent::default().event(name).data(json);
-                        return Some((Ok(sse), (receiver, shutdown, call_id)));
+                        SseEvent::default().event(name).data(json)
                     }
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        let sse = SseEvent::default().comment(format!("missed {n} events"));
-                        return Some((Ok(sse), (receiver, shutdown, call_id)));
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
+                    None => SseEvent::default().comment(format!("missed {lagged} events")),
+                };
+                return Some((Ok(sse), ((receiver, cloud), shutdown, call_id)));
             }
         },
     );
@@ -496,6 +657,17 @@ fn load_prompt(
         "badPath",
         "prompt file name must be relative, without ..".to_owned(),
     ))?;
+    load_prompt_path(state, &path, rate)
+}
+
+/// Loads (or takes from the cache) the prompt file at `path` converted to `rate`.
+/// Blocking.
+fn load_prompt_path(
+    state: &State,
+    path: &Path,
+    rate: SampleRate,
+) -> Result<Prompt, (&'static str, String)> {
+    let path = path.to_path_buf();
     let meta = std::fs::metadata(&path).map_err(|e| ("fileNotFound", e.to_string()))?;
     if meta.len() > state.config.max_prompt_bytes {
         return Err((

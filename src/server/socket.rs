@@ -9,9 +9,12 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use tokio::sync::mpsc;
 
-use super::{Control, Entry, State, load_prompt};
+use super::{CallInfo, Control, Entry, State, load_prompt};
 use crate::proto::{Dialect, Inbound, Parser, Request};
-use crate::session::{Command, Event, EventKind, Output, Seen, Session, Transmit};
+use crate::session::{
+    Command, ContinuousDtmfRequest, Event, EventKind, Operation, OperationMeta, Output,
+    RecognizeOptions, RecognizeRequest, Seen, Session, Tone, Transmit,
+};
 
 enum Flow {
     Continue,
@@ -26,6 +29,13 @@ struct Conn {
     socket: WebSocket,
     socket_id: u64,
     header_call_id: Option<String>,
+    correlation_id: Option<String>,
+    /// The start frame's `callbackUri`, if any.
+    callback_uri: Option<String>,
+    /// What the media-operation API sees of the call, once it started.
+    info: Option<Arc<CallInfo>>,
+    /// Participants in `info` (the session's count when last looked).
+    participants_seen: usize,
     parser: Option<Parser>,
     session: Option<Session>,
     registered: Option<Arc<str>>,
@@ -47,6 +57,7 @@ pub(super) async fn run(
     socket: WebSocket,
     dialect: Option<Dialect>,
     header_call_id: Option<String>,
+    correlation_id: Option<String>,
 ) {
     let socket_id = state.next_socket.fetch_add(1, Ordering::SeqCst) as u64;
     let (control_tx, mut control_rx) = mpsc::channel(64);
@@ -56,6 +67,10 @@ pub(super) async fn run(
         socket,
         socket_id,
         header_call_id,
+        correlation_id,
+        callback_uri: None,
+        info: None,
+        participants_seen: 0,
         parser: None,
         session: None,
         registered: None,
@@ -275,8 +290,13 @@ impl Conn {
                     .inc();
                 session.handle_frame(now, Inbound::Unknown)
             }
+            Inbound::Start(start) => {
+                self.callback_uri = start.callback_uri.clone();
+                session.handle_frame(now, Inbound::Start(start))
+            }
             frame => session.handle_frame(now, frame),
         };
+        self.note_participants();
         if let Err(e) = result {
             return self.refuse(e.code(), e.close_code(), e.to_string()).await;
         }
@@ -357,6 +377,48 @@ impl Conn {
             },
             Request::Stop => Command::Stop,
             Request::Mark { name } => Command::Mark { name },
+            Request::Recognize {
+                context,
+                max_tones,
+                stop_tones,
+                initial_silence_ms,
+                inter_tone_ms,
+                buffering,
+            } => {
+                let defaults = RecognizeOptions::default();
+                Command::Operation(Operation::Recognize(RecognizeRequest {
+                    options: RecognizeOptions {
+                        initial_silence_timeout: initial_silence_ms
+                            .map_or(defaults.initial_silence_timeout, Duration::from_millis),
+                        inter_tone_timeout: inter_tone_ms
+                            .map_or(defaults.inter_tone_timeout, Duration::from_millis),
+                        max_tones_to_collect: max_tones,
+                        stop_tones: stop_tones.into_iter().map(Tone::from).collect(),
+                        dtmf_buffering: buffering,
+                        ..defaults
+                    },
+                    meta: OperationMeta {
+                        operation_context: context,
+                        callback_uri: None,
+                    },
+                    ..RecognizeRequest::default()
+                }))
+            }
+            Request::ContinuousDtmf { context, on } => {
+                let request = ContinuousDtmfRequest {
+                    target_participant: None,
+                    meta: OperationMeta {
+                        operation_context: context,
+                        callback_uri: None,
+                    },
+                };
+                Command::Operation(if on {
+                    Operation::StartContinuousDtmf(request)
+                } else {
+                    Operation::StopContinuousDtmf(request)
+                })
+            }
+            Request::CancelAll => Command::Operation(Operation::CancelAll),
         };
         self.on_control(Control::Command(command)).await
     }
@@ -377,6 +439,13 @@ impl Conn {
                 tracing::warn!(call_id = %self.call_id(), code, "{message}");
                 self.report_error(code, message).await;
                 return Box::pin(self.next_requests()).await;
+            }
+            Control::Request(command, reply) => {
+                let result = match self.session.as_mut() {
+                    Some(session) => session.handle_command(now, command),
+                    None => Err(crate::session::Error::NotStarted),
+                };
+                let _ = reply.send(result);
             }
             Control::Command(command) => {
                 let Some(session) = self.session.as_mut() else {
@@ -447,13 +516,51 @@ impl Conn {
         }
     }
 
+    /// Records new participants for the call properties (only when the count changes).
+    fn note_participants(&mut self) {
+        let (Some(session), Some(info)) = (self.session.as_ref(), self.info.as_ref()) else {
+            return;
+        };
+        let count = session.participant_count();
+        if count == self.participants_seen {
+            return;
+        }
+        self.participants_seen = count;
+        let mut seen = info.participants.lock().unwrap_or_else(|e| e.into_inner());
+        *seen = session.participants().flatten().map(Arc::from).collect();
+    }
+
     async fn deliver(&mut self, event: Event) -> Option<Flow> {
-        if let EventKind::Started { .. } = event.kind {
+        if let EventKind::Started {
+            encoding,
+            sample_rate,
+            stream_id,
+            ..
+        } = &event.kind
+        {
             let dialect = self.dialect().unwrap_or(Dialect::Raw);
+            let rate = self
+                .session
+                .as_ref()
+                .and_then(|s| s.format())
+                .map_or(crate::SampleRate::HZ_8000, |f| f.rate);
+            let _ = sample_rate;
+            let info = Arc::new(CallInfo {
+                dialect,
+                call_id: event.call_id.clone(),
+                stream_id: stream_id.clone(),
+                encoding,
+                rate,
+                correlation_id: self.correlation_id.clone(),
+                callback_uri: self.callback_uri.clone(),
+                participants: std::sync::Mutex::new(Vec::new()),
+            });
+            self.info = Some(info.clone());
             let entry = Entry {
                 id: self.socket_id,
                 dialect,
                 control: self.control_tx.clone(),
+                info,
             };
             if !self.state.registry.insert(event.call_id.clone(), entry) {
                 let message = format!("call id {} is already streaming", event.call_id);
@@ -483,6 +590,9 @@ impl Conn {
                 source,
                 "digit"
             );
+        }
+        if let Some(info) = &self.info {
+            super::api::on_session_event(&self.state, info, &event);
         }
         let inband = matches!(&event.kind, EventKind::Dtmf(d) if d.source != Seen::Platform);
         let caused_at = event.caused_at;

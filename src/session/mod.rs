@@ -22,6 +22,8 @@
 //! Positions and times in events are milliseconds of stream time: samples received
 //! (including filled gaps) divided by the rate, from the first audio frame.
 
+pub mod operations;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +37,13 @@ use crate::dsp::{Digit, dtmf};
 use crate::media::player::{self, Player, Prompt, Source as PlaySource};
 use crate::proto::{self, Dialect, Inbound, StreamFormat};
 use crate::receiver::Receiver;
+
+use operations::{Action, Operations};
+pub use operations::{
+    ContinuousDtmfRequest, DtmfResult, HoldRequest, Operation, OperationEvent, OperationEventType,
+    OperationMeta, PlayRequest, RecognizeOptions, RecognizeRequest, ResultInformation,
+    SendDtmfTonesRequest, SourceFailure, Tone, UnholdRequest,
+};
 
 /// Session settings. Durations are stream or wall time as noted.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +68,9 @@ pub struct Config {
     pub max_participants: usize,
     /// Timing and level of digits sent with [`Command::SendDigits`].
     pub cadence: Cadence,
+    /// Media operations ([`Command::Operation`]): DTMF buffering, send-DTMF cadence,
+    /// default hold music, queue limit.
+    pub operations: operations::Config,
 }
 
 impl Default for Config {
@@ -73,14 +85,24 @@ impl Default for Config {
             max_queued_audio: Duration::from_secs(600),
             max_participants: 8,
             cadence: Cadence::default(),
+            operations: operations::Config::default(),
         }
     }
 }
 
-/// A media operation for the call. Issue 4's operations (recognize, continuous DTMF,
-/// hold) will be added here.
+/// A media operation for the call.
+///
+/// [`Command::Operation`] carries the Call Automation operations (play, recognize,
+/// continuous DTMF, send DTMF, hold, unhold, cancel all; see [`operations`]); their
+/// results come back as [`EventKind::Operation`]. The other variants are the raw
+/// dialect's requests, reported with the plain `play*`/`mark` events.
 #[derive(Debug, Clone)]
 pub enum Command {
+    /// A Call Automation media operation. Refusals come back from
+    /// [`Session::handle_command`]: [`Error::Conflict`] (412/8583),
+    /// [`Error::InvalidArgument`] (400), [`Error::QueueFull`]; everything else is
+    /// reported by events.
+    Operation(Operation),
     /// Queue a prompt.
     Play {
         /// Id reported in the play events.
@@ -220,6 +242,9 @@ pub enum EventKind {
         /// Mark name.
         name: Arc<str>,
     },
+    /// A Call Automation media-operation event (serialised with `"type":"operation"`
+    /// and `"event":"<name>"`).
+    Operation(OperationEvent),
     /// Something went wrong that did not end the session.
     Error {
         /// Machine-readable code.
@@ -275,6 +300,12 @@ pub enum Error {
     /// No DTMF receiver could be built for the stream's rate.
     #[error("cannot analyse audio at this rate")]
     ReceiverUnavailable,
+    /// The operation conflicts with one running or queued (HTTP 412, subCode 8583).
+    #[error("the operation conflicts with a media operation already running or queued")]
+    Conflict,
+    /// A field of the operation is out of range or missing (HTTP 400).
+    #[error("invalid value for {0}")]
+    InvalidArgument(&'static str),
 }
 
 impl Error {
@@ -297,8 +328,43 @@ impl Error {
             Error::QueueFull => "queueFull",
             Error::Ended => "ended",
             Error::ReceiverUnavailable => "receiverUnavailable",
+            Error::Conflict => "conflict",
+            Error::InvalidArgument(_) => "invalidArgument",
         }
     }
+
+    /// HTTP status the API layer answers a refused operation with.
+    pub fn status(self) -> u16 {
+        match self {
+            Error::Conflict => 412,
+            Error::InvalidArgument(_) => 400,
+            Error::QueueFull => 429,
+            Error::NotStarted | Error::Ended => 404,
+            _ => 400,
+        }
+    }
+
+    /// Call Automation sub-code (8583 for a conflict, else 0).
+    pub fn sub_code(self) -> u32 {
+        match self {
+            Error::Conflict => 8583,
+            _ => 0,
+        }
+    }
+
+    /// The refusal as ACS result information (for the API layer's error body).
+    pub fn result_information(self) -> ResultInformation {
+        ResultInformation::new(self.status(), self.sub_code(), self.to_string())
+    }
+}
+
+/// An event due when outbound audio has played.
+#[derive(Debug, Clone)]
+enum Due {
+    /// Report this event.
+    Event(EventKind),
+    /// Tell the operations engine its audio `id` has played.
+    Operation(Arc<str>),
 }
 
 struct Participant {
@@ -342,9 +408,9 @@ struct Outbound {
     /// Frames sent since `epoch`.
     frames: u64,
     /// PlayCompleted / Mark events due when their audio has played (ACS, raw).
-    scheduled: VecDeque<(Duration, EventKind)>,
+    scheduled: VecDeque<(Duration, Due)>,
     /// Twilio marks sent and not yet echoed: (wire name, event when echoed).
-    awaiting_marks: VecDeque<(String, EventKind)>,
+    awaiting_marks: VecDeque<(String, Due)>,
 }
 
 impl Outbound {
@@ -370,6 +436,7 @@ pub struct Session {
     pending: VecDeque<Pending>,
     outputs: VecDeque<Output>,
     outbound: Option<Outbound>,
+    ops: Operations,
     now: Duration,
     ended: bool,
 }
@@ -387,6 +454,7 @@ impl Session {
         fallback_id: String,
     ) -> Session {
         let preset_call_id = call_id.is_some();
+        let ops = Operations::new(config.operations.clone());
         Session {
             config,
             dialect,
@@ -402,6 +470,7 @@ impl Session {
             pending: VecDeque::new(),
             outputs: VecDeque::new(),
             outbound: None,
+            ops,
             now: Duration::ZERO,
             ended: false,
         }
@@ -427,6 +496,17 @@ impl Session {
         self.ended
     }
 
+    /// Participants heard so far (ACS `participantRawID`, Twilio track; `None`: the main
+    /// stream), in the order first heard.
+    pub fn participants(&self) -> impl Iterator<Item = Option<&str>> {
+        self.participants.iter().map(|p| p.id.as_deref())
+    }
+
+    /// How many participants have been heard.
+    pub fn participant_count(&self) -> usize {
+        self.participants.len()
+    }
+
     /// Stream time so far (longest participant), in samples.
     pub fn position(&self) -> u64 {
         self.participants
@@ -438,6 +518,64 @@ impl Session {
 
     fn advance(&mut self, now: Duration) {
         self.now = self.now.max(now);
+        if !self.ended {
+            // Operation timers that have passed fire before the new input counts.
+            self.ops.handle_timeout(self.now);
+            self.apply_ops();
+        }
+    }
+
+    /// Carries out what the operations engine asked for.
+    fn apply_ops(&mut self) {
+        while let Some(action) = self.ops.pop_action() {
+            match action {
+                Action::Emit(e) => self.emit(EventKind::Operation(e)),
+                Action::StopAudio => self.stop_outbound(),
+                Action::Enqueue { id, audio, looped } => {
+                    self.enqueue_operation_audio(id, audio, looped);
+                }
+            }
+        }
+    }
+
+    fn enqueue_operation_audio(&mut self, id: Arc<str>, audio: operations::Audio, looped: bool) {
+        let rate = self.rate();
+        let cadence = self.ops.config().send_cadence;
+        let now = self.now;
+        let source = match audio {
+            operations::Audio::Prompt(p) => PlaySource::Prompt(if p.rate() == rate {
+                p
+            } else {
+                Prompt::from_samples(player::convert_rate(p.samples(), p.rate(), rate), rate)
+            }),
+            operations::Audio::Tones(digits) => match PlaySource::digits(&digits, cadence, rate) {
+                Ok(s) => s,
+                Err(_) => {
+                    self.ops.on_audio_canceled(now, &id);
+                    return;
+                }
+            },
+        };
+        let Some(out) = self.outbound.as_mut() else {
+            return;
+        };
+        if out.player.is_idle() {
+            out.epoch = out.frame_time(rate, out.frames).max(now);
+            out.frames = 0;
+        }
+        out.player.enqueue(id, source, looped);
+    }
+
+    /// Hands a reported digit to the operations engine.
+    fn route_digit(&mut self, digit: Digit, participant: Option<Arc<str>>) {
+        let participant = match self.dialect {
+            // Twilio's only other track is our own outbound audio.
+            Dialect::Twilio if participant.is_some() => return,
+            Dialect::Acs => participant,
+            _ => None,
+        };
+        self.ops.on_digit(self.now, digit, participant.as_ref());
+        self.apply_ops();
     }
 
     fn emit(&mut self, kind: EventKind) {
@@ -499,6 +637,27 @@ impl Session {
         };
         let rate = format.rate;
         let max_queued = self.config.max_queued_audio.as_secs_f64() * f64::from(rate.hz());
+        if let Command::Operation(op) = command {
+            let seconds = |p: &Prompt| p.len_samples() as f64 / f64::from(p.rate().hz());
+            let ok = |s: &[operations::PlaySource]| {
+                s.iter()
+                    .filter_map(|s| s.as_ref().ok())
+                    .map(seconds)
+                    .sum::<f64>()
+            };
+            let length = match &op {
+                Operation::Play(r) => ok(&r.sources),
+                Operation::Recognize(r) => ok(&r.prompts),
+                _ => 0.0,
+            };
+            if length * f64::from(rate.hz()) > max_queued {
+                return Err(Error::QueueFull);
+            }
+            self.ops.submit(self.now, op)?;
+            self.apply_ops();
+            self.service();
+            return Ok(());
+        }
         let cadence = self.config.cadence;
         let out = self.outbound.as_mut().ok_or(Error::NotStarted)?;
         let (id, source, looped) = match command {
@@ -518,6 +677,7 @@ impl Session {
                     PlaySource::digits(&digits, cadence, rate).map_err(|_| Error::QueueFull)?;
                 (id, source, false)
             }
+            Command::Operation(_) => unreachable!("handled above"),
             Command::Stop => {
                 self.stop_outbound();
                 self.service();
@@ -581,12 +741,16 @@ impl Session {
             }
         }
         self.report_ends(true);
+        self.ops.end();
+        self.apply_ops();
         if let Some(out) = self.outbound.as_mut() {
             let mut events = Vec::new();
             out.player.clear(&mut |e| events.push(e));
             let scheduled: Vec<_> = out.scheduled.drain(..).map(|(_, k)| k).collect();
-            for kind in scheduled {
-                self.emit(kind);
+            for due in scheduled {
+                if let Due::Event(kind) = due {
+                    self.emit(kind);
+                }
             }
             for e in events {
                 self.handle_player_event(e, Duration::ZERO);
@@ -626,6 +790,9 @@ impl Session {
             if let Some((t, _)) = out.scheduled.front() {
                 consider(*t);
             }
+        }
+        if let Some(t) = self.ops.deadline() {
+            consider(t);
         }
         next
     }
@@ -841,7 +1008,9 @@ impl Session {
                     level_dbm0: Some((k.level_dbm0() * 10.0).round() / 10.0),
                     source,
                 };
+                let participant = event.participant.clone();
                 self.emit(EventKind::Dtmf(event));
+                self.route_digit(k.digit, participant);
             }
             dtmf::Event::Released { keypress, end } => {
                 let start = offset + keypress.start;
@@ -908,6 +1077,7 @@ impl Session {
             source: Seen::Platform,
         }));
         self.now = saved;
+        self.route_digit(p.digit, None);
     }
 
     /// Emits `dtmfEnd` for released digits whose dedupe window has passed.
@@ -948,8 +1118,8 @@ impl Session {
         if let Some(i) = out.awaiting_marks.iter().position(|(n, _)| n == name) {
             // Marks come back in order; anything before this one has played too.
             let done: Vec<_> = out.awaiting_marks.drain(..=i).map(|(_, k)| k).collect();
-            for kind in done {
-                self.emit(kind);
+            for due in done {
+                self.handle_due(due);
             }
         }
     }
@@ -960,17 +1130,16 @@ impl Session {
         };
         let mut events = Vec::new();
         out.player.clear(&mut |e| events.push(e));
-        let mut kinds: Vec<EventKind> = Vec::new();
-        for (_, kind) in out
-            .scheduled
-            .drain(..)
-            .chain(out.awaiting_marks.drain(..).map(|(n, k)| {
-                let _ = n;
-                (Duration::ZERO, k)
-            }))
-        {
-            kinds.push(match kind {
-                EventKind::PlayCompleted { id } => EventKind::PlayCanceled { id },
+        let mut kinds: Vec<Due> = Vec::new();
+        for (_, due) in out.scheduled.drain(..).chain(
+            out.awaiting_marks
+                .drain(..)
+                .map(|(_, k)| (Duration::ZERO, k)),
+        ) {
+            kinds.push(match due {
+                Due::Event(EventKind::PlayCompleted { id }) => {
+                    Due::Event(EventKind::PlayCanceled { id })
+                }
                 other => other,
             });
         }
@@ -983,11 +1152,28 @@ impl Session {
         };
         self.outputs
             .push_back(Output::Transmit(Transmit::Text(stop)));
-        for kind in kinds {
-            self.emit(kind);
+        for due in kinds {
+            match due {
+                Due::Event(kind) => self.emit(kind),
+                Due::Operation(id) => {
+                    self.ops.on_audio_canceled(self.now, &id);
+                }
+            }
         }
         for e in events {
             self.handle_player_event(e, Duration::ZERO);
+        }
+        self.apply_ops();
+    }
+
+    /// Reports an event whose audio has played.
+    fn handle_due(&mut self, due: Due) {
+        match due {
+            Due::Event(kind) => self.emit(kind),
+            Due::Operation(id) => {
+                self.ops.on_audio_played(self.now, &id);
+                self.apply_ops();
+            }
         }
     }
 
@@ -998,10 +1184,22 @@ impl Session {
         };
         let twilio = self.dialect == Dialect::Twilio;
         match event {
+            player::Event::Started { id } if Operations::owns(&id) => {
+                self.ops.on_audio_started(&id);
+                self.apply_ops();
+            }
+            player::Event::Canceled { id } if Operations::owns(&id) => {
+                self.ops.on_audio_canceled(self.now, &id);
+                self.apply_ops();
+            }
+            player::Event::Finished { id, offset } if Operations::owns(&id) => {
+                let due = Due::Operation(id.clone());
+                self.after_played(twilio, format!("play:{id}"), due, at(offset));
+            }
             player::Event::Started { id } => self.emit(EventKind::PlayStarted { id }),
             player::Event::Canceled { id } => self.emit(EventKind::PlayCanceled { id }),
             player::Event::Finished { id, offset } => {
-                let kind = EventKind::PlayCompleted { id: id.clone() };
+                let kind = Due::Event(EventKind::PlayCompleted { id: id.clone() });
                 self.after_played(twilio, format!("play:{id}"), kind, at(offset));
             }
             player::Event::Mark { name, offset } => {
@@ -1010,13 +1208,14 @@ impl Session {
                     // Dropped by a stop: report at once.
                     self.emit(kind);
                 } else {
-                    self.after_played(twilio, format!("mark:{name}"), kind, at(offset));
+                    let due = Due::Event(kind);
+                    self.after_played(twilio, format!("mark:{name}"), due, at(offset));
                 }
             }
         }
     }
 
-    fn after_played(&mut self, twilio: bool, wire_name: String, kind: EventKind, due: Duration) {
+    fn after_played(&mut self, twilio: bool, wire_name: String, kind: Due, due: Duration) {
         let stream_sid = self.stream_id.clone().unwrap_or_default();
         let Some(out) = self.outbound.as_mut() else {
             return;
@@ -1107,7 +1306,7 @@ impl Session {
                 }
             }
             for kind in due {
-                self.emit(kind);
+                self.handle_due(kind);
             }
         }
     }

@@ -2,6 +2,8 @@
 //! generation and a minimal SSE reader.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -103,6 +105,46 @@ pub async fn send_text(ws: &mut Ws, text: impl Into<String>) {
 
 pub async fn send_binary(ws: &mut Ws, bytes: Vec<u8>) {
     ws.send(Message::binary(bytes)).await.unwrap();
+}
+
+/// Opens a raw-dialect call: sends `start` with the stream format.
+pub async fn start_raw(ws: &mut Ws, call_id: &str, rate: SampleRate, encoding: Encoding) {
+    send_text(
+        ws,
+        format!(
+            r#"{{"type":"start","callId":"{call_id}","encoding":"{encoding}","sampleRate":{}}}"#,
+            rate.hz()
+        ),
+    )
+    .await;
+}
+
+/// Sends `samples` as binary raw-dialect frames of `chunk_ms` each, sleeping one chunk's
+/// duration after each if `paced`.
+pub async fn send_audio(
+    ws: &mut Ws,
+    samples: &[f32],
+    rate: SampleRate,
+    encoding: Encoding,
+    chunk_ms: f64,
+    paced: bool,
+) {
+    let bytes = encode(samples, encoding);
+    let chunk = rate.ms_to_samples(chunk_ms) * encoding.bytes_per_sample();
+    for piece in bytes.chunks(chunk) {
+        send_binary(ws, piece.to_vec()).await;
+        if paced {
+            tokio::time::sleep(Duration::from_secs_f64(chunk_ms / 1000.0)).await;
+        }
+    }
+}
+
+/// The digits of `dtmf` events, in order, as text.
+pub fn keys(presses: &[&Value]) -> String {
+    presses
+        .iter()
+        .map(|e| e["digit"].as_str().unwrap())
+        .collect()
 }
 
 /// What the client saw until the socket closed.

@@ -1,0 +1,68 @@
+//! Throughput by CPU time: the detector and the receiver at 8, 16, 24 and 48 kHz over
+//! 30 s of keyed digits in faint noise, timed with this thread's CPU clock, so the
+//! figures hold on a machine busy with other work (criterion's wall-clock figures in
+//! `benches/detector.rs` do not). Prints samples per second and x real time per core.
+//!
+//! `cargo bench --bench cpu_time`
+
+mod common;
+
+use tonegate::SampleRate;
+use tonegate::dsp::dtmf::{Config, Detector};
+use tonegate::receiver::Receiver;
+
+const SECONDS: usize = 30;
+
+/// CPU time this thread has used, in seconds.
+fn thread_cpu_seconds() -> f64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec for the call to fill.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0, "thread CPU clock unavailable");
+    now.tv_sec as f64 + now.tv_nsec as f64 * 1e-9
+}
+
+fn report(name: &str, rate: SampleRate, samples: usize, seconds: f64, digits: usize) {
+    let per_second = samples as f64 / seconds;
+    println!(
+        "{name:<24} {per_second:>10.3e} input samples/s  {:>8.0}x real time  ({digits} digits)",
+        per_second / f64::from(rate.hz())
+    );
+}
+
+fn main() {
+    let rate = SampleRate::HZ_8000;
+    let samples = common::keyed_digits(rate, SECONDS);
+    let mut detector = Detector::new(Config::default()).unwrap();
+    let mut digits = 0;
+    let start = thread_cpu_seconds();
+    detector.process(&samples, &mut |_| digits += 1);
+    report(
+        "detector 8000 Hz",
+        rate,
+        samples.len(),
+        thread_cpu_seconds() - start,
+        digits / 2,
+    );
+    for hz in [8_000, 16_000, 24_000, 48_000] {
+        let rate = SampleRate::new(hz).unwrap();
+        let samples = common::keyed_digits(rate, SECONDS);
+        let mut receiver = Receiver::new(rate, Config::default()).unwrap();
+        let mut digits = 0;
+        let start = thread_cpu_seconds();
+        for frame in samples.chunks(hz as usize / 50) {
+            receiver.process(frame, &mut |_| digits += 1);
+        }
+        let name = format!("receiver {hz} Hz");
+        report(
+            &name,
+            rate,
+            samples.len(),
+            thread_cpu_seconds() - start,
+            digits / 2,
+        );
+    }
+}

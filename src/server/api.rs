@@ -1,0 +1,683 @@
+//! The Call Automation media-operation API over HTTP:
+//!
+//! - `POST /calling/callConnections/{callConnectionId}:{op}?api-version=...` with `op`
+//!   one of `play`, `recognize`, `startContinuousDtmfRecognition`,
+//!   `stopContinuousDtmfRecognition`, `sendDtmfTones`, `cancelAllMediaOperations`,
+//!   `hold`, `unhold`;
+//! - `GET /calling/callConnections/{callConnectionId}`: call properties.
+//!
+//! Every request must carry an HMAC-SHA256 signature made with [`Config::access_key`]
+//! (see [`super::auth`]); without a configured key the API answers 401. Errors are ACS
+//! style (`{"error": {"code", "message"}}`). Results come back as CloudEvents
+//! ([`super::webhook`]).
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State as AxumState};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde_json::{Map, Value};
+
+use super::{CallInfo, Config, State, auth, webhook};
+use crate::api::{
+    self, ApiError, CallProperties, CloudEvent, EventData, Identifier, MediaStreaming,
+    PlaySourceRef, ResultInformation,
+};
+use crate::media::player::Prompt;
+use crate::session::{
+    self, Command, Event, EventKind, Operation, OperationMeta, SourceFailure, Tone,
+};
+
+/// The API's shared state.
+pub(crate) struct Api {
+    key: Option<Vec<u8>>,
+    downloads: Mutex<Downloads>,
+}
+
+#[derive(Default)]
+struct Downloads {
+    map: HashMap<String, Bytes>,
+    order: VecDeque<String>,
+    bytes: u64,
+}
+
+impl Api {
+    pub(crate) fn new(config: &Config) -> Result<Api, String> {
+        let key = match &config.access_key {
+            None => None,
+            Some(k) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(k.trim())
+                    .map_err(|_| "access_key must be base64".to_owned())?;
+                if bytes.is_empty() {
+                    return Err("access_key is empty".to_owned());
+                }
+                Some(bytes)
+            }
+        };
+        if key.is_none() {
+            tracing::warn!(
+                "the media-operation API is disabled: set access_key (base64) to enable it"
+            );
+        }
+        Ok(Api {
+            key,
+            downloads: Mutex::new(Downloads::default()),
+        })
+    }
+
+    pub(crate) fn key(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+}
+
+fn error_response(e: &ApiError) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(e.body())).into_response()
+}
+
+fn authenticate(
+    state: &State,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let Some(key) = state.api.key() else {
+        tracing::warn!(
+            "media-operation API request refused: no access_key configured (set access_key, base64, in the config or TONEGATE_ACCESS_KEY)"
+        );
+        return Err(ApiError::unauthorized(
+            "the media-operation API is disabled: the server has no access_key configured",
+        ));
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = header("host")
+        .map(str::to_owned)
+        .or_else(|| uri.authority().map(|a| a.as_str().to_owned()));
+    let signed = auth::Signed {
+        method: method.as_str(),
+        path_and_query: uri.path_and_query().map_or(uri.path(), |p| p.as_str()),
+        host: host.as_deref(),
+        date: header("x-ms-date"),
+        content_sha256: header("x-ms-content-sha256"),
+        authorization: header("authorization"),
+    };
+    auth::verify(key, signed, body, state.wall_now()).map_err(|reason| {
+        tracing::warn!(path = %uri.path(), "media-operation API request refused: {reason}");
+        state
+            .metrics
+            .errors
+            .with_label_values(&["apiUnauthorized"])
+            .inc();
+        ApiError::unauthorized(reason)
+    })
+}
+
+fn parse_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("request body is not valid: {e}")))
+}
+
+fn call_info(state: &State, call_id: &str) -> Result<Arc<CallInfo>, ApiError> {
+    state.registry.info(call_id).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "call connection {call_id} not found (no audio stream with this id)"
+        ))
+    })
+}
+
+/// `GET /calling/callConnections/{callConnectionId}`.
+pub(super) async fn properties(
+    AxumState(state): AxumState<Arc<State>>,
+    UrlPath(segment): UrlPath<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = (|| {
+        authenticate(&state, &method, &uri, &headers, &body)?;
+        if segment.contains(':') {
+            return Err(ApiError::not_found(format!("no such resource: {segment}")));
+        }
+        let info = call_info(&state, &segment)?;
+        Ok(call_properties(&state, &info))
+    })();
+    match result {
+        Ok(p) => (StatusCode::OK, Json(p)).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn call_properties(state: &State, info: &CallInfo) -> CallProperties {
+    let participants = info
+        .participants
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    CallProperties {
+        call_connection_id: info.call_id.to_string(),
+        server_call_id: server_call_id(info),
+        call_connection_state: "connected".to_owned(),
+        callback_uri: callback(state, info, None),
+        correlation_id: correlation_id(info),
+        targets: participants
+            .iter()
+            .map(|p| Identifier::from_raw_id(p))
+            .collect(),
+        media_streaming_subscription: MediaStreaming {
+            id: info
+                .stream_id
+                .clone()
+                .unwrap_or_else(|| info.call_id.to_string()),
+            state: "active".to_owned(),
+            subscribed_content_types: vec!["audio".to_owned()],
+            dialect: info.dialect.as_str().to_owned(),
+            encoding: info.encoding.to_owned(),
+            sample_rate: info.rate.hz(),
+        },
+    }
+}
+
+fn server_call_id(info: &CallInfo) -> String {
+    info.stream_id
+        .clone()
+        .unwrap_or_else(|| info.call_id.to_string())
+}
+
+fn correlation_id(info: &CallInfo) -> String {
+    info.correlation_id
+        .clone()
+        .unwrap_or_else(|| info.call_id.to_string())
+}
+
+fn callback(state: &State, info: &CallInfo, operation: Option<&str>) -> Option<String> {
+    operation
+        .map(str::to_owned)
+        .or_else(|| info.callback_uri.clone())
+        .or_else(|| state.config.callback_uri.clone())
+        .filter(|u| !u.is_empty())
+}
+
+/// `POST /calling/callConnections/{callConnectionId}:{op}`.
+pub(super) async fn operation(
+    AxumState(state): AxumState<Arc<State>>,
+    UrlPath(segment): UrlPath<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = authenticate(&state, &method, &uri, &headers, &body) {
+        return error_response(&e);
+    }
+    let Some((call_id, op)) = segment.rsplit_once(':') else {
+        return error_response(&ApiError::not_found(format!(
+            "no operation in {segment}: expected {{callConnectionId}}:{{operation}}"
+        )));
+    };
+    let result = match op {
+        "play" => play(&state, call_id, &body).await,
+        "recognize" => recognize(&state, call_id, &body).await,
+        "startContinuousDtmfRecognition" => continuous(&state, call_id, &body, true).await,
+        "stopContinuousDtmfRecognition" => continuous(&state, call_id, &body, false).await,
+        "sendDtmfTones" => send_dtmf(&state, call_id, &body).await,
+        "cancelAllMediaOperations" => cancel_all(&state, call_id).await,
+        "hold" => hold(&state, call_id, &body).await,
+        "unhold" => unhold(&state, call_id, &body).await,
+        _ => Err(ApiError::not_found(format!("unknown operation {op}"))),
+    };
+    match result {
+        Ok(r) => r,
+        Err(e) => {
+            if e.status != 404 {
+                tracing::info!(call_id, op, status = e.status, "{}", e.message);
+            }
+            error_response(&e)
+        }
+    }
+}
+
+fn check_file_uri(uri: &str, field: &str) -> Result<(), ApiError> {
+    if let Some(path) = file_uri_path(uri) {
+        if Path::new(&path)
+            .components()
+            .any(|c| matches!(c, Component::ParentDir))
+        {
+            return Err(ApiError::bad_request(format!(
+                "{field}: \"..\" is not allowed in file paths"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The path of a `file://` URI (`file:///abs`, `file://localhost/abs`, `file://rel`).
+fn file_uri_path(uri: &str) -> Option<String> {
+    if !uri.get(..7)?.eq_ignore_ascii_case("file://") {
+        return None;
+    }
+    let rest = &uri[7..];
+    let rest = rest
+        .strip_prefix("localhost")
+        .filter(|r| r.starts_with('/'))
+        .unwrap_or(rest);
+    Some(percent_decode(rest))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(b) = u8::from_str_radix(hex, 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Hands an operation to the call's session; its refusal becomes the HTTP error.
+async fn submit(state: &State, call_id: &str, operation: Operation) -> Result<(), ApiError> {
+    match state
+        .registry
+        .request(call_id, Command::Operation(operation))
+        .await
+    {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(session_error(call_id, e)),
+        Err(e) => Err(ApiError::not_found(format!(
+            "call connection {call_id}: {e}"
+        ))),
+    }
+}
+
+fn session_error(call_id: &str, e: session::Error) -> ApiError {
+    match e {
+        session::Error::Conflict => ApiError::conflict(
+            "the operation conflicts with a targeted play, sendDtmfTones or hold already running or queued",
+        ),
+        session::Error::InvalidArgument(field) => {
+            ApiError::bad_request(format!("{field}: invalid value"))
+        }
+        session::Error::QueueFull => ApiError {
+            status: 429,
+            code: "TooManyRequests",
+            message: "too many media operations queued for this call".to_owned(),
+            sub_code: None,
+        },
+        session::Error::NotStarted | session::Error::Ended => {
+            ApiError::not_found(format!("call connection {call_id} is not streaming"))
+        }
+        other => ApiError::bad_request(other.to_string()),
+    }
+}
+
+fn meta(context: Option<String>, callback: Option<String>) -> OperationMeta {
+    OperationMeta {
+        operation_context: context,
+        callback_uri: callback,
+    }
+}
+
+async fn play(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response, ApiError> {
+    let play = parse_body::<api::PlayRequest>(body)?.validate()?;
+    for (i, s) in play.sources.iter().enumerate() {
+        check_file_uri(&s.uri, &format!("playSources[{i}].file.uri"))?;
+    }
+    let info = call_info(state, call_id)?;
+    let sources = load_sources(state, &play.sources, info.rate).await;
+    let request = session::PlayRequest {
+        sources,
+        play_to: play.play_to,
+        looped: play.looped,
+        interrupt_call_media_operation: play.interrupt,
+        meta: meta(play.operation_context, play.operation_callback_uri),
+    };
+    submit(state, call_id, Operation::Play(request)).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+async fn recognize(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response, ApiError> {
+    let r = parse_body::<api::RecognizeRequest>(body)?.validate()?;
+    for (i, s) in r.prompts.iter().enumerate() {
+        check_file_uri(&s.uri, &format!("playPrompts[{i}].file.uri"))?;
+    }
+    let info = call_info(state, call_id)?;
+    let prompts = load_sources(state, &r.prompts, info.rate).await;
+    let request = session::RecognizeRequest {
+        prompts,
+        interrupt_call_media_operation: r.interrupt_call_media_operation,
+        options: session::RecognizeOptions {
+            interrupt_prompt: r.interrupt_prompt,
+            initial_silence_timeout: r.initial_silence_timeout,
+            target_participant: Some(r.target),
+            inter_tone_timeout: r.inter_tone_timeout,
+            max_tones_to_collect: r.max_tones,
+            stop_tones: r.stop_tones.into_iter().map(Tone::from).collect(),
+            dtmf_buffering: r.dtmf_buffering,
+        },
+        meta: meta(r.operation_context, r.operation_callback_uri),
+    };
+    submit(state, call_id, Operation::Recognize(request)).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+async fn continuous(
+    state: &Arc<State>,
+    call_id: &str,
+    body: &[u8],
+    start: bool,
+) -> Result<Response, ApiError> {
+    let c = parse_body::<api::ContinuousDtmfRequest>(body)?.validate()?;
+    call_info(state, call_id)?;
+    let request = session::ContinuousDtmfRequest {
+        target_participant: Some(c.target),
+        meta: meta(c.operation_context, c.operation_callback_uri),
+    };
+    let operation = if start {
+        Operation::StartContinuousDtmf(request)
+    } else {
+        Operation::StopContinuousDtmf(request)
+    };
+    submit(state, call_id, operation).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn send_dtmf(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response, ApiError> {
+    let send = parse_body::<api::SendDtmfTonesRequest>(body)?.validate()?;
+    call_info(state, call_id)?;
+    let context = send.operation_context.clone();
+    let request = session::SendDtmfTonesRequest {
+        tones: send.tones.into_iter().map(Tone::from).collect(),
+        target_participant: Some(send.target),
+        meta: meta(send.operation_context, send.operation_callback_uri),
+    };
+    submit(state, call_id, Operation::SendDtmfTones(request)).await?;
+    let reply = serde_json::json!({ "operationContext": context });
+    Ok((StatusCode::ACCEPTED, Json(reply)).into_response())
+}
+
+async fn hold(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response, ApiError> {
+    let h = parse_body::<api::HoldRequest>(body)?.validate()?;
+    if let Some(m) = &h.music {
+        check_file_uri(&m.uri, "playSourceInfo.file.uri")?;
+    }
+    let info = call_info(state, call_id)?;
+    let music = match &h.music {
+        Some(m) => load_sources(state, std::slice::from_ref(m), info.rate)
+            .await
+            .pop(),
+        None => None,
+    };
+    let request = session::HoldRequest {
+        target_participant: Some(h.target),
+        music,
+        meta: meta(h.operation_context, h.operation_callback_uri),
+    };
+    submit(state, call_id, Operation::Hold(request)).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn unhold(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response, ApiError> {
+    let u = parse_body::<api::UnholdRequest>(body)?.validate()?;
+    call_info(state, call_id)?;
+    let request = session::UnholdRequest {
+        target_participant: Some(u.target),
+        meta: meta(u.operation_context, u.operation_callback_uri),
+    };
+    submit(state, call_id, Operation::Unhold(request)).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn cancel_all(state: &Arc<State>, call_id: &str) -> Result<Response, ApiError> {
+    call_info(state, call_id)?;
+    submit(state, call_id, Operation::CancelAll).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// Loads every source: a prompt, or why it could not be had.
+async fn load_sources(
+    state: &Arc<State>,
+    sources: &[PlaySourceRef],
+    rate: crate::SampleRate,
+) -> Vec<Result<Prompt, SourceFailure>> {
+    let mut out = Vec::with_capacity(sources.len());
+    for source in sources {
+        out.push(load_source(state, source, rate).await);
+    }
+    out
+}
+
+async fn load_source(
+    state: &Arc<State>,
+    source: &PlaySourceRef,
+    rate: crate::SampleRate,
+) -> Result<Prompt, SourceFailure> {
+    if let Some(path) = file_uri_path(&source.uri) {
+        let state = state.clone();
+        return tokio::task::spawn_blocking(move || load_file(&state, &path, rate))
+            .await
+            .unwrap_or_else(|_| Err(SourceFailure::DownloadFailed("loader failed".to_owned())));
+    }
+    let bytes = download(state, source)
+        .await
+        .map_err(|m| SourceFailure::DownloadFailed(format!("{}: {m}", source.uri)))?;
+    let uri = source.uri.clone();
+    tokio::task::spawn_blocking(move || {
+        Prompt::from_wav(&bytes, rate)
+            .map_err(|e| SourceFailure::InvalidFormat(format!("{uri}: {e}")))
+    })
+    .await
+    .unwrap_or_else(|_| Err(SourceFailure::InvalidFormat("decoder failed".to_owned())))
+}
+
+/// Reads a `file://` source; it must lie inside the prompt directory.
+fn load_file(state: &State, path: &str, rate: crate::SampleRate) -> Result<Prompt, SourceFailure> {
+    load_file_inner(state, path, rate).map_err(|(sub, m)| {
+        if sub == 8535 {
+            SourceFailure::InvalidFormat(m)
+        } else {
+            SourceFailure::DownloadFailed(m)
+        }
+    })
+}
+
+fn load_file_inner(
+    state: &State,
+    path: &str,
+    rate: crate::SampleRate,
+) -> Result<Prompt, (u32, String)> {
+    let root = &state.config.prompt_dir;
+    let candidate = if Path::new(path).is_absolute() {
+        PathBuf::from(path)
+    } else {
+        super::resolve_prompt(root, path).ok_or((8536, format!("bad prompt path {path}")))?
+    };
+    let root = root
+        .canonicalize()
+        .map_err(|e| (8536, format!("prompt_dir {}: {e}", root.display())))?;
+    let full = candidate
+        .canonicalize()
+        .map_err(|e| (8536, format!("play source {path} could not be read: {e}")))?;
+    if !full.starts_with(&root) {
+        return Err((
+            8536,
+            format!("play source {path} is outside the prompt directory"),
+        ));
+    }
+    super::load_prompt_path(state, &full, rate).map_err(|(code, m)| {
+        let sub = if code == "badFormat" { 8535 } else { 8536 };
+        (sub, format!("play source {path}: {m}"))
+    })
+}
+
+async fn download(state: &Arc<State>, source: &PlaySourceRef) -> Result<Bytes, String> {
+    if let Some(b) = state
+        .api
+        .downloads
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .map
+        .get(&source.cache_key)
+    {
+        return Ok(b.clone());
+    }
+    let limit = state.config.max_download_bytes;
+    let timeout = Duration::from_millis(state.config.download_timeout_ms);
+    let fetch = async {
+        let mut response = state
+            .webhook
+            .client()
+            .get(&source.uri)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("HTTP {}", response.status()));
+        }
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Err(format!("larger than max_download_bytes ({limit})"));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(format!("larger than max_download_bytes ({limit})"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(body))
+    };
+    let bytes = tokio::time::timeout(timeout, fetch)
+        .await
+        .map_err(|_| "download timed out".to_owned())??;
+    let capacity = state.config.play_cache_bytes;
+    if (bytes.len() as u64) <= capacity {
+        let mut cache = state
+            .api
+            .downloads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        while cache.bytes + bytes.len() as u64 > capacity {
+            let Some(old) = cache.order.pop_front() else {
+                break;
+            };
+            if let Some(b) = cache.map.remove(&old) {
+                cache.bytes -= b.len() as u64;
+            }
+        }
+        if cache
+            .map
+            .insert(source.cache_key.clone(), bytes.clone())
+            .is_none()
+        {
+            cache.order.push_back(source.cache_key.clone());
+            cache.bytes += bytes.len() as u64;
+        }
+    }
+    Ok(bytes)
+}
+
+fn event_id() -> String {
+    let v: u128 = rand::random();
+    let v = (v & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
+    let h = format!("{v:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// Turns a session's media-operation event into a CloudEvent and publishes it.
+pub(super) fn on_session_event(state: &Arc<State>, info: &CallInfo, event: &Event) {
+    let op = match &event.kind {
+        EventKind::Operation(op) => op,
+        EventKind::Ended => {
+            state.webhook.close(&info.call_id);
+            return;
+        }
+        _ => return,
+    };
+    let mut extra = match serde_json::to_value(op) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    for key in [
+        "event",
+        "operationContext",
+        "operationCallbackUri",
+        "resultInformation",
+    ] {
+        extra.remove(key);
+    }
+    let data = EventData {
+        call_connection_id: info.call_id.to_string(),
+        server_call_id: server_call_id(info),
+        correlation_id: correlation_id(info),
+        operation_context: op.meta.operation_context.clone(),
+        result_information: Some(ResultInformation {
+            code: op.result_information.code,
+            sub_code: op.result_information.sub_code,
+            message: op.result_information.message.clone(),
+        }),
+        extra,
+    };
+    let cloud = CloudEvent::new(op.event, event_id(), state.wall_now(), data);
+    let url = callback(state, info, op.meta.callback_uri.as_deref());
+    webhook::publish(state, url, cloud);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_uris() {
+        assert_eq!(file_uri_path("file:///tmp/a.wav").unwrap(), "/tmp/a.wav");
+        assert_eq!(
+            file_uri_path("FILE://localhost/tmp/a b.wav").unwrap(),
+            "/tmp/a b.wav"
+        );
+        assert_eq!(
+            file_uri_path("file:///tmp/a%20b.wav").unwrap(),
+            "/tmp/a b.wav"
+        );
+        assert_eq!(
+            file_uri_path("file://greeting.wav").unwrap(),
+            "greeting.wav"
+        );
+        assert!(file_uri_path("https://x/a.wav").is_none());
+        assert!(check_file_uri("file:///p/../etc/passwd", "f").is_err());
+        assert!(check_file_uri("file:///p/a.wav", "f").is_ok());
+    }
+
+    #[test]
+    fn event_ids_are_uuid_v4() {
+        let id = event_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"));
+        assert_ne!(id, event_id());
+    }
+}

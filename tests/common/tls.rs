@@ -1,0 +1,122 @@
+//! TLS helpers: a throwaway CA and server certificate written as PEM files, a TLS server,
+//! and HTTPS and WSS clients that trust only that CA.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use tokio_rustls::rustls::pki_types::CertificateDer;
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use tonegate::server::Config;
+
+use super::{TestServer, Ws, start};
+
+/// A test CA and a server certificate it signed (for `localhost` and `127.0.0.1`), as PEM
+/// files in a temporary directory removed on drop.
+pub struct Pki {
+    pub dir: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: CertificateDer<'static>,
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tonegate-tls-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "tonegate test CA");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca)
+            .unwrap();
+
+        let cert = dir.join("cert.pem");
+        let key = dir.join("key.pem");
+        // Leaf first, then the CA, as a real chain file would be.
+        std::fs::write(&cert, format!("{}{}", leaf.pem(), ca.pem())).unwrap();
+        std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+        Pki {
+            dir,
+            cert,
+            key,
+            ca: ca.der().clone(),
+        }
+    }
+
+    /// `config` set to serve TLS with this certificate.
+    pub fn config(&self, mut config: Config) -> Config {
+        config.tls_cert = Some(self.cert.clone());
+        config.tls_key = Some(self.key.clone());
+        config
+    }
+
+    /// Client settings that trust only this CA (ring, as the server uses).
+    pub fn client_config(&self) -> Arc<ClientConfig> {
+        let mut roots = RootCertStore::empty();
+        roots.add(self.ca.clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Arc::new(config)
+    }
+
+    /// An HTTPS client that trusts only this CA.
+    pub fn https_client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .tls_backend_preconfigured((*self.client_config()).clone())
+            .build()
+            .unwrap()
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A server on 127.0.0.1:0 serving TLS with a fresh certificate.
+pub async fn start_tls(config: Config) -> (TestServer, Pki) {
+    let pki = Pki::new();
+    let server = start(pki.config(config)).await;
+    (server, pki)
+}
+
+/// A `wss://` client connection to `path`, trusting only `pki`'s CA.
+pub async fn connect_wss(addr: SocketAddr, path: &str, pki: &Pki) -> Ws {
+    try_connect_wss(addr, path, pki).await.unwrap()
+}
+
+/// As [`connect_wss`], returning the error (TLS or HTTP) instead of panicking.
+pub async fn try_connect_wss(
+    addr: SocketAddr,
+    path: &str,
+    pki: &Pki,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+        format!("wss://{addr}{path}"),
+        None,
+        true,
+        Some(tokio_tungstenite::Connector::Rustls(pki.client_config())),
+    )
+    .await?;
+    Ok(ws)
+}

@@ -1,0 +1,165 @@
+"""Drives tonegate's Call Automation API with the official Python SDK
+(azure-communication-callautomation 1.6.0). Run by tests/sdk_python.rs.
+
+  drive.py run      reads TONEGATE_ENDPOINT, TONEGATE_ACCESS_KEY, TONEGATE_CALL_ID,
+                    TONEGATE_PROMPT_URI; prints one JSON line per step to stdout; waits
+                    for a line on stdin where the test must press digits.
+  drive.py parse F  parses the CloudEvents in JSON file F with azure-core's CloudEvent
+                    model and prints a JSON summary.
+
+The SDK signs every request with HMAC-SHA256 (accesskey in the connection string).
+REQUESTS_CA_BUNDLE points at the test CA when the endpoint is https.
+"""
+
+import json
+import os
+import sys
+
+
+def step(name, **fields):
+    print(json.dumps({"step": name, **fields}), flush=True)
+
+
+def wait(what):
+    step("wait", what=what)
+    line = sys.stdin.readline()
+    if not line:
+        raise SystemExit(f"stdin closed while waiting for {what}")
+
+
+def error_info(e):
+    response = getattr(e, "response", None)
+    status = getattr(response, "status_code", None) or getattr(e, "status_code", None)
+    return {"status": status, "message": str(e).splitlines()[0] if str(e) else ""}
+
+
+def run():
+    from azure.communication.callautomation import (
+        CallAutomationClient,
+        DtmfTone,
+        FileSource,
+        PhoneNumberIdentifier,
+        RecognizeInputType,
+        TextSource,
+    )
+    from azure.core.exceptions import HttpResponseError
+
+    endpoint = os.environ["TONEGATE_ENDPOINT"]
+    key = os.environ["TONEGATE_ACCESS_KEY"]
+    call_id = os.environ["TONEGATE_CALL_ID"]
+    prompt = os.environ["TONEGATE_PROMPT_URI"]
+    kwargs = {}
+    if os.environ.get("TONEGATE_PLAIN_HTTP") == "1":
+        # The SDK always builds https:// URLs. Until tonegate serves TLS, this shim sends
+        # the same (already signed: the signature covers path, query and host, not the
+        # scheme) requests over plain HTTP.
+        from azure.core.pipeline.policies import SansIOHTTPPolicy
+
+        class PlainHttp(SansIOHTTPPolicy):
+            def on_request(self, request):
+                url = request.http_request.url
+                if url.startswith("https://"):
+                    request.http_request.url = "http://" + url[len("https://"):]
+
+        kwargs["per_retry_policies"] = [PlainHttp()]
+    client = CallAutomationClient.from_connection_string(f"endpoint={endpoint};accesskey={key}", **kwargs)
+    call = client.get_call_connection(call_id)
+    caller = PhoneNumberIdentifier("+15551234567")
+
+    props = call.get_call_properties()
+    step(
+        "properties",
+        call_connection_id=props.call_connection_id,
+        state=str(props.call_connection_state),
+        server_call_id=props.server_call_id,
+    )
+
+    # A text source must be refused with 400 (no speech engine).
+    try:
+        call.play_media(TextSource(text="hello", voice_name="en-US-JennyNeural"))
+        step("text_play", status=202)
+    except HttpResponseError as e:
+        step("text_play", **error_info(e))
+
+    # An unknown call answers 404.
+    try:
+        client.get_call_connection("no-such-call").cancel_all_media_operations()
+        step("unknown_call", status=202)
+    except HttpResponseError as e:
+        step("unknown_call", **error_info(e))
+
+    call.play_media(FileSource(url=prompt), operation_context="play-1")
+    step("play", status=202)
+
+    call.start_continuous_dtmf_recognition(caller, operation_context="cont-1")
+    step("start_continuous", status=200)
+
+    call.start_recognizing_media(
+        RecognizeInputType.DTMF,
+        caller,
+        initial_silence_timeout=20,
+        interrupt_prompt=True,
+        dtmf_inter_tone_timeout=5,
+        dtmf_max_tones_to_collect=4,
+        dtmf_stop_tones=[DtmfTone.POUND],
+        operation_context="rec-1",
+    )
+    step("recognize", status=202)
+
+    wait("digits")
+
+    call.stop_continuous_dtmf_recognition(caller, operation_context="cont-1")
+    step("stop_continuous", status=200)
+
+    result = call.send_dtmf_tones([DtmfTone.ONE, DtmfTone.TWO, DtmfTone.POUND], caller, operation_context="send-1")
+    step("send_dtmf", status=202, operation_context=getattr(result, "operation_context", None))
+
+    # A second sendDtmfTones while the first runs conflicts: 412 / 8583.
+    try:
+        call.send_dtmf_tones([DtmfTone.NINE], caller, operation_context="send-2")
+        step("send_dtmf_conflict", status=202)
+    except HttpResponseError as e:
+        step("send_dtmf_conflict", **error_info(e))
+
+    wait("send-dtmf-done")
+
+    call.hold(caller, play_source=FileSource(url=prompt), operation_context="hold-1")
+    step("hold", status=200)
+    call.unhold(caller, operation_context="unhold-1")
+    step("unhold", status=200)
+
+    call.play_media(FileSource(url=prompt), loop=True, operation_context="loop-1")
+    step("play_loop", status=202)
+    wait("loop-started")
+    call.cancel_all_media_operations()
+    step("cancel_all", status=202)
+    step("done")
+
+
+def parse(path):
+    from azure.core.messaging import CloudEvent
+
+    with open(path) as f:
+        events = json.load(f)
+    out = []
+    for e in events:
+        ce = CloudEvent.from_dict(e)
+        out.append(
+            {
+                "type": ce.type,
+                "id": ce.id,
+                "source": ce.source,
+                "subject": ce.subject,
+                "specversion": ce.specversion,
+                "has_time": ce.time is not None,
+                "operationContext": (ce.data or {}).get("operationContext"),
+            }
+        )
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "parse":
+        parse(sys.argv[2])
+    else:
+        run()
