@@ -339,11 +339,7 @@ fn meta(context: Option<String>, callback: Option<String>) -> OperationMeta {
 
 async fn play(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response, ApiError> {
     let play = parse_body::<api::PlayRequest>(body)?.validate()?;
-    for (i, s) in play.sources.iter().enumerate() {
-        check_file_uri(&s.uri, &format!("playSources[{i}].file.uri"))?;
-    }
-    let info = call_info(state, call_id)?;
-    let sources = load_sources(state, &play.sources, info.rate).await;
+    let sources = checked_sources(state, call_id, &play.sources, "playSources").await?;
     let request = session::PlayRequest {
         sources,
         play_to: play.play_to,
@@ -357,11 +353,7 @@ async fn play(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response
 
 async fn recognize(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response, ApiError> {
     let r = parse_body::<api::RecognizeRequest>(body)?.validate()?;
-    for (i, s) in r.prompts.iter().enumerate() {
-        check_file_uri(&s.uri, &format!("playPrompts[{i}].file.uri"))?;
-    }
-    let info = call_info(state, call_id)?;
-    let prompts = load_sources(state, &r.prompts, info.rate).await;
+    let prompts = checked_sources(state, call_id, &r.prompts, "playPrompts").await?;
     let request = session::RecognizeRequest {
         prompts,
         interrupt_call_media_operation: r.interrupt_call_media_operation,
@@ -451,6 +443,21 @@ async fn cancel_all(state: &Arc<State>, call_id: &str) -> Result<Response, ApiEr
     call_info(state, call_id)?;
     submit(state, call_id, Operation::CancelAll).await?;
     Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// Checks every source's URI (an error names `field[i].file.uri`), then loads them at
+/// the call's rate.
+async fn checked_sources(
+    state: &Arc<State>,
+    call_id: &str,
+    sources: &[PlaySourceRef],
+    field: &str,
+) -> Result<Vec<Result<Prompt, SourceFailure>>, ApiError> {
+    for (i, source) in sources.iter().enumerate() {
+        check_file_uri(&source.uri, &format!("{field}[{i}].file.uri"))?;
+    }
+    let info = call_info(state, call_id)?;
+    Ok(load_sources(state, sources, info.rate).await)
 }
 
 /// Loads every source: a prompt, or why it could not be had.
