@@ -26,6 +26,7 @@ pub mod auth;
 mod config;
 mod metrics;
 mod socket;
+mod stream_params;
 mod tls;
 pub mod webhook;
 
@@ -38,7 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path as UrlPath, State as AxumState, WebSocketUpgrade};
+use axum::extract::{Path as UrlPath, RawQuery, State as AxumState, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -54,6 +55,7 @@ use crate::SampleRate;
 use crate::media::player::Prompt;
 use crate::proto::Dialect;
 use crate::session::{self, Command, Event};
+use stream_params::StreamParams;
 
 /// Largest WebSocket message read at all (bytes). Messages above
 /// [`Config::max_frame_bytes`] but below this are read, refused and answered with a
@@ -497,20 +499,22 @@ async fn metrics_text(AxumState(state): AxumState<Arc<State>>) -> Response {
 
 async fn media_auto(
     AxumState(state): AxumState<Arc<State>>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    accept(state, None, headers, upgrade)
+    accept(state, None, query, headers, upgrade)
 }
 
 async fn media_dialect(
     AxumState(state): AxumState<Arc<State>>,
     UrlPath(dialect): UrlPath<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     match dialect.parse::<Dialect>() {
-        Ok(d) => accept(state, Some(d), headers, upgrade),
+        Ok(d) => accept(state, Some(d), query, headers, upgrade),
         Err(()) => (StatusCode::NOT_FOUND, "unknown dialect").into_response(),
     }
 }
@@ -518,12 +522,17 @@ async fn media_dialect(
 fn accept(
     state: Arc<State>,
     dialect: Option<Dialect>,
+    query: Option<String>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     if *state.shutdown.borrow() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
+    let params = match StreamParams::parse(query.as_deref()) {
+        Ok(p) => p,
+        Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
+    };
     // Reserve a slot before the upgrade so the cap is exact.
     let reserved = state
         .active
@@ -552,7 +561,7 @@ fn accept(
         .max_frame_size(HARD_MESSAGE_LIMIT.max(state.config.max_frame_bytes))
         .on_upgrade(move |socket| async move {
             let _slot = slot;
-            socket::run(state, socket, dialect, call_id, correlation_id).await;
+            socket::run(state, socket, dialect, call_id, correlation_id, params).await;
         })
 }
 

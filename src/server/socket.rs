@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use tokio::sync::mpsc;
 
-use super::{CallInfo, Control, Entry, State, load_prompt};
+use super::{CallInfo, Control, Entry, State, StreamParams, load_prompt};
 use crate::proto::{Dialect, Inbound, Parser, Request};
 use crate::session::{
     Command, ContinuousDtmfRequest, Event, EventKind, Operation, OperationMeta, Output,
@@ -20,8 +20,11 @@ enum Flow {
     Continue,
     /// Close the socket with this code and reason (after flushing the session).
     Close(u16, Cow<'static, str>),
-    /// The peer is gone: flush the session, no close frame.
-    Gone,
+    /// The peer is gone: flush the session, no close frame. `lost` unless the peer
+    /// closed in order (close code 1000 or none).
+    Gone {
+        lost: bool,
+    },
 }
 
 struct Conn {
@@ -30,8 +33,11 @@ struct Conn {
     socket_id: u64,
     header_call_id: Option<String>,
     correlation_id: Option<String>,
-    /// The start frame's `callbackUri`, if any.
+    /// The call's own event destination: the start frame's `callbackUri`, else the
+    /// socket URL's.
     callback_uri: Option<String>,
+    /// What the socket URL's query set.
+    params: StreamParams,
     /// What the media-operation API sees of the call, once it started.
     info: Option<Arc<CallInfo>>,
     /// Participants in `info` (the session's count when last looked).
@@ -58,6 +64,7 @@ pub(super) async fn run(
     dialect: Option<Dialect>,
     header_call_id: Option<String>,
     correlation_id: Option<String>,
+    params: StreamParams,
 ) {
     let socket_id = state.next_socket.fetch_add(1, Ordering::SeqCst) as u64;
     let (control_tx, mut control_rx) = mpsc::channel(64);
@@ -69,6 +76,7 @@ pub(super) async fn run(
         header_call_id,
         correlation_id,
         callback_uri: None,
+        params,
         info: None,
         participants_seen: 0,
         parser: None,
@@ -106,8 +114,8 @@ pub(super) async fn run(
                 conn.close(code, reason).await;
                 break;
             }
-            Flow::Gone => {
-                conn.finish().await;
+            Flow::Gone { lost } => {
+                conn.finish(lost).await;
                 break;
             }
         }
@@ -197,7 +205,7 @@ impl Conn {
 
     async fn on_message(&mut self, message: Option<Result<Message, axum::Error>>) -> Flow {
         let message = match message {
-            None => return Flow::Gone,
+            None => return Flow::Gone { lost: true },
             Some(Err(e)) => {
                 let text = e.to_string();
                 // The transport's size guard (HARD_MESSAGE_LIMIT) tripped.
@@ -205,7 +213,7 @@ impl Conn {
                     return self.refuse("frameTooLarge", 1009, text).await;
                 }
                 tracing::debug!(call_id = %self.call_id(), "socket error: {text}");
-                return Flow::Gone;
+                return Flow::Gone { lost: true };
             }
             Some(Ok(m)) => m,
         };
@@ -213,7 +221,10 @@ impl Conn {
         let (is_text, len) = match &message {
             Message::Text(t) => (true, t.len()),
             Message::Binary(b) => (false, b.len()),
-            Message::Close(_) => return Flow::Gone,
+            Message::Close(frame) => {
+                let orderly = frame.as_ref().is_none_or(|f| f.code == 1000);
+                return Flow::Gone { lost: !orderly };
+            }
             Message::Ping(_) | Message::Pong(_) => return Flow::Continue,
         };
         self.last_input = now;
@@ -261,7 +272,7 @@ impl Conn {
             }
         }
         let (Some(parser), Some(session)) = (self.parser.as_mut(), self.session.as_mut()) else {
-            return Flow::Gone;
+            return Flow::Gone { lost: true };
         };
         let parsed = match &message {
             Message::Text(t) => parser.parse_text(t.as_str()),
@@ -291,7 +302,10 @@ impl Conn {
                 session.handle_frame(now, Inbound::Unknown)
             }
             Inbound::Start(start) => {
-                self.callback_uri = start.callback_uri.clone();
+                self.callback_uri = start
+                    .callback_uri
+                    .clone()
+                    .or_else(|| self.params.callback_uri.clone());
                 session.handle_frame(now, Inbound::Start(start))
             }
             frame => session.handle_frame(now, frame),
@@ -504,7 +518,7 @@ impl Conn {
                         .with_label_values(&[self.label, "out"])
                         .inc_by(len as u64);
                     if self.socket.send(message).await.is_err() {
-                        return Some(Flow::Gone);
+                        return Some(Flow::Gone { lost: true });
                     }
                 }
                 Output::Event(event) => {
@@ -572,7 +586,7 @@ impl Conn {
         if self.dialect() == Some(Dialect::Raw) {
             let json = serde_json::to_string(&event).unwrap_or_default();
             if self.socket.send(Message::Text(json.into())).await.is_err() {
-                return Some(Flow::Gone);
+                return Some(Flow::Gone { lost: true });
             }
         }
         if let EventKind::Dtmf(digit) = &event.kind {
@@ -607,10 +621,15 @@ impl Conn {
         None
     }
 
-    /// Flushes the session (pending digits, `ended`) without a close frame.
-    async fn finish(&mut self) {
+    /// Flushes the session (pending digits, `ended`) without a close frame; `lost`
+    /// when the stream did not end in order.
+    async fn finish(&mut self, lost: bool) {
         if let Some(session) = self.session.as_mut() {
-            session.finish();
+            if lost {
+                session.lose();
+            } else {
+                session.finish();
+            }
         }
         let _ = self.drain().await;
         if let Some(id) = &self.registered {
@@ -620,7 +639,7 @@ impl Conn {
 
     /// Flushes the session, sends a close frame and waits briefly for the peer's.
     async fn close(&mut self, code: u16, reason: Cow<'static, str>) {
-        self.finish().await;
+        self.finish(code != 1000).await;
         let frame = CloseFrame {
             code,
             reason: reason.as_ref().into(),

@@ -715,9 +715,19 @@ impl Session {
         self.service();
     }
 
+    /// Ends a stream that was lost rather than ended in order (dropped connection,
+    /// timeout, error): running continuous recognitions fail, then as [`Self::finish`].
+    pub fn lose(&mut self) {
+        self.end(true);
+    }
+
     /// Ends the stream as if the platform had said stop: flushes the receivers and
     /// pending platform digits and emits `ended`. Idempotent.
     pub fn finish(&mut self) {
+        self.end(false);
+    }
+
+    fn end(&mut self, lost: bool) {
         if self.ended {
             return;
         }
@@ -741,6 +751,9 @@ impl Session {
             }
         }
         self.report_ends(true);
+        if lost {
+            self.ops.lose();
+        }
         self.ops.end();
         self.apply_ops();
         if let Some(out) = self.outbound.as_mut() {

@@ -46,7 +46,11 @@
 //!   RecognizeCanceled (400/8508) or SendDtmfTonesFailed (400/8508) for the running and
 //!   queued operations, in queue order; a hold ends silently. Continuous DTMF and the
 //!   DTMF buffer are not touched.
-//! - The stream ending cancels what is left the same way (without StopAudio).
+//! - The stream ending cancels what is left the same way (without StopAudio). A stream
+//!   *lost* (dropped connection, idle timeout, protocol error, shutdown; not an orderly
+//!   end) also fails every running continuous recognition with
+//!   ContinuousDtmfRecognitionToneFailed (500/9999), so the app learns that no more
+//!   tones will come.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -908,6 +912,25 @@ impl Operations {
         }
         while let Some(op) = self.queue.pop_front() {
             self.cancel_event(op);
+        }
+    }
+
+    /// The stream was lost: every running continuous recognition fails. Call before
+    /// [`Self::end`].
+    pub(crate) fn lose(&mut self) {
+        if self.ended {
+            return;
+        }
+        for (_, meta) in std::mem::take(&mut self.continuous) {
+            self.emit(OperationEvent::new(
+                OperationEventType::ContinuousDtmfRecognitionToneFailed,
+                &meta,
+                ResultInformation::new(
+                    500,
+                    9999,
+                    "The audio stream was lost; continuous DTMF recognition stopped.",
+                ),
+            ));
         }
     }
 

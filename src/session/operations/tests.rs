@@ -678,6 +678,63 @@ fn continuous_dtmf_numbers_tones_gaplessly_and_reports_stop() {
 }
 
 #[test]
+fn a_lost_stream_fails_running_continuous_recognition_and_an_orderly_end_does_not() {
+    let start = |context: &str| {
+        Operation::StartContinuousDtmf(ContinuousDtmfRequest {
+            target_participant: None,
+            meta: meta(context),
+        })
+    };
+    let mut lost = Harness::raw();
+    lost.op(start("c")).unwrap();
+    lost.key('5');
+    lost.session.lose();
+    lost.drain();
+    let events: Vec<_> = lost.take_events().into_iter().map(|(_, e)| e).collect();
+    let kinds: Vec<_> = events.iter().map(|e| e.event).collect();
+    use OperationEventType::*;
+    assert_eq!(
+        kinds,
+        vec![
+            ContinuousDtmfRecognitionToneReceived,
+            ContinuousDtmfRecognitionToneFailed
+        ]
+    );
+    assert_eq!(events[1].meta, meta("c"));
+    assert_eq!(
+        (
+            events[1].result_information.code,
+            events[1].result_information.sub_code
+        ),
+        (500, 9999)
+    );
+
+    let mut ended = Harness::raw();
+    ended.op(start("c")).unwrap();
+    ended.session.finish();
+    ended.drain();
+    assert!(ended.take_events().is_empty());
+
+    // Stopped before the loss: nothing to fail.
+    let mut stopped = Harness::raw();
+    stopped.op(start("c")).unwrap();
+    stopped
+        .op(Operation::StopContinuousDtmf(ContinuousDtmfRequest {
+            target_participant: None,
+            meta: meta("c"),
+        }))
+        .unwrap();
+    stopped.session.lose();
+    stopped.drain();
+    let kinds: Vec<_> = stopped
+        .take_events()
+        .into_iter()
+        .map(|(_, e)| e.event)
+        .collect();
+    assert_eq!(kinds, vec![ContinuousDtmfRecognitionStopped]);
+}
+
+#[test]
 fn continuous_dtmf_per_target_participant() {
     let mut h = Harness::new(Dialect::Acs, SampleRate::HZ_16000, config());
     h.op(Operation::StartContinuousDtmf(ContinuousDtmfRequest {
