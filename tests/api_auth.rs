@@ -156,6 +156,11 @@ async fn hmac_auth_validation_and_errors() {
             "play",
             "playSources[0].file.uri",
         ),
+        (
+            r#"{"targetParticipant":{"rawId":"4:+1"},"operationCallbackUri":"javascript:alert(1)"}"#,
+            "startContinuousDtmfRecognition",
+            "operationCallbackUri",
+        ),
     ];
     for (body, op, field) in bad {
         let path = format!("/calling/callConnections/auth-1:{op}?api-version=x");

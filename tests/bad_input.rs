@@ -140,6 +140,14 @@ async fn bad_input_closes_only_the_offending_socket() {
         ("/media/twilio", vec![text(r#"{"event":"start"}"#)], 1007),
         (
             "/media/raw",
+            vec![text(&RAW_START.replace(
+                r#""start","#,
+                r#""start","callbackUri":"ftp://x/","#,
+            ))],
+            1007,
+        ),
+        (
+            "/media/raw",
             vec![text(
                 r#"{"type":"start","callId":"healthy","encoding":"ulaw","sampleRate":8000}"#,
             )],
@@ -149,6 +157,17 @@ async fn bad_input_closes_only_the_offending_socket() {
     let count = cases.len();
     for (path, sends, code) in cases {
         expect_close(path, sends, code, addr).await;
+    }
+
+    // A bad callbackUri in the socket URL is refused before the upgrade.
+    let url = format!("ws://{addr}/media/acs?callbackUri=ftp%3A%2F%2Fx%2F");
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 400);
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default());
+            assert!(body.contains("callbackUri"), "{body}");
+        }
+        other => panic!("expected HTTP 400, got {other:?}"),
     }
 
     // Unknown kinds are logged, counted and skipped without closing.
@@ -192,6 +211,7 @@ async fn bad_input_closes_only_the_offending_socket() {
         "flood",
         "duplicateCallId",
         "unknownKind",
+        "badCallbackUri",
     ] {
         assert!(
             metrics.contains(&format!("code=\"{code}\"")),

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiError;
 use crate::dsp::Digit;
+use crate::session::OperationMeta;
 
 /// Most tones one `sendDtmfTones` request may carry.
 pub const MAX_SEND_TONES: usize = 18;
@@ -22,6 +23,15 @@ fn tones(field: &str, names: &[String]) -> Result<Vec<Digit>, ApiError> {
             })
         })
         .collect()
+}
+
+/// The operation's meta with `operationCallbackUri` checked.
+fn checked_meta(meta: &OperationMeta) -> Result<OperationMeta, ApiError> {
+    if let Some(uri) = &meta.callback_uri {
+        super::check_http_url(uri)
+            .map_err(|why| ApiError::bad_request(format!("operationCallbackUri {why}")))?;
+    }
+    Ok(meta.clone())
 }
 
 fn required<'a, T>(value: &'a Option<T>, field: &str) -> Result<&'a T, ApiError> {
@@ -236,12 +246,9 @@ pub struct PlayRequest {
     /// Cancel what is playing first.
     #[serde(default)]
     pub interrupt_call_media_operation: Option<bool>,
-    /// Echoed in events.
-    #[serde(default)]
-    pub operation_context: Option<String>,
-    /// Where this operation's events go.
-    #[serde(default)]
-    pub operation_callback_uri: Option<String>,
+    /// `operationContext` and `operationCallbackUri`.
+    #[serde(flatten)]
+    pub meta: OperationMeta,
 }
 
 /// A validated `:play`.
@@ -255,10 +262,8 @@ pub struct Play {
     pub looped: bool,
     /// Cancel what is playing first.
     pub interrupt: bool,
-    /// Echoed in events.
-    pub operation_context: Option<String>,
-    /// Where this operation's events go.
-    pub operation_callback_uri: Option<String>,
+    /// `operationContext` and `operationCallbackUri`.
+    pub meta: OperationMeta,
 }
 
 fn play_sources(sources: &[PlaySource], field: &str) -> Result<Vec<PlaySourceRef>, ApiError> {
@@ -298,8 +303,7 @@ impl PlayRequest {
                 .and_then(|o| o.looped)
                 .unwrap_or(false),
             interrupt: self.interrupt_call_media_operation.unwrap_or(false),
-            operation_context: self.operation_context.clone(),
-            operation_callback_uri: self.operation_callback_uri.clone(),
+            meta: checked_meta(&self.meta)?,
         })
     }
 }
@@ -360,12 +364,9 @@ pub struct RecognizeRequest {
     /// Required.
     #[serde(default)]
     pub recognize_options: Option<RecognizeOptions>,
-    /// Echoed in events.
-    #[serde(default)]
-    pub operation_context: Option<String>,
-    /// Where this operation's events go.
-    #[serde(default)]
-    pub operation_callback_uri: Option<String>,
+    /// `operationContext` and `operationCallbackUri`.
+    #[serde(flatten)]
+    pub meta: OperationMeta,
 }
 
 /// A validated DTMF `:recognize`.
@@ -390,10 +391,8 @@ pub struct Recognize {
     pub stop_tones: Vec<Digit>,
     /// Raw id of the participant listened to.
     pub target: String,
-    /// Echoed in events.
-    pub operation_context: Option<String>,
-    /// Where this operation's events go.
-    pub operation_callback_uri: Option<String>,
+    /// `operationContext` and `operationCallbackUri`.
+    pub meta: OperationMeta,
 }
 
 impl RecognizeRequest {
@@ -464,8 +463,7 @@ impl RecognizeRequest {
             dtmf_buffering: options.dtmf_buffering,
             stop_tones,
             target,
-            operation_context: self.operation_context.clone(),
-            operation_callback_uri: self.operation_callback_uri.clone(),
+            meta: checked_meta(&self.meta)?,
         })
     }
 }
@@ -477,12 +475,9 @@ pub struct ContinuousDtmfRequest {
     /// Required.
     #[serde(default)]
     pub target_participant: Option<Identifier>,
-    /// Echoed in events.
-    #[serde(default)]
-    pub operation_context: Option<String>,
-    /// Where this operation's events go.
-    #[serde(default)]
-    pub operation_callback_uri: Option<String>,
+    /// `operationContext` and `operationCallbackUri`.
+    #[serde(flatten)]
+    pub meta: OperationMeta,
 }
 
 /// A validated continuous-DTMF start or stop.
@@ -490,10 +485,8 @@ pub struct ContinuousDtmfRequest {
 pub struct ContinuousDtmf {
     /// Raw id of the participant.
     pub target: String,
-    /// Echoed in events.
-    pub operation_context: Option<String>,
-    /// Where this operation's events go.
-    pub operation_callback_uri: Option<String>,
+    /// `operationContext` and `operationCallbackUri`.
+    pub meta: OperationMeta,
 }
 
 impl ContinuousDtmfRequest {
@@ -501,8 +494,7 @@ impl ContinuousDtmfRequest {
     pub fn validate(&self) -> Result<ContinuousDtmf, ApiError> {
         Ok(ContinuousDtmf {
             target: Identifier::require_raw(&self.target_participant, "targetParticipant")?,
-            operation_context: self.operation_context.clone(),
-            operation_callback_uri: self.operation_callback_uri.clone(),
+            meta: checked_meta(&self.meta)?,
         })
     }
 }
@@ -517,12 +509,9 @@ pub struct SendDtmfTonesRequest {
     /// Required.
     #[serde(default)]
     pub target_participant: Option<Identifier>,
-    /// Echoed in events and the reply.
-    #[serde(default)]
-    pub operation_context: Option<String>,
-    /// Where this operation's events go.
-    #[serde(default)]
-    pub operation_callback_uri: Option<String>,
+    /// `operationContext` and `operationCallbackUri`.
+    #[serde(flatten)]
+    pub meta: OperationMeta,
 }
 
 /// A validated `:sendDtmfTones`.
@@ -532,10 +521,8 @@ pub struct SendDtmfTones {
     pub tones: Vec<Digit>,
     /// Raw id of the participant.
     pub target: String,
-    /// Echoed in events.
-    pub operation_context: Option<String>,
-    /// Where this operation's events go.
-    pub operation_callback_uri: Option<String>,
+    /// `operationContext` and `operationCallbackUri`.
+    pub meta: OperationMeta,
 }
 
 impl SendDtmfTonesRequest {
@@ -554,8 +541,7 @@ impl SendDtmfTonesRequest {
         Ok(SendDtmfTones {
             tones: tones("tones", names)?,
             target: Identifier::require_raw(&self.target_participant, "targetParticipant")?,
-            operation_context: self.operation_context.clone(),
-            operation_callback_uri: self.operation_callback_uri.clone(),
+            meta: checked_meta(&self.meta)?,
         })
     }
 }
@@ -570,12 +556,9 @@ pub struct HoldRequest {
     /// Music on hold, looped.
     #[serde(default)]
     pub play_source_info: Option<PlaySource>,
-    /// Echoed in events.
-    #[serde(default)]
-    pub operation_context: Option<String>,
-    /// Where this operation's events go.
-    #[serde(default)]
-    pub operation_callback_uri: Option<String>,
+    /// `operationContext` and `operationCallbackUri`.
+    #[serde(flatten)]
+    pub meta: OperationMeta,
 }
 
 /// A validated `:hold`.
@@ -585,10 +568,8 @@ pub struct Hold {
     pub target: String,
     /// Music on hold.
     pub music: Option<PlaySourceRef>,
-    /// Echoed in events.
-    pub operation_context: Option<String>,
-    /// Where this operation's events go.
-    pub operation_callback_uri: Option<String>,
+    /// `operationContext` and `operationCallbackUri`.
+    pub meta: OperationMeta,
 }
 
 impl HoldRequest {
@@ -601,8 +582,7 @@ impl HoldRequest {
                 .as_ref()
                 .map(|p| p.validate("playSourceInfo"))
                 .transpose()?,
-            operation_context: self.operation_context.clone(),
-            operation_callback_uri: self.operation_callback_uri.clone(),
+            meta: checked_meta(&self.meta)?,
         })
     }
 }
@@ -614,12 +594,9 @@ pub struct UnholdRequest {
     /// Required.
     #[serde(default)]
     pub target_participant: Option<Identifier>,
-    /// Echoed in events.
-    #[serde(default)]
-    pub operation_context: Option<String>,
-    /// Where this operation's events go.
-    #[serde(default)]
-    pub operation_callback_uri: Option<String>,
+    /// `operationContext` and `operationCallbackUri`.
+    #[serde(flatten)]
+    pub meta: OperationMeta,
 }
 
 /// A validated `:unhold`.
@@ -627,10 +604,8 @@ pub struct UnholdRequest {
 pub struct Unhold {
     /// Raw id of the participant.
     pub target: String,
-    /// Echoed in events.
-    pub operation_context: Option<String>,
-    /// Where this operation's events go.
-    pub operation_callback_uri: Option<String>,
+    /// `operationContext` and `operationCallbackUri`.
+    pub meta: OperationMeta,
 }
 
 impl UnholdRequest {
@@ -638,8 +613,7 @@ impl UnholdRequest {
     pub fn validate(&self) -> Result<Unhold, ApiError> {
         Ok(Unhold {
             target: Identifier::require_raw(&self.target_participant, "targetParticipant")?,
-            operation_context: self.operation_context.clone(),
-            operation_callback_uri: self.operation_callback_uri.clone(),
+            meta: checked_meta(&self.meta)?,
         })
     }
 }

@@ -30,9 +30,7 @@ use crate::api::{
     PlaySourceRef, ResultInformation,
 };
 use crate::media::player::Prompt;
-use crate::session::{
-    self, Command, Event, EventKind, Operation, OperationMeta, SourceFailure, Tone,
-};
+use crate::session::{self, Command, Event, EventKind, Operation, SourceFailure, Tone};
 
 /// The API's shared state.
 pub(crate) struct Api {
@@ -330,13 +328,6 @@ fn session_error(call_id: &str, e: session::Error) -> ApiError {
     }
 }
 
-fn meta(context: Option<String>, callback: Option<String>) -> OperationMeta {
-    OperationMeta {
-        operation_context: context,
-        callback_uri: callback,
-    }
-}
-
 async fn play(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response, ApiError> {
     let play = parse_body::<api::PlayRequest>(body)?.validate()?;
     let sources = checked_sources(state, call_id, &play.sources, "playSources").await?;
@@ -345,7 +336,7 @@ async fn play(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response
         play_to: play.play_to,
         looped: play.looped,
         interrupt_call_media_operation: play.interrupt,
-        meta: meta(play.operation_context, play.operation_callback_uri),
+        meta: play.meta,
     };
     submit(state, call_id, Operation::Play(request)).await?;
     Ok(StatusCode::ACCEPTED.into_response())
@@ -366,7 +357,7 @@ async fn recognize(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Res
             stop_tones: r.stop_tones.into_iter().map(Tone::from).collect(),
             dtmf_buffering: r.dtmf_buffering,
         },
-        meta: meta(r.operation_context, r.operation_callback_uri),
+        meta: r.meta,
     };
     submit(state, call_id, Operation::Recognize(request)).await?;
     Ok(StatusCode::ACCEPTED.into_response())
@@ -382,7 +373,7 @@ async fn continuous(
     call_info(state, call_id)?;
     let request = session::ContinuousDtmfRequest {
         target_participant: Some(c.target),
-        meta: meta(c.operation_context, c.operation_callback_uri),
+        meta: c.meta,
     };
     let operation = if start {
         Operation::StartContinuousDtmf(request)
@@ -396,11 +387,11 @@ async fn continuous(
 async fn send_dtmf(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response, ApiError> {
     let send = parse_body::<api::SendDtmfTonesRequest>(body)?.validate()?;
     call_info(state, call_id)?;
-    let context = send.operation_context.clone();
+    let context = send.meta.operation_context.clone();
     let request = session::SendDtmfTonesRequest {
         tones: send.tones.into_iter().map(Tone::from).collect(),
         target_participant: Some(send.target),
-        meta: meta(send.operation_context, send.operation_callback_uri),
+        meta: send.meta,
     };
     submit(state, call_id, Operation::SendDtmfTones(request)).await?;
     let reply = serde_json::json!({ "operationContext": context });
@@ -422,7 +413,7 @@ async fn hold(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response
     let request = session::HoldRequest {
         target_participant: Some(h.target),
         music,
-        meta: meta(h.operation_context, h.operation_callback_uri),
+        meta: h.meta,
     };
     submit(state, call_id, Operation::Hold(request)).await?;
     Ok(StatusCode::OK.into_response())
@@ -433,7 +424,7 @@ async fn unhold(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Respon
     call_info(state, call_id)?;
     let request = session::UnholdRequest {
         target_participant: Some(u.target),
-        meta: meta(u.operation_context, u.operation_callback_uri),
+        meta: u.meta,
     };
     submit(state, call_id, Operation::Unhold(request)).await?;
     Ok(StatusCode::OK.into_response())

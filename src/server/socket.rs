@@ -302,6 +302,12 @@ impl Conn {
                 session.handle_frame(now, Inbound::Unknown)
             }
             Inbound::Start(start) => {
+                if let Some(uri) = &start.callback_uri
+                    && let Err(why) = crate::api::check_http_url(uri)
+                {
+                    let message = format!("callbackUri {why}");
+                    return self.refuse("badCallbackUri", 1007, message).await;
+                }
                 self.callback_uri = start
                     .callback_uri
                     .clone()

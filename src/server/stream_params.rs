@@ -19,22 +19,10 @@ impl StreamParams {
         let params: StreamParams = serde_urlencoded::from_str(query.unwrap_or(""))
             .map_err(|e| format!("bad query string: {e}"))?;
         if let Some(uri) = &params.callback_uri {
-            check_http_url(uri).map_err(|why| format!("callbackUri {why}"))?;
+            crate::api::check_http_url(uri).map_err(|why| format!("callbackUri {why}"))?;
         }
         Ok(params)
     }
-}
-
-/// Accepts an absolute `http` or `https` URL with a host.
-fn check_http_url(uri: &str) -> Result<(), &'static str> {
-    let url = reqwest::Url::parse(uri).map_err(|_| "is not a URL")?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("must be an http or https URL");
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err("has no host");
-    }
-    Ok(())
 }
 
 #[cfg(test)]
