@@ -57,6 +57,13 @@ impl Prompt {
 
     /// Decodes a whole WAV file and converts it to mono at `rate`.
     pub fn from_wav(bytes: &[u8], rate: SampleRate) -> Result<Prompt, Error> {
+        let decoded = Prompt::decode_wav(bytes)?;
+        let samples = convert_rate(&decoded.samples, decoded.rate, rate);
+        Ok(Prompt::from_samples(samples, rate))
+    }
+
+    /// Decodes a whole WAV file to mono at the file's own rate.
+    pub fn decode_wav(bytes: &[u8]) -> Result<Prompt, Error> {
         // The reader decodes every WAV flavour: linear PCM, float, mu-law and A-law.
         let mut reader = wav::WavReader::new(Cursor::new(bytes))?;
         let channels = usize::from(reader.channels());
@@ -71,9 +78,10 @@ impl Prompt {
             }
             interleaved.extend_from_slice(&buf[..frames * channels]);
         }
-        let mono = mix_down(&interleaved, channels);
-        let samples = convert_rate(&mono, file_rate, rate);
-        Ok(Prompt::from_samples(samples, rate))
+        Ok(Prompt::from_samples(
+            mix_down(&interleaved, channels),
+            file_rate,
+        ))
     }
 
     /// The samples.

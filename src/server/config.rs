@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dsp::tone::Cadence;
+use crate::media::player::Prompt;
 use crate::session;
 
 /// Everything the server can be told. Units are in the field names; every field has a
@@ -44,6 +46,15 @@ pub struct Config {
     /// Digits kept for the next recognize while none runs (tonegate's DTMF buffering);
     /// 0 restores strict Call Automation behaviour. Default 32.
     pub dtmf_buffer_digits: usize,
+    /// WAV file a hold without `playSourceInfo` loops (any WAV tonegate reads; read once
+    /// at start). Default none: silence.
+    pub hold_music: Option<PathBuf>,
+    /// How long each digit of `sendDtmfTones` sounds, ms (40-1000). Default 70.
+    pub send_dtmf_on_ms: u64,
+    /// Silence after each sent digit, ms (40-1000). Default 70.
+    pub send_dtmf_off_ms: u64,
+    /// Level of each of a sent digit's two frequencies, dBm0 (-30 to 0). Default -10.
+    pub send_dtmf_level_dbm0: f32,
     /// Directory prompt file names are resolved in; names may not leave it. Default `.`.
     pub prompt_dir: PathBuf,
     /// Events buffered per SSE subscriber before it starts missing some. Default 1024.
@@ -98,6 +109,10 @@ impl Default for Config {
             platform_hold_ms: 250,
             dedupe_window_ms: 300,
             dtmf_buffer_digits: 32,
+            hold_music: None,
+            send_dtmf_on_ms: 70,
+            send_dtmf_off_ms: 70,
+            send_dtmf_level_dbm0: -10.0,
             prompt_dir: PathBuf::from("."),
             event_buffer: 1_024,
             tls_cert: None,
@@ -117,18 +132,126 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The session settings these imply.
-    pub fn session(&self) -> session::Config {
-        session::Config {
+    /// The session settings these imply (reads `hold_music`); the error names the
+    /// setting at fault.
+    pub fn session(&self) -> Result<session::Config, String> {
+        let cadence_ms = 40..=1_000;
+        if !cadence_ms.contains(&self.send_dtmf_on_ms)
+            || !cadence_ms.contains(&self.send_dtmf_off_ms)
+        {
+            return Err("send_dtmf_on_ms and send_dtmf_off_ms must be 40 to 1000".to_owned());
+        }
+        if !(-30.0..=0.0).contains(&self.send_dtmf_level_dbm0) {
+            return Err("send_dtmf_level_dbm0 must be -30 to 0".to_owned());
+        }
+        let hold_music = match &self.hold_music {
+            None => None,
+            Some(path) => {
+                let bytes = std::fs::read(path)
+                    .map_err(|e| format!("hold_music {}: {e}", path.display()))?;
+                let music = Prompt::decode_wav(&bytes)
+                    .map_err(|e| format!("hold_music {}: {e}", path.display()))?;
+                Some(music)
+            }
+        };
+        Ok(session::Config {
             lead: Duration::from_millis(self.lead_ms),
             platform_hold: Duration::from_millis(self.platform_hold_ms),
             dedupe_window: Duration::from_millis(self.dedupe_window_ms),
             max_queued_audio: Duration::from_millis(self.max_queued_audio_ms),
             operations: session::operations::Config {
                 dtmf_buffer: self.dtmf_buffer_digits,
+                send_cadence: Cadence {
+                    on: Duration::from_millis(self.send_dtmf_on_ms),
+                    off: Duration::from_millis(self.send_dtmf_off_ms),
+                    level_dbm0: self.send_dtmf_level_dbm0,
+                },
+                hold_music,
                 ..session::operations::Config::default()
             },
             ..session::Config::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Encoding;
+    use crate::media::wav::write_wav;
+
+    fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tonegate-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn defaults_give_the_session_defaults_for_sending_and_hold() {
+        let session = Config::default().session().unwrap();
+        let ops = session::operations::Config::default();
+        assert_eq!(session.operations.send_cadence, ops.send_cadence);
+        assert!(session.operations.hold_music.is_none());
+    }
+
+    #[test]
+    fn send_dtmf_cadence_and_hold_music_are_applied() {
+        let mut wav = Vec::new();
+        write_wav(&mut wav, 22_050, 2, Encoding::S16le, &[0.25; 2 * 2_205]).unwrap();
+        let config = Config {
+            send_dtmf_on_ms: 90,
+            send_dtmf_off_ms: 60,
+            send_dtmf_level_dbm0: -6.0,
+            hold_music: Some(temp_file("music.wav", &wav)),
+            ..Config::default()
+        };
+        let session = config.session().unwrap();
+        let cadence = session.operations.send_cadence;
+        assert_eq!(cadence.on, Duration::from_millis(90));
+        assert_eq!(cadence.off, Duration::from_millis(60));
+        assert_eq!(cadence.level_dbm0, -6.0);
+        let music = session.operations.hold_music.unwrap();
+        assert_eq!(music.rate().hz(), 22_050);
+        assert_eq!(music.samples().len(), 2_205, "stereo mixed down to mono");
+    }
+
+    #[test]
+    fn bad_settings_name_themselves() {
+        let cases = [
+            (
+                Config {
+                    send_dtmf_on_ms: 20,
+                    ..Config::default()
+                },
+                "send_dtmf_on_ms",
+            ),
+            (
+                Config {
+                    send_dtmf_level_dbm0: 3.0,
+                    ..Config::default()
+                },
+                "send_dtmf_level_dbm0",
+            ),
+            (
+                Config {
+                    hold_music: Some(PathBuf::from("/no/such/music.wav")),
+                    ..Config::default()
+                },
+                "hold_music /no/such/music.wav",
+            ),
+            (
+                Config {
+                    hold_music: Some(temp_file("not-a.wav", b"RIFF junk")),
+                    ..Config::default()
+                },
+                "hold_music",
+            ),
+        ];
+        for (config, name) in cases {
+            let err = config.session().unwrap_err();
+            assert!(err.contains(name), "{err} should name {name}");
         }
     }
 }

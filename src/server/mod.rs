@@ -302,7 +302,7 @@ impl Server {
                 "max_frame_bytes and max_sessions must be at least 1".to_owned(),
             ));
         }
-        let session_config = config.session();
+        let session_config = config.session().map_err(Error::Config)?;
         crate::dsp::dtmf::Detector::new(session_config.dtmf.clone())
             .map_err(|e| Error::Config(e.to_string()))?;
         let tls = match (&config.tls_cert, &config.tls_key) {
