@@ -4,6 +4,8 @@
   drive.py run      reads TONEGATE_ENDPOINT, TONEGATE_ACCESS_KEY, TONEGATE_CALL_ID,
                     TONEGATE_PROMPT_URI; prints one JSON line per step to stdout; waits
                     for a line on stdin where the test must press digits.
+  drive.py timeouts the same without TONEGATE_PROMPT_URI: recognize timeouts in real
+                    time, hold with the configured music, continuous DTMF left running.
   drive.py parse F  parses the CloudEvents in JSON file F with azure-core's CloudEvent
                     model and prints a JSON summary.
 
@@ -33,38 +35,28 @@ def error_info(e):
     return {"status": status, "message": str(e).splitlines()[0] if str(e) else ""}
 
 
+def connect():
+    """The SDK client for the call named in the environment, and the caller."""
+    from azure.communication.callautomation import CallAutomationClient, PhoneNumberIdentifier
+
+    endpoint = os.environ["TONEGATE_ENDPOINT"]
+    key = os.environ["TONEGATE_ACCESS_KEY"]
+    call_id = os.environ["TONEGATE_CALL_ID"]
+    client = CallAutomationClient.from_connection_string(f"endpoint={endpoint};accesskey={key}")
+    return client, client.get_call_connection(call_id), PhoneNumberIdentifier("+15551234567")
+
+
 def run():
     from azure.communication.callautomation import (
-        CallAutomationClient,
         DtmfTone,
         FileSource,
-        PhoneNumberIdentifier,
         RecognizeInputType,
         TextSource,
     )
     from azure.core.exceptions import HttpResponseError
 
-    endpoint = os.environ["TONEGATE_ENDPOINT"]
-    key = os.environ["TONEGATE_ACCESS_KEY"]
-    call_id = os.environ["TONEGATE_CALL_ID"]
     prompt = os.environ["TONEGATE_PROMPT_URI"]
-    kwargs = {}
-    if os.environ.get("TONEGATE_PLAIN_HTTP") == "1":
-        # The SDK always builds https:// URLs. Until tonegate serves TLS, this shim sends
-        # the same (already signed: the signature covers path, query and host, not the
-        # scheme) requests over plain HTTP.
-        from azure.core.pipeline.policies import SansIOHTTPPolicy
-
-        class PlainHttp(SansIOHTTPPolicy):
-            def on_request(self, request):
-                url = request.http_request.url
-                if url.startswith("https://"):
-                    request.http_request.url = "http://" + url[len("https://"):]
-
-        kwargs["per_retry_policies"] = [PlainHttp()]
-    client = CallAutomationClient.from_connection_string(f"endpoint={endpoint};accesskey={key}", **kwargs)
-    call = client.get_call_connection(call_id)
-    caller = PhoneNumberIdentifier("+15551234567")
+    client, call, caller = connect()
 
     props = call.get_call_properties()
     step(
@@ -136,6 +128,42 @@ def run():
     step("done")
 
 
+def timeouts():
+    """Timeouts in real time, the configured hold music, continuous DTMF left running."""
+    from azure.communication.callautomation import RecognizeInputType
+
+    _, call, caller = connect()
+    call.start_continuous_dtmf_recognition(caller, operation_context="cont-t")
+    step("start_continuous", status=200)
+
+    # Nobody presses anything: RecognizeFailed 8510 after one second.
+    call.start_recognizing_media(
+        RecognizeInputType.DTMF, caller, initial_silence_timeout=1, operation_context="silence"
+    )
+    step("recognize_silence", status=202)
+    wait("silence-failed")
+
+    # One key, then nothing: RecognizeCompleted 8532 with that key one second later.
+    call.start_recognizing_media(
+        RecognizeInputType.DTMF,
+        caller,
+        initial_silence_timeout=30,
+        dtmf_inter_tone_timeout=1,
+        dtmf_max_tones_to_collect=5,
+        operation_context="inter-tone",
+    )
+    step("recognize_inter_tone", status=202)
+    wait("inter-tone-done")
+
+    # Hold without a play source: tonegate's configured hold music.
+    call.hold(caller, operation_context="hold-t")
+    step("hold", status=200)
+    wait("music-heard")
+    call.unhold(caller, operation_context="unhold-t")
+    step("unhold", status=200)
+    step("done")
+
+
 def parse(path):
     from azure.core.messaging import CloudEvent
 
@@ -161,5 +189,7 @@ def parse(path):
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "parse":
         parse(sys.argv[2])
+    elif len(sys.argv) >= 2 and sys.argv[1] == "timeouts":
+        timeouts()
     else:
         run()
