@@ -567,7 +567,7 @@ async fn download(state: &Arc<State>, uri: &str) -> Result<Bytes, String> {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(download_error)?;
         if !response.status().is_success() {
             return Err(format!("HTTP {}", response.status()));
         }
@@ -575,7 +575,7 @@ async fn download(state: &Arc<State>, uri: &str) -> Result<Bytes, String> {
             return Err(format!("larger than max_download_bytes ({limit})"));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        while let Some(chunk) = response.chunk().await.map_err(download_error)? {
             if (body.len() + chunk.len()) as u64 > limit {
                 return Err(format!("larger than max_download_bytes ({limit})"));
             }
@@ -586,6 +586,21 @@ async fn download(state: &Arc<State>, uri: &str) -> Result<Bytes, String> {
     tokio::time::timeout(timeout, fetch)
         .await
         .map_err(|_| "download timed out".to_owned())?
+}
+
+/// A download error as one line with its causes (`connection refused`, ...).
+fn download_error(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "download timed out".to_owned();
+    }
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }
 
 /// Keeps a downloaded source under `key`, dropping the oldest to stay within

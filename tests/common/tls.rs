@@ -20,6 +20,8 @@ pub struct Pki {
     pub dir: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// The CA certificate alone, PEM.
+    pub ca_file: PathBuf,
     pub ca: CertificateDer<'static>,
 }
 
@@ -51,10 +53,13 @@ impl Pki {
         // Leaf first, then the CA, as a real chain file would be.
         std::fs::write(&cert, format!("{}{}", leaf.pem(), ca.pem())).unwrap();
         std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
         Pki {
             dir,
             cert,
             key,
+            ca_file,
             ca: ca.der().clone(),
         }
     }
