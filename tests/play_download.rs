@@ -84,10 +84,7 @@ fn routes(host: Arc<Host>) -> Router {
         .route("/junk.wav", get(|| async { "this is not a WAV file" }))
         .route("/endless.wav", get(endless))
         .route("/declared-huge.wav", get(declared_huge))
-        .route(
-            "/late.wav",
-            get(|| delayed(Duration::from_millis(800))),
-        )
+        .route("/late.wav", get(|| delayed(Duration::from_millis(800))))
         .route("/slow.wav", get(|| delayed(Duration::from_secs(120))))
         .route("/gated.wav", get(gated))
         .route("/events", post(|| async { StatusCode::OK }))
@@ -131,7 +128,10 @@ async fn play(
 }
 
 fn names(events: &[Value]) -> Vec<&str> {
-    events.iter().map(|e| e["event"].as_str().unwrap()).collect()
+    events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect()
 }
 
 /// Asserts `played` is the prompt in `wav` (at the stream's rate).
@@ -251,21 +251,18 @@ async fn failed_downloads_name_the_failed_source() {
     };
     let server = start_server(Config::default()).await;
     let api = ApiClient::new(server.addr, KEY);
-    let mut ws = open_call(
-        &server,
-        "dl-2",
-        ENCODING,
-        RATE,
-        Some(&host.url("/events")),
-    )
-    .await;
+    let mut ws = open_call(&server, "dl-2", ENCODING, RATE, Some(&host.url("/events"))).await;
 
     let tone = source(&host.url("/tone.wav"));
     let (events, played) = play(
         &api,
         &mut ws,
         "dl-2",
-        vec![tone.clone(), tone.clone(), source(&host.url("/missing.wav"))],
+        vec![
+            tone.clone(),
+            tone.clone(),
+            source(&host.url("/missing.wav")),
+        ],
         "PlayFailed",
     )
     .await;
@@ -338,7 +335,10 @@ async fn oversized_and_slow_downloads_fail() {
     )
     .await;
     assert_eq!(failure(&events), (400, 8536, 0));
-    assert!(message(&events).contains("max_download_bytes"), "{events:?}");
+    assert!(
+        message(&events).contains("max_download_bytes"),
+        "{events:?}"
+    );
 
     // Chunked without end: reading stops past the limit.
     let (events, _) = play(
@@ -350,7 +350,10 @@ async fn oversized_and_slow_downloads_fail() {
     )
     .await;
     assert_eq!(failure(&events), (400, 8536, 0));
-    assert!(message(&events).contains("max_download_bytes"), "{events:?}");
+    assert!(
+        message(&events).contains("max_download_bytes"),
+        "{events:?}"
+    );
     let streamed = state.streamed.load(Ordering::SeqCst);
     assert!(streamed >= 100_000, "{streamed}");
 
@@ -453,7 +456,10 @@ async fn https_sources_need_a_trusted_ca() {
             http_ca_certs: Some(bad.clone()),
             ..Config::default()
         };
-        let error = Server::bind(config).await.err().expect("bad CA file refused");
+        let error = Server::bind(config)
+            .await
+            .err()
+            .expect("bad CA file refused");
         assert!(error.to_string().contains("http_ca_certs"), "{error}");
     }
 }

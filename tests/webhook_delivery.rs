@@ -220,7 +220,11 @@ async fn retries_with_backoff_keep_id_order_and_signature() {
         [Some(503), Some(500), None, Some(429), Some(408), Some(200)]
     );
     assert!(first.iter().all(|p| p.body == first[0].body));
-    assert!(event(first[0])["id"].as_str().is_some_and(|id| id.len() == 36));
+    assert!(
+        event(first[0])["id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36)
+    );
     // Exponential backoff: each gap at least the documented wait (250 ms doubling), and
     // each longer than the one before.
     let gaps: Vec<Duration> = first.windows(2).map(|w| w[1].at - w[0].at).collect();

@@ -267,7 +267,13 @@ pub async fn open_call(
     let silence = vec![0.0; rate.ms_to_samples(20.0)];
     send_binary(&mut ws, super::encode(&silence, encoding)).await;
     for _ in 0..500 {
-        if server.handle.registry().calls().iter().any(|c| c == call_id) {
+        if server
+            .handle
+            .registry()
+            .calls()
+            .iter()
+            .any(|c| c == call_id)
+        {
             return ws;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
