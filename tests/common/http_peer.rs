@@ -31,6 +31,7 @@ use super::{Ws, connect, send_binary, send_text};
 pub struct Seen {
     /// When the request (headers and body) had arrived.
     pub at: Instant,
+    /// The URI path, without the query.
     pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -49,6 +50,7 @@ type Log = Arc<Mutex<Vec<Seen>>>;
 
 /// A running HTTP peer serving a test's routes and recording every request.
 pub struct Peer {
+    /// Where it listens.
     pub addr: SocketAddr,
     scheme: &'static str,
     log: Log,
