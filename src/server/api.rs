@@ -475,16 +475,34 @@ async fn load_source(
             .await
             .unwrap_or_else(|_| Err(SourceFailure::DownloadFailed("loader failed".to_owned())));
     }
-    let bytes = download(state, source)
-        .await
-        .map_err(|m| SourceFailure::DownloadFailed(format!("{}: {m}", source.uri)))?;
+    let cached = state
+        .api
+        .downloads
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .map
+        .get(&source.cache_key)
+        .cloned();
+    let fetched = cached.is_none();
+    let bytes = match cached {
+        Some(bytes) => bytes,
+        None => download(state, &source.uri)
+            .await
+            .map_err(|m| SourceFailure::DownloadFailed(format!("{}: {m}", source.uri)))?,
+    };
     let uri = source.uri.clone();
-    tokio::task::spawn_blocking(move || {
-        Prompt::from_wav(&bytes, rate)
+    let wav = bytes.clone();
+    let prompt = tokio::task::spawn_blocking(move || {
+        Prompt::from_wav(&wav, rate)
             .map_err(|e| SourceFailure::InvalidFormat(format!("{uri}: {e}")))
     })
     .await
-    .unwrap_or_else(|_| Err(SourceFailure::InvalidFormat("decoder failed".to_owned())))
+    .unwrap_or_else(|_| Err(SourceFailure::InvalidFormat("decoder failed".to_owned())))?;
+    // Only playable content is cached, so a fixed file is fetched again.
+    if fetched {
+        remember_download(state, &source.cache_key, bytes);
+    }
+    Ok(prompt)
 }
 
 /// Reads a `file://` source; it must lie inside the prompt directory.
@@ -527,27 +545,20 @@ fn load_file_inner(
     })
 }
 
-async fn download(state: &Arc<State>, source: &PlaySourceRef) -> Result<Bytes, String> {
-    if let Some(b) = state
-        .api
-        .downloads
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .map
-        .get(&source.cache_key)
-    {
-        return Ok(b.clone());
-    }
+/// Fetches an http(s) play source within `max_download_bytes` and `download_timeout_ms`.
+async fn download(state: &Arc<State>, uri: &str) -> Result<Bytes, String> {
     let limit = state.config.max_download_bytes;
     let timeout = Duration::from_millis(state.config.download_timeout_ms);
     let fetch = async {
         let mut response = state
             .webhook
             .client()
-            .get(&source.uri)
+            .get(uri)
+            // The client's own timeout is the webhook's; a download has its own.
+            .timeout(timeout)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(download_error)?;
         if !response.status().is_success() {
             return Err(format!("HTTP {}", response.status()));
         }
@@ -555,7 +566,7 @@ async fn download(state: &Arc<State>, source: &PlaySourceRef) -> Result<Bytes, S
             return Err(format!("larger than max_download_bytes ({limit})"));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        while let Some(chunk) = response.chunk().await.map_err(download_error)? {
             if (body.len() + chunk.len()) as u64 > limit {
                 return Err(format!("larger than max_download_bytes ({limit})"));
             }
@@ -563,34 +574,54 @@ async fn download(state: &Arc<State>, source: &PlaySourceRef) -> Result<Bytes, S
         }
         Ok(Bytes::from(body))
     };
-    let bytes = tokio::time::timeout(timeout, fetch)
+    tokio::time::timeout(timeout, fetch)
         .await
-        .map_err(|_| "download timed out".to_owned())??;
+        .map_err(|_| "download timed out".to_owned())?
+}
+
+/// A download error as one line with its causes (`connection refused`, ...).
+fn download_error(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "download timed out".to_owned();
+    }
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+/// Keeps a downloaded source under `key`, dropping the oldest to stay within
+/// `play_cache_bytes`.
+fn remember_download(state: &State, key: &str, bytes: Bytes) {
     let capacity = state.config.play_cache_bytes;
-    if (bytes.len() as u64) <= capacity {
-        let mut cache = state
-            .api
-            .downloads
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        while cache.bytes + bytes.len() as u64 > capacity {
-            let Some(old) = cache.order.pop_front() else {
-                break;
-            };
-            if let Some(b) = cache.map.remove(&old) {
-                cache.bytes -= b.len() as u64;
-            }
-        }
-        if cache
-            .map
-            .insert(source.cache_key.clone(), bytes.clone())
-            .is_none()
-        {
-            cache.order.push_back(source.cache_key.clone());
-            cache.bytes += bytes.len() as u64;
+    let size = bytes.len() as u64;
+    if size > capacity {
+        return;
+    }
+    let mut cache = state
+        .api
+        .downloads
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(old) = cache.map.remove(key) {
+        cache.bytes -= old.len() as u64;
+        cache.order.retain(|k| k != key);
+    }
+    while cache.bytes + size > capacity {
+        let Some(old) = cache.order.pop_front() else {
+            break;
+        };
+        if let Some(b) = cache.map.remove(&old) {
+            cache.bytes -= b.len() as u64;
         }
     }
-    Ok(bytes)
+    cache.map.insert(key.to_owned(), bytes);
+    cache.order.push_back(key.to_owned());
+    cache.bytes += size;
 }
 
 fn event_id() -> String {

@@ -86,6 +86,9 @@ pub struct Config {
     /// Events queued for webhook delivery per call before new ones are dropped.
     /// Default 1024.
     pub webhook_queue: usize,
+    /// PEM file of extra CA certificates (one or more) trusted, beside the system's, for
+    /// outgoing HTTPS: webhook POSTs and play-source downloads. Default none.
+    pub http_ca_certs: Option<PathBuf>,
     /// A TLS handshake not finished within this long is dropped, ms. Default 10000.
     pub tls_handshake_timeout_ms: u64,
     /// Most TLS handshakes in progress at once; further connections wait in the accept
@@ -125,6 +128,7 @@ impl Default for Config {
             webhook_retry_ms: 60_000,
             webhook_timeout_ms: 10_000,
             webhook_queue: 1_024,
+            http_ca_certs: None,
             tls_handshake_timeout_ms: 10_000,
             max_tls_handshakes: 256,
         }

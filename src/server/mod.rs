@@ -329,7 +329,7 @@ impl Server {
         };
         // After the TLS files, so a bad certificate is the only thing start-up reports.
         let api = api::Api::new(&config).map_err(Error::Config)?;
-        let webhook = webhook::Webhook::new(Duration::from_millis(config.webhook_timeout_ms));
+        let webhook = webhook::Webhook::new(&config).map_err(Error::Config)?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
         let (cloud_events, _) = broadcast::channel(config.event_buffer.max(16));

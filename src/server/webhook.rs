@@ -6,6 +6,7 @@
 //! key>`. An event keeps its `id` across retries, so receivers can drop duplicates.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,18 +31,24 @@ pub(crate) struct Webhook {
 }
 
 impl Webhook {
-    pub(crate) fn new(timeout: Duration) -> Webhook {
+    /// The HTTP client (webhook POSTs and play-source downloads) and no queues yet. Fails
+    /// if [`Config::http_ca_certs`](super::Config) cannot be used.
+    pub(crate) fn new(config: &super::Config) -> Result<Webhook, String> {
         // reqwest is built without a default crypto provider; use ring, as the server
         // does (a no-op if the process already chose one).
         let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
+        let mut builder =
+            reqwest::Client::builder().timeout(Duration::from_millis(config.webhook_timeout_ms));
+        if let Some(path) = &config.http_ca_certs {
+            builder = builder.tls_certs_merge(read_ca_certs(path)?);
+        }
+        let client = builder
             .build()
-            .unwrap_or_default();
-        Webhook {
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Webhook {
             client,
             queues: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     pub(crate) fn client(&self) -> &reqwest::Client {
@@ -55,6 +62,20 @@ impl Webhook {
             .unwrap_or_else(|e| e.into_inner())
             .remove(call_id);
     }
+}
+
+/// The certificates of a PEM file of CA certificates (at least one).
+fn read_ca_certs(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("http_ca_certs {}: {e}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("http_ca_certs {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "http_ca_certs {}: no PEM certificate in the file",
+            path.display()
+        ));
+    }
+    Ok(certs)
 }
 
 /// Publishes an event: SSE at once, then the webhook (if `url`) in call order.

@@ -2,6 +2,7 @@
 //! generation and a minimal SSE reader.
 #![allow(dead_code)]
 
+pub mod http_peer;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -214,6 +215,30 @@ pub async fn read_until(ws: &mut Ws, kind: &str, limit: Duration) -> Received {
         }
     }
     got
+}
+
+/// Reads until the raw-dialect operation event `name` (`"type": "operation"`) arrives;
+/// returns everything seen, that event last.
+pub async fn read_until_operation(ws: &mut Ws, name: &str, limit: Duration) -> Received {
+    let mut got = Received::default();
+    let deadline = tokio::time::sleep(limit);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            m = ws.next() => match m {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    let done = v["type"] == "operation" && v["event"] == name;
+                    got.events.push(v);
+                    if done { return got; }
+                }
+                Some(Ok(Message::Binary(b))) => got.binary.push(b.to_vec()),
+                Some(Ok(_)) => {}
+                other => panic!("socket ended waiting for {name}: {other:?}; got {got:?}"),
+            },
+            _ = &mut deadline => panic!("no {name} within {limit:?}; got {:?}", got.events),
+        }
+    }
 }
 
 /// A minimal SSE client: yields the JSON `data:` payloads.

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use tokio_rustls::rustls::pki_types::CertificateDer;
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 use tonegate::server::Config;
 
 use super::{TestServer, Ws, start};
@@ -19,6 +20,8 @@ pub struct Pki {
     pub dir: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// The CA certificate alone, PEM.
+    pub ca_file: PathBuf,
     pub ca: CertificateDer<'static>,
 }
 
@@ -50,10 +53,13 @@ impl Pki {
         // Leaf first, then the CA, as a real chain file would be.
         std::fs::write(&cert, format!("{}{}", leaf.pem(), ca.pem())).unwrap();
         std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
         Pki {
             dir,
             cert,
             key,
+            ca_file,
             ca: ca.der().clone(),
         }
     }
@@ -75,6 +81,23 @@ impl Pki {
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
+        Arc::new(config)
+    }
+
+    /// Server settings presenting this PKI's certificate (ring), for test HTTPS peers.
+    pub fn server_config(&self) -> Arc<ServerConfig> {
+        let chain = std::fs::read(&self.cert).unwrap();
+        let certs = CertificateDer::pem_slice_iter(&chain)
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(&std::fs::read(&self.key).unwrap()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
         Arc::new(config)
     }
 
