@@ -9,50 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use common::*;
-use serde_json::Value;
 use tonegate::server::{Config, auth};
 
 const KEY: &[u8] = b"another test key for the api....";
-
-struct Client {
-    http: reqwest::Client,
-    addr: std::net::SocketAddr,
-}
-
-impl Client {
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        body: &str,
-        tweak: impl FnOnce(&mut String, &mut String, &mut String),
-    ) -> (u16, Value) {
-        #[allow(clippy::disallowed_methods)]
-        let now = SystemTime::now();
-        let mut date = httpdate::fmt_http_date(now);
-        let host = self.addr.to_string();
-        let mut authorization = auth::sign(KEY, method, path, &date, &host, body.as_bytes());
-        let mut hash = auth::content_hash(body.as_bytes());
-        tweak(&mut date, &mut hash, &mut authorization);
-        let url = format!("http://{}{path}", self.addr);
-        let request = if method == "GET" {
-            self.http.get(url)
-        } else {
-            self.http.post(url).body(body.to_owned())
-        };
-        let response = request
-            .header("x-ms-date", date)
-            .header("x-ms-content-sha256", hash)
-            .header("authorization", authorization)
-            .header("content-type", "application/json")
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-}
 
 const PLAY: &str = "/calling/callConnections/auth-1:play?api-version=2026-03-12";
 
@@ -77,10 +36,7 @@ async fn hmac_auth_validation_and_errors() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let client = Client {
-        http: reqwest::Client::new(),
-        addr: server.addr,
-    };
+    let client = api::SignedClient::new(server.addr, KEY);
     let body = r#"{"playSources":[{"kind":"file","file":{"uri":"file:///nonexistent/x.wav"}}],"operationContext":"p"}"#;
 
     // Signed correctly: accepted; the missing file fails asynchronously.
@@ -184,10 +140,7 @@ async fn hmac_auth_validation_and_errors() {
 #[tokio::test]
 async fn api_refused_without_access_key() {
     let server = start(Config::default()).await;
-    let client = Client {
-        http: reqwest::Client::new(),
-        addr: server.addr,
-    };
+    let client = api::SignedClient::new(server.addr, KEY);
     let (status, err) = client.send("POST", PLAY, "{}", |_, _, _| {}).await;
     assert_eq!(status, 401);
     assert!(
