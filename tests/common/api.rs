@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 use tonegate::server::auth;
 
-/// Rejected dates and hashes are tested by tweaking the signed headers.
+/// A signing client of one server's media-operation API (plain HTTP).
 pub struct SignedClient {
     pub http: reqwest::Client,
     pub addr: SocketAddr,
