@@ -19,17 +19,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::HeaderMap;
 use base64::Engine;
 use common::*;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
 use tonegate::SampleRate;
-use tonegate::codec::Encoding;
-use tonegate::server::{Config, auth};
+use tonegate::server::Config;
 
 const KEY: &[u8] = b"tonegate sdk test key, 32 bytes!";
 const CALL_ID: &str = "sdk-call-1";
@@ -75,98 +70,6 @@ fn sdk_python() -> PathBuf {
     );
     assert!(has_sdk(&python), "SDK test setup: SDK still not importable");
     python
-}
-
-fn write_prompt(dir: &Path) -> PathBuf {
-    let path = dir.join("prompt.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 16_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&path, spec).unwrap();
-    for n in 0..6_400 {
-        let v = (2.0 * std::f32::consts::PI * 440.0 * n as f32 / 16_000.0).sin();
-        w.write_sample((v * 8_000.0) as i16).unwrap();
-    }
-    w.finalize().unwrap();
-    path
-}
-
-/// A webhook POST as received.
-#[derive(Debug, Clone)]
-struct Post {
-    signature: Option<String>,
-    body: Bytes,
-}
-
-async fn start_listener() -> (std::net::SocketAddr, mpsc::UnboundedReceiver<Post>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let app = axum::Router::new().route(
-        "/events",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let tx = tx.clone();
-            async move {
-                let signature = headers
-                    .get("x-tonegate-signature")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                let _ = tx.send(Post { signature, body });
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    (addr, rx)
-}
-
-/// Collects CloudEvents from the listener, checking each POST's signature.
-struct Events {
-    rx: mpsc::UnboundedReceiver<Post>,
-    all: Vec<Value>,
-}
-
-impl Events {
-    async fn until(&mut self, kind: &str, context: &str) -> Value {
-        let wanted = format!("Microsoft.Communication.{kind}");
-        if let Some(e) = self
-            .all
-            .iter()
-            .find(|e| e["type"] == wanted && e["data"]["operationContext"] == context)
-        {
-            return e.clone();
-        }
-        let deadline = tokio::time::sleep(Duration::from_secs(20));
-        tokio::pin!(deadline);
-        loop {
-            let post = tokio::select! {
-                p = self.rx.recv() => p.expect("listener alive"),
-                _ = &mut deadline => panic!("no {kind} ({context}); got {:#?}", self.all),
-            };
-            let expected = format!("sha256={}", auth::body_signature(KEY, &post.body));
-            assert_eq!(
-                post.signature.as_deref(),
-                Some(expected.as_str()),
-                "bad webhook signature"
-            );
-            let batch: Vec<Value> = serde_json::from_slice(&post.body).expect("a JSON array");
-            let mut found = None;
-            for e in batch {
-                if e["type"] == wanted && e["data"]["operationContext"] == context {
-                    found = Some(e.clone());
-                }
-                self.all.push(e);
-            }
-            if let Some(e) = found {
-                return e;
-            }
-        }
-    }
 }
 
 struct Script {
@@ -219,7 +122,7 @@ async fn python_sdk_drives_media_operations() {
     let dir = std::env::temp_dir().join(format!("tonegate-sdk-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let prompt = write_prompt(&dir);
-    let (listener, posts) = start_listener().await;
+    let (callback, posts) = webhook::start_listener().await;
     let key_b64 = base64::engine::general_purpose::STANDARD.encode(KEY);
     let config = Config {
         access_key: Some(key_b64.clone()),
@@ -231,48 +134,7 @@ async fn python_sdk_drives_media_operations() {
 
     // The call: a raw-dialect stream whose start frame names its callback URI.
     let ws = common::tls::connect_wss(server.addr, "/media/raw", &pki).await;
-    let (mut sink, mut stream) = ws.split();
-    sink.send(Message::text(format!(
-        r#"{{"type":"start","callId":"{CALL_ID}","encoding":"ulaw","sampleRate":8000,"callbackUri":"http://{listener}/events"}}"#
-    )))
-    .await
-    .unwrap();
-    tokio::spawn(async move { while stream.next().await.is_some() {} });
-    // Real-time audio: silence, or queued samples (digits) when there are some.
-    let (audio_tx, mut audio_rx) = mpsc::unbounded_channel::<Vec<f32>>();
-    tokio::spawn(async move {
-        let mut queued: Vec<f32> = Vec::new();
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        loop {
-            tick.tick().await;
-            while let Ok(s) = audio_rx.try_recv() {
-                queued.extend(s);
-            }
-            let n = queued.len().min(160);
-            let mut frame: Vec<f32> = queued.drain(..n).collect();
-            frame.resize(160, 0.0);
-            if sink
-                .send(Message::binary(encode(&frame, Encoding::Ulaw)))
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
-    // The call exists once its stream started.
-    for _ in 0..100 {
-        if server
-            .handle
-            .registry()
-            .calls()
-            .iter()
-            .any(|c| c == CALL_ID)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let audio_tx = start_live_call(ws, &server.handle, CALL_ID, &callback).await;
 
     let mut child = Command::new(&python)
         .arg(manifest_dir().join("tests/sdk/drive.py"))
@@ -307,10 +169,7 @@ async fn python_sdk_drives_media_operations() {
         lines,
         steps: Vec::new(),
     };
-    let mut events = Events {
-        rx: posts,
-        all: Vec::new(),
-    };
+    let mut events = webhook::Events::new(posts, KEY);
 
     script.until_wait("digits").await;
     let props = script.step("properties");

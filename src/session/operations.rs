@@ -421,6 +421,23 @@ pub enum OperationEventType {
 }
 
 impl OperationEventType {
+    /// Every event type, in declaration order.
+    pub const ALL: [OperationEventType; 13] = [
+        OperationEventType::PlayStarted,
+        OperationEventType::PlayCompleted,
+        OperationEventType::PlayFailed,
+        OperationEventType::PlayCanceled,
+        OperationEventType::RecognizeCompleted,
+        OperationEventType::RecognizeFailed,
+        OperationEventType::RecognizeCanceled,
+        OperationEventType::ContinuousDtmfRecognitionToneReceived,
+        OperationEventType::ContinuousDtmfRecognitionToneFailed,
+        OperationEventType::ContinuousDtmfRecognitionStopped,
+        OperationEventType::SendDtmfTonesCompleted,
+        OperationEventType::SendDtmfTonesFailed,
+        OperationEventType::HoldFailed,
+    ];
+
     /// The name (`RecognizeCompleted`).
     pub fn name(self) -> &'static str {
         match self {

@@ -235,12 +235,16 @@ impl ApiClient {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// `POST /calling/callConnections/{call}:{op}` with a JSON body, signed.
+    pub async fn operation(&self, call: &str, op: &str, body: &Value) -> (u16, Value) {
+        let path = format!("/calling/callConnections/{call}:{op}?api-version=2026-03-12");
+        self.send("POST", &path, &body.to_string(), |_, _, _| {})
+            .await
+    }
+
     /// `POST /calling/callConnections/{call_id}:play` with `body`; returns the status.
     pub async fn play(&self, call_id: &str, body: &Value) -> u16 {
-        let path = format!("/calling/callConnections/{call_id}:play?api-version=2026-03-12");
-        let (status, reply) = self
-            .send("POST", &path, &body.to_string(), |_, _, _| {})
-            .await;
+        let (status, reply) = self.operation(call_id, "play", body).await;
         assert!(status < 500, "play answered {status}: {reply}");
         status
     }

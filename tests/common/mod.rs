@@ -4,6 +4,7 @@
 
 pub mod http_peer;
 pub mod tls;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tonegate::SampleRate;
@@ -118,6 +120,72 @@ pub async fn start_raw(ws: &mut Ws, call_id: &str, rate: SampleRate, encoding: E
         ),
     )
     .await;
+}
+
+/// Opens a live raw-dialect call (µ-law, 8 kHz) whose events go to `callback_uri`:
+/// sends `start`, then streams in real time (one 20 ms frame per 20 ms) silence, or
+/// the samples sent to the returned channel when there are some (e.g. [`signal`]).
+/// Returns once `handle` lists the call.
+pub async fn start_live_call(
+    ws: Ws,
+    handle: &Handle,
+    call_id: &str,
+    callback_uri: &str,
+) -> mpsc::UnboundedSender<Vec<f32>> {
+    let (mut sink, mut stream) = ws.split();
+    sink.send(Message::text(format!(
+        r#"{{"type":"start","callId":"{call_id}","encoding":"ulaw","sampleRate":8000,"callbackUri":"{callback_uri}"}}"#
+    )))
+    .await
+    .unwrap();
+    tokio::spawn(async move { while stream.next().await.is_some() {} });
+    let (audio_tx, mut audio_rx) = mpsc::unbounded_channel::<Vec<f32>>();
+    tokio::spawn(async move {
+        let mut queued: Vec<f32> = Vec::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            tick.tick().await;
+            while let Ok(s) = audio_rx.try_recv() {
+                queued.extend(s);
+            }
+            let n = queued.len().min(160);
+            let mut frame: Vec<f32> = queued.drain(..n).collect();
+            frame.resize(160, 0.0);
+            if sink
+                .send(Message::binary(encode(&frame, Encoding::Ulaw)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    for _ in 0..500 {
+        if handle.registry().calls().iter().any(|c| c == call_id) {
+            return audio_tx;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("call {call_id} never started");
+}
+
+/// Writes `dir/prompt.wav`: 400 ms of a 440 Hz tone, mono 16-bit 16 kHz (an ACS
+/// prompt file).
+pub fn write_prompt(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("prompt.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for n in 0..6_400 {
+        let v = (2.0 * std::f32::consts::PI * 440.0 * n as f32 / 16_000.0).sin();
+        w.write_sample((v * 8_000.0) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+    path
 }
 
 /// Sends `samples` as binary raw-dialect frames of `chunk_ms` each, sleeping one chunk's

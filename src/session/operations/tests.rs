@@ -1211,3 +1211,12 @@ fn operation_events_serialise_with_acs_field_names() {
         })
     );
 }
+
+#[test]
+fn every_event_type_listed_once_by_its_wire_name() {
+    let all = OperationEventType::ALL;
+    for (i, e) in all.iter().enumerate() {
+        assert_eq!(all.iter().position(|x| x == e), Some(i), "{e:?} twice");
+        assert_eq!(serde_json::to_value(e).unwrap(), e.name());
+    }
+}
