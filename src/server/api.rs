@@ -536,6 +536,36 @@ fn load_file_inner(
     })
 }
 
+/// GETs `url` within `timeout`; a body over `limit.0` bytes is refused, naming the
+/// setting `limit.1`. The error is one line.
+pub(crate) async fn get_limited(
+    client: &reqwest::Client,
+    url: &str,
+    (limit, setting): (u64, &str),
+    timeout: Duration,
+) -> Result<Bytes, String> {
+    let fetch = async {
+        let mut response = client.get(url).send().await.map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("HTTP {}", response.status()));
+        }
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Err(format!("larger than {setting} ({limit})"));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(format!("larger than {setting} ({limit})"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(body))
+    };
+    tokio::time::timeout(timeout, fetch)
+        .await
+        .map_err(|_| "download timed out".to_owned())?
+}
+
 async fn download(state: &Arc<State>, source: &PlaySourceRef) -> Result<Bytes, String> {
     if let Some(b) = state
         .api
@@ -547,34 +577,13 @@ async fn download(state: &Arc<State>, source: &PlaySourceRef) -> Result<Bytes, S
     {
         return Ok(b.clone());
     }
-    let limit = state.config.max_download_bytes;
-    let timeout = Duration::from_millis(state.config.download_timeout_ms);
-    let fetch = async {
-        let mut response = state
-            .webhook
-            .client()
-            .get(&source.uri)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("HTTP {}", response.status()));
-        }
-        if response.content_length().is_some_and(|n| n > limit) {
-            return Err(format!("larger than max_download_bytes ({limit})"));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-            if (body.len() + chunk.len()) as u64 > limit {
-                return Err(format!("larger than max_download_bytes ({limit})"));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Bytes::from(body))
-    };
-    let bytes = tokio::time::timeout(timeout, fetch)
-        .await
-        .map_err(|_| "download timed out".to_owned())??;
+    let bytes = get_limited(
+        state.webhook.client(),
+        &source.uri,
+        (state.config.max_download_bytes, "max_download_bytes"),
+        Duration::from_millis(state.config.download_timeout_ms),
+    )
+    .await?;
     let capacity = state.config.play_cache_bytes;
     if (bytes.len() as u64) <= capacity {
         let mut cache = state
