@@ -32,7 +32,9 @@ const METADATA: &str = r#"{"kind":"AudioMetadata","audioMetadata":{"subscription
 fn unix_now() -> u64 {
     #[allow(clippy::disallowed_methods)]
     let now = SystemTime::now();
-    now.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs()
+    now.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// Claims as ACS sends them: valid for an hour from a minute ago.
@@ -181,17 +183,41 @@ async fn jwt_from_a_file_accepts_good_tokens_and_refuses_the_rest() {
     let signed = |claims: Value| bearer(&rs256(KEY_A, Some(KID_A), &claims));
     let cases = [
         (None, "missing Authorization header"),
-        (Some("Basic dXNlcjpwYXNz".to_owned()), "Authorization scheme must be Bearer"),
+        (
+            Some("Basic dXNlcjpwYXNz".to_owned()),
+            "Authorization scheme must be Bearer",
+        ),
         (Some(good_token()), "Authorization scheme must be Bearer"),
         (Some(bearer("not-a-jwt")), "invalid token"),
         (Some(bearer("a.b.c")), "invalid token"),
-        (Some(bearer(&rs256(KEY_B, Some(KID_A), &claims()))), "bad signature"),
-        (Some(bearer(&rs256(KEY_A, Some("other"), &claims()))), "unknown signing key"),
-        (Some(bearer(&rs256(KEY_A, None, &claims()))), "unknown signing key"),
-        (Some(signed(with("exp", json!(now - 3_600)))), "token expired"),
-        (Some(signed(with("nbf", json!(now + 3_600)))), "token not yet valid"),
-        (Some(signed(with("iss", json!("https://evil.example")))), "wrong issuer"),
-        (Some(signed(with("aud", json!("another-resource")))), "wrong audience"),
+        (
+            Some(bearer(&rs256(KEY_B, Some(KID_A), &claims()))),
+            "bad signature",
+        ),
+        (
+            Some(bearer(&rs256(KEY_A, Some("other"), &claims()))),
+            "unknown signing key",
+        ),
+        (
+            Some(bearer(&rs256(KEY_A, None, &claims()))),
+            "unknown signing key",
+        ),
+        (
+            Some(signed(with("exp", json!(now - 3_600)))),
+            "token expired",
+        ),
+        (
+            Some(signed(with("nbf", json!(now + 3_600)))),
+            "token not yet valid",
+        ),
+        (
+            Some(signed(with("iss", json!("https://evil.example")))),
+            "wrong issuer",
+        ),
+        (
+            Some(signed(with("aud", json!("another-resource")))),
+            "wrong audience",
+        ),
         (Some(bearer(&hs256)), "only RS256 tokens are accepted"),
         (Some(bearer(&alg_none)), "invalid token"),
     ];
@@ -273,8 +299,10 @@ async fn jwks_over_http_is_cached_and_follows_key_rotation() {
     let _a2 = open_ok(&server, "call-a2", Some(&good)).await;
     assert_eq!(jwks_server.fetches(), 1);
 
-    // A token of a key not published yet: one refetch, refused; a second one within
-    // stream_auth_jwks_min_interval_ms does not fetch again.
+    // A token of a key not published yet: one refetch (once the first fetch is
+    // stream_auth_jwks_min_interval_ms old), refused; a second one within that interval
+    // does not fetch again.
+    tokio::time::sleep(Duration::from_millis(350)).await;
     let token_b = bearer(&rs256(KEY_B, Some(KID_B), &claims()));
     assert_refused(&server, Some(&token_b), "unknown signing key").await;
     assert_eq!(jwks_server.fetches(), 2);
@@ -335,7 +363,10 @@ async fn an_unreachable_jwks_refuses_upgrades_and_nothing_else() {
         let good = bearer(&good_token());
         assert_refused(&server, Some(&good), "signing keys unavailable").await;
         assert_eq!(failures(&server, "keys_unavailable").await, 1, "{jwks}");
-        assert_eq!(http_get(server.addr, "/healthz").await, (200, "ok".to_owned()));
+        assert_eq!(
+            http_get(server.addr, "/healthz").await,
+            (200, "ok".to_owned())
+        );
         server.handle.shutdown();
     }
 }
@@ -351,7 +382,12 @@ async fn static_token() {
     let mut call = open_ok(&server, "token-call", Some("Bearer s3cret-t0ken")).await;
     assert_refused(&server, Some("Bearer s3cret-t0kem"), "invalid token").await;
     assert_refused(&server, Some("Bearer s3cret"), "invalid token").await;
-    assert_refused(&server, Some("s3cret-t0ken"), "Authorization scheme must be Bearer").await;
+    assert_refused(
+        &server,
+        Some("s3cret-t0ken"),
+        "Authorization scheme must be Bearer",
+    )
+    .await;
     assert_refused(&server, None, "missing Authorization header").await;
     assert_eq!(failures(&server, "invalid").await, 2);
     dtmf_on(&server, &mut call, "token-call").await;
@@ -372,12 +408,18 @@ async fn bad_settings_are_refused_at_bind() {
         (token_mode, "stream_auth_token"),
         (no_audience, "stream_auth_audience"),
         (no_jwks, "stream_auth_jwks"),
-        (jwt_config("ftp://example.com/keys".to_owned()), "stream_auth_jwks"),
+        (
+            jwt_config("ftp://example.com/keys".to_owned()),
+            "stream_auth_jwks",
+        ),
         (jwt_config("https://".to_owned()), "stream_auth_jwks"),
     ];
     for (mut config, setting) in cases {
         config.listen = "127.0.0.1:0".parse().unwrap();
         let error = Server::bind(config).await.err().expect("bad settings bind");
-        assert!(error.to_string().contains(setting), "{error} lacks {setting}");
+        assert!(
+            error.to_string().contains(setting),
+            "{error} lacks {setting}"
+        );
     }
 }

@@ -174,8 +174,11 @@ mod tests {
             Some("https://example.com/keys")
         );
         assert_eq!(config.stream_auth_jwks_timeout_ms, 2_000);
-        let env = [("TONEGATE_STREAM_AUTH", "token"), ("TONEGATE_STREAM_AUTH_TOKEN", "s3cret")]
-            .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let env = [
+            ("TONEGATE_STREAM_AUTH", "token"),
+            ("TONEGATE_STREAM_AUTH_TOKEN", "s3cret"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
         let config = load_config(&args(), env.into_iter()).unwrap();
         assert_eq!(config.stream_auth, Mode::Token);
         assert_eq!(config.stream_auth_token.as_deref(), Some("s3cret"));

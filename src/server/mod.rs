@@ -535,7 +535,11 @@ async fn accept(
     let authorization = headers.get(axum::http::header::AUTHORIZATION);
     let (now, wall) = (state.now(), state.wall_now());
     let client = state.webhook.client();
-    if let Err(refusal) = state.stream_auth.check(authorization, client, now, wall).await {
+    if let Err(refusal) = state
+        .stream_auth
+        .check(authorization, client, now, wall)
+        .await
+    {
         state
             .metrics
             .stream_auth_failures

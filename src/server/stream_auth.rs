@@ -248,7 +248,10 @@ impl Times {
         if self.exp.is_nan() || self.exp + leeway < now {
             return Err(Refusal::Expired);
         }
-        if self.nbf.is_some_and(|nbf| nbf.is_nan() || nbf - leeway > now) {
+        if self
+            .nbf
+            .is_some_and(|nbf| nbf.is_nan() || nbf - leeway > now)
+        {
             return Err(Refusal::NotYetValid);
         }
         Ok(())
@@ -299,9 +302,7 @@ impl Jwt {
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::InvalidSignature => Refusal::Signature,
-                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-                    Refusal::Algorithm
-                }
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => Refusal::Algorithm,
                 ErrorKind::InvalidIssuer => Refusal::Issuer,
                 ErrorKind::InvalidAudience => Refusal::Audience,
                 ErrorKind::MissingRequiredClaim(claim) => match claim.as_str() {
@@ -610,11 +611,39 @@ mod tests {
         assert!(!should_fetch(&none, false, Some(s(5)), s(10), refresh, min));
         assert!(should_fetch(&none, false, Some(s(5)), s(15), refresh, min));
         // Fresh keys holding the kid: no fetch.
-        assert!(!should_fetch(&loaded, true, Some(s(100)), s(200), refresh, min));
+        assert!(!should_fetch(
+            &loaded,
+            true,
+            Some(s(100)),
+            s(200),
+            refresh,
+            min
+        ));
         // Unknown kid: fetch, at most once per min_interval.
-        assert!(should_fetch(&loaded, false, Some(s(100)), s(200), refresh, min));
-        assert!(!should_fetch(&loaded, false, Some(s(195)), s(200), refresh, min));
+        assert!(should_fetch(
+            &loaded,
+            false,
+            Some(s(100)),
+            s(200),
+            refresh,
+            min
+        ));
+        assert!(!should_fetch(
+            &loaded,
+            false,
+            Some(s(195)),
+            s(200),
+            refresh,
+            min
+        ));
         // Stale keys: fetch even for a known kid.
-        assert!(should_fetch(&loaded, true, Some(s(100)), s(3_700), refresh, min));
+        assert!(should_fetch(
+            &loaded,
+            true,
+            Some(s(100)),
+            s(3_700),
+            refresh,
+            min
+        ));
     }
 }
