@@ -151,7 +151,7 @@ impl Verifier {
                     .as_deref()
                     .filter(|t| !t.trim().is_empty())
                     .ok_or("stream_auth = \"token\" needs stream_auth_token")?;
-                if token.trim() != token || token.chars().any(|c| c.is_ascii_whitespace()) {
+                if token.chars().any(|c| c.is_ascii_whitespace()) {
                     return Err("stream_auth_token may not contain whitespace".to_owned());
                 }
                 Kind::Token(digest(token))
