@@ -322,7 +322,7 @@ async fn jwks_over_http_is_cached_and_follows_key_rotation() {
 }
 
 #[tokio::test]
-async fn keys_are_refetched_once_stale() {
+async fn keys_are_refetched_once_stale_and_kept_if_that_fails() {
     let jwks_server = JwksServer::start(jwks(&[(KEY_A, KID_A)])).await;
     let mut config = jwt_config(jwks_server.url.clone());
     config.stream_auth_jwks_refresh_ms = 200;
@@ -334,6 +334,11 @@ async fn keys_are_refetched_once_stale() {
     tokio::time::sleep(Duration::from_millis(250)).await;
     let _a2 = open_ok(&server, "call-2", Some(&good)).await;
     assert_eq!(jwks_server.fetches(), 2);
+    // A refresh that fails keeps the keys already known.
+    *jwks_server.body.lock().unwrap() = "not a JWKS".to_owned();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let _a3 = open_ok(&server, "call-3", Some(&good)).await;
+    assert_eq!(jwks_server.fetches(), 3);
     server.handle.shutdown();
 }
 

@@ -95,8 +95,8 @@ pub struct Config {
     /// `jwt`: the required `aud` claim, the ACS resource's immutable ID. Required in `jwt`
     /// mode. Default none.
     pub stream_auth_audience: Option<String>,
-    /// `jwt`: how long fetched keys are used before the JWKS is fetched again, ms.
-    /// Default 3600000 (1 h).
+    /// `jwt`: how long fetched keys are used before the next upgrade fetches the JWKS
+    /// again, ms. Default 3600000 (1 h).
     pub stream_auth_jwks_refresh_ms: u64,
     /// `jwt`: least time between two JWKS fetches (a token with an unknown `kid`, or a
     /// failed fetch, triggers one no sooner), ms. Default 10000.
