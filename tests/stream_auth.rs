@@ -289,7 +289,7 @@ impl JwksServer {
 async fn jwks_over_http_is_cached_and_follows_key_rotation() {
     let jwks_server = JwksServer::start(jwks(&[(KEY_A, KID_A)])).await;
     let mut config = jwt_config(jwks_server.url.clone());
-    config.stream_auth_jwks_min_interval_ms = 300;
+    config.stream_auth_jwks_min_interval_ms = 1_000;
     let server = start(config).await;
     assert_eq!(jwks_server.fetches(), 0, "keys are fetched on first use");
 
@@ -302,7 +302,7 @@ async fn jwks_over_http_is_cached_and_follows_key_rotation() {
     // A token of a key not published yet: one refetch (once the first fetch is
     // stream_auth_jwks_min_interval_ms old), refused; a second one within that interval
     // does not fetch again.
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let token_b = bearer(&rs256(KEY_B, Some(KID_B), &claims()));
     assert_refused(&server, Some(&token_b), "unknown signing key").await;
     assert_eq!(jwks_server.fetches(), 2);
@@ -311,7 +311,7 @@ async fn jwks_over_http_is_cached_and_follows_key_rotation() {
 
     // The issuer rotates to key B: the new kid triggers one refetch, then passes.
     *jwks_server.body.lock().unwrap() = jwks(&[(KEY_B, KID_B), (KEY_A, KID_A)]);
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let _b1 = open_ok(&server, "call-b1", Some(&token_b)).await;
     assert_eq!(jwks_server.fetches(), 3);
     let _b2 = open_ok(&server, "call-b2", Some(&token_b)).await;
