@@ -149,4 +149,40 @@ mod tests {
         let bad = [("TONEGATE_NO_SUCH_KEY".to_owned(), "1".to_owned())];
         assert!(load_config(&args(), bad.into_iter()).is_err());
     }
+
+    #[test]
+    fn stream_auth_from_env() {
+        use tonegate::server::stream_auth::Mode;
+        let env = [
+            ("TONEGATE_STREAM_AUTH", "jwt"),
+            (
+                "TONEGATE_STREAM_AUTH_AUDIENCE",
+                "6f1c7a52-3b0d-4e8a-9c4f-2d5e8b7a1c90",
+            ),
+            ("TONEGATE_STREAM_AUTH_JWKS", "https://example.com/keys"),
+            ("TONEGATE_STREAM_AUTH_JWKS_TIMEOUT_MS", "2000"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let config = load_config(&args(), env.into_iter()).unwrap();
+        assert_eq!(config.stream_auth, Mode::Jwt);
+        assert_eq!(
+            config.stream_auth_audience.as_deref(),
+            Some("6f1c7a52-3b0d-4e8a-9c4f-2d5e8b7a1c90")
+        );
+        assert_eq!(
+            config.stream_auth_jwks.as_deref(),
+            Some("https://example.com/keys")
+        );
+        assert_eq!(config.stream_auth_jwks_timeout_ms, 2_000);
+        let env = [
+            ("TONEGATE_STREAM_AUTH", "token"),
+            ("TONEGATE_STREAM_AUTH_TOKEN", "s3cret"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let config = load_config(&args(), env.into_iter()).unwrap();
+        assert_eq!(config.stream_auth, Mode::Token);
+        assert_eq!(config.stream_auth_token.as_deref(), Some("s3cret"));
+        let bad = [("TONEGATE_STREAM_AUTH".to_owned(), "maybe".to_owned())];
+        assert!(load_config(&args(), bad.into_iter()).is_err());
+    }
 }

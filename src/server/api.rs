@@ -547,14 +547,26 @@ fn load_file_inner(
 
 /// Fetches an http(s) play source within `max_download_bytes` and `download_timeout_ms`.
 async fn download(state: &Arc<State>, uri: &str) -> Result<Bytes, String> {
-    let limit = state.config.max_download_bytes;
-    let timeout = Duration::from_millis(state.config.download_timeout_ms);
+    get_limited(
+        state.webhook.client(),
+        uri,
+        (state.config.max_download_bytes, "max_download_bytes"),
+        Duration::from_millis(state.config.download_timeout_ms),
+    )
+    .await
+}
+
+/// GETs `url` within `timeout` (not the client's own); a body over `limit.0` bytes is
+/// refused, naming the setting `limit.1`. The error is one line.
+pub(crate) async fn get_limited(
+    client: &reqwest::Client,
+    url: &str,
+    (limit, setting): (u64, &str),
+    timeout: Duration,
+) -> Result<Bytes, String> {
     let fetch = async {
-        let mut response = state
-            .webhook
-            .client()
-            .get(uri)
-            // The client's own timeout is the webhook's; a download has its own.
+        let mut response = client
+            .get(url)
             .timeout(timeout)
             .send()
             .await
@@ -563,12 +575,12 @@ async fn download(state: &Arc<State>, uri: &str) -> Result<Bytes, String> {
             return Err(format!("HTTP {}", response.status()));
         }
         if response.content_length().is_some_and(|n| n > limit) {
-            return Err(format!("larger than max_download_bytes ({limit})"));
+            return Err(format!("larger than {setting} ({limit})"));
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(download_error)? {
             if (body.len() + chunk.len()) as u64 > limit {
-                return Err(format!("larger than max_download_bytes ({limit})"));
+                return Err(format!("larger than {setting} ({limit})"));
             }
             body.extend_from_slice(&chunk);
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::stream_auth::Mode;
 use crate::dsp::tone::Cadence;
 use crate::media::player::Prompt;
 use crate::session;
@@ -94,6 +95,31 @@ pub struct Config {
     /// Most TLS handshakes in progress at once; further connections wait in the accept
     /// backlog. Default 256.
     pub max_tls_handshakes: usize,
+    /// How audio sockets authenticate their upgrade: `none`, `jwt` (`Authorization:
+    /// Bearer <JWT>` as ACS sends it, RS256 checked against `stream_auth_jwks`) or
+    /// `token` (`Authorization: Bearer <stream_auth_token>`). Refused upgrades get 401.
+    /// Default `none`.
+    pub stream_auth: Mode,
+    /// `jwt`: the JWKS document of the signing keys, an `http://` or `https://` URL or a
+    /// file path. Required in `jwt` mode. Default none.
+    pub stream_auth_jwks: Option<String>,
+    /// `jwt`: the required `iss` claim. Default
+    /// `https://acscallautomation.communication.azure.com`.
+    pub stream_auth_issuer: String,
+    /// `jwt`: the required `aud` claim, the ACS resource's immutable ID. Required in `jwt`
+    /// mode. Default none.
+    pub stream_auth_audience: Option<String>,
+    /// `jwt`: how long fetched keys are used before the next upgrade fetches the JWKS
+    /// again, ms. Default 3600000 (1 h).
+    pub stream_auth_jwks_refresh_ms: u64,
+    /// `jwt`: least time between two JWKS fetches (a token with an unknown `kid`, or a
+    /// failed fetch, triggers one no sooner), ms. Default 10000.
+    pub stream_auth_jwks_min_interval_ms: u64,
+    /// `jwt`: time allowed for one JWKS fetch, ms. Default 5000.
+    pub stream_auth_jwks_timeout_ms: u64,
+    /// `token`: the static bearer token audio clients must send. Required in `token`
+    /// mode. Default none.
+    pub stream_auth_token: Option<String>,
 }
 
 impl Default for Config {
@@ -131,6 +157,14 @@ impl Default for Config {
             http_ca_certs: None,
             tls_handshake_timeout_ms: 10_000,
             max_tls_handshakes: 256,
+            stream_auth: Mode::None,
+            stream_auth_jwks: None,
+            stream_auth_issuer: super::stream_auth::ACS_ISSUER.to_owned(),
+            stream_auth_audience: None,
+            stream_auth_jwks_refresh_ms: 3_600_000,
+            stream_auth_jwks_min_interval_ms: 10_000,
+            stream_auth_jwks_timeout_ms: 5_000,
+            stream_auth_token: None,
         }
     }
 }

@@ -28,6 +28,9 @@ pub struct Metrics {
     pub event_latency: Histogram,
     /// TLS handshakes that failed, by reason (`error`, `timeout`).
     pub tls_handshake_failures: IntCounterVec,
+    /// Audio socket upgrades refused with 401, by reason
+    /// ([`Refusal::code`](super::stream_auth::Refusal::code)).
+    pub stream_auth_failures: IntCounterVec,
 }
 
 impl Metrics {
@@ -89,6 +92,17 @@ impl Metrics {
         for reason in ["error", "timeout"] {
             tls_handshake_failures.with_label_values(&[reason]);
         }
+        let stream_auth_failures = IntCounterVec::new(
+            Opts::new(
+                "tonegate_stream_auth_failures_total",
+                "Audio socket upgrades refused as not authenticated",
+            ),
+            &["reason"],
+        )
+        .expect("valid");
+        for refusal in super::stream_auth::Refusal::ALL {
+            stream_auth_failures.with_label_values(&[refusal.code()]);
+        }
         for c in [
             Box::new(sessions.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sessions_total.clone()),
@@ -99,6 +113,7 @@ impl Metrics {
             Box::new(errors.clone()),
             Box::new(event_latency.clone()),
             Box::new(tls_handshake_failures.clone()),
+            Box::new(stream_auth_failures.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -113,6 +128,7 @@ impl Metrics {
             errors,
             event_latency,
             tls_handshake_failures,
+            stream_auth_failures,
         }
     }
 

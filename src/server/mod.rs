@@ -17,6 +17,9 @@
 //! [`run_until_signal`]) stops accepting, flushes every session's pending events and
 //! closes the sockets with 1001.
 //!
+//! Audio socket upgrades are authenticated per [`Config::stream_auth`] (the ACS bearer
+//! JWT, a static token, or nothing; see `stream_auth.rs`): a refused upgrade gets 401.
+//!
 //! With [`Config::tls_cert`] and [`Config::tls_key`] the same port speaks only TLS
 //! (HTTPS and WSS, rustls with the *ring* provider; see `tls.rs`): same routes, limits
 //! and shutdown.
@@ -26,6 +29,7 @@ pub mod auth;
 mod config;
 mod metrics;
 mod socket;
+pub mod stream_auth;
 mod stream_params;
 mod tls;
 pub mod webhook;
@@ -204,6 +208,8 @@ pub(crate) struct State {
     /// Wall-clock time at `epoch`.
     wall_epoch: std::time::SystemTime,
     api: api::Api,
+    /// Checks audio socket upgrades.
+    stream_auth: stream_auth::Verifier,
     webhook: webhook::Webhook,
     /// CloudEvents of the media-operation API, for the SSE streams.
     cloud_events: broadcast::Sender<Arc<crate::api::CloudEvent>>,
@@ -329,6 +335,7 @@ impl Server {
         };
         // After the TLS files, so a bad certificate is the only thing start-up reports.
         let api = api::Api::new(&config).map_err(Error::Config)?;
+        let stream_auth = stream_auth::Verifier::new(&config).map_err(Error::Config)?;
         let webhook = webhook::Webhook::new(&config).map_err(Error::Config)?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
@@ -349,6 +356,7 @@ impl Server {
             #[allow(clippy::disallowed_methods)]
             wall_epoch: std::time::SystemTime::now(),
             api,
+            stream_auth,
             webhook,
             cloud_events,
             config,
@@ -503,7 +511,7 @@ async fn media_auto(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    accept(state, None, query, headers, upgrade)
+    accept(state, None, query, headers, upgrade).await
 }
 
 async fn media_dialect(
@@ -514,12 +522,12 @@ async fn media_dialect(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     match dialect.parse::<Dialect>() {
-        Ok(d) => accept(state, Some(d), query, headers, upgrade),
+        Ok(d) => accept(state, Some(d), query, headers, upgrade).await,
         Err(()) => (StatusCode::NOT_FOUND, "unknown dialect").into_response(),
     }
 }
 
-fn accept(
+async fn accept(
     state: Arc<State>,
     dialect: Option<Dialect>,
     query: Option<String>,
@@ -528,6 +536,23 @@ fn accept(
 ) -> Response {
     if *state.shutdown.borrow() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    let authorization = headers.get(axum::http::header::AUTHORIZATION);
+    let (now, wall) = (state.now(), state.wall_now());
+    let client = state.webhook.client();
+    if let Err(refusal) = state
+        .stream_auth
+        .check(authorization, client, now, wall)
+        .await
+    {
+        state
+            .metrics
+            .stream_auth_failures
+            .with_label_values(&[refusal.code()])
+            .inc();
+        tracing::info!(reason = %refusal, "refusing audio socket: not authenticated");
+        let challenge = (axum::http::header::WWW_AUTHENTICATE, "Bearer");
+        return (StatusCode::UNAUTHORIZED, [challenge], refusal.to_string()).into_response();
     }
     let params = match StreamParams::parse(query.as_deref()) {
         Ok(p) => p,

@@ -50,14 +50,28 @@ pub async fn connect(addr: SocketAddr, path: &str) -> Ws {
 }
 
 pub async fn connect_with_header(addr: SocketAddr, path: &str, name: &str, value: &str) -> Ws {
+    try_connect_with_headers(addr, path, &[(name, value)])
+        .await
+        .unwrap()
+}
+
+/// A `ws://` connection with extra request headers; the error (e.g. an HTTP 401 with its
+/// body) instead of a panic.
+pub async fn try_connect_with_headers(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut request = format!("ws://{addr}{path}").into_client_request().unwrap();
-    request.headers_mut().insert(
-        tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-        value.parse().unwrap(),
-    );
-    let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    ws
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(request).await?;
+    Ok(ws)
 }
 
 pub fn digits(text: &str) -> Vec<Digit> {
