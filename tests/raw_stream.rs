@@ -91,3 +91,31 @@ async fn raw_alaw_48k_large_chunks() {
 async fn raw_s16le_8k_paced_real_time() {
     stream_digits(SampleRate::HZ_8000, Encoding::S16le, 20.0, true).await;
 }
+
+/// A connection dropped without a close frame, in the middle of a digit: the digit
+/// still sounding is flushed and reported, and the call ends, on the SSE stream.
+#[tokio::test]
+async fn a_dropped_connection_still_reports_the_last_digit() {
+    let server = start(Config::default()).await;
+    let mut sse = Sse::connect(server.addr, "/v1/calls/raw-drop/events").await;
+    let mut ws = connect(server.addr, "/media/raw").await;
+    let rate = SampleRate::HZ_8000;
+    start_raw(&mut ws, "raw-drop", rate, Encoding::S16le).await;
+    let (mut samples, _) = signal("47", rate, 100.0, 0.0);
+    // Cut the last tone 60 ms in (tones of 100 ms, each followed by 100 ms of silence):
+    // detected, not yet ended.
+    samples.truncate(samples.len() - rate.ms_to_samples(140.0));
+    send_audio(&mut ws, &samples, rate, Encoding::S16le, 20.0, false).await;
+    // Both digits were read, so the server holds the audio; then the network fails.
+    let mut seen = 0;
+    while seen < 2 {
+        let got = read_until(&mut ws, "dtmf", Duration::from_secs(5)).await;
+        seen += got.of_type("dtmf").len();
+    }
+    drop(ws);
+    let events = sse.until("raw-drop", "ended").await;
+    let presses: Vec<_> = events.iter().filter(|e| e["type"] == "dtmf").collect();
+    assert_eq!(keys(&presses), "47", "{events:?}");
+    let ends: Vec<_> = events.iter().filter(|e| e["type"] == "dtmfEnd").collect();
+    assert_eq!(ends.len(), 2, "the cut digit ends when the stream does");
+}

@@ -9,8 +9,8 @@
 //! (`tests/sdk/js/parse.mjs`, version pinned in `tests/sdk/js/package.json` and
 //! `package-lock.json`), and what the SDK made of each event must be what tonegate sent.
 //!
-//! ContinuousDtmfRecognitionToneFailed is the one type tonegate never emits (a tone is
-//! either detected or not); the test fails if another type is added and not covered.
+//! ContinuousDtmfRecognitionToneFailed comes last: continuous recognition is running
+//! when the connection drops. The test fails if another type is added and not covered.
 //!
 //! Needs `node` and `npm` (scripts/test installs them) and network access to npm the
 //! first time: `npm ci` installs the SDK into `target/sdk-js`, again only when the
@@ -26,7 +26,6 @@ use common::http_peer::ApiClient;
 use common::webhook::{self, Events};
 use common::*;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use tonegate::SampleRate;
 use tonegate::api::EventName;
 use tonegate::server::Config;
@@ -113,7 +112,7 @@ fn recognize(context: &str, options: Value, dtmf: Value, prompts: &[Value]) -> V
 struct Call {
     api: ApiClient,
     events: Events,
-    audio: mpsc::UnboundedSender<Vec<f32>>,
+    live: LiveCall,
 }
 
 impl Call {
@@ -125,8 +124,7 @@ impl Call {
 
     /// Presses `keys` in the inbound audio.
     fn press(&self, keys: &str) {
-        let (samples, _) = signal(keys, SampleRate::HZ_8000, 100.0, 200.0);
-        self.audio.send(samples).unwrap();
+        self.live.press(keys, SampleRate::HZ_8000);
     }
 
     /// Waits for `kind` with `context` and checks its result code and sub-code.
@@ -348,14 +346,24 @@ async fn js_sdk_parses_every_event() {
     let mut published = server.handle.cloud_events();
     let (callback, posts) = webhook::start_listener().await;
     let ws = connect(server.addr, "/media/raw").await;
-    let audio = start_live_call(ws, &server.handle, CALL_ID, &callback).await;
+    let live = LiveCall::raw(ws, &server.handle, CALL_ID, &callback).await;
     let mut call = Call {
         api: ApiClient::new(server.addr, KEY),
         events: Events::new(posts, KEY),
-        audio,
+        live,
     };
     drive(&mut call, &prompt, &not_audio, &missing).await;
-    let events = call.events;
+    // Continuous recognition running when the connection drops: ToneFailed.
+    let continuous = json!({"targetParticipant": target(), "operationContext": "cont-lost"});
+    call.op("startContinuousDtmfRecognition", continuous, 200)
+        .await;
+    let Call {
+        mut events, live, ..
+    } = call;
+    live.lose();
+    events
+        .until("ContinuousDtmfRecognitionToneFailed", "cont-lost")
+        .await;
 
     // What tonegate published, by id: each webhook event is exactly one of them.
     let mut sent = HashMap::new();
@@ -420,12 +428,7 @@ async fn js_sdk_parses_every_event() {
 
     // Every type tonegate can emit was seen and parsed.
     let seen: BTreeSet<&str> = parsed.iter().map(|p| p["kind"].as_str().unwrap()).collect();
-    let never = [EventName::ContinuousDtmfRecognitionToneFailed];
-    let expected: BTreeSet<&str> = EventName::ALL
-        .iter()
-        .filter(|e| !never.contains(e))
-        .map(|e| e.name())
-        .collect();
+    let expected: BTreeSet<&str> = EventName::ALL.iter().map(|e| e.name()).collect();
     assert_eq!(seen, expected);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -134,7 +134,7 @@ async fn python_sdk_drives_media_operations() {
 
     // The call: a raw-dialect stream whose start frame names its callback URI.
     let ws = common::tls::connect_wss(server.addr, "/media/raw", &pki).await;
-    let audio_tx = start_live_call(ws, &server.handle, CALL_ID, &callback).await;
+    let call = LiveCall::raw(ws, &server.handle, CALL_ID, &callback).await;
 
     let mut child = Command::new(&python)
         .arg(manifest_dir().join("tests/sdk/drive.py"))
@@ -189,8 +189,7 @@ async fn python_sdk_drives_media_operations() {
     // The prompt plays out, then the recognize waits for digits.
     events.until("PlayStarted", "play-1").await;
     events.until("PlayCompleted", "play-1").await;
-    let (samples, _) = signal("12#", SampleRate::HZ_8000, 100.0, 200.0);
-    audio_tx.send(samples).unwrap();
+    call.press("12#", SampleRate::HZ_8000);
     let done = events.until("RecognizeCompleted", "rec-1").await;
     assert_eq!(done["data"]["callConnectionId"], CALL_ID);
     assert_eq!(done["data"]["recognitionType"], "dtmf");

@@ -56,6 +56,9 @@ struct Conn {
     requests: std::collections::VecDeque<Request>,
     /// A prompt is being loaded; later requests wait for it.
     loading: bool,
+    /// The peer cannot be written to any more: outputs still go to the event bus and
+    /// webhooks, nothing to the socket.
+    peer_gone: bool,
 }
 
 pub(super) async fn run(
@@ -91,6 +94,7 @@ pub(super) async fn run(
         next_request: 1,
         requests: std::collections::VecDeque::new(),
         loading: false,
+        peer_gone: false,
         state,
     };
     if let Some(d) = dialect {
@@ -115,6 +119,7 @@ pub(super) async fn run(
                 break;
             }
             Flow::Gone { lost } => {
+                conn.peer_gone = true;
                 conn.finish(lost).await;
                 break;
             }
@@ -504,7 +509,7 @@ impl Conn {
             match session.poll_output() {
                 Output::Timeout(deadline) => {
                     self.deadline = deadline;
-                    return None;
+                    return self.peer_gone.then_some(Flow::Gone { lost: true });
                 }
                 Output::Transmit(transmit) => {
                     let (message, len) = match transmit {
@@ -523,9 +528,7 @@ impl Conn {
                         .bytes
                         .with_label_values(&[self.label, "out"])
                         .inc_by(len as u64);
-                    if self.socket.send(message).await.is_err() {
-                        return Some(Flow::Gone { lost: true });
-                    }
+                    self.send_to_peer(message).await;
                 }
                 Output::Event(event) => {
                     if let Some(flow) = self.deliver(event).await {
@@ -533,6 +536,13 @@ impl Conn {
                     }
                 }
             }
+        }
+    }
+
+    /// Writes to the socket unless the peer is gone; a failed write marks it gone.
+    async fn send_to_peer(&mut self, message: Message) {
+        if !self.peer_gone && self.socket.send(message).await.is_err() {
+            self.peer_gone = true;
         }
     }
 
@@ -591,9 +601,7 @@ impl Conn {
         }
         if self.dialect() == Some(Dialect::Raw) {
             let json = serde_json::to_string(&event).unwrap_or_default();
-            if self.socket.send(Message::Text(json.into())).await.is_err() {
-                return Some(Flow::Gone { lost: true });
-            }
+            self.send_to_peer(Message::Text(json.into())).await;
         }
         if let EventKind::Dtmf(digit) = &event.kind {
             let source = match digit.source {
@@ -650,7 +658,7 @@ impl Conn {
             code,
             reason: reason.as_ref().into(),
         };
-        if self.socket.send(Message::Close(Some(frame))).await.is_err() {
+        if self.peer_gone || self.socket.send(Message::Close(Some(frame))).await.is_err() {
             return;
         }
         // Read until the peer's close (or 1 s) so the close frame is not lost to a reset.

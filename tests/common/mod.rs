@@ -136,51 +136,102 @@ pub async fn start_raw(ws: &mut Ws, call_id: &str, rate: SampleRate, encoding: E
     .await;
 }
 
-/// Opens a live raw-dialect call (µ-law, 8 kHz) whose events go to `callback_uri`:
-/// sends `start`, then streams in real time (one 20 ms frame per 20 ms) silence, or
-/// the samples sent to the returned channel when there are some (e.g. [`signal`]).
-/// Returns once `handle` lists the call.
-pub async fn start_live_call(
-    ws: Ws,
-    handle: &Handle,
-    call_id: &str,
-    callback_uri: &str,
-) -> mpsc::UnboundedSender<Vec<f32>> {
-    let (mut sink, mut stream) = ws.split();
-    sink.send(Message::text(format!(
-        r#"{{"type":"start","callId":"{call_id}","encoding":"ulaw","sampleRate":8000,"callbackUri":"{callback_uri}"}}"#
-    )))
-    .await
-    .unwrap();
-    tokio::spawn(async move { while stream.next().await.is_some() {} });
-    let (audio_tx, mut audio_rx) = mpsc::unbounded_channel::<Vec<f32>>();
-    tokio::spawn(async move {
-        let mut queued: Vec<f32> = Vec::new();
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        loop {
-            tick.tick().await;
-            while let Ok(s) = audio_rx.try_recv() {
-                queued.extend(s);
+/// A call streaming in real time: one 20 ms frame per 20 ms, silence or the samples
+/// queued on [`LiveCall::audio`] (e.g. [`signal`]).
+pub struct LiveCall {
+    /// Samples to play into the inbound audio, in order.
+    pub audio: mpsc::UnboundedSender<Vec<f32>>,
+    /// Every message the server sent on the socket.
+    pub received: mpsc::UnboundedReceiver<Message>,
+    tasks: [tokio::task::JoinHandle<()>; 2],
+}
+
+impl LiveCall {
+    /// Sends `start`, then streams frames made by `frame` from `rate` audio; returns once
+    /// `handle` lists `call_id`.
+    pub async fn start(
+        ws: Ws,
+        handle: &Handle,
+        call_id: &str,
+        start: String,
+        rate: SampleRate,
+        frame: impl Fn(&[f32]) -> Message + Send + 'static,
+    ) -> LiveCall {
+        let (mut sink, mut stream) = ws.split();
+        sink.send(Message::text(start)).await.unwrap();
+        let (received_tx, received) = mpsc::unbounded_channel();
+        let reader = tokio::spawn(async move {
+            while let Some(Ok(m)) = stream.next().await {
+                let _ = received_tx.send(m);
             }
-            let n = queued.len().min(160);
-            let mut frame: Vec<f32> = queued.drain(..n).collect();
-            frame.resize(160, 0.0);
-            if sink
-                .send(Message::binary(encode(&frame, Encoding::Ulaw)))
-                .await
-                .is_err()
-            {
-                return;
+        });
+        let (audio, mut audio_rx) = mpsc::unbounded_channel::<Vec<f32>>();
+        let per_frame = rate.ms_to_samples(20.0);
+        let writer = tokio::spawn(async move {
+            let mut queued: Vec<f32> = Vec::new();
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            loop {
+                tick.tick().await;
+                while let Ok(s) = audio_rx.try_recv() {
+                    queued.extend(s);
+                }
+                let n = queued.len().min(per_frame);
+                let mut samples: Vec<f32> = queued.drain(..n).collect();
+                samples.resize(per_frame, 0.0);
+                if sink.send(frame(&samples)).await.is_err() {
+                    return;
+                }
             }
+        });
+        for _ in 0..500 {
+            if handle.registry().calls().iter().any(|c| c == call_id) {
+                return LiveCall {
+                    audio,
+                    received,
+                    tasks: [reader, writer],
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    });
-    for _ in 0..500 {
-        if handle.registry().calls().iter().any(|c| c == call_id) {
-            return audio_tx;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        panic!("call {call_id} never started");
     }
-    panic!("call {call_id} never started");
+
+    /// A raw-dialect call (µ-law, 8 kHz) whose events go to `callback_uri`.
+    pub async fn raw(ws: Ws, handle: &Handle, call_id: &str, callback_uri: &str) -> LiveCall {
+        let start = format!(
+            r#"{{"type":"start","callId":"{call_id}","encoding":"ulaw","sampleRate":8000,"callbackUri":"{callback_uri}"}}"#
+        );
+        LiveCall::start(ws, handle, call_id, start, SampleRate::HZ_8000, |f| {
+            Message::binary(encode(f, Encoding::Ulaw))
+        })
+        .await
+    }
+
+    /// An ACS call (16 kHz PCM, one participant `4:+15551234567`); the socket must have
+    /// been opened with the `x-ms-call-connection-id` header `call_id`.
+    pub async fn acs(ws: Ws, handle: &Handle, call_id: &str) -> LiveCall {
+        let start = r#"{"kind":"AudioMetadata","audioMetadata":{"subscriptionId":"live","encoding":"PCM","sampleRate":16000,"channels":1,"length":640}}"#;
+        LiveCall::start(ws, handle, call_id, start.to_owned(), SampleRate::HZ_16000, |f| {
+            Message::text(format!(
+                r#"{{"kind":"AudioData","audioData":{{"participantRawID":"4:+15551234567","data":"{}"}}}}"#,
+                b64(&encode(f, Encoding::S16le))
+            ))
+        })
+        .await
+    }
+
+    /// Presses `keys` (100 ms lead, 200 ms tail) in the inbound audio at `rate`.
+    pub fn press(&self, keys: &str, rate: SampleRate) {
+        let (samples, _) = signal(keys, rate, 100.0, 200.0);
+        self.audio.send(samples).unwrap();
+    }
+
+    /// Drops the connection without a close frame, as a network failure would.
+    pub fn lose(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+    }
 }
 
 /// Writes `dir/prompt.wav`: 400 ms of a 440 Hz tone, mono 16-bit 16 kHz (an ACS
