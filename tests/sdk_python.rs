@@ -9,7 +9,9 @@
 //! installed into `target/sdk-venv`. If that fails the test fails, saying why.
 //!
 //! Over TLS: the server serves HTTPS/WSS with a test CA's certificate, which the SDK
-//! trusts through `REQUESTS_CA_BUNDLE`.
+//! trusts through `REQUESTS_CA_BUNDLE`. A second test drives an ACS-dialect call (events
+//! to the `callbackUri` of its transport URL) through timeouts that run out in real
+//! time, the configured hold music and a dropped connection (`drive.py timeouts`).
 
 mod common;
 
@@ -23,6 +25,7 @@ use base64::Engine;
 use common::*;
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tonegate::SampleRate;
 use tonegate::server::Config;
 
@@ -33,8 +36,11 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `target/sdk-venv/bin/python` with the SDK installed (installs it if needed).
+/// `target/sdk-venv/bin/python` with the SDK installed (installs it if needed, one
+/// test at a time).
 fn sdk_python() -> PathBuf {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let venv = manifest_dir().join("target/sdk-venv");
     let python = venv.join("bin/python");
     let has_sdk = |python: &Path| {
@@ -76,9 +82,64 @@ struct Script {
     child: std::process::Child,
     lines: mpsc::UnboundedReceiver<Value>,
     steps: Vec<Value>,
+    spawned: Instant,
 }
 
 impl Script {
+    /// Runs `drive.py <scenario>` with `env`, reading its steps as they come.
+    fn spawn(python: &Path, scenario: &str, env: &[(&str, String)]) -> Script {
+        let mut child = Command::new(python)
+            .arg(manifest_dir().join("tests/sdk/drive.py"))
+            .arg(scenario)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run drive.py");
+        let stdout = child.stdout.take().unwrap();
+        let (line_tx, lines) = mpsc::unbounded_channel();
+        let spawned = Instant::now();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(mut v) => {
+                        // When the step was reported, for timing what followed it.
+                        v["receivedMs"] = (spawned.elapsed().as_millis() as u64).into();
+                        let _ = line_tx.send(v);
+                    }
+                    Err(_) => eprintln!("drive.py: {line}"),
+                }
+            }
+        });
+        Script {
+            child,
+            lines,
+            steps: Vec::new(),
+            spawned,
+        }
+    }
+
+    /// Milliseconds since the script started.
+    fn now_ms(&self) -> u64 {
+        self.spawned.elapsed().as_millis() as u64
+    }
+
+    /// Waits for the script to end; it must succeed and report `done`.
+    async fn finish(mut self) -> Vec<Value> {
+        tokio::task::spawn_blocking(move || {
+            let status = self.child.wait().unwrap();
+            while let Ok(l) = self.lines.try_recv() {
+                self.steps.push(l);
+            }
+            assert!(status.success(), "drive.py failed: {:#?}", self.steps);
+            assert!(self.steps.iter().any(|s| s["step"] == "done"));
+            self.steps
+        })
+        .await
+        .unwrap()
+    }
+
     async fn until_wait(&mut self, what: &str) {
         let deadline = tokio::time::sleep(Duration::from_secs(60));
         tokio::pin!(deadline);
@@ -136,39 +197,18 @@ async fn python_sdk_drives_media_operations() {
     let ws = common::tls::connect_wss(server.addr, "/media/raw", &pki).await;
     let call = LiveCall::raw(ws, &server.handle, CALL_ID, &callback).await;
 
-    let mut child = Command::new(&python)
-        .arg(manifest_dir().join("tests/sdk/drive.py"))
-        .arg("run")
-        .env("TONEGATE_ENDPOINT", format!("https://{}/", server.addr))
-        .env("REQUESTS_CA_BUNDLE", &pki.cert)
-        .env("TONEGATE_ACCESS_KEY", &key_b64)
-        .env("TONEGATE_CALL_ID", CALL_ID)
-        .env(
-            "TONEGATE_PROMPT_URI",
-            format!("file://{}", prompt.display()),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run drive.py");
-    let stdout = child.stdout.take().unwrap();
-    let (line_tx, lines) = mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            match serde_json::from_str::<Value>(&line) {
-                Ok(v) => {
-                    let _ = line_tx.send(v);
-                }
-                Err(_) => eprintln!("drive.py: {line}"),
-            }
-        }
-    });
-    let mut script = Script {
-        child,
-        lines,
-        steps: Vec::new(),
-    };
+    let prompt_uri = format!("file://{}", prompt.display());
+    let mut script = Script::spawn(
+        &python,
+        "run",
+        &[
+            ("TONEGATE_ENDPOINT", format!("https://{}/", server.addr)),
+            ("REQUESTS_CA_BUNDLE", pki.cert.display().to_string()),
+            ("TONEGATE_ACCESS_KEY", key_b64.clone()),
+            ("TONEGATE_CALL_ID", CALL_ID.to_owned()),
+            ("TONEGATE_PROMPT_URI", prompt_uri),
+        ],
+    );
     let mut events = webhook::Events::new(posts, KEY);
 
     script.until_wait("digits").await;
@@ -224,17 +264,7 @@ async fn python_sdk_drives_media_operations() {
     script.resume();
     let canceled = events.until("PlayCanceled", "loop-1").await;
     assert_eq!(canceled["data"]["resultInformation"]["subCode"], 8508);
-    let status = tokio::task::spawn_blocking(move || {
-        let status = script.child.wait().unwrap();
-        while let Ok(l) = script.lines.try_recv() {
-            script.steps.push(l);
-        }
-        (status, script.steps)
-    })
-    .await
-    .unwrap();
-    assert!(status.0.success(), "drive.py failed: {:#?}", status.1);
-    assert!(status.1.iter().any(|s| s["step"] == "done"));
+    script.finish().await;
 
     // Every event: CloudEvents 1.0 shape, unique ids, the same ones on the SSE bus.
     let mut ids = HashSet::new();
@@ -276,5 +306,133 @@ async fn python_sdk_drives_media_operations() {
         assert_eq!(p["id"], e["id"]);
         assert_eq!(p["has_time"], true);
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// On an ACS call over WSS whose events go to the `callbackUri` of its transport URL:
+/// recognize timeouts run out in real time (initial silence 8510, inter-tone 8532 with
+/// the key pressed), a hold without a play source loops the configured hold music, and
+/// continuous recognition still running when the connection drops ends with
+/// ContinuousDtmfRecognitionToneFailed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_on_an_acs_call_real_timeouts_hold_music_and_a_lost_stream() {
+    const CALL: &str = "sdk-acs-1";
+    let python = tokio::task::spawn_blocking(sdk_python).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("tonegate-sdk-acs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let music = dir.join("music.wav");
+    std::fs::write(
+        &music,
+        http_peer::wav(8_000, &http_peer::sine(600.0, 500, 8_000)),
+    )
+    .unwrap();
+    let (callback, posts) = webhook::start_listener().await;
+    let key_b64 = b64(KEY);
+    let config = Config {
+        access_key: Some(key_b64.clone()),
+        hold_music: Some(music),
+        ..Config::default()
+    };
+    let (server, pki) = common::tls::start_tls(config).await;
+    let query = serde_urlencoded::to_string([("callbackUri", &callback)]).unwrap();
+    let ws = common::tls::try_connect_wss_with_headers(
+        server.addr,
+        &format!("/media/acs?{query}"),
+        &pki,
+        &[("x-ms-call-connection-id", CALL)],
+    )
+    .await
+    .unwrap();
+    let mut call = LiveCall::acs(ws, &server.handle, CALL).await;
+    let mut script = Script::spawn(
+        &python,
+        "timeouts",
+        &[
+            ("TONEGATE_ENDPOINT", format!("https://{}/", server.addr)),
+            ("REQUESTS_CA_BUNDLE", pki.cert.display().to_string()),
+            ("TONEGATE_ACCESS_KEY", key_b64),
+            ("TONEGATE_CALL_ID", CALL.to_owned()),
+        ],
+    );
+    let mut events = webhook::Events::new(posts, KEY);
+
+    // Initial silence: the SDK's recognize returned, then one real second passes.
+    script.until_wait("silence-failed").await;
+    let asked = script.step("recognize_silence")["receivedMs"]
+        .as_u64()
+        .unwrap();
+    let failed = events.until("RecognizeFailed", "silence").await;
+    let waited = script.now_ms() - asked;
+    assert!((800..5_000).contains(&waited), "8510 after {waited} ms");
+    let info = &failed["data"]["resultInformation"];
+    assert_eq!(
+        (info["code"].as_u64(), info["subCode"].as_u64()),
+        (Some(400), Some(8510))
+    );
+    assert_eq!(failed["data"]["callConnectionId"], CALL);
+
+    // Inter-tone: one key, then a real second of nothing.
+    script.resume();
+    script.until_wait("inter-tone-done").await;
+    let pressed = script.now_ms();
+    call.press("7", SampleRate::HZ_16000);
+    let done = events.until("RecognizeCompleted", "inter-tone").await;
+    let waited = script.now_ms() - pressed;
+    // The key starts 100 ms after it is queued; the timer runs from its detection.
+    assert!((1_000..6_000).contains(&waited), "8532 after {waited} ms");
+    let info = &done["data"]["resultInformation"];
+    assert_eq!(info["subCode"], 8532, "{done:#}");
+    assert_eq!(
+        done["data"]["dtmfResult"]["tones"],
+        serde_json::json!(["seven"])
+    );
+    let tone = events
+        .until("ContinuousDtmfRecognitionToneReceived", "cont-t")
+        .await;
+    assert_eq!(tone["data"]["tone"], "seven");
+
+    // Hold with no play source: the configured music goes out to the call.
+    script.resume();
+    script.until_wait("music-heard").await;
+    assert_eq!(script.step("hold")["status"], 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut loudest = 0.0f32;
+    while loudest < 0.1 {
+        let message = tokio::time::timeout_at(deadline, call.received.recv())
+            .await
+            .expect("hold music within 10 s")
+            .expect("socket open");
+        let frame: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+        if frame["Kind"] == "AudioData" {
+            let pcm = unb64(frame["AudioData"]["Data"].as_str().unwrap());
+            let samples = decode(&pcm, tonegate::codec::Encoding::S16le);
+            loudest = samples.iter().fold(loudest, |m, s| m.max(s.abs()));
+        }
+    }
+    script.resume();
+    let steps = script.finish().await;
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["step"] == "unhold" && s["status"] == 200)
+    );
+
+    // The network fails while continuous recognition runs.
+    call.lose();
+    let lost = events
+        .until("ContinuousDtmfRecognitionToneFailed", "cont-t")
+        .await;
+    let info = &lost["data"]["resultInformation"];
+    assert_eq!(
+        (info["code"].as_u64(), info["subCode"].as_u64()),
+        (Some(500), Some(9999))
+    );
+    // Every event went to the transport URL's callback URI.
+    assert!(
+        events
+            .all
+            .iter()
+            .all(|e| e["data"]["callConnectionId"] == CALL)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -62,16 +62,25 @@ pub async fn try_connect_with_headers(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let request = upgrade_request(&format!("ws://{addr}{path}"), headers);
+    let (ws, _) = tokio_tungstenite::connect_async(request).await?;
+    Ok(ws)
+}
+
+/// A WebSocket upgrade request for `url` with extra `headers`.
+pub fn upgrade_request(
+    url: &str,
+    headers: &[(&str, &str)],
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut request = format!("ws://{addr}{path}").into_client_request().unwrap();
+    let mut request = url.into_client_request().unwrap();
     for (name, value) in headers {
         request.headers_mut().insert(
             tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
             value.parse().unwrap(),
         );
     }
-    let (ws, _) = tokio_tungstenite::connect_async(request).await?;
-    Ok(ws)
+    request
 }
 
 pub fn digits(text: &str) -> Vec<Digit> {

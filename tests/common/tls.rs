@@ -134,8 +134,19 @@ pub async fn try_connect_wss(
     path: &str,
     pki: &Pki,
 ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    try_connect_wss_with_headers(addr, path, pki, &[]).await
+}
+
+/// As [`try_connect_wss`], with extra upgrade request headers.
+pub async fn try_connect_wss_with_headers(
+    addr: SocketAddr,
+    path: &str,
+    pki: &Pki,
+    headers: &[(&str, &str)],
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let request = super::upgrade_request(&format!("wss://{addr}{path}"), headers);
     let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(
-        format!("wss://{addr}{path}"),
+        request,
         None,
         true,
         Some(tokio_tungstenite::Connector::Rustls(pki.client_config())),
