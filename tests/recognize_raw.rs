@@ -6,36 +6,19 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use futures_util::StreamExt;
 use serde_json::Value;
-use tokio_tungstenite::tungstenite::Message;
 use tonegate::SampleRate;
 use tonegate::codec::Encoding;
 use tonegate::server::Config;
 
 /// Reads operation events until one named `name` arrives.
 async fn until_event(ws: &mut Ws, name: &str, seen: &mut Vec<Value>) {
-    let deadline = tokio::time::sleep(Duration::from_secs(10));
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            m = ws.next() => match m {
-                Some(Ok(Message::Text(t))) => {
-                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
-                    if v["type"] == "operation" {
-                        let done = v["event"] == name;
-                        seen.push(v);
-                        if done {
-                            return;
-                        }
-                    }
-                }
-                Some(Ok(_)) => {}
-                other => panic!("socket ended waiting for {name}: {other:?} {seen:?}"),
-            },
-            _ = &mut deadline => panic!("no {name}; got {seen:?}"),
-        }
-    }
+    let got = read_until_operation(ws, name, Duration::from_secs(10)).await;
+    assert!(
+        got.close.is_none(),
+        "socket closed waiting for {name}: {got:?}"
+    );
+    seen.extend(got.events.into_iter().filter(|v| v["type"] == "operation"));
 }
 
 #[tokio::test]

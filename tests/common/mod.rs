@@ -333,6 +333,26 @@ pub async fn read_all(ws: &mut Ws, limit: Duration) -> Received {
 
 /// Reads until a JSON text with `"type": kind` (raw) arrives; returns everything seen.
 pub async fn read_until(ws: &mut Ws, kind: &str, limit: Duration) -> Received {
+    read_until_where(ws, kind, limit, |v| v["type"] == kind).await
+}
+
+/// Reads until the raw-dialect operation event `name` (`"type": "operation"`) arrives;
+/// returns everything seen, that event last.
+pub async fn read_until_operation(ws: &mut Ws, name: &str, limit: Duration) -> Received {
+    read_until_where(ws, name, limit, |v| {
+        v["type"] == "operation" && v["event"] == name
+    })
+    .await
+}
+
+/// Reads until a JSON text for which `done` holds arrives, or the socket closes;
+/// returns everything seen. Panics after `limit`, naming `what`.
+pub async fn read_until_where(
+    ws: &mut Ws,
+    what: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Received {
     let mut got = Received::default();
     let deadline = tokio::time::sleep(limit);
     tokio::pin!(deadline);
@@ -341,9 +361,9 @@ pub async fn read_until(ws: &mut Ws, kind: &str, limit: Duration) -> Received {
             m = ws.next() => match m {
                 Some(Ok(Message::Text(t))) => {
                     let v: Value = serde_json::from_str(t.as_str()).unwrap();
-                    let done = v["type"] == kind;
+                    let finished = done(&v);
                     if v.get("type").is_some() { got.events.push(v) } else { got.texts.push(v) }
-                    if done { break; }
+                    if finished { break; }
                 }
                 Some(Ok(Message::Binary(b))) => got.binary.push(b.to_vec()),
                 Some(Ok(Message::Close(frame))) => {
@@ -353,34 +373,10 @@ pub async fn read_until(ws: &mut Ws, kind: &str, limit: Duration) -> Received {
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => break,
             },
-            _ = &mut deadline => panic!("no {kind} within {limit:?}; got {got:?}"),
+            _ = &mut deadline => panic!("no {what} within {limit:?}; got {got:?}"),
         }
     }
     got
-}
-
-/// Reads until the raw-dialect operation event `name` (`"type": "operation"`) arrives;
-/// returns everything seen, that event last.
-pub async fn read_until_operation(ws: &mut Ws, name: &str, limit: Duration) -> Received {
-    let mut got = Received::default();
-    let deadline = tokio::time::sleep(limit);
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            m = ws.next() => match m {
-                Some(Ok(Message::Text(t))) => {
-                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
-                    let done = v["type"] == "operation" && v["event"] == name;
-                    got.events.push(v);
-                    if done { return got; }
-                }
-                Some(Ok(Message::Binary(b))) => got.binary.push(b.to_vec()),
-                Some(Ok(_)) => {}
-                other => panic!("socket ended waiting for {name}: {other:?}; got {got:?}"),
-            },
-            _ = &mut deadline => panic!("no {name} within {limit:?}; got {:?}", got.events),
-        }
-    }
 }
 
 /// A minimal SSE client: yields the JSON `data:` payloads.
