@@ -363,16 +363,15 @@ impl Detector {
     /// leakage is therefore predicted from their measured amplitude and frequency and
     /// subtracted before the harmonic is judged.
     fn harmonics_clear(&self, qualified: &Qualified) -> bool {
-        let tones = qualified
-            .frequencies
-            .map(|omega| (omega, self.window_correlation_at(omega)));
-        qualified
-            .frequencies
-            .iter()
+        let [low, high] = qualified.frequencies;
+        let [low_tone, high_tone, low_harmonic, high_harmonic] =
+            self.window_correlations([low, high, 2.0 * low, 2.0 * high]);
+        let tones = [(low, low_tone), (high, high_tone)];
+        [(low, low_harmonic), (high, high_harmonic)]
+            .into_iter()
             .zip(qualified.peaks)
-            .all(|(&omega, peak)| {
+            .all(|((omega, mut residual), peak)| {
                 let harmonic = 2.0 * omega;
-                let mut residual = self.window_correlation_at(harmonic);
                 for &(tone, correlation) in &tones {
                     residual -= correlation * dirichlet(tone - harmonic) / WINDOW_LEN as f32;
                 }
@@ -386,20 +385,25 @@ impl Detector {
         (self.blocks_done % WINDOW_BLOCKS as u64) as usize * BLOCK_LEN
     }
 
-    /// The window's correlation with `exp(-j omega n)`, n = 0 at its oldest sample,
-    /// computed directly from the samples (only at confirmation, so rarely).
-    fn window_correlation_at(&self, omega: f32) -> Complex32 {
-        let step = Complex32::from_polar(1.0, -omega);
-        let mut phasor = Complex32::new(1.0, 0.0);
-        let mut sum = Complex32::new(0.0, 0.0);
+    /// The window's correlations with `exp(-j omega n)` for four `omegas`, n = 0 at its
+    /// oldest sample, computed directly from the samples (only at confirmation, so
+    /// rarely). The four phasor recurrences run side by side: each is a serial chain of
+    /// complex products, so one pass over the window overlaps their latencies.
+    fn window_correlations(&self, omegas: [f32; 4]) -> [Complex32; 4] {
+        let steps = omegas.map(|omega| Complex32::from_polar(1.0, -omega));
+        let mut correlations = Correlations4 {
+            phasor_re: [1.0; 4],
+            phasor_im: [0.0; 4],
+            sum_re: [0.0; 4],
+            sum_im: [0.0; 4],
+            step_re: steps.map(|step| step.re),
+            step_im: steps.map(|step| step.im),
+        };
         // Oldest block first: after block b the oldest of the window sits in slot (b + 1) % 5.
-        let oldest = self.slot_start();
-        let (older, newer) = self.recent.split_at(oldest);
-        for &x in newer.iter().chain(older) {
-            sum += phasor * x;
-            phasor *= step;
-        }
-        sum
+        let (older, newer) = self.recent.split_at(self.slot_start());
+        correlations.add(newer);
+        correlations.add(older);
+        std::array::from_fn(|k| Complex32::new(correlations.sum_re[k], correlations.sum_im[k]))
     }
 
     /// The block `ago` blocks before the newest (0 = newest).
@@ -738,6 +742,35 @@ impl Detector {
         };
         // The tone may already be long enough (e.g. after a switch between digits).
         self.step(qualified, on_event);
+    }
+}
+
+/// Four running correlations `sum x[n] exp(-j omega n)`, split into real and imaginary
+/// parts so the compiler keeps the four in one vector register. Each lane performs the
+/// same operations, in the same order, as `sum += phasor * x; phasor *= step` on
+/// [`Complex32`].
+struct Correlations4 {
+    phasor_re: [f32; 4],
+    phasor_im: [f32; 4],
+    sum_re: [f32; 4],
+    sum_im: [f32; 4],
+    step_re: [f32; 4],
+    step_im: [f32; 4],
+}
+
+impl Correlations4 {
+    /// Continues the four correlations over `samples`.
+    #[inline(always)]
+    fn add(&mut self, samples: &[f32]) {
+        for &x in samples {
+            for k in 0..4 {
+                let (re, im) = (self.phasor_re[k], self.phasor_im[k]);
+                self.sum_re[k] += re * x;
+                self.sum_im[k] += im * x;
+                self.phasor_re[k] = re * self.step_re[k] - im * self.step_im[k];
+                self.phasor_im[k] = im * self.step_re[k] + re * self.step_im[k];
+            }
+        }
     }
 }
 
