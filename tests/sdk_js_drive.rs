@@ -5,7 +5,8 @@
 //! sources) and to the caller, recognizes DTMF (an interrupted prompt and a stop tone,
 //! max tones, the inter-tone timeout) under continuous recognition, sends DTMF, holds,
 //! unholds and cancels a looping play, and hits the error paths (a text source: 400; an
-//! unknown call: 404; a second send while one runs: 412). Each request is HMAC-signed
+//! unknown call: 404; a second send while one runs: 412). The events of an operation
+//! given an `operationCallbackUrl` go there. Each request is HMAC-signed
 //! by the SDK and reports its HTTP status; the test presses digits in the audio where
 //! the script waits, and checks the CloudEvents posted to the `callbackUri` of the
 //! socket's URL.
@@ -16,16 +17,23 @@
 mod common;
 
 use std::process::Command;
+use std::time::Duration;
 
 use common::sdk::{Script, sdk_js};
 use common::webhook::{self, Events};
 use common::*;
 use serde_json::{Value, json};
 use tonegate::SampleRate;
+use tokio::time::Instant;
 use tonegate::server::Config;
 
 const KEY: &[u8] = b"tonegate js drive test key, 32 b";
 const CALL_ID: &str = "js-acs-1";
+
+/// Presses `keys` in the call's 16 kHz inbound audio.
+fn press(call: &LiveCall, keys: &str) {
+    call.press(keys, SampleRate::HZ_16000);
+}
 
 /// Checks `e`'s result code and sub-code.
 fn assert_result(e: &Value, code: u64, sub_code: u64) {
@@ -59,6 +67,7 @@ async fn js_sdk_drives_media_operations_on_an_acs_call() {
     .unwrap();
 
     let (callback, posts) = webhook::start_listener().await;
+    let (operation_callback, operation_posts) = webhook::start_listener().await;
     let key_b64 = b64(KEY);
     let config = Config {
         access_key: Some(key_b64.clone()),
@@ -75,8 +84,7 @@ async fn js_sdk_drives_media_operations_on_an_acs_call() {
     )
     .await
     .unwrap();
-    let call = LiveCall::acs(ws, &server.handle, CALL_ID).await;
-    let press = |keys: &str| call.press(keys, SampleRate::HZ_16000);
+    let mut call = LiveCall::acs(ws, &server.handle, CALL_ID).await;
 
     let mut command = Command::new("node");
     command
@@ -90,9 +98,11 @@ async fn js_sdk_drives_media_operations_on_an_acs_call() {
         .env(
             "TONEGATE_LONG_PROMPT_URI",
             format!("file://{}", long_prompt.display()),
-        );
+        )
+        .env("TONEGATE_OPERATION_CALLBACK", &operation_callback);
     let mut script = Script::spawn(command);
     let mut events = Events::new(posts, KEY);
+    let mut operation_events = Events::new(operation_posts, KEY);
 
     // Properties, the refusals, a play to everyone of two sources.
     script.until_wait("play-all-done").await;
@@ -139,14 +149,27 @@ async fn js_sdk_drives_media_operations_on_an_acs_call() {
     assert_status(&script, "start_continuous", 200);
     assert_status(&script, "recognize_stop_tone", 202);
     events.until("PlayStarted", "rec-stop").await;
+    while call.received.try_recv().is_ok() {}
     let pressed = script.now_ms();
-    press("12#");
+    press(&call, "12#");
     let done = events.until("RecognizeCompleted", "rec-stop").await;
     assert_result(&done, 200, 8514);
     assert_eq!(done["data"]["recognitionType"], "dtmf");
     assert_eq!(done["data"]["dtmfResult"]["tones"], json!(["one", "two"]));
     let waited = script.now_ms() - pressed;
     assert!(waited < 5_000, "the 6 s prompt was not interrupted: {waited} ms");
+    // Barge-in: the socket was told to stop the prompt's audio.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let message = tokio::time::timeout_at(deadline, call.received.recv())
+            .await
+            .expect("StopAudio within 10 s")
+            .expect("socket open");
+        let frame: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+        if frame["Kind"] == "StopAudio" {
+            break;
+        }
+    }
 
     // Max tones after a prompt given in playPrompts.
     script.resume();
@@ -154,7 +177,7 @@ async fn js_sdk_drives_media_operations_on_an_acs_call() {
     assert_status(&script, "recognize_max_tones", 202);
     events.until("PlayStarted", "rec-max").await;
     events.until("PlayCompleted", "rec-max").await;
-    press("345");
+    press(&call, "345");
     let done = events.until("RecognizeCompleted", "rec-max").await;
     assert_result(&done, 200, 8531);
     assert_eq!(
@@ -167,7 +190,7 @@ async fn js_sdk_drives_media_operations_on_an_acs_call() {
     script.until_wait("rec-inter").await;
     assert_status(&script, "recognize_inter_tone", 202);
     let pressed = script.now_ms();
-    press("7");
+    press(&call, "7");
     let done = events.until("RecognizeCompleted", "rec-inter").await;
     assert_result(&done, 400, 8532);
     assert_eq!(done["data"]["dtmfResult"]["tones"], json!(["seven"]));
@@ -197,8 +220,11 @@ async fn js_sdk_drives_media_operations_on_an_acs_call() {
     let sent = assert_status(&script, "send_dtmf", 202);
     assert_eq!(sent["result"]["operationContext"], "send-1", "{sent:#}");
     assert_status(&script, "send_dtmf_conflict", 412);
+    // Its events went to its operationCallbackUrl.
     assert_result(
-        &events.until("SendDtmfTonesCompleted", "send-1").await,
+        &operation_events
+            .until("SendDtmfTonesCompleted", "send-1")
+            .await,
         200,
         0,
     );
@@ -220,6 +246,13 @@ async fn js_sdk_drives_media_operations_on_an_acs_call() {
         "{steps:#?}"
     );
 
+    assert!(
+        !events
+            .all
+            .iter()
+            .any(|e| e["data"]["operationContext"] == "send-1"),
+        "send-1's events went to the call's callback"
+    );
     // Every request carried an api-version; every event was for this call.
     for s in steps.iter().filter(|s| s.get("path").is_some()) {
         assert!(s["path"].as_str().unwrap().contains("api-version="), "{s}");

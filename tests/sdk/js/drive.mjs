@@ -5,7 +5,8 @@
 //   node drive.mjs
 //
 // Reads TONEGATE_ENDPOINT, TONEGATE_ACCESS_KEY, TONEGATE_CALL_ID, TONEGATE_PROMPT_URI
-// (a short prompt) and TONEGATE_LONG_PROMPT_URI (one long enough to be interrupted).
+// (a short prompt), TONEGATE_LONG_PROMPT_URI (one long enough to be interrupted) and
+// TONEGATE_OPERATION_CALLBACK (where the events of the first sendDtmfTones go).
 // Prints one JSON line per step to stdout ({"step": name, "status": HTTP status, ...});
 // prints {"step": "wait", "what": ...} and waits for a line on stdin where the test
 // must press digits or see events first.
@@ -156,6 +157,7 @@ await attempt("stop_continuous", () =>
 await attempt("send_dtmf", () =>
   media.sendDtmfTones([DtmfTone.One, DtmfTone.Two, DtmfTone.Pound], caller, {
     operationContext: "send-1",
+    operationCallbackUrl: process.env.TONEGATE_OPERATION_CALLBACK,
   }),
 );
 await attempt("send_dtmf_conflict", () =>
