@@ -23,8 +23,8 @@ use common::sdk::{Script, sdk_js};
 use common::webhook::{self, Events};
 use common::*;
 use serde_json::{Value, json};
-use tonegate::SampleRate;
 use tokio::time::Instant;
+use tonegate::SampleRate;
 use tonegate::server::Config;
 
 const KEY: &[u8] = b"tonegate js drive test key, 32 b";
@@ -94,7 +94,10 @@ async fn js_sdk_drives_media_operations_on_an_acs_call() {
         .env("NODE_EXTRA_CA_CERTS", &pki.cert)
         .env("TONEGATE_ACCESS_KEY", &key_b64)
         .env("TONEGATE_CALL_ID", CALL_ID)
-        .env("TONEGATE_PROMPT_URI", format!("file://{}", prompt.display()))
+        .env(
+            "TONEGATE_PROMPT_URI",
+            format!("file://{}", prompt.display()),
+        )
         .env(
             "TONEGATE_LONG_PROMPT_URI",
             format!("file://{}", long_prompt.display()),
@@ -157,7 +160,10 @@ async fn js_sdk_drives_media_operations_on_an_acs_call() {
     assert_eq!(done["data"]["recognitionType"], "dtmf");
     assert_eq!(done["data"]["dtmfResult"]["tones"], json!(["one", "two"]));
     let waited = script.now_ms() - pressed;
-    assert!(waited < 5_000, "the 6 s prompt was not interrupted: {waited} ms");
+    assert!(
+        waited < 5_000,
+        "the 6 s prompt was not interrupted: {waited} ms"
+    );
     // Barge-in: the socket was told to stop the prompt's audio.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
