@@ -19,10 +19,10 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use common::http_peer::ApiClient;
+use common::sdk::{run, sdk_js};
 use common::webhook::{self, Events};
 use common::*;
 use serde_json::{Value, json};
@@ -32,58 +32,6 @@ use tonegate::server::Config;
 
 const KEY: &[u8] = b"tonegate js sdk test key, 32 b..";
 const CALL_ID: &str = "js-call-1";
-/// The npm package under test.
-const SDK: &str = "@azure/communication-call-automation";
-
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs `program args` in `dir`; panics with its output unless it succeeds. Returns
-/// stdout.
-fn run(dir: &Path, program: &str, args: &[&str], why: &str) -> Vec<u8> {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("{why}: cannot run {program}: {e} (is nodejs/npm installed?)"));
-    assert!(
-        out.status.success(),
-        "{why}: {program} {args:?} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// `target/sdk-js`: the pinned SDK installed with `npm ci` from the committed lock
-/// file (skipped when the lock file installed last is the committed one), and
-/// `parse.mjs`.
-fn sdk_js() -> PathBuf {
-    let src = manifest_dir().join("tests/sdk/js");
-    let dir = manifest_dir().join("target/sdk-js");
-    std::fs::create_dir_all(&dir).unwrap();
-    run(&dir, "node", &["--version"], "JS SDK test setup");
-    let lock = std::fs::read(src.join("package-lock.json")).unwrap();
-    let stamp = dir.join("installed-package-lock.json");
-    let installed = dir.join("node_modules").join(SDK).join("package.json");
-    if std::fs::read(&stamp).ok().as_ref() != Some(&lock) || !installed.exists() {
-        for file in ["package.json", "package-lock.json"] {
-            std::fs::copy(src.join(file), dir.join(file)).unwrap();
-        }
-        let _ = std::fs::remove_file(&stamp);
-        run(
-            &dir,
-            "npm",
-            &["ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-            "JS SDK test setup (npm ci; no network access to npm?)",
-        );
-        std::fs::write(&stamp, &lock).unwrap();
-    }
-    std::fs::copy(src.join("parse.mjs"), dir.join("parse.mjs")).unwrap();
-    dir
-}
 
 fn target() -> Value {
     json!({"rawId": "4:+15551234567", "phoneNumber": {"value": "+15551234567"}})

@@ -16,25 +16,20 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine;
+use common::sdk::{Script, manifest_dir};
 use common::*;
 use serde_json::Value;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tonegate::SampleRate;
 use tonegate::server::Config;
 
 const KEY: &[u8] = b"tonegate sdk test key, 32 bytes!";
 const CALL_ID: &str = "sdk-call-1";
-
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// `target/sdk-venv/bin/python` with the SDK installed (installs it if needed, one
 /// test at a time).
@@ -78,103 +73,14 @@ fn sdk_python() -> PathBuf {
     python
 }
 
-struct Script {
-    child: std::process::Child,
-    lines: mpsc::UnboundedReceiver<Value>,
-    steps: Vec<Value>,
-    spawned: Instant,
-}
-
-impl Script {
-    /// Runs `drive.py <scenario>` with `env`, reading its steps as they come.
-    fn spawn(python: &Path, scenario: &str, env: &[(&str, String)]) -> Script {
-        let mut child = Command::new(python)
-            .arg(manifest_dir().join("tests/sdk/drive.py"))
-            .arg(scenario)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("run drive.py");
-        let stdout = child.stdout.take().unwrap();
-        let (line_tx, lines) = mpsc::unbounded_channel();
-        let spawned = Instant::now();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                match serde_json::from_str::<Value>(&line) {
-                    Ok(mut v) => {
-                        // When the step was reported, for timing what followed it.
-                        v["receivedMs"] = (spawned.elapsed().as_millis() as u64).into();
-                        let _ = line_tx.send(v);
-                    }
-                    Err(_) => eprintln!("drive.py: {line}"),
-                }
-            }
-        });
-        Script {
-            child,
-            lines,
-            steps: Vec::new(),
-            spawned,
-        }
-    }
-
-    /// Milliseconds since the script started.
-    fn now_ms(&self) -> u64 {
-        self.spawned.elapsed().as_millis() as u64
-    }
-
-    /// Waits for the script to end; it must succeed and report `done`.
-    async fn finish(mut self) -> Vec<Value> {
-        tokio::task::spawn_blocking(move || {
-            let status = self.child.wait().unwrap();
-            while let Ok(l) = self.lines.try_recv() {
-                self.steps.push(l);
-            }
-            assert!(status.success(), "drive.py failed: {:#?}", self.steps);
-            assert!(self.steps.iter().any(|s| s["step"] == "done"));
-            self.steps
-        })
-        .await
-        .unwrap()
-    }
-
-    async fn until_wait(&mut self, what: &str) {
-        let deadline = tokio::time::sleep(Duration::from_secs(60));
-        tokio::pin!(deadline);
-        loop {
-            let line = tokio::select! {
-                l = self.lines.recv() => l,
-                _ = &mut deadline => panic!("script never waited for {what}; steps {:#?}", self.steps),
-            };
-            let Some(line) = line else {
-                let status = self.child.wait().unwrap();
-                panic!(
-                    "script ended ({status}) before waiting for {what}; steps {:#?}",
-                    self.steps
-                );
-            };
-            let done = line["step"] == "wait" && line["what"] == what;
-            self.steps.push(line);
-            if done {
-                return;
-            }
-        }
-    }
-
-    fn resume(&mut self) {
-        let stdin = self.child.stdin.as_mut().unwrap();
-        stdin.write_all(b"go\n").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn step(&self, name: &str) -> &Value {
-        self.steps
-            .iter()
-            .find(|s| s["step"] == name)
-            .unwrap_or_else(|| panic!("no step {name}: {:#?}", self.steps))
-    }
+/// `drive.py scenario` run by `python` with `env`.
+fn drive(python: &Path, scenario: &str, env: &[(&str, String)]) -> Script {
+    let mut command = Command::new(python);
+    command
+        .arg(manifest_dir().join("tests/sdk/drive.py"))
+        .arg(scenario)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    Script::spawn(command)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,7 +104,7 @@ async fn python_sdk_drives_media_operations() {
     let call = LiveCall::raw(ws, &server.handle, CALL_ID, &callback).await;
 
     let prompt_uri = format!("file://{}", prompt.display());
-    let mut script = Script::spawn(
+    let mut script = drive(
         &python,
         "run",
         &[
@@ -344,7 +250,7 @@ async fn python_sdk_on_an_acs_call_real_timeouts_hold_music_and_a_lost_stream() 
     .await
     .unwrap();
     let mut call = LiveCall::acs(ws, &server.handle, CALL).await;
-    let mut script = Script::spawn(
+    let mut script = drive(
         &python,
         "timeouts",
         &[

@@ -5,6 +5,8 @@
 //! body), `host`, and `Authorization: HMAC-SHA256 SignedHeaders=x-ms-date;host;
 //! x-ms-content-sha256&Signature=<sig>` with
 //! `sig = base64(HMAC-SHA256(key, VERB "\n" path_and_query "\n" date ";" host ";" hash))`.
+//! SDKs differ in the host they sign: a host signed with the default port (443, 80)
+//! matches a `host` header without it, and a bare host name one with any port.
 
 use std::time::{Duration, SystemTime};
 
@@ -117,10 +119,31 @@ pub fn verify(
         return Err("x-ms-content-sha256 does not match the body");
     }
     let host = req.host.ok_or("missing host header")?;
-    let mut m = mac(key);
-    m.update(string_to_sign(req.method, req.path_and_query, date, host, claimed).as_bytes());
-    m.verify_slice(&signature)
-        .map_err(|_| "signature does not match")
+    let signed_with = |host: &str| {
+        let mut m = mac(key);
+        m.update(string_to_sign(req.method, req.path_and_query, date, host, claimed).as_bytes());
+        m.verify_slice(&signature).is_ok()
+    };
+    if signed_with(host) || other_host_forms(host).iter().any(|h| signed_with(h)) {
+        Ok(())
+    } else {
+        Err("signature does not match")
+    }
+}
+
+/// The other forms of the `host` header an SDK may have signed. Without a port: with the
+/// default port (443, or 80) added, as the Python SDK signs the endpoint's authority as
+/// written in the connection string (`https://example.com:443/` signs `example.com:443`)
+/// while its HTTP client leaves the default port out of `Host`. With a port: the bare
+/// name, as the Java SDK signs the URL's host without its port while an HTTP client that
+/// sets `Host` itself sends it with one. The JS and .NET SDKs sign what they send.
+fn other_host_forms(host: &str) -> Vec<String> {
+    // The port follows the last colon after an IPv6 literal's closing bracket, if any.
+    let name_end = host.rfind(']').map_or(0, |i| i + 1);
+    match host[name_end..].rfind(':') {
+        Some(i) => vec![host[..name_end + i].to_owned()],
+        None => vec![format!("{host}:443"), format!("{host}:80")],
+    }
 }
 
 /// Hex HMAC-SHA256 of a webhook body with the access key: the value of the
@@ -175,6 +198,47 @@ mod tests {
         let mut r = request(&date, &hash, &auth);
         r.path_and_query = "/calling/callConnections/c2:play?api-version=2026-03-12";
         assert!(verify(KEY, r, body, now).is_err());
+    }
+
+    /// An SDK that signed the host with the default port while `Host` leaves it out (the
+    /// Python SDK with `endpoint=https://host:443/`), or signed the bare name while `Host`
+    /// has a port (the Java SDK), is accepted; another host or port is not.
+    #[test]
+    fn accepts_the_host_forms_sdks_sign() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let date = httpdate::fmt_http_date(now);
+        let body = b"{}";
+        let hash = content_hash(body);
+        let path = "/calling/callConnections/c1:play?api-version=2026-03-12";
+        let check = |signed: &str, sent: &'static str| {
+            let auth = sign(KEY, "POST", path, &date, signed, body);
+            let mut r = request(&date, &hash, &auth);
+            r.host = Some(sent);
+            verify(KEY, r, body, now)
+        };
+        for (signed, sent) in [
+            ("tonegate.example:443", "tonegate.example"),
+            ("tonegate.example:80", "tonegate.example"),
+            ("tonegate.example", "tonegate.example:443"),
+            ("tonegate.example", "tonegate.example:8443"),
+            ("[::1]:443", "[::1]"),
+            ("[::1]", "[::1]:8443"),
+        ] {
+            assert_eq!(check(signed, sent), Ok(()), "signed {signed}, sent {sent}");
+        }
+        for (signed, sent) in [
+            ("tonegate.example:8443", "tonegate.example"),
+            ("tonegate.example:8443", "tonegate.example:9443"),
+            ("other.example", "tonegate.example:8443"),
+            ("other.example:443", "tonegate.example"),
+            ("[::1]:443", "[::2]"),
+        ] {
+            assert_eq!(
+                check(signed, sent),
+                Err("signature does not match"),
+                "signed {signed}, sent {sent}"
+            );
+        }
     }
 
     /// A signature computed by the Python SDK's `HMACCredentialsPolicy` (same inputs).

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http_peer;
+pub mod sdk;
 pub mod tls;
 pub mod webhook;
 
