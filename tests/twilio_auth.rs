@@ -6,6 +6,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use base64::Engine;
 use common::tls::{Pki, start_tls, try_connect_wss_with_headers};
@@ -14,6 +15,7 @@ use hmac::{Hmac, Mac};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tonegate::SampleRate;
 use tonegate::codec::Encoding;
+use tonegate::proto::Dialect;
 use tonegate::server::stream_auth::Mode;
 use tonegate::server::{Config, Server};
 
@@ -80,18 +82,22 @@ impl Target<'_> {
     }
 
     /// Opens the Twilio call `call_sid` on `path` with `headers`, sends `connected` and
-    /// `start` as Twilio does, and waits for the session's `started` event.
+    /// `start` as Twilio does, and waits until the registry lists it as a Twilio call.
     async fn twilio_call(&self, path: &str, headers: &[(&str, &str)], call_sid: &str) -> Ws {
-        let mut sse = Sse::connect(self.addr(), &format!("/v1/calls/{call_sid}/events")).await;
         let mut ws = self
             .upgrade(path, headers)
             .await
             .unwrap_or_else(|reason| panic!("{call_sid} on {path} refused: {reason}"));
         send_text(&mut ws, CONNECTED).await;
         send_text(&mut ws, start_frame(call_sid)).await;
-        let events = sse.until(call_sid, "started").await;
-        assert_eq!(events.last().unwrap()["dialect"], "twilio");
-        ws
+        let registry = self.server.handle.registry();
+        for _ in 0..250 {
+            if registry.dialect(call_sid) == Some(Dialect::Twilio) {
+                return ws;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{call_sid} never started");
     }
 }
 
@@ -160,7 +166,10 @@ async fn signatures_over_plain_ws() {
             Some(sign(TOKEN, &format!("ws://ivr.example.com:{port}{path}"))),
             INVALID,
         ),
-        (Some(sign(TOKEN, &target.url(path).replace("ws:", "wss:"))), INVALID),
+        (
+            Some(sign(TOKEN, &target.url(path).replace("ws:", "wss:"))),
+            INVALID,
+        ),
         (Some(sign(OTHER_TOKEN, &target.url(path))), INVALID),
     ];
     for (signature, reason) in &cases {
@@ -173,9 +182,7 @@ async fn signatures_over_plain_ws() {
 
     // The query string is part of the signed URL.
     let with_query = "/media/twilio?tenant=a";
-    target
-        .refused(with_query, &[(SIG, &good)], INVALID)
-        .await;
+    target.refused(with_query, &[(SIG, &good)], INVALID).await;
     let other_query = sign(TOKEN, &target.url("/media/twilio?tenant=b"));
     target
         .refused(with_query, &[(SIG, &other_query)], INVALID)
@@ -227,7 +234,9 @@ async fn public_url_is_the_signed_base() {
     };
     let path = "/media/twilio";
     let public = sign(TOKEN, &format!("wss://ivr.example.com{path}"));
-    let _a = target.twilio_call(path, &[(SIG, &public)], "CA-public").await;
+    let _a = target
+        .twilio_call(path, &[(SIG, &public)], "CA-public")
+        .await;
     let with_port = sign(TOKEN, &format!("wss://ivr.example.com:443{path}"));
     let _b = target
         .twilio_call(path, &[(SIG, &with_port)], "CA-public-443")
@@ -301,12 +310,14 @@ async fn media_checks_a_signature_only_if_present() {
     let wrong = sign(TOKEN, &target.url("/media/twilio"));
     target.refused("/media", &[(SIG, &wrong)], INVALID).await;
     let good = sign(TOKEN, &target.url("/media"));
-    let _signed = target.twilio_call("/media", &[(SIG, &good)], "CA-auto").await;
+    let _signed = target
+        .twilio_call("/media", &[(SIG, &good)], "CA-auto")
+        .await;
     // Without the header /media is open (stream_auth = "none"), as are raw clients.
     let _unsigned = target.twilio_call("/media", &[], "CA-auto-unsigned").await;
     let mut raw = target.upgrade("/media/raw", &[]).await.unwrap();
     start_raw(&mut raw, "raw-call", SampleRate::HZ_8000, Encoding::Ulaw).await;
-    read_until(&mut raw, "started", std::time::Duration::from_secs(5)).await;
+    read_until(&mut raw, "started", Duration::from_secs(5)).await;
     server.handle.shutdown();
 }
 
@@ -324,7 +335,11 @@ async fn without_a_twilio_token_stream_auth_applies_everywhere() {
     };
     let signed = sign(TOKEN, &target.url("/media/twilio"));
     target
-        .refused("/media/twilio", &[(SIG, &signed)], "missing Authorization header")
+        .refused(
+            "/media/twilio",
+            &[(SIG, &signed)],
+            "missing Authorization header",
+        )
         .await;
     let _call = target
         .twilio_call(
@@ -340,7 +355,10 @@ async fn without_a_twilio_token_stream_auth_applies_everywhere() {
 async fn bad_settings_are_refused_at_bind() {
     let cases = [
         (twilio_config(Some("https://ivr.example.com")), "public_url"),
-        (twilio_config(Some("wss://ivr.example.com?x=1")), "public_url"),
+        (
+            twilio_config(Some("wss://ivr.example.com?x=1")),
+            "public_url",
+        ),
         (
             Config {
                 public_url: Some("ivr.example.com".to_owned()),
@@ -359,6 +377,9 @@ async fn bad_settings_are_refused_at_bind() {
     for (mut config, setting) in cases {
         config.listen = "127.0.0.1:0".parse().unwrap();
         let error = Server::bind(config).await.err().expect("bad settings bind");
-        assert!(error.to_string().contains(setting), "{error} lacks {setting}");
+        assert!(
+            error.to_string().contains(setting),
+            "{error} lacks {setting}"
+        );
     }
 }

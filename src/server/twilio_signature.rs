@@ -281,7 +281,11 @@ mod tests {
         // Plain ws: the default port is 80, so `:443` is not one of the accepted forms.
         let v = verifier("12345", None, false);
         assert_eq!(
-            v.check(Some(&signature(NO_PORT)), Some("ivr.example.com"), "/media/twilio"),
+            v.check(
+                Some(&signature(NO_PORT)),
+                Some("ivr.example.com"),
+                "/media/twilio"
+            ),
             Err(Refusal::TwilioSignature)
         );
     }
@@ -302,14 +306,20 @@ mod tests {
             check(Some(NO_PORT), "/media/twilio?x=1"),
             Err(Refusal::TwilioSignature)
         );
-        assert_eq!(check(Some(NO_PORT), "/media"), Err(Refusal::TwilioSignature));
+        assert_eq!(
+            check(Some(NO_PORT), "/media"),
+            Err(Refusal::TwilioSignature)
+        );
         let other = verifier("54321", Some("wss://ivr.example.com"), false);
         assert_eq!(
             other.check(Some(&signature(NO_PORT)), None, "/media/twilio"),
             Err(Refusal::TwilioSignature)
         );
         // Surrounding spaces are tolerated.
-        assert_eq!(check(Some(" AOB2qK25aNowgqamsKfw7uyyyAE= "), "/media/twilio"), Ok(()));
+        assert_eq!(
+            check(Some(" AOB2qK25aNowgqamsKfw7uyyyAE= "), "/media/twilio"),
+            Ok(())
+        );
         // No public_url and no Host: nothing to check against.
         let by_host = verifier("12345", None, true);
         assert_eq!(
@@ -340,10 +350,7 @@ mod tests {
                 .finalize()
                 .into_bytes()
         };
-        for text in [
-            "wss://h:8443/ivr/media/twilio",
-            "wss://h/ivr/media/twilio",
-        ] {
+        for text in ["wss://h:8443/ivr/media/twilio", "wss://h/ivr/media/twilio"] {
             assert!(url.verify(&key, &sign(text)), "{text}");
         }
         for text in [
