@@ -12,7 +12,7 @@ use base64::Engine;
 use common::tls::{Pki, start_tls, try_connect_wss_with_headers};
 use common::*;
 use hmac::{Hmac, Mac};
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::Message;
 use tonegate::SampleRate;
 use tonegate::codec::Encoding;
 use tonegate::proto::Dialect;
@@ -61,15 +61,7 @@ impl Target<'_> {
             Some(pki) => try_connect_wss_with_headers(self.addr(), path, pki, headers).await,
             None => try_connect_with_headers(self.addr(), path, headers).await,
         };
-        match result {
-            Ok(ws) => Ok(ws),
-            Err(tungstenite::Error::Http(response)) => {
-                assert_eq!(response.status(), 401, "{response:?}");
-                let body = response.body().clone().unwrap_or_default();
-                Err(String::from_utf8(body).unwrap())
-            }
-            Err(e) => panic!("unexpected error: {e}"),
-        }
+        unauthorized(result)
     }
 
     /// Upgrades to `path` with `headers`, expecting 401 with `reason`, and checks no
@@ -131,14 +123,6 @@ async fn live_twilio(ws: Ws, server: &TestServer, call_sid: &str) -> LiveCall {
     .await
 }
 
-async fn failures(server: &TestServer, reason: &str) -> u64 {
-    let (_, text) = http_get(server.addr, "/metrics").await;
-    let name = format!("tonegate_stream_auth_failures_total{{reason=\"{reason}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&name)?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
-}
-
 const MISSING: &str = "missing X-Twilio-Signature header";
 const INVALID: &str = "invalid X-Twilio-Signature";
 const SIG: &str = "x-twilio-signature";
@@ -176,8 +160,8 @@ async fn signatures_over_plain_ws() {
         let headers: Vec<(&str, &str)> = signature.iter().map(|s| (SIG, s.as_str())).collect();
         target.refused(path, &headers, reason).await;
     }
-    assert_eq!(failures(&server, "twilio_missing").await, 1);
-    assert_eq!(failures(&server, "twilio_signature").await, 5);
+    assert_eq!(read_auth_failures(&server, "twilio_missing").await, 1);
+    assert_eq!(read_auth_failures(&server, "twilio_signature").await, 5);
     assert_eq!(server.handle.registry().calls(), ["CA-good"]);
 
     // The query string is part of the signed URL.
