@@ -102,18 +102,9 @@ async fn open(addr: SocketAddr, call_id: &str, authorization: Option<&str>) -> R
     if let Some(a) = authorization {
         headers.push(("authorization", a));
     }
-    match try_connect_with_headers(addr, "/media/acs", &headers).await {
-        Ok(mut ws) => {
-            send_text(&mut ws, METADATA).await;
-            Ok(ws)
-        }
-        Err(tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), 401, "{response:?}");
-            let body = response.body().clone().unwrap_or_default();
-            Err(String::from_utf8(body).unwrap())
-        }
-        Err(e) => panic!("unexpected error: {e}"),
-    }
+    let mut ws = unauthorized(try_connect_with_headers(addr, "/media/acs", &headers).await)?;
+    send_text(&mut ws, METADATA).await;
+    Ok(ws)
 }
 
 /// Opens a call that must be accepted and waits for its `started` event.
@@ -131,18 +122,6 @@ async fn assert_refused(server: &TestServer, authorization: Option<&str>, reason
     let result = open(server.addr, "refused-call", authorization).await;
     assert_eq!(result.err().as_deref(), Some(reason), "{authorization:?}");
     assert!(server.handle.registry().dialect("refused-call").is_none());
-}
-
-fn metric(text: &str, reason: &str) -> u64 {
-    let name = format!("tonegate_stream_auth_failures_total{{reason=\"{reason}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&name)?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
-}
-
-async fn failures(server: &TestServer, reason: &str) -> u64 {
-    let (_, text) = http_get(server.addr, "/metrics").await;
-    metric(&text, reason)
 }
 
 /// Streams the digit `5` on an open ACS call and waits for its `dtmf` event.
@@ -250,7 +229,7 @@ async fn jwt_from_a_file_accepts_good_tokens_and_refuses_the_rest() {
         ("algorithm", 1),
         ("keys_unavailable", 0),
     ] {
-        assert_eq!(metric(&text, reason), n, "{reason}");
+        assert_eq!(auth_failures(&text, reason), n, "{reason}");
     }
     server.handle.shutdown();
 }
@@ -367,7 +346,11 @@ async fn an_unreachable_jwks_refuses_upgrades_and_nothing_else() {
         let server = start(config).await;
         let good = bearer(&good_token());
         assert_refused(&server, Some(&good), "signing keys unavailable").await;
-        assert_eq!(failures(&server, "keys_unavailable").await, 1, "{jwks}");
+        assert_eq!(
+            read_auth_failures(&server, "keys_unavailable").await,
+            1,
+            "{jwks}"
+        );
         assert_eq!(
             http_get(server.addr, "/healthz").await,
             (200, "ok".to_owned())
@@ -394,7 +377,7 @@ async fn static_token() {
     )
     .await;
     assert_refused(&server, None, "missing Authorization header").await;
-    assert_eq!(failures(&server, "invalid").await, 2);
+    assert_eq!(read_auth_failures(&server, "invalid").await, 2);
     dtmf_on(&server, &mut call, "token-call").await;
     server.handle.shutdown();
 }

@@ -120,6 +120,18 @@ pub struct Config {
     /// `token`: the static bearer token audio clients must send. Required in `token`
     /// mode. Default none.
     pub stream_auth_token: Option<String>,
+    /// The Twilio account's auth token. When set, upgrades to `/media/twilio` must carry
+    /// a valid `X-Twilio-Signature` (base64 HMAC-SHA1 of the URL Twilio was given; see
+    /// `public_url`) instead of passing `stream_auth`, and an upgrade to any other audio
+    /// path that carries that header must verify too. Refused upgrades get 401. Default
+    /// none: signatures are not checked.
+    pub twilio_auth_token: Option<String>,
+    /// The base URL clients reach tonegate at, `ws://` or `wss://` with host, optional
+    /// port and optional path prefix (e.g. `wss://ivr.example.com` behind a
+    /// TLS-terminating proxy). The URL Twilio signed is this, then the request's path
+    /// and query. Default none: `wss://` (if tonegate serves TLS) or `ws://`, then the
+    /// request's `Host` header.
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -165,6 +177,8 @@ impl Default for Config {
             stream_auth_jwks_min_interval_ms: 10_000,
             stream_auth_jwks_timeout_ms: 5_000,
             stream_auth_token: None,
+            twilio_auth_token: None,
+            public_url: None,
         }
     }
 }

@@ -18,7 +18,9 @@
 //! closes the sockets with 1001.
 //!
 //! Audio socket upgrades are authenticated per [`Config::stream_auth`] (the ACS bearer
-//! JWT, a static token, or nothing; see `stream_auth.rs`): a refused upgrade gets 401.
+//! JWT, a static token, or nothing; see `stream_auth.rs`) and, with
+//! [`Config::twilio_auth_token`], Twilio's `X-Twilio-Signature` (see
+//! `twilio_signature.rs` and `authenticate`): a refused upgrade gets 401.
 //!
 //! With [`Config::tls_cert`] and [`Config::tls_key`] the same port speaks only TLS
 //! (HTTPS and WSS, rustls with the *ring* provider; see `tls.rs`): same routes, limits
@@ -32,6 +34,7 @@ mod socket;
 pub mod stream_auth;
 mod stream_params;
 mod tls;
+mod twilio_signature;
 pub mod webhook;
 
 use std::collections::HashMap;
@@ -43,8 +46,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path as UrlPath, RawQuery, State as AxumState, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{OriginalUri, Path as UrlPath, State as AxumState, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -208,8 +211,10 @@ pub(crate) struct State {
     /// Wall-clock time at `epoch`.
     wall_epoch: std::time::SystemTime,
     api: api::Api,
-    /// Checks audio socket upgrades.
+    /// Checks audio socket upgrades' bearer tokens.
     stream_auth: stream_auth::Verifier,
+    /// Checks Twilio's signature, with [`Config::twilio_auth_token`].
+    twilio_signature: Option<twilio_signature::Verifier>,
     webhook: webhook::Webhook,
     /// CloudEvents of the media-operation API, for the SSE streams.
     cloud_events: broadcast::Sender<Arc<crate::api::CloudEvent>>,
@@ -336,6 +341,8 @@ impl Server {
         // After the TLS files, so a bad certificate is the only thing start-up reports.
         let api = api::Api::new(&config).map_err(Error::Config)?;
         let stream_auth = stream_auth::Verifier::new(&config).map_err(Error::Config)?;
+        let twilio_signature =
+            twilio_signature::Verifier::new(&config, tls.is_some()).map_err(Error::Config)?;
         let webhook = webhook::Webhook::new(&config).map_err(Error::Config)?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
@@ -357,6 +364,7 @@ impl Server {
             wall_epoch: std::time::SystemTime::now(),
             api,
             stream_auth,
+            twilio_signature,
             webhook,
             cloud_events,
             config,
@@ -507,54 +515,81 @@ async fn metrics_text(AxumState(state): AxumState<Arc<State>>) -> Response {
 
 async fn media_auto(
     AxumState(state): AxumState<Arc<State>>,
-    RawQuery(query): RawQuery,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    accept(state, None, query, headers, upgrade).await
+    accept(state, None, uri, headers, upgrade).await
 }
 
 async fn media_dialect(
     AxumState(state): AxumState<Arc<State>>,
     UrlPath(dialect): UrlPath<String>,
-    RawQuery(query): RawQuery,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     match dialect.parse::<Dialect>() {
-        Ok(d) => accept(state, Some(d), query, headers, upgrade).await,
+        Ok(d) => accept(state, Some(d), uri, headers, upgrade).await,
         Err(()) => (StatusCode::NOT_FOUND, "unknown dialect").into_response(),
     }
+}
+
+/// Authenticates an audio socket upgrade to `uri` (`dialect` from its path). Without
+/// [`Config::twilio_auth_token`], only [`Config::stream_auth`] applies. With it,
+/// `/media/twilio` needs a valid `X-Twilio-Signature` and no bearer token; on the other
+/// paths the bearer check applies and, if the header is present, the signature must
+/// verify as well.
+async fn authenticate(
+    state: &State,
+    dialect: Option<Dialect>,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<(), stream_auth::Refusal> {
+    let twilio_path = dialect == Some(Dialect::Twilio);
+    if let Some(twilio) = &state.twilio_signature {
+        let signature = headers.get(twilio_signature::HEADER);
+        if twilio_path || signature.is_some() {
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or(uri.authority().map(|a| a.as_str()));
+            let path = uri.path_and_query().map_or("/", |p| p.as_str());
+            twilio.check(signature, host, path)?;
+        }
+        if twilio_path {
+            return Ok(());
+        }
+    }
+    let authorization = headers.get(axum::http::header::AUTHORIZATION);
+    let client = state.webhook.client();
+    state
+        .stream_auth
+        .check(authorization, client, state.now(), state.wall_now())
+        .await
 }
 
 async fn accept(
     state: Arc<State>,
     dialect: Option<Dialect>,
-    query: Option<String>,
+    uri: Uri,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     if *state.shutdown.borrow() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
-    let authorization = headers.get(axum::http::header::AUTHORIZATION);
-    let (now, wall) = (state.now(), state.wall_now());
-    let client = state.webhook.client();
-    if let Err(refusal) = state
-        .stream_auth
-        .check(authorization, client, now, wall)
-        .await
-    {
+    if let Err(refusal) = authenticate(&state, dialect, &uri, &headers).await {
         state
             .metrics
             .stream_auth_failures
             .with_label_values(&[refusal.code()])
             .inc();
         tracing::info!(reason = %refusal, "refusing audio socket: not authenticated");
-        let challenge = (axum::http::header::WWW_AUTHENTICATE, "Bearer");
+        let challenge = (axum::http::header::WWW_AUTHENTICATE, refusal.challenge());
         return (StatusCode::UNAUTHORIZED, [challenge], refusal.to_string()).into_response();
     }
-    let params = match StreamParams::parse(query.as_deref()) {
+    let params = match StreamParams::parse(uri.query()) {
         Ok(p) => p,
         Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
     };

@@ -12,7 +12,8 @@
 //! - `token`: `Authorization: Bearer <token>`, compared in constant time.
 //! - `none`: every upgrade is accepted.
 //!
-//! A refusal is a [`Refusal`]: a short reason for the 401 body that never holds the
+//! Twilio's `X-Twilio-Signature` is checked by `twilio_signature.rs`; its refusals are
+//! [`Refusal`]s too. A refusal is a short reason for the 401 body that never holds the
 //! token.
 
 use std::collections::HashMap;
@@ -87,11 +88,17 @@ pub enum Refusal {
     /// No signing keys could be loaded.
     #[error("signing keys unavailable")]
     KeysUnavailable,
+    /// No `X-Twilio-Signature` header where one is required.
+    #[error("missing X-Twilio-Signature header")]
+    TwilioMissing,
+    /// An `X-Twilio-Signature` that does not verify.
+    #[error("invalid X-Twilio-Signature")]
+    TwilioSignature,
 }
 
 impl Refusal {
     /// Every refusal, for metric labels.
-    pub const ALL: [Refusal; 11] = [
+    pub const ALL: [Refusal; 13] = [
         Refusal::Missing,
         Refusal::Scheme,
         Refusal::Invalid,
@@ -103,6 +110,8 @@ impl Refusal {
         Refusal::Expired,
         Refusal::NotYetValid,
         Refusal::KeysUnavailable,
+        Refusal::TwilioMissing,
+        Refusal::TwilioSignature,
     ];
 
     /// Short label for metrics.
@@ -119,6 +128,16 @@ impl Refusal {
             Refusal::Expired => "expired",
             Refusal::NotYetValid => "not_yet_valid",
             Refusal::KeysUnavailable => "keys_unavailable",
+            Refusal::TwilioMissing => "twilio_missing",
+            Refusal::TwilioSignature => "twilio_signature",
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge of the 401: the scheme the refused check wanted.
+    pub fn challenge(self) -> &'static str {
+        match self {
+            Refusal::TwilioMissing | Refusal::TwilioSignature => "X-Twilio-Signature",
+            _ => "Bearer",
         }
     }
 }

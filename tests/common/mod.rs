@@ -470,6 +470,36 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// An upgrade's outcome with a refusal turned into the 401's body; other errors panic.
+pub fn unauthorized<T>(
+    result: Result<T, tokio_tungstenite::tungstenite::Error>,
+) -> Result<T, String> {
+    match result {
+        Ok(ws) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 401, "{response:?}");
+            let body = response.body().clone().unwrap_or_default();
+            Err(String::from_utf8(body).unwrap())
+        }
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
+
+/// `tonegate_stream_auth_failures_total{reason}` in the `/metrics` text `metrics`.
+pub fn auth_failures(metrics: &str, reason: &str) -> u64 {
+    let name = format!("tonegate_stream_auth_failures_total{{reason=\"{reason}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&name)?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+}
+
+/// [`auth_failures`] of `reason`, read from the server's `/metrics` now.
+pub async fn read_auth_failures(server: &TestServer, reason: &str) -> u64 {
+    let (_, text) = http_get(server.addr, "/metrics").await;
+    auth_failures(&text, reason)
+}
+
 /// Plain HTTP GET; returns the body (Content-Length or close-delimited responses).
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
