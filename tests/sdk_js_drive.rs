@@ -75,16 +75,7 @@ async fn js_sdk_drives_media_operations_on_an_acs_call() {
         ..Config::default()
     };
     let (server, pki) = common::tls::start_tls(config).await;
-    let query = serde_urlencoded::to_string([("callbackUri", &callback)]).unwrap();
-    let ws = common::tls::try_connect_wss_with_headers(
-        server.addr,
-        &format!("/media/acs?{query}"),
-        &pki,
-        &[("x-ms-call-connection-id", CALL_ID)],
-    )
-    .await
-    .unwrap();
-    let mut call = LiveCall::acs(ws, &server.handle, CALL_ID).await;
+    let mut call = common::tls::live_acs_call(&server, &pki, CALL_ID, &callback).await;
 
     let mut command = Command::new("node");
     command

@@ -240,16 +240,7 @@ async fn python_sdk_on_an_acs_call_real_timeouts_hold_music_and_a_lost_stream() 
         ..Config::default()
     };
     let (server, pki) = common::tls::start_tls(config).await;
-    let query = serde_urlencoded::to_string([("callbackUri", &callback)]).unwrap();
-    let ws = common::tls::try_connect_wss_with_headers(
-        server.addr,
-        &format!("/media/acs?{query}"),
-        &pki,
-        &[("x-ms-call-connection-id", CALL)],
-    )
-    .await
-    .unwrap();
-    let mut call = LiveCall::acs(ws, &server.handle, CALL).await;
+    let mut call = common::tls::live_acs_call(&server, &pki, CALL, &callback).await;
     let mut script = drive(
         &python,
         "timeouts",

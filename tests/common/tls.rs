@@ -154,3 +154,24 @@ pub async fn try_connect_wss_with_headers(
     .await?;
     Ok(ws)
 }
+
+/// A live ACS call over WSS (header `x-ms-call-connection-id: call_id`) whose events go
+/// to `callback_uri`, given in the socket URL's query as an app puts it in the ACS
+/// transport URL.
+pub async fn live_acs_call(
+    server: &TestServer,
+    pki: &Pki,
+    call_id: &str,
+    callback_uri: &str,
+) -> super::LiveCall {
+    let query = serde_urlencoded::to_string([("callbackUri", callback_uri)]).unwrap();
+    let ws = try_connect_wss_with_headers(
+        server.addr,
+        &format!("/media/acs?{query}"),
+        pki,
+        &[("x-ms-call-connection-id", call_id)],
+    )
+    .await
+    .unwrap();
+    super::LiveCall::acs(ws, &server.handle, call_id).await
+}
