@@ -324,12 +324,10 @@ async fn python_sdk_on_an_acs_call_real_timeouts_hold_music_and_a_lost_stream() 
         (info["code"].as_u64(), info["subCode"].as_u64()),
         (Some(500), Some(9999))
     );
-    // Every event went to the transport URL's callback URI.
-    assert!(
-        events
-            .all
-            .iter()
-            .all(|e| e["data"]["callConnectionId"] == CALL)
-    );
+    // Every event went to the transport URL's callback URI, with its serverCallId.
+    for e in &events.all {
+        assert_eq!(e["data"]["callConnectionId"], CALL);
+        assert_eq!(e["data"]["serverCallId"], format!("srv-{CALL}"));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -188,8 +188,9 @@ fn call_properties(state: &State, info: &CallInfo) -> CallProperties {
 }
 
 fn server_call_id(info: &CallInfo) -> String {
-    info.stream_id
+    info.server_call_id
         .clone()
+        .or_else(|| info.stream_id.clone())
         .unwrap_or_else(|| info.call_id.to_string())
 }
 

@@ -105,6 +105,8 @@ pub(crate) struct CallInfo {
     dialect: Dialect,
     call_id: Arc<str>,
     stream_id: Option<String>,
+    /// `serverCallId` from the socket URL, if the app gave it.
+    server_call_id: Option<String>,
     encoding: &'static str,
     rate: SampleRate,
     correlation_id: Option<String>,

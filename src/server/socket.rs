@@ -579,6 +579,7 @@ impl Conn {
                 dialect,
                 call_id: event.call_id.clone(),
                 stream_id: stream_id.clone(),
+                server_call_id: self.params.server_call_id.clone(),
                 encoding,
                 rate,
                 correlation_id: self.correlation_id.clone(),

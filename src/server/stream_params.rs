@@ -1,6 +1,6 @@
 //! Per-call settings carried in the audio WebSocket's URL query, for platforms whose
 //! stream has no place for them in-band (ACS: `transportUrl` is set by the app per call,
-//! e.g. `wss://host/media/acs?callbackUri=https%3A%2F%2Fapp.example%2Fevents`).
+//! e.g. `wss://host/media/acs?callbackUri=https%3A%2F%2Fapp.example%2Fevents&serverCallId=...`).
 
 use serde::Deserialize;
 
@@ -11,6 +11,9 @@ pub(crate) struct StreamParams {
     /// Where the call's media-operation events go unless an operation names its own.
     /// An in-band value (raw `start` frame, Twilio custom parameter) takes precedence.
     pub callback_uri: Option<String>,
+    /// The call's `serverCallId` as ACS knows it (the app has it from the incoming-call
+    /// event); echoed in events and call properties instead of the stream's id.
+    pub server_call_id: Option<String>,
 }
 
 impl StreamParams {
@@ -18,6 +21,13 @@ impl StreamParams {
     pub(crate) fn parse(query: Option<&str>) -> Result<StreamParams, String> {
         let params: StreamParams = serde_urlencoded::from_str(query.unwrap_or(""))
             .map_err(|e| format!("bad query string: {e}"))?;
+        if params
+            .server_call_id
+            .as_ref()
+            .is_some_and(|id| id.is_empty() || id.len() > 512)
+        {
+            return Err("serverCallId must be 1 to 512 characters".to_owned());
+        }
         if let Some(uri) = &params.callback_uri {
             crate::api::check_http_url(uri).map_err(|why| format!("callbackUri {why}"))?;
         }
@@ -46,6 +56,13 @@ mod tests {
             p.callback_uri.as_deref(),
             Some("https://app.example/ev?a=1")
         );
+    }
+
+    #[test]
+    fn server_call_id_is_taken_and_bounded() {
+        let p = StreamParams::parse(Some("serverCallId=aHR0cHM6Ly9jb252%3D")).unwrap();
+        assert_eq!(p.server_call_id.as_deref(), Some("aHR0cHM6Ly9jb252="));
+        assert!(StreamParams::parse(Some("serverCallId=")).is_err());
     }
 
     #[test]

@@ -156,15 +156,20 @@ pub async fn try_connect_wss_with_headers(
 }
 
 /// A live ACS call over WSS (header `x-ms-call-connection-id: call_id`) whose events go
-/// to `callback_uri`, given in the socket URL's query as an app puts it in the ACS
-/// transport URL.
+/// to `callback_uri` and carry `serverCallId` `srv-<call_id>`, both given in the socket
+/// URL's query as an app puts them in the ACS transport URL.
 pub async fn live_acs_call(
     server: &TestServer,
     pki: &Pki,
     call_id: &str,
     callback_uri: &str,
 ) -> super::LiveCall {
-    let query = serde_urlencoded::to_string([("callbackUri", callback_uri)]).unwrap();
+    let server_call_id = format!("srv-{call_id}");
+    let query = serde_urlencoded::to_string([
+        ("callbackUri", callback_uri),
+        ("serverCallId", &server_call_id),
+    ])
+    .unwrap();
     let ws = try_connect_wss_with_headers(
         server.addr,
         &format!("/media/acs?{query}"),
