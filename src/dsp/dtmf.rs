@@ -301,6 +301,18 @@ impl Detector {
     pub fn process(&mut self, samples: &[f32], on_event: &mut impl FnMut(Event)) {
         let mut rest = samples;
         while !rest.is_empty() {
+            // Whole blocks straight from the input go through the bank a batch at a time.
+            if self.block_fill == 0 && rest.len() >= goertzel::BATCH * BLOCK_LEN {
+                let (batch, tail) = rest.split_at(goertzel::BATCH * BLOCK_LEN);
+                let results = self.bank.process_blocks(batch);
+                for (block, result) in batch.chunks_exact(BLOCK_LEN).zip(results) {
+                    let start = self.slot_start();
+                    self.recent[start..start + BLOCK_LEN].copy_from_slice(block);
+                    self.analyse_block(result, on_event);
+                }
+                rest = tail;
+                continue;
+            }
             let take = (BLOCK_LEN - self.block_fill).min(rest.len());
             let (head, tail) = rest.split_at(take);
             let start = self.slot_start() + self.block_fill;
@@ -309,7 +321,7 @@ impl Detector {
             rest = tail;
             if self.block_fill == BLOCK_LEN {
                 self.block_fill = 0;
-                self.analyse_block(on_event);
+                self.analyse_next_block(on_event);
             }
         }
     }
@@ -322,7 +334,7 @@ impl Detector {
             let start = self.slot_start();
             self.recent[start + self.block_fill..start + BLOCK_LEN].fill(0.0);
             self.block_fill = 0;
-            self.analyse_block(on_event);
+            self.analyse_next_block(on_event);
         }
         if let State::Active {
             keypress, release, ..
@@ -334,9 +346,15 @@ impl Detector {
         self.reset();
     }
 
-    fn analyse_block(&mut self, on_event: &mut impl FnMut(Event)) {
+    /// Analyses the block just completed in `recent`.
+    fn analyse_next_block(&mut self, on_event: &mut impl FnMut(Event)) {
         let start = self.slot_start();
         let result = self.bank.process(&self.recent[start..start + BLOCK_LEN]);
+        self.analyse_block(result, on_event);
+    }
+
+    /// Takes in the bank's `result` for the block just completed in `recent`.
+    fn analyse_block(&mut self, result: BlockResult, on_event: &mut impl FnMut(Event)) {
         self.history[(self.blocks_done % HISTORY_BLOCKS as u64) as usize] = result;
         self.blocks_done += 1;
         // A sounding digit whose tones still hold needs no window test: the common case

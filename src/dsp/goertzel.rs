@@ -34,7 +34,8 @@ pub struct Bank {
     /// `exp(-j * w_k * block_len)`: the rotator's step per block, split the same way.
     rotator_step: [[f64; LANES]; 2],
     blocks_since_normalised: u32,
-    correlate: Correlate,
+    correlate: Correlate<1>,
+    correlate_batch: Correlate<BATCH>,
 }
 
 /// Rotators at stream position zero: `exp(0) = 1` in every lane.
@@ -46,49 +47,75 @@ const RENORMALISE_BLOCKS: u32 = 1024;
 /// Real parts, imaginary parts and energy of one block's correlations.
 type Correlations = ([f32; LANES], [f32; LANES], f32);
 
-/// The phasor-table correlation, compiled for the CPU the program runs on.
-type Correlate = fn(&[f32], &[[f32; LANES]], &[[f32; LANES]]) -> Correlations;
+/// The phasor-table correlation of `N` blocks, compiled for the CPU the program runs on.
+type Correlate<const N: usize> =
+    fn([&[f32]; N], &[[f32; LANES]], &[[f32; LANES]]) -> [Correlations; N];
 
-/// Multiplies a block by the phasor tables. Written so the compiler vectorises the
+/// Blocks [`Bank::process_blocks`] correlates in one pass.
+pub const BATCH: usize = 4;
+
+/// Multiplies `N` blocks by the phasor tables. Written so the compiler vectorises the
 /// eight lanes: two 4-wide SSE registers on any x86-64, one 8-wide AVX register where
-/// [`correlate_avx2`] is chosen.
+/// [`correlate_avx2`] is chosen. Each block's sums are a serial chain of additions (their
+/// order fixes the results); running `N` blocks side by side overlaps those chains and
+/// shares the table loads.
 #[inline(always)]
-fn correlate_lanes(block: &[f32], cos: &[[f32; LANES]], sin: &[[f32; LANES]]) -> Correlations {
-    let mut re = [0.0f32; LANES];
-    let mut im = [0.0f32; LANES];
-    let mut energy = 0.0f32;
-    for ((&x, cos), sin) in block.iter().zip(cos).zip(sin) {
-        for k in 0..LANES {
-            re[k] += x * cos[k];
-            im[k] += x * sin[k];
-        }
-        energy += x * x;
+fn correlate_lanes<const N: usize>(
+    blocks: [&[f32]; N],
+    cos: &[[f32; LANES]],
+    sin: &[[f32; LANES]],
+) -> [Correlations; N] {
+    let len = cos.len().min(sin.len());
+    for block in blocks {
+        assert_eq!(block.len(), len, "block length mismatch");
     }
-    (re, im, energy)
+    let mut re = [[0.0f32; LANES]; N];
+    let mut im = [[0.0f32; LANES]; N];
+    let mut energy = [0.0f32; N];
+    for m in 0..len {
+        let (cos, sin) = (&cos[m], &sin[m]);
+        for b in 0..N {
+            let x = blocks[b][m];
+            for k in 0..LANES {
+                re[b][k] += x * cos[k];
+                im[b][k] += x * sin[k];
+            }
+            energy[b] += x * x;
+        }
+    }
+    std::array::from_fn(|b| (re[b], im[b], energy[b]))
 }
 
-fn correlate_portable(block: &[f32], cos: &[[f32; LANES]], sin: &[[f32; LANES]]) -> Correlations {
-    correlate_lanes(block, cos, sin)
+fn correlate_portable<const N: usize>(
+    blocks: [&[f32]; N],
+    cos: &[[f32; LANES]],
+    sin: &[[f32; LANES]],
+) -> [Correlations; N] {
+    correlate_lanes(blocks, cos, sin)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn correlate_avx2_unchecked(
-    block: &[f32],
+fn correlate_avx2_unchecked<const N: usize>(
+    blocks: [&[f32]; N],
     cos: &[[f32; LANES]],
     sin: &[[f32; LANES]],
-) -> Correlations {
-    correlate_lanes(block, cos, sin)
+) -> [Correlations; N] {
+    correlate_lanes(blocks, cos, sin)
 }
 
 #[cfg(target_arch = "x86_64")]
-fn correlate_avx2(block: &[f32], cos: &[[f32; LANES]], sin: &[[f32; LANES]]) -> Correlations {
+fn correlate_avx2<const N: usize>(
+    blocks: [&[f32]; N],
+    cos: &[[f32; LANES]],
+    sin: &[[f32; LANES]],
+) -> [Correlations; N] {
     // SAFETY: chosen by `best_correlate` only after the CPU reported AVX2.
-    unsafe { correlate_avx2_unchecked(block, cos, sin) }
+    unsafe { correlate_avx2_unchecked(blocks, cos, sin) }
 }
 
 /// The fastest correlation this CPU runs (same arithmetic, same results, wider registers).
-fn best_correlate() -> Correlate {
+fn best_correlate<const N: usize>() -> Correlate<N> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         return correlate_avx2;
@@ -131,6 +158,7 @@ impl Bank {
             },
             blocks_since_normalised: 0,
             correlate: best_correlate(),
+            correlate_batch: best_correlate(),
         }
     }
 
@@ -150,9 +178,24 @@ impl Bank {
     /// # Panics
     /// If `block.len()` differs from the bank's block length.
     pub fn process(&mut self, block: &[f32]) -> BlockResult {
-        assert_eq!(block.len(), self.block_len, "block length mismatch");
-        let (re, im, energy) = (self.correlate)(block, &self.cos_table, &self.sin_table);
+        let [(re, im, energy)] = (self.correlate)([block], &self.cos_table, &self.sin_table);
         self.finish_block(re, im, energy)
+    }
+
+    /// Analyses the next [`BATCH`] blocks, `samples` holding them back to back: the same
+    /// results as [`Self::process`] on each in turn, in about half the time.
+    ///
+    /// # Panics
+    /// If `samples.len()` is not `BATCH` block lengths.
+    pub fn process_blocks(&mut self, samples: &[f32]) -> [BlockResult; BATCH] {
+        assert_eq!(
+            samples.len(),
+            BATCH * self.block_len,
+            "block length mismatch"
+        );
+        let blocks = std::array::from_fn(|b| &samples[b * self.block_len..][..self.block_len]);
+        let correlations = (self.correlate_batch)(blocks, &self.cos_table, &self.sin_table);
+        correlations.map(|(re, im, energy)| self.finish_block(re, im, energy))
     }
 
     /// Analyses the next block with the Goertzel recurrence (the scalar reference).
@@ -275,9 +318,22 @@ mod tests {
     fn the_cpu_specific_correlation_matches_the_portable_one_exactly() {
         let bank = Bank::new(FREQS, 8000.0, 32);
         for block in signal(32 * 50).chunks(32) {
-            let portable = correlate_portable(block, &bank.cos_table, &bank.sin_table);
-            let best = (best_correlate())(block, &bank.cos_table, &bank.sin_table);
+            let portable = correlate_portable([block], &bank.cos_table, &bank.sin_table);
+            let best = (best_correlate())([block], &bank.cos_table, &bank.sin_table);
             assert_eq!(portable, best);
+        }
+    }
+
+    #[test]
+    fn a_batch_of_blocks_matches_one_block_at_a_time_exactly() {
+        let mut single = Bank::new(FREQS, 8000.0, 32);
+        let mut batched = single.clone();
+        for batch in signal(32 * BATCH * 300).chunks(32 * BATCH) {
+            let one_by_one: Vec<BlockResult> = batch
+                .chunks(32)
+                .map(|block| single.process(block))
+                .collect();
+            assert_eq!(batched.process_blocks(batch).to_vec(), one_by_one);
         }
     }
 
