@@ -28,14 +28,20 @@ pub struct Bank {
     sin_table: Box<[[f32; LANES]]>,
     /// Angular frequency per lane, radians per sample.
     omega: [f64; LANES],
+    phase: Phase,
+    analyse: Analyse<1>,
+    analyse_batch: Analyse<BATCH>,
+}
+
+/// The stream phase reference that blocks are moved to.
+#[derive(Debug, Clone)]
+struct Phase {
     /// `exp(-j * w_k * n0)` for the next block's start `n0`, kept in f64 against drift:
     /// real parts, then imaginary parts (split so the eight lanes vectorise).
     rotator: [[f64; LANES]; 2],
     /// `exp(-j * w_k * block_len)`: the rotator's step per block, split the same way.
     rotator_step: [[f64; LANES]; 2],
     blocks_since_normalised: u32,
-    correlate: Correlate<1>,
-    correlate_batch: Correlate<BATCH>,
 }
 
 /// Rotators at stream position zero: `exp(0) = 1` in every lane.
@@ -47,16 +53,17 @@ const RENORMALISE_BLOCKS: u32 = 1024;
 /// Real parts, imaginary parts and energy of one block's correlations.
 type Correlations = ([f32; LANES], [f32; LANES], f32);
 
-/// The phasor-table correlation of `N` blocks, compiled for the CPU the program runs on.
-type Correlate<const N: usize> =
-    fn([&[f32]; N], &[[f32; LANES]], &[[f32; LANES]]) -> [Correlations; N];
+/// The analysis of `N` consecutive blocks (correlation, then [`Phase::finish_block`]),
+/// compiled for the CPU the program runs on.
+type Analyse<const N: usize> =
+    fn(&mut Phase, [&[f32]; N], &[[f32; LANES]], &[[f32; LANES]]) -> [BlockResult; N];
 
 /// Blocks [`Bank::process_blocks`] correlates in one pass.
 pub const BATCH: usize = 4;
 
 /// Multiplies `N` blocks by the phasor tables. Written so the compiler vectorises the
 /// eight lanes: two 4-wide SSE registers on any x86-64, one 8-wide AVX register where
-/// [`correlate_avx2`] is chosen. Each block's sums are a serial chain of additions (their
+/// [`analyse_avx2`] is chosen. Each block's sums are a serial chain of additions (their
 /// order fixes the results); running `N` blocks side by side overlaps those chains and
 /// shares the table loads.
 #[inline(always)]
@@ -86,41 +93,61 @@ fn correlate_lanes<const N: usize>(
     std::array::from_fn(|b| (re[b], im[b], energy[b]))
 }
 
-fn correlate_portable<const N: usize>(
+/// Correlates `N` consecutive blocks and moves them to the stream phase reference.
+#[inline(always)]
+fn analyse_lanes<const N: usize>(
+    phase: &mut Phase,
     blocks: [&[f32]; N],
     cos: &[[f32; LANES]],
     sin: &[[f32; LANES]],
-) -> [Correlations; N] {
-    correlate_lanes(blocks, cos, sin)
+) -> [BlockResult; N] {
+    // A plain loop rather than `map`, whose closure would not inherit the AVX2 codegen.
+    let mut results = [BlockResult::default(); N];
+    for (result, correlations) in results.iter_mut().zip(correlate_lanes(blocks, cos, sin)) {
+        *result = phase.finish_block(correlations);
+    }
+    results
+}
+
+fn analyse_portable<const N: usize>(
+    phase: &mut Phase,
+    blocks: [&[f32]; N],
+    cos: &[[f32; LANES]],
+    sin: &[[f32; LANES]],
+) -> [BlockResult; N] {
+    analyse_lanes(phase, blocks, cos, sin)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn correlate_avx2_unchecked<const N: usize>(
+fn analyse_avx2_unchecked<const N: usize>(
+    phase: &mut Phase,
     blocks: [&[f32]; N],
     cos: &[[f32; LANES]],
     sin: &[[f32; LANES]],
-) -> [Correlations; N] {
-    correlate_lanes(blocks, cos, sin)
+) -> [BlockResult; N] {
+    analyse_lanes(phase, blocks, cos, sin)
 }
 
 #[cfg(target_arch = "x86_64")]
-fn correlate_avx2<const N: usize>(
+fn analyse_avx2<const N: usize>(
+    phase: &mut Phase,
     blocks: [&[f32]; N],
     cos: &[[f32; LANES]],
     sin: &[[f32; LANES]],
-) -> [Correlations; N] {
-    // SAFETY: chosen by `best_correlate` only after the CPU reported AVX2.
-    unsafe { correlate_avx2_unchecked(blocks, cos, sin) }
+) -> [BlockResult; N] {
+    // SAFETY: chosen by `best_analyse` only after the CPU reported AVX2.
+    unsafe { analyse_avx2_unchecked(phase, blocks, cos, sin) }
 }
 
-/// The fastest correlation this CPU runs (same arithmetic, same results, wider registers).
-fn best_correlate<const N: usize>() -> Correlate<N> {
+/// The fastest analysis this CPU runs (same arithmetic, same results, wider registers:
+/// Rust contracts no `a * b + c` into a fused multiply-add, so AVX2 rounds alike).
+fn best_analyse<const N: usize>() -> Analyse<N> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
-        return correlate_avx2;
+        return analyse_avx2;
     }
-    correlate_portable
+    analyse_portable
 }
 
 /// What one block produced.
@@ -150,15 +177,17 @@ impl Bank {
             cos_table: table(f64::cos, 1.0),
             sin_table: table(f64::sin, -1.0),
             omega,
-            rotator: UNIT_ROTATORS,
-            rotator_step: {
-                let step =
-                    omega.map(|w| num_complex::Complex64::from_polar(1.0, -w * block_len as f64));
-                [step.map(|z| z.re), step.map(|z| z.im)]
+            phase: Phase {
+                rotator: UNIT_ROTATORS,
+                rotator_step: {
+                    let step = omega
+                        .map(|w| num_complex::Complex64::from_polar(1.0, -w * block_len as f64));
+                    [step.map(|z| z.re), step.map(|z| z.im)]
+                },
+                blocks_since_normalised: 0,
             },
-            blocks_since_normalised: 0,
-            correlate: best_correlate(),
-            correlate_batch: best_correlate(),
+            analyse: best_analyse(),
+            analyse_batch: best_analyse(),
         }
     }
 
@@ -169,8 +198,8 @@ impl Bank {
 
     /// Restarts the phase reference at stream position zero.
     pub fn reset(&mut self) {
-        self.rotator = UNIT_ROTATORS;
-        self.blocks_since_normalised = 0;
+        self.phase.rotator = UNIT_ROTATORS;
+        self.phase.blocks_since_normalised = 0;
     }
 
     /// Analyses the next block of the stream with the phasor table (the hot path).
@@ -178,8 +207,8 @@ impl Bank {
     /// # Panics
     /// If `block.len()` differs from the bank's block length.
     pub fn process(&mut self, block: &[f32]) -> BlockResult {
-        let [(re, im, energy)] = (self.correlate)([block], &self.cos_table, &self.sin_table);
-        self.finish_block(re, im, energy)
+        let [result] = (self.analyse)(&mut self.phase, [block], &self.cos_table, &self.sin_table);
+        result
     }
 
     /// Analyses the next [`BATCH`] blocks, `samples` holding them back to back: the same
@@ -194,8 +223,7 @@ impl Bank {
             "block length mismatch"
         );
         let blocks = std::array::from_fn(|b| &samples[b * self.block_len..][..self.block_len]);
-        let correlations = (self.correlate_batch)(blocks, &self.cos_table, &self.sin_table);
-        correlations.map(|(re, im, energy)| self.finish_block(re, im, energy))
+        (self.analyse_batch)(&mut self.phase, blocks, &self.cos_table, &self.sin_table)
     }
 
     /// Analyses the next block with the Goertzel recurrence (the scalar reference).
@@ -226,9 +254,12 @@ impl Bank {
             let x = y * num_complex::Complex64::from_polar(1.0, -w * last);
             Complex32::new(x.re as f32, x.im as f32)
         });
-        self.finish_block(local.map(|z| z.re), local.map(|z| z.im), energy)
+        self.phase
+            .finish_block((local.map(|z| z.re), local.map(|z| z.im), energy))
     }
+}
 
+impl Phase {
     /// Moves block-relative bins to the stream phase reference and advances it.
     ///
     /// A block holding non-finite values (or values so large their energy overflows)
@@ -237,7 +268,8 @@ impl Bank {
     /// The complex products are written out on split real and imaginary parts, with the
     /// same operations in the same order as `num_complex`'s `*` and `*=`, so the eight
     /// lanes vectorise without changing a bit of the results.
-    fn finish_block(&mut self, re: [f32; LANES], im: [f32; LANES], energy: f32) -> BlockResult {
+    #[inline(always)]
+    fn finish_block(&mut self, (re, im, energy): Correlations) -> BlockResult {
         let [rotator_re, rotator_im] = &mut self.rotator;
         let result = if energy.is_finite() {
             let turn_re = rotator_re.map(|r| r as f32);
@@ -315,12 +347,14 @@ mod tests {
     }
 
     #[test]
-    fn the_cpu_specific_correlation_matches_the_portable_one_exactly() {
-        let bank = Bank::new(FREQS, 8000.0, 32);
+    fn the_cpu_specific_analysis_matches_the_portable_one_exactly() {
+        let mut bank = Bank::new(FREQS, 8000.0, 32);
         for block in signal(32 * 50).chunks(32) {
-            let portable = correlate_portable([block], &bank.cos_table, &bank.sin_table);
-            let best = (best_correlate())([block], &bank.cos_table, &bank.sin_table);
+            let mut phase = bank.phase.clone();
+            let portable = analyse_portable(&mut phase, [block], &bank.cos_table, &bank.sin_table);
+            let best = (best_analyse())(&mut bank.phase, [block], &bank.cos_table, &bank.sin_table);
             assert_eq!(portable, best);
+            assert_eq!(phase.rotator, bank.phase.rotator);
         }
     }
 
