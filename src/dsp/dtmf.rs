@@ -254,6 +254,9 @@ pub struct Detector {
     /// Blocks analysed since the start of the stream.
     blocks_done: u64,
     state: State,
+    /// Smallest window power `|W|^2` a tone may show: 0.4 of a tone at
+    /// `min_level_dbm0` (deviation can cost up to ~4 dB before correction).
+    min_window_power: f32,
     min_relative_peak: f32,
     max_harmonic_ratio: f32,
     min_tone_samples: f64,
@@ -267,7 +270,9 @@ impl Detector {
         let frequencies = [ROW_HZ, COLUMN_HZ].concat();
         let frequencies: [f32; LANES] = std::array::from_fn(|k| frequencies[k]);
         let ms_to_samples = |ms: f32| f64::from(ms) * f64::from(ANALYSIS_RATE) / 1000.0;
+        let floor = level::dbm0_to_peak(config.min_level_dbm0) * WINDOW_LEN as f32 / 2.0;
         Ok(Detector {
+            min_window_power: 0.4 * floor * floor,
             min_relative_peak: 10f32.powf(config.min_relative_peak_db / 10.0),
             max_harmonic_ratio: 10f32.powf(-config.min_harmonic_rejection_db / 20.0),
             min_tone_samples: ms_to_samples(config.min_tone_ms),
@@ -440,14 +445,21 @@ impl Detector {
         if self.blocks_done < WINDOW_BLOCKS as u64 {
             return None;
         }
-        let mut window = [Complex32::new(0.0, 0.0); LANES];
         let mut energy = 0.0f32;
         for ago in 0..WINDOW_BLOCKS {
-            let block = self.block_ago(ago);
-            for (sum, bin) in window.iter_mut().zip(block.bins) {
+            energy += self.block_ago(ago).energy;
+        }
+        // By Cauchy-Schwarz no bin of the window exceeds WINDOW_LEN times its energy
+        // (the factor 2 covers rounding), so a quieter window fails the level gate of
+        // `check_pair` whatever its bins: silence between digits stops here.
+        if 2.0 * WINDOW_LEN as f32 * energy < self.min_window_power {
+            return None;
+        }
+        let mut window = [Complex32::new(0.0, 0.0); LANES];
+        for ago in 0..WINDOW_BLOCKS {
+            for (sum, bin) in window.iter_mut().zip(self.block_ago(ago).bins) {
                 *sum += bin;
             }
-            energy += block.energy;
         }
         self.check_pair(&window, energy)
     }
@@ -489,8 +501,7 @@ impl Detector {
         if pair_energy < 0.4 * self.config.min_pair_share * energy {
             return None;
         }
-        let floor = level::dbm0_to_peak(self.config.min_level_dbm0) * WINDOW_LEN as f32 / 2.0;
-        if power[row].min(power[column]) < 0.4 * floor * floor {
+        if power[row].min(power[column]) < self.min_window_power {
             return None;
         }
         let stands_out = |best: usize, group: std::ops::Range<usize>| {
