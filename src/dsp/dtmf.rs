@@ -254,6 +254,9 @@ pub struct Detector {
     /// Blocks analysed since the start of the stream.
     blocks_done: u64,
     state: State,
+    /// Smallest window power `|W|^2` a tone may show: 0.4 of a tone at
+    /// `min_level_dbm0` (deviation can cost up to ~4 dB before correction).
+    min_window_power: f32,
     min_relative_peak: f32,
     max_harmonic_ratio: f32,
     min_tone_samples: f64,
@@ -267,7 +270,9 @@ impl Detector {
         let frequencies = [ROW_HZ, COLUMN_HZ].concat();
         let frequencies: [f32; LANES] = std::array::from_fn(|k| frequencies[k]);
         let ms_to_samples = |ms: f32| f64::from(ms) * f64::from(ANALYSIS_RATE) / 1000.0;
+        let floor = level::dbm0_to_peak(config.min_level_dbm0) * WINDOW_LEN as f32 / 2.0;
         Ok(Detector {
+            min_window_power: 0.4 * floor * floor,
             min_relative_peak: 10f32.powf(config.min_relative_peak_db / 10.0),
             max_harmonic_ratio: 10f32.powf(-config.min_harmonic_rejection_db / 20.0),
             min_tone_samples: ms_to_samples(config.min_tone_ms),
@@ -301,6 +306,18 @@ impl Detector {
     pub fn process(&mut self, samples: &[f32], on_event: &mut impl FnMut(Event)) {
         let mut rest = samples;
         while !rest.is_empty() {
+            // Whole blocks straight from the input go through the bank a batch at a time.
+            if self.block_fill == 0 && rest.len() >= goertzel::BATCH * BLOCK_LEN {
+                let (batch, tail) = rest.split_at(goertzel::BATCH * BLOCK_LEN);
+                let results = self.bank.process_blocks(batch);
+                for (block, result) in batch.chunks_exact(BLOCK_LEN).zip(results) {
+                    let start = self.slot_start();
+                    self.recent[start..start + BLOCK_LEN].copy_from_slice(block);
+                    self.analyse_block(result, on_event);
+                }
+                rest = tail;
+                continue;
+            }
             let take = (BLOCK_LEN - self.block_fill).min(rest.len());
             let (head, tail) = rest.split_at(take);
             let start = self.slot_start() + self.block_fill;
@@ -309,7 +326,7 @@ impl Detector {
             rest = tail;
             if self.block_fill == BLOCK_LEN {
                 self.block_fill = 0;
-                self.analyse_block(on_event);
+                self.analyse_next_block(on_event);
             }
         }
     }
@@ -322,7 +339,7 @@ impl Detector {
             let start = self.slot_start();
             self.recent[start + self.block_fill..start + BLOCK_LEN].fill(0.0);
             self.block_fill = 0;
-            self.analyse_block(on_event);
+            self.analyse_next_block(on_event);
         }
         if let State::Active {
             keypress, release, ..
@@ -334,9 +351,15 @@ impl Detector {
         self.reset();
     }
 
-    fn analyse_block(&mut self, on_event: &mut impl FnMut(Event)) {
+    /// Analyses the block just completed in `recent`.
+    fn analyse_next_block(&mut self, on_event: &mut impl FnMut(Event)) {
         let start = self.slot_start();
         let result = self.bank.process(&self.recent[start..start + BLOCK_LEN]);
+        self.analyse_block(result, on_event);
+    }
+
+    /// Takes in the bank's `result` for the block just completed in `recent`.
+    fn analyse_block(&mut self, result: BlockResult, on_event: &mut impl FnMut(Event)) {
         self.history[(self.blocks_done % HISTORY_BLOCKS as u64) as usize] = result;
         self.blocks_done += 1;
         // A sounding digit whose tones still hold needs no window test: the common case
@@ -422,14 +445,21 @@ impl Detector {
         if self.blocks_done < WINDOW_BLOCKS as u64 {
             return None;
         }
-        let mut window = [Complex32::new(0.0, 0.0); LANES];
         let mut energy = 0.0f32;
         for ago in 0..WINDOW_BLOCKS {
-            let block = self.block_ago(ago);
-            for (sum, bin) in window.iter_mut().zip(block.bins) {
+            energy += self.block_ago(ago).energy;
+        }
+        // By Cauchy-Schwarz no bin of the window exceeds WINDOW_LEN times its energy
+        // (the factor 2 covers rounding), so a quieter window fails the level gate of
+        // `check_pair` whatever its bins: silence between digits stops here.
+        if 2.0 * WINDOW_LEN as f32 * energy < self.min_window_power {
+            return None;
+        }
+        let mut window = [Complex32::new(0.0, 0.0); LANES];
+        for ago in 0..WINDOW_BLOCKS {
+            for (sum, bin) in window.iter_mut().zip(self.block_ago(ago).bins) {
                 *sum += bin;
             }
-            energy += block.energy;
         }
         self.check_pair(&window, energy)
     }
@@ -471,8 +501,7 @@ impl Detector {
         if pair_energy < 0.4 * self.config.min_pair_share * energy {
             return None;
         }
-        let floor = level::dbm0_to_peak(self.config.min_level_dbm0) * WINDOW_LEN as f32 / 2.0;
-        if power[row].min(power[column]) < 0.4 * floor * floor {
+        if power[row].min(power[column]) < self.min_window_power {
             return None;
         }
         let stands_out = |best: usize, group: std::ops::Range<usize>| {
