@@ -139,16 +139,18 @@ impl Registry {
         calls.get(call_id).map(|e| e.info.clone())
     }
 
+    /// The channel into a call's session.
+    fn control(&self, call_id: &str) -> Result<mpsc::Sender<Control>, RegistryError> {
+        let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        calls
+            .get(call_id)
+            .map(|e| e.control.clone())
+            .ok_or(RegistryError::NoSuchCall)
+    }
+
     /// Hands a command to a call's session; results come back as its events.
     pub async fn send(&self, call_id: &str, command: Command) -> Result<(), RegistryError> {
-        let sender = {
-            let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-            calls
-                .get(call_id)
-                .map(|e| e.control.clone())
-                .ok_or(RegistryError::NoSuchCall)?
-        };
-        sender
+        self.control(call_id)?
             .send(Control::Command(command))
             .await
             .map_err(|_| RegistryError::Closed)
@@ -162,13 +164,7 @@ impl Registry {
         call_id: &str,
         command: Command,
     ) -> Result<Result<(), session::Error>, RegistryError> {
-        let sender = {
-            let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-            calls
-                .get(call_id)
-                .map(|e| e.control.clone())
-                .ok_or(RegistryError::NoSuchCall)?
-        };
+        let sender = self.control(call_id)?;
         let (tx, rx) = oneshot::channel();
         sender
             .send(Control::Request(command, tx))

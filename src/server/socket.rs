@@ -511,6 +511,8 @@ impl Conn {
                     self.deadline = deadline;
                     return self.peer_gone.then_some(Flow::Gone { lost: true });
                 }
+                // Nobody to send audio to any more: only events still matter.
+                Output::Transmit(_) if self.peer_gone => {}
                 Output::Transmit(transmit) => {
                     let (message, len) = match transmit {
                         Transmit::Text(t) => {
