@@ -8,8 +8,10 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
-use common::http_peer::ApiClient;
+use common::http_peer::{ApiClient, open_call};
 use common::*;
+use tonegate::SampleRate;
+use tonegate::codec::Encoding;
 use tonegate::server::{Config, auth};
 
 const KEY: &[u8] = b"another test key for the api....";
@@ -24,19 +26,7 @@ async fn hmac_auth_validation_and_errors() {
         ..Config::default()
     })
     .await;
-    let mut ws = connect(server.addr, "/media/raw").await;
-    send_text(
-        &mut ws,
-        r#"{"type":"start","callId":"auth-1","encoding":"ulaw","sampleRate":8000}"#,
-    )
-    .await;
-    send_binary(&mut ws, vec![0xff; 160]).await;
-    for _ in 0..100 {
-        if !server.handle.registry().calls().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let _call = open_call(&server, "auth-1", Encoding::Ulaw, SampleRate::HZ_8000, None).await;
     let client = ApiClient::new(server.addr, KEY);
     let body = r#"{"playSources":[{"kind":"file","file":{"uri":"file:///nonexistent/x.wav"}}],"operationContext":"p"}"#;
 

@@ -55,6 +55,25 @@ impl<'a> Input<'a> {
         low + (high - low) * f32::from(self.u8()) / 255.0
     }
 
+    /// Up to 15 chunk sizes: a count byte, then per chunk a byte read as 0-199 samples,
+    /// or as a multiple of `step` above that. If every size is 0, `fallback` is added:
+    /// empty chunks are fed too, but some chunk must make progress.
+    fn chunk_sizes(&mut self, step: usize, fallback: &[usize]) -> Vec<usize> {
+        let count = usize::from(self.u8() % 16);
+        let mut chunks: Vec<usize> = self
+            .bytes(count)
+            .iter()
+            .map(|&b| match b {
+                0..=199 => usize::from(b),
+                _ => usize::from(b - 200) * step,
+            })
+            .collect();
+        if chunks.iter().all(|&size| size == 0) {
+            chunks.extend_from_slice(fallback);
+        }
+        chunks
+    }
+
     /// Up to `n` bytes (fewer at the end of the input).
     fn bytes(&mut self, n: usize) -> &'a [u8] {
         let (head, rest) = self.data.split_at(n.min(self.data.len()));
@@ -453,19 +472,7 @@ impl DetectorCase {
         } else {
             dtmf::Config::default()
         };
-        let count = usize::from(input.u8() % 16);
-        let mut chunks: Vec<usize> = input
-            .bytes(count)
-            .iter()
-            .map(|&b| match b {
-                0..=199 => usize::from(b),
-                _ => usize::from(b - 200) * 97,
-            })
-            .collect();
-        // Empty chunks are fed too, but some chunk must make progress.
-        if chunks.iter().all(|&size| size == 0) {
-            chunks.extend_from_slice(&[1, 7, 32, 33, 0, 160, 5]);
-        }
+        let chunks = input.chunk_sizes(97, &[1, 7, 32, 33, 0, 160, 5]);
         let signal = build_signal(&mut input);
         DetectorCase {
             config,
@@ -745,18 +752,7 @@ pub fn resampler_chunking(data: &[u8]) {
     };
     let gain = input.f32_in(0.0, 2.0);
     let len = usize::from(input.u16()) % (MAX_RESAMPLE_INPUT + 1);
-    let count = usize::from(input.u8() % 16);
-    let mut chunks: Vec<usize> = input
-        .bytes(count)
-        .iter()
-        .map(|&b| match b {
-            0..=199 => usize::from(b),
-            _ => usize::from(b - 200) * 173,
-        })
-        .collect();
-    if chunks.iter().all(|&size| size == 0) {
-        chunks.extend_from_slice(&[1, 96, 0, 441, 7, 160]);
-    }
+    let chunks = input.chunk_sizes(173, &[1, 96, 0, 441, 7, 160]);
     let raw: Vec<f32> = input
         .bytes(usize::MAX)
         .chunks_exact(2)
