@@ -92,8 +92,9 @@ pub struct Config {
     pub http_ca_certs: Option<PathBuf>,
     /// A TLS handshake not finished within this long is dropped, ms. Default 10000.
     pub tls_handshake_timeout_ms: u64,
-    /// Most TLS handshakes in progress at once; further connections wait in the accept
-    /// backlog. Default 256.
+    /// Most TLS handshakes worked on at once. A connection takes a turn only once its
+    /// client has sent its first bytes (silent ones take none), and waits for one within
+    /// `tls_handshake_timeout_ms`; accepting never waits. Default 256.
     pub max_tls_handshakes: usize,
     /// How audio sockets authenticate their upgrade: `none`, `jwt` (`Authorization:
     /// Bearer <JWT>` as ACS sends it, RS256 checked against `stream_auth_jwks`) or
@@ -132,6 +133,29 @@ pub struct Config {
     /// and query. Default none: `wss://` (if tonegate serves TLS) or `ws://`, then the
     /// request's `Host` header.
     pub public_url: Option<String>,
+    /// A connection that has not sent a whole request head within this long of opening
+    /// (after its TLS handshake), or of its previous response when kept alive, is closed,
+    /// ms. Default 10000.
+    pub header_read_timeout_ms: u64,
+    /// Most open connections (HTTP, SSE, audio sockets and TLS handshakes together);
+    /// connections over it are closed as soon as they are accepted. Lowered at start to
+    /// stay well below the process's open-file limit (which is first raised to its hard
+    /// limit where allowed). Default 4096.
+    pub max_connections: usize,
+    /// Most connections from one peer (an IPv4 address or an IPv6 /64) that have not yet
+    /// finished their TLS handshake and first request head; more from that peer are
+    /// closed as soon as they are accepted. Default 64.
+    pub max_pending_connections_per_ip: usize,
+    /// Sustained inbound audio per socket, in multiples of real time for each participant
+    /// heard (ACS unmixed audio carries up to four); a socket over it is closed (1008).
+    /// Default 4.
+    pub max_audio_speed: u32,
+    /// Audio a socket may send above the sustained rate at once, ms of stream time.
+    /// Default 60000 (a minute, so uploads faster than real time work).
+    pub max_audio_burst_ms: u64,
+    /// Largest request head (request line and headers) read, bytes, at least 8192;
+    /// larger ones are answered 431. Default 32768.
+    pub max_request_head_bytes: usize,
 }
 
 impl Default for Config {
@@ -179,6 +203,12 @@ impl Default for Config {
             stream_auth_token: None,
             twilio_auth_token: None,
             public_url: None,
+            header_read_timeout_ms: 10_000,
+            max_connections: 4_096,
+            max_pending_connections_per_ip: 64,
+            max_audio_speed: 4,
+            max_audio_burst_ms: 60_000,
+            max_request_head_bytes: 32 << 10,
         }
     }
 }
@@ -223,6 +253,29 @@ impl Config {
             },
             ..session::Config::default()
         })
+    }
+}
+
+impl Config {
+    /// Checks the connection and audio limits; the error names the setting at fault.
+    pub(super) fn check_connection_limits(&self) -> Result<(), String> {
+        let at_least_one = [
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("max_connections", self.max_connections as u64),
+            (
+                "max_pending_connections_per_ip",
+                self.max_pending_connections_per_ip as u64,
+            ),
+            ("max_audio_speed", u64::from(self.max_audio_speed)),
+            ("max_audio_burst_ms", self.max_audio_burst_ms),
+        ];
+        if let Some((name, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
+            return Err(format!("{name} must be at least 1"));
+        }
+        if self.max_request_head_bytes < 8_192 {
+            return Err("max_request_head_bytes must be at least 8192".to_owned());
+        }
+        Ok(())
     }
 }
 
@@ -305,5 +358,22 @@ mod tests {
             let err = config.session().unwrap_err();
             assert!(err.contains(name), "{err} should name {name}");
         }
+    }
+
+    #[test]
+    fn zero_connection_limits_name_themselves() {
+        assert_eq!(Config::default().check_connection_limits(), Ok(()));
+        let zero_speed = Config {
+            max_audio_speed: 0,
+            ..Config::default()
+        };
+        let err = zero_speed.check_connection_limits().unwrap_err();
+        assert!(err.contains("max_audio_speed"), "{err}");
+        let small_head = Config {
+            max_request_head_bytes: 1_024,
+            ..Config::default()
+        };
+        let err = small_head.check_connection_limits().unwrap_err();
+        assert!(err.contains("max_request_head_bytes"), "{err}");
     }
 }

@@ -31,6 +31,13 @@ pub struct Metrics {
     /// Audio socket upgrades refused with 401, by reason
     /// ([`Refusal::code`](super::stream_auth::Refusal::code)).
     pub stream_auth_failures: IntCounterVec,
+    /// Open connections (HTTP, SSE, audio sockets, TLS handshakes).
+    pub connections: IntGauge,
+    /// Connections closed as soon as they were accepted, by reason (`maxConnections`,
+    /// `pendingPerIp`).
+    pub connections_shed: IntCounterVec,
+    /// Connections closed for not sending a whole request head in time.
+    pub header_timeouts: IntCounter,
 }
 
 impl Metrics {
@@ -103,6 +110,23 @@ impl Metrics {
         for refusal in super::stream_auth::Refusal::ALL {
             stream_auth_failures.with_label_values(&[refusal.code()]);
         }
+        let connections = IntGauge::new("tonegate_connections", "Open connections").expect("valid");
+        let connections_shed = IntCounterVec::new(
+            Opts::new(
+                "tonegate_connections_shed_total",
+                "Connections closed as soon as they were accepted",
+            ),
+            &["reason"],
+        )
+        .expect("valid");
+        for shed in super::listener::Shed::ALL {
+            connections_shed.with_label_values(&[shed.code()]);
+        }
+        let header_timeouts = IntCounter::new(
+            "tonegate_header_timeouts_total",
+            "Connections closed for not sending a whole request head in time",
+        )
+        .expect("valid");
         for c in [
             Box::new(sessions.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sessions_total.clone()),
@@ -114,6 +138,9 @@ impl Metrics {
             Box::new(event_latency.clone()),
             Box::new(tls_handshake_failures.clone()),
             Box::new(stream_auth_failures.clone()),
+            Box::new(connections.clone()),
+            Box::new(connections_shed.clone()),
+            Box::new(header_timeouts.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -129,6 +156,9 @@ impl Metrics {
             event_latency,
             tls_handshake_failures,
             stream_auth_failures,
+            connections,
+            connections_shed,
+            header_timeouts,
         }
     }
 

@@ -28,7 +28,9 @@
 
 mod api;
 pub mod auth;
+mod budget;
 mod config;
+mod listener;
 mod metrics;
 mod socket;
 pub mod stream_auth;
@@ -52,7 +54,6 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::Stream;
-use std::future::IntoFuture;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use config::Config;
@@ -64,10 +65,10 @@ use crate::proto::Dialect;
 use crate::session::{self, Command, Event};
 use stream_params::StreamParams;
 
-/// Largest WebSocket message read at all (bytes). Messages above
-/// [`Config::max_frame_bytes`] but below this are read, refused and answered with a
-/// clean 1009 close; above it the transport fails the connection.
-const HARD_MESSAGE_LIMIT: usize = 64 << 20;
+/// Audio sockets' read and write buffers, bytes: room for several 20 ms frames (1-2 KiB
+/// each); a larger message grows the read buffer to its size, up to
+/// [`Config::max_frame_bytes`].
+const WS_BUFFER_BYTES: usize = 8 << 10;
 
 /// Why a command could not be delivered to a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -311,6 +312,7 @@ impl Server {
                 "max_frame_bytes and max_sessions must be at least 1".to_owned(),
             ));
         }
+        config.check_connection_limits().map_err(Error::Config)?;
         let session_config = config.session().map_err(Error::Config)?;
         crate::dsp::dtmf::Detector::new(session_config.dtmf.clone())
             .map_err(|e| Error::Config(e.to_string()))?;
@@ -398,33 +400,8 @@ impl Server {
         let state = self.handle.state.clone();
         let app = router(state.clone());
         let mut shutdown = state.shutdown.clone();
-        let mut stop_accepting = shutdown.clone();
-        let stop = async move { shutting_down(&mut stop_accepting).await };
-        let serve = match self.tls {
-            Some(tls) => {
-                let listener = tls::Listener::new(
-                    self.listener,
-                    tls,
-                    Duration::from_millis(state.config.tls_handshake_timeout_ms),
-                    state.config.max_tls_handshakes,
-                    state.metrics.clone(),
-                );
-                tokio::spawn(
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(stop)
-                        .into_future(),
-                )
-            }
-            None => {
-                let listener =
-                    axum::serve::ListenerExt::tap_io(self.listener, |tcp| set_nodelay(tcp));
-                tokio::spawn(
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(stop)
-                        .into_future(),
-                )
-            }
-        };
+        let listener = listener::Listener::new(self.listener, self.tls, state.clone());
+        let serve = tokio::spawn(listener.run(app));
         shutting_down(&mut shutdown).await;
         // Sessions flush their events and close; then the SSE streams end.
         let grace = state.now() + Duration::from_millis(state.config.shutdown_grace_ms);
@@ -432,11 +409,7 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let _ = state.closed.send(true);
-        match serve.await {
-            Ok(result) => result?,
-            Err(e) => return Err(Error::Io(std::io::Error::other(e))),
-        }
-        Ok(())
+        serve.await.map_err(|e| Error::Io(std::io::Error::other(e)))
     }
 }
 
@@ -614,9 +587,12 @@ async fn accept(
         .and_then(|v| v.to_str().ok())
         .filter(|s| !s.is_empty() && s.len() <= 256)
         .map(str::to_owned);
+    // Larger messages are refused from their frame header, before the payload is read.
     upgrade
-        .max_message_size(HARD_MESSAGE_LIMIT.max(state.config.max_frame_bytes))
-        .max_frame_size(HARD_MESSAGE_LIMIT.max(state.config.max_frame_bytes))
+        .max_message_size(state.config.max_frame_bytes)
+        .max_frame_size(state.config.max_frame_bytes)
+        .read_buffer_size(WS_BUFFER_BYTES)
+        .write_buffer_size(WS_BUFFER_BYTES)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
             socket::run(state, socket, dialect, call_id, correlation_id, params).await;

@@ -7,8 +7,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::SinkExt;
 use tokio::sync::mpsc;
 
+use super::budget::TokenBucket;
 use super::{CallInfo, Control, Entry, State, StreamParams, load_prompt};
 use crate::proto::{Dialect, Inbound, Parser, Request};
 use crate::session::{
@@ -48,8 +50,11 @@ struct Conn {
     control_tx: mpsc::Sender<Control>,
     deadline: Option<Duration>,
     last_input: Duration,
-    tokens: f64,
-    tokens_at: Duration,
+    /// Inbound messages (`max_frames_per_second`, `max_frame_burst`).
+    frames: TokenBucket,
+    /// Inbound audio, in seconds of stream time (`max_audio_speed`,
+    /// `max_audio_burst_ms`).
+    audio: TokenBucket,
     label: &'static str,
     next_request: u64,
     /// Raw requests not yet handed to the session, in order.
@@ -72,7 +77,8 @@ pub(super) async fn run(
     let socket_id = state.next_socket.fetch_add(1, Ordering::SeqCst) as u64;
     let (control_tx, mut control_rx) = mpsc::channel(64);
     let now = state.now();
-    let burst = f64::from(state.config.max_frame_burst.max(1));
+    let frame_burst = f64::from(state.config.max_frame_burst.max(1));
+    let audio_burst = Duration::from_millis(state.config.max_audio_burst_ms).as_secs_f64();
     let mut conn = Conn {
         socket,
         socket_id,
@@ -88,8 +94,8 @@ pub(super) async fn run(
         control_tx,
         deadline: None,
         last_input: now,
-        tokens: burst,
-        tokens_at: now,
+        frames: TokenBucket::full(frame_burst, now),
+        audio: TokenBucket::full(audio_burst, now),
         label: dialect.map_or("auto", Dialect::as_str),
         next_request: 1,
         requests: std::collections::VecDeque::new(),
@@ -193,19 +199,10 @@ impl Conn {
         let _ = self.state.events.send(Arc::new(event));
     }
 
+    /// Takes one inbound message from the frame budget; `false` when over it.
     fn take_token(&mut self, now: Duration) -> bool {
-        let config = &self.state.config;
-        let rate = f64::from(config.max_frames_per_second);
-        let burst = f64::from(config.max_frame_burst.max(1));
-        let elapsed = now.saturating_sub(self.tokens_at).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * rate).min(burst);
-        self.tokens_at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        let rate = f64::from(self.state.config.max_frames_per_second);
+        self.frames.take(now, rate, 1.0)
     }
 
     async fn on_message(&mut self, message: Option<Result<Message, axum::Error>>) -> Flow {
@@ -213,9 +210,14 @@ impl Conn {
             None => return Flow::Gone { lost: true },
             Some(Err(e)) => {
                 let text = e.to_string();
-                // The transport's size guard (HARD_MESSAGE_LIMIT) tripped.
-                if text.contains("Space limit") || text.contains("too long") {
-                    return self.refuse("frameTooLarge", 1009, text).await;
+                // The transport refused a message over max_frame_bytes from its header
+                // (its payload is never read).
+                if text.contains("Message too long") {
+                    let message = format!(
+                        "message exceeds max_frame_bytes ({})",
+                        self.state.config.max_frame_bytes
+                    );
+                    return self.refuse("frameTooLarge", 1009, message).await;
                 }
                 tracing::debug!(call_id = %self.call_id(), "socket error: {text}");
                 return Flow::Gone { lost: true };
@@ -227,6 +229,9 @@ impl Conn {
             Message::Text(t) => (true, t.len()),
             Message::Binary(b) => (false, b.len()),
             Message::Close(frame) => {
+                // The transport queued the reply to the peer's close: send it before the
+                // socket is dropped, so the peer sees an orderly close.
+                let _ = self.socket.flush().await;
                 let orderly = frame.as_ref().is_none_or(|f| f.code == 1000);
                 return Flow::Gone { lost: !orderly };
             }
@@ -239,13 +244,6 @@ impl Conn {
             .bytes
             .with_label_values(&[self.label, "in"])
             .inc_by(len as u64);
-        if len > self.state.config.max_frame_bytes {
-            let message = format!(
-                "frame of {len} bytes exceeds max_frame_bytes ({})",
-                self.state.config.max_frame_bytes
-            );
-            return self.refuse("frameTooLarge", 1009, message).await;
-        }
         if !self.take_token(now) {
             let message = format!(
                 "flood: more than {} frames per second",
@@ -292,6 +290,23 @@ impl Conn {
                 return self.refuse(code, e.close_code(), e.to_string()).await;
             }
         };
+        if let Inbound::Audio(audio) = &frame
+            && let Some(format) = session.format()
+        {
+            // Seconds of audio against a budget of max_audio_speed x real time for each
+            // participant heard (unmixed ACS audio carries several at once).
+            let samples = audio.payload.len() / format.encoding.bytes_per_sample();
+            let seconds = samples as f64 / f64::from(format.rate.hz());
+            let speed = f64::from(self.state.config.max_audio_speed);
+            let rate = speed * session.participant_count().max(1) as f64;
+            if !self.audio.take(now, rate, seconds) {
+                let message = format!(
+                    "audio arrives faster than {speed}x real time (max_audio_speed) \
+                     beyond a burst of max_audio_burst_ms"
+                );
+                return self.refuse("audioFlood", 1008, message).await;
+            }
+        }
         let result = match frame {
             Inbound::Request(request) => {
                 let request = request.clone();

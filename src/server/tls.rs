@@ -1,10 +1,13 @@
 //! HTTPS and WSS on the server's one port: the certificate and key are read once at
-//! start-up, and a listener hands axum only connections whose TLS handshake finished.
+//! start-up, and each accepted connection (see `listener.rs`) runs its own handshake
+//! before HTTP is served on it.
 //!
-//! Handshakes run as their own tasks, at most `max_tls_handshakes` at a time and each for
-//! at most `tls_handshake_timeout_ms`, so a slow or broken client (a port scanner, plain
-//! HTTP sent to the TLS port, a stalled ClientHello) holds up no one else: it is logged
-//! at debug level, counted in `tonegate_tls_handshake_failures_total` and dropped.
+//! A handshake takes at most `tls_handshake_timeout_ms`, first bytes included, so a slow
+//! or broken client (a port scanner, plain HTTP sent to the TLS port, a stalled
+//! ClientHello) holds up no one else: it is logged at debug level, counted in
+//! `tonegate_tls_handshake_failures_total` and dropped. At most `max_tls_handshakes` are
+//! worked on at once; a connection takes a turn only once its client has sent something,
+//! so silent connections take none, and accepting never waits for a turn.
 //!
 //! The crypto provider is *ring*, chosen explicitly rather than through the process-wide
 //! default: it builds with only a C compiler (aws-lc-rs needs a much longer C build and,
@@ -16,8 +19,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::pki_types::pem::{self, PemObject};
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -68,7 +71,7 @@ pub(crate) fn load(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConfig
             )),
             other => key_error(format!("cannot be used with the certificate: {other}")),
         })?;
-    // axum serves HTTP/1.1 (WebSocket upgrades need it); say so to clients that ask.
+    // The server speaks HTTP/1.1 (WebSocket upgrades need it); say so to clients that ask.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -86,115 +89,77 @@ fn pem_reason(e: pem::Error, kind: &str) -> String {
     }
 }
 
-/// Result of one handshake task.
-type Handshake = (SocketAddr, Result<TlsStream<TcpStream>, Failure>);
-
 enum Failure {
     Timeout,
     Tls(std::io::Error),
 }
 
-/// An [`axum::serve::Listener`] that accepts TCP connections, sets `TCP_NODELAY`, and
-/// yields them once their TLS handshake has finished.
-pub(crate) struct Listener {
-    tcp: TcpListener,
+/// Runs the TLS handshakes of accepted connections.
+pub(crate) struct Handshaker {
     acceptor: TlsAcceptor,
     timeout: Duration,
-    max_handshakes: usize,
-    handshakes: JoinSet<Handshake>,
+    /// Turns of handshakes worked on at once (`max_tls_handshakes`).
+    turns: Semaphore,
     metrics: Metrics,
 }
 
-impl Listener {
+impl Handshaker {
     pub(crate) fn new(
-        tcp: TcpListener,
         config: Arc<ServerConfig>,
         timeout: Duration,
         max_handshakes: usize,
         metrics: Metrics,
-    ) -> Listener {
-        Listener {
-            tcp,
+    ) -> Handshaker {
+        Handshaker {
             acceptor: TlsAcceptor::from(config),
             timeout,
-            max_handshakes: max_handshakes.max(1),
-            handshakes: JoinSet::new(),
+            turns: Semaphore::new(max_handshakes.max(1)),
             metrics,
         }
     }
 
-    fn start_handshake(&mut self, tcp: TcpStream, addr: SocketAddr) {
-        super::set_nodelay(&tcp);
-        let accept = self.acceptor.accept(tcp);
-        let timeout = self.timeout;
-        self.handshakes.spawn(async move {
-            let result = match tokio::time::timeout(timeout, accept).await {
-                Ok(Ok(stream)) => Ok(stream),
-                Ok(Err(e)) => Err(Failure::Tls(e)),
-                Err(_) => Err(Failure::Timeout),
-            };
-            (addr, result)
-        });
+    /// Waits for the client's first bytes, then for a turn, then runs the handshake, all
+    /// within the timeout. `None` when it failed (logged and counted).
+    pub(crate) async fn handshake(
+        &self,
+        tcp: TcpStream,
+        peer: SocketAddr,
+    ) -> Option<TlsStream<TcpStream>> {
+        let handshake = async {
+            // Until the client's first bytes (or its EOF): `readable` alone may wake early.
+            tcp.peek(&mut [0u8; 1]).await?;
+            let _turn = self
+                .turns
+                .acquire()
+                .await
+                .map_err(|_| std::io::Error::other("handshake turns closed"))?;
+            self.acceptor.accept(tcp).await
+        };
+        let failure = match tokio::time::timeout(self.timeout, handshake).await {
+            Ok(Ok(stream)) => return Some(stream),
+            Ok(Err(e)) => Failure::Tls(e),
+            Err(_) => Failure::Timeout,
+        };
+        self.handshake_failed(peer, failure);
+        None
     }
 
-    fn handshake_failed(&self, addr: SocketAddr, failure: Failure) {
+    fn handshake_failed(&self, peer: SocketAddr, failure: Failure) {
         match failure {
             Failure::Timeout => {
                 self.metrics
                     .tls_handshake_failures
                     .with_label_values(&["timeout"])
                     .inc();
-                tracing::debug!(peer = %addr, "TLS handshake timed out");
+                tracing::debug!(%peer, "TLS handshake timed out");
             }
             Failure::Tls(e) => {
                 self.metrics
                     .tls_handshake_failures
                     .with_label_values(&["error"])
                     .inc();
-                tracing::debug!(peer = %addr, "TLS handshake failed: {e}");
+                tracing::debug!(%peer, "TLS handshake failed: {e}");
             }
         }
     }
-}
-
-impl axum::serve::Listener for Listener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    // Cancel-safe, as axum needs when shutdown interrupts an accept: `TcpListener::accept`
-    // and `JoinSet::join_next` are, and the handshakes live in `self`.
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let room = self.handshakes.len() < self.max_handshakes;
-            tokio::select! {
-                Some(done) = self.handshakes.join_next() => match done {
-                    Ok((addr, Ok(stream))) => return (stream, addr),
-                    Ok((addr, Err(failure))) => self.handshake_failed(addr, failure),
-                    Err(e) => tracing::warn!("TLS handshake task failed: {e}"),
-                },
-                accepted = self.tcp.accept(), if room => match accepted {
-                    Ok((tcp, addr)) => self.start_handshake(tcp, addr),
-                    Err(e) => accept_error(e).await,
-                },
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
-    }
-}
-
-/// As axum's own TCP listener does: a connection that died in the backlog is skipped;
-/// anything else (out of file descriptors) is logged and retried after a second.
-async fn accept_error(e: std::io::Error) {
-    use std::io::ErrorKind;
-    if matches!(
-        e.kind(),
-        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
-    ) {
-        return;
-    }
-    tracing::error!("accept error: {e}");
-    tokio::time::sleep(Duration::from_secs(1)).await;
 }
