@@ -132,6 +132,17 @@ pub struct Config {
     /// and query. Default none: `wss://` (if tonegate serves TLS) or `ws://`, then the
     /// request's `Host` header.
     pub public_url: Option<String>,
+    /// Where callback URIs named by audio sockets (URL query `callbackUri`, raw `start`
+    /// field, Twilio custom parameter) may point; only authenticated sockets may name
+    /// one. Entries: a host (`app.example.com`, `10.0.0.5`, `[::1]`), `*.domain` (its
+    /// subdomains), `*` (any host), or a URL prefix (`https://app.example.com/events/`).
+    /// Non-public addresses (loopback, private, link-local, ...) must be listed exactly,
+    /// as a host or a prefix's host. Default empty: the host of `callback_uri` (none if
+    /// that is unset).
+    pub callback_allow: Vec<String>,
+    /// Most webhook bytes (serialized events) queued for delivery across all calls;
+    /// beyond it new events are dropped (logged, counted). Default 64 MiB.
+    pub webhook_queue_bytes: u64,
 }
 
 impl Default for Config {
@@ -179,6 +190,8 @@ impl Default for Config {
             stream_auth_token: None,
             twilio_auth_token: None,
             public_url: None,
+            callback_allow: Vec::new(),
+            webhook_queue_bytes: 64 << 20,
         }
     }
 }

@@ -31,6 +31,13 @@ pub struct Metrics {
     /// Audio socket upgrades refused with 401, by reason
     /// ([`Refusal::code`](super::stream_auth::Refusal::code)).
     pub stream_auth_failures: IntCounterVec,
+    /// Callback URIs named by audio sockets and not honoured, by reason
+    /// (`callback_policy::Refusal::code`, or `resolvedPrivate` at delivery).
+    pub callback_refused: IntCounterVec,
+    /// Webhook bytes queued for delivery, all calls together.
+    pub webhook_queued_bytes: IntGauge,
+    /// Per-call webhook queues (each with its delivery task) alive.
+    pub webhook_queues: IntGauge,
 }
 
 impl Metrics {
@@ -103,6 +110,28 @@ impl Metrics {
         for refusal in super::stream_auth::Refusal::ALL {
             stream_auth_failures.with_label_values(&[refusal.code()]);
         }
+        let callback_refused = IntCounterVec::new(
+            Opts::new(
+                "tonegate_callback_refused_total",
+                "Callback URIs named by audio sockets and not honoured",
+            ),
+            &["reason"],
+        )
+        .expect("valid");
+        for refusal in super::callback_policy::Refusal::ALL {
+            callback_refused.with_label_values(&[refusal.code()]);
+        }
+        callback_refused.with_label_values(&[super::callback_policy::RESOLVED_PRIVATE]);
+        let webhook_queued_bytes = IntGauge::new(
+            "tonegate_webhook_queued_bytes",
+            "Webhook bytes queued for delivery",
+        )
+        .expect("valid");
+        let webhook_queues = IntGauge::new(
+            "tonegate_webhook_queues",
+            "Per-call webhook queues alive",
+        )
+        .expect("valid");
         for c in [
             Box::new(sessions.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sessions_total.clone()),
@@ -114,6 +143,9 @@ impl Metrics {
             Box::new(event_latency.clone()),
             Box::new(tls_handshake_failures.clone()),
             Box::new(stream_auth_failures.clone()),
+            Box::new(callback_refused.clone()),
+            Box::new(webhook_queued_bytes.clone()),
+            Box::new(webhook_queues.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -129,6 +161,9 @@ impl Metrics {
             event_latency,
             tls_handshake_failures,
             stream_auth_failures,
+            callback_refused,
+            webhook_queued_bytes,
+            webhook_queues,
         }
     }
 
