@@ -249,7 +249,7 @@ async fn failed_downloads_name_the_failed_source() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         listener.local_addr().unwrap()
     };
-    let server = start_server(Config::default()).await;
+    let server = start_server(with_callbacks(Config::default(), &[&host.url("/")])).await;
     let api = ApiClient::new(server.addr, KEY);
     let mut ws = open_call(&server, "dl-2", ENCODING, RATE, Some(&host.url("/events"))).await;
 

@@ -285,15 +285,15 @@ async fn js_sdk_parses_every_event() {
     std::fs::write(&not_audio, b"this is not a WAV file").unwrap();
     let missing = dir.join("missing.wav");
 
-    let server = start(Config {
+    let (callback, posts) = webhook::start_listener().await;
+    let config = Config {
         access_key: Some(b64(KEY)),
         prompt_dir: dir.clone(),
         ..Config::default()
-    })
-    .await;
+    };
+    let server = start(with_callbacks(config, &[&callback])).await;
     let mut published = server.handle.cloud_events();
-    let (callback, posts) = webhook::start_listener().await;
-    let ws = connect(server.addr, "/media/raw").await;
+    let ws = connect_authenticated(server.addr, "/media/raw").await;
     let live = LiveCall::raw(ws, &server.handle, CALL_ID, &callback).await;
     let mut call = Call {
         api: ApiClient::new(server.addr, KEY),

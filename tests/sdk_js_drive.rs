@@ -74,7 +74,7 @@ async fn js_sdk_drives_media_operations_on_an_acs_call() {
         prompt_dir: dir.clone(),
         ..Config::default()
     };
-    let (server, pki) = common::tls::start_tls(config).await;
+    let (server, pki) = common::tls::start_tls(with_callbacks(config, &[&callback])).await;
     let mut call = common::tls::live_acs_call(&server, &pki, CALL_ID, &callback).await;
 
     let mut command = Command::new("node");

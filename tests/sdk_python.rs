@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine;
-use common::sdk::{Script, manifest_dir};
+use common::sdk::{Script, manifest_dir, python_with};
 use common::*;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -31,46 +31,12 @@ use tonegate::server::Config;
 const KEY: &[u8] = b"tonegate sdk test key, 32 bytes!";
 const CALL_ID: &str = "sdk-call-1";
 
-/// `target/sdk-venv/bin/python` with the SDK installed (installs it if needed, one
-/// test at a time).
+/// `target/sdk-venv/bin/python` with the SDK installed.
 fn sdk_python() -> PathBuf {
-    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = manifest_dir().join("target/sdk-venv");
-    let python = venv.join("bin/python");
-    let has_sdk = |python: &Path| {
-        Command::new(python)
-            .args(["-c", "import azure.communication.callautomation"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if python.exists() && has_sdk(&python) {
-        return python;
-    }
-    let out = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .output()
-        .unwrap_or_else(|e| panic!("SDK test setup: cannot run python3 -m venv: {e}"));
-    assert!(
-        out.status.success(),
-        "SDK test setup: python3 -m venv {} failed: {}",
-        venv.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = Command::new(venv.join("bin/pip"))
-        .args(["install", "-q", "azure-communication-callautomation==1.6.0"])
-        .output()
-        .unwrap_or_else(|e| panic!("SDK test setup: cannot run pip: {e}"));
-    assert!(
-        out.status.success(),
-        "SDK test setup: pip install azure-communication-callautomation==1.6.0 failed \
-         (no network access to PyPI?):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(has_sdk(&python), "SDK test setup: SDK still not importable");
-    python
+    python_with(
+        "azure.communication.callautomation",
+        "azure-communication-callautomation==1.6.0",
+    )
 }
 
 /// `drive.py scenario` run by `python` with `env`.
@@ -96,11 +62,13 @@ async fn python_sdk_drives_media_operations() {
         prompt_dir: dir.clone(),
         ..Config::default()
     };
-    let (server, pki) = common::tls::start_tls(config).await;
+    let (server, pki) = common::tls::start_tls(with_callbacks(config, &[&callback])).await;
     let mut cloud = server.handle.cloud_events();
 
     // The call: a raw-dialect stream whose start frame names its callback URI.
-    let ws = common::tls::connect_wss(server.addr, "/media/raw", &pki).await;
+    let ws = common::tls::try_connect_wss_with_headers(server.addr, "/media/raw", &pki, &[STREAM_AUTH])
+        .await
+        .unwrap();
     let call = LiveCall::raw(ws, &server.handle, CALL_ID, &callback).await;
 
     let prompt_uri = format!("file://{}", prompt.display());
@@ -239,7 +207,7 @@ async fn python_sdk_on_an_acs_call_real_timeouts_hold_music_and_a_lost_stream() 
         hold_music: Some(music),
         ..Config::default()
     };
-    let (server, pki) = common::tls::start_tls(config).await;
+    let (server, pki) = common::tls::start_tls(with_callbacks(config, &[&callback])).await;
     let mut call = common::tls::live_acs_call(&server, &pki, CALL, &callback).await;
     let mut script = drive(
         &python,

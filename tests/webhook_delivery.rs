@@ -17,7 +17,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use base64::Engine;
-use common::http_peer::{Peer, Seen, open_call, webhook_signature};
+use common::http_peer::{Peer, Seen, open_call};
 use common::*;
 use serde_json::Value;
 use tonegate::SampleRate;
@@ -82,12 +82,13 @@ async fn receiver(policy: impl Fn(&str, &Value, usize) -> Reply + Send + Sync + 
     .await
 }
 
-async fn server(config: Config) -> TestServer {
-    start(Config {
+/// A server whose audio sockets may send their events to `peer`.
+async fn server(peer: &Peer, config: Config) -> TestServer {
+    let config = Config {
         access_key: Some(base64::engine::general_purpose::STANDARD.encode(KEY)),
         ..config
-    })
-    .await
+    };
+    start(with_callbacks(config, &[&peer.url("/")])).await
 }
 
 /// The continuous-DTMF sequence id of a CloudEvent (0 for events without one).
@@ -100,30 +101,6 @@ fn event(post: &Seen) -> Value {
     let batch = post.json();
     assert_eq!(batch.as_array().map(Vec::len), Some(1), "{batch}");
     batch[0].clone()
-}
-
-/// Presses `digits` under continuous DTMF recognition on a call; returns the operation
-/// events the socket reported, as (CloudEvent type, sequence id), in order.
-async fn press(ws: &mut Ws, digits: &str) -> Vec<(String, u64)> {
-    send_text(ws, r#"{"type":"startContinuousDtmf","context":"c"}"#).await;
-    let (samples, _) = signal(digits, RATE, 100.0, 300.0);
-    send_audio(ws, &samples, RATE, Encoding::Ulaw, 20.0, false).await;
-    send_text(ws, r#"{"type":"stopContinuousDtmf","context":"c"}"#).await;
-    let got = read_until_operation(ws, "ContinuousDtmfRecognitionStopped", LIMIT).await;
-    let events: Vec<(String, u64)> = got
-        .events
-        .iter()
-        .filter(|e| e["type"] == "operation")
-        .map(|e| {
-            (
-                format!("Microsoft.Communication.{}", e["event"].as_str().unwrap()),
-                e["sequenceId"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect();
-    let tones = events.iter().filter(|e| e.1 > 0).count();
-    assert_eq!(tones, digits.len(), "{events:?}");
-    events
 }
 
 /// The POSTs to `/hook/{name}`.
@@ -162,15 +139,7 @@ async fn wait_accepted(peer: &Peer, name: &str, n: usize) {
 
 fn assert_signed(posts: &[Seen]) {
     for post in posts {
-        let signature = post
-            .headers
-            .get("x-tonegate-signature")
-            .and_then(|v| v.to_str().ok());
-        assert_eq!(
-            signature,
-            Some(webhook_signature(KEY, &post.body).as_str()),
-            "bad signature on {post:?}"
-        );
+        webhook::assert_signed(KEY, &post.headers, &post.body);
         assert_eq!(post.headers["content-type"], "application/json");
     }
 }
@@ -189,7 +158,7 @@ async fn retries_with_backoff_keep_id_order_and_signature() {
         _ => Reply::Status(200),
     })
     .await;
-    let server = server(Config {
+    let server = server(&peer, Config {
         webhook_timeout_ms: 300,
         webhook_retry_ms: 60_000,
         ..Config::default()
@@ -203,7 +172,7 @@ async fn retries_with_backoff_keep_id_order_and_signature() {
         Some(&peer.url("/hook/a")),
     )
     .await;
-    let reported = press(&mut ws, "1234").await;
+    let reported = webhook::press_continuous(&mut ws, "1234").await;
     wait_accepted(&peer, "a", reported.len()).await;
 
     let posts = posts(&peer, "a");
@@ -252,7 +221,7 @@ async fn client_errors_are_final_and_retries_give_up() {
         _ => Reply::Status(204),
     })
     .await;
-    let server = server(Config {
+    let server = server(&peer, Config {
         webhook_retry_ms: 1_200,
         ..Config::default()
     })
@@ -265,7 +234,7 @@ async fn client_errors_are_final_and_retries_give_up() {
         Some(&peer.url("/hook/b")),
     )
     .await;
-    let reported = press(&mut ws, "1234").await;
+    let reported = webhook::press_continuous(&mut ws, "1234").await;
     // Tone 4 and the Stopped event still arrive.
     wait_accepted(&peer, "b", 2).await;
 
@@ -315,7 +284,7 @@ async fn a_failing_receiver_does_not_delay_other_calls() {
         }
     })
     .await;
-    let server = server(Config {
+    let server = server(&peer, Config {
         webhook_retry_ms: 60_000,
         ..Config::default()
     })
@@ -337,7 +306,7 @@ async fn a_failing_receiver_does_not_delay_other_calls() {
     )
     .await;
 
-    let stuck_events = press(&mut stuck, "12").await;
+    let stuck_events = webhook::press_continuous(&mut stuck, "12").await;
     peer.wait_for("a refused POST to /hook/stuck", LIMIT, |log| {
         log.iter()
             .any(|s| s.path == "/hook/stuck" && s.status == Some(503))
@@ -345,7 +314,7 @@ async fn a_failing_receiver_does_not_delay_other_calls() {
     })
     .await;
     // The other call's events all arrive while the first call's are still refused.
-    let free_events = press(&mut free, "345").await;
+    let free_events = webhook::press_continuous(&mut free, "345").await;
     wait_accepted(&peer, "free", free_events.len()).await;
     assert_eq!(accepted(&posts(&peer, "free")), free_events);
     assert!(accepted(&posts(&peer, "stuck")).is_empty());

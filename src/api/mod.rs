@@ -156,8 +156,8 @@ pub struct MediaStreaming {
     pub sample_rate: u32,
 }
 
-/// Accepts an absolute `http` or `https` URL with a host.
-pub(crate) fn check_http_url(uri: &str) -> Result<(), &'static str> {
+/// Accepts an absolute `http` or `https` URL with a host; returns it parsed.
+pub(crate) fn check_http_url(uri: &str) -> Result<reqwest::Url, &'static str> {
     let url = reqwest::Url::parse(uri).map_err(|_| "is not a URL")?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err("must be an http or https URL");
@@ -165,5 +165,5 @@ pub(crate) fn check_http_url(uri: &str) -> Result<(), &'static str> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err("has no host");
     }
-    Ok(())
+    Ok(url)
 }

@@ -167,7 +167,7 @@ fn call_properties(state: &State, info: &CallInfo) -> CallProperties {
         call_connection_id: info.call_id.to_string(),
         server_call_id: server_call_id(info),
         call_connection_state: "connected".to_owned(),
-        callback_uri: callback(state, info, None),
+        callback_uri: callback(state, info, None).map(|c| c.url),
         correlation_id: correlation_id(info),
         targets: participants
             .iter()
@@ -200,12 +200,19 @@ fn correlation_id(info: &CallInfo) -> String {
         .unwrap_or_else(|| info.call_id.to_string())
 }
 
-fn callback(state: &State, info: &CallInfo, operation: Option<&str>) -> Option<String> {
+/// Where an operation's events go: its own `operationCallbackUri`, else the one the
+/// call's socket named, else [`Config::callback_uri`].
+fn callback(
+    state: &State,
+    info: &CallInfo,
+    operation: Option<&str>,
+) -> Option<webhook::Callback> {
+    use webhook::{Callback, Origin};
     operation
-        .map(str::to_owned)
-        .or_else(|| info.callback_uri.clone())
-        .or_else(|| state.config.callback_uri.clone())
-        .filter(|u| !u.is_empty())
+        .map(|u| Callback::new(u, Origin::Operator))
+        .or_else(|| (info.callback_uri.as_deref()).map(|u| Callback::new(u, Origin::Socket)))
+        .or_else(|| (state.config.callback_uri.as_deref()).map(|u| Callback::new(u, Origin::Operator)))
+        .filter(|c| !c.url.is_empty())
 }
 
 /// `POST /calling/callConnections/{callConnectionId}:{op}`.
@@ -686,8 +693,8 @@ pub(super) fn on_session_event(state: &Arc<State>, info: &CallInfo, event: &Even
         extra,
     };
     let cloud = CloudEvent::new(op.event, event_id(), state.wall_now(), data);
-    let url = callback(state, info, op.meta.callback_uri.as_deref());
-    webhook::publish(state, url, cloud);
+    let callback = callback(state, info, op.meta.callback_uri.as_deref());
+    webhook::publish(state, callback, cloud);
 }
 
 #[cfg(test)]

@@ -146,17 +146,14 @@ fn other_host_forms(host: &str) -> Vec<String> {
     }
 }
 
-/// Hex HMAC-SHA256 of a webhook body with the access key: the value of the
-/// `x-tonegate-signature` header is `sha256=<this>`.
-pub fn body_signature(key: &[u8], body: &[u8]) -> String {
+/// The Standard Webhooks `webhook-signature` of one delivery attempt:
+/// `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`, `timestamp` in unix
+/// seconds. Receivers verify it with the secret `whsec_<access key, base64>`.
+pub fn webhook_signature(key: &[u8], id: &str, timestamp: u64, body: &[u8]) -> String {
     let mut m = mac(key);
+    m.update(format!("{id}.{timestamp}.").as_bytes());
     m.update(body);
-    let bytes = m.finalize().into_bytes();
-    let mut hex = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        hex.push_str(&format!("{b:02x}"));
-    }
-    hex
+    format!("v1,{}", STANDARD.encode(m.finalize().into_bytes()))
 }
 
 #[cfg(test)]
@@ -262,9 +259,16 @@ mod tests {
     const PYTHON_SIGNATURE: &str = "clWeSa77YnklsoeOeq4rMFqCpdU2VurL//+2EkFLJNE=";
 
     #[test]
-    fn body_signature_is_hex() {
-        let s = body_signature(KEY, b"[]");
-        assert_eq!(s.len(), 64);
-        assert!(s.chars().all(|c| c.is_ascii_hexdigit()));
+    fn webhook_signature_matches_the_standard_webhooks_vector() {
+        // The example of the Standard Webhooks libraries (secret
+        // `whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw`).
+        let key = STANDARD.decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let s = webhook_signature(
+            &key,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1_614_265_330,
+            br#"{"test": 2432232314}"#,
+        );
+        assert_eq!(s, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 }

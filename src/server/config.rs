@@ -156,6 +156,17 @@ pub struct Config {
     /// Largest request head (request line and headers) read, bytes, at least 8192;
     /// larger ones are answered 431. Default 32768.
     pub max_request_head_bytes: usize,
+    /// Where callback URIs named by audio sockets (URL query `callbackUri`, raw `start`
+    /// field, Twilio custom parameter) may point; only authenticated sockets may name
+    /// one. Entries: a host (`app.example.com`, `10.0.0.5`, `[::1]`), `*.domain` (its
+    /// subdomains), `*` (any host), or a URL prefix (`https://app.example.com/events/`).
+    /// Non-public addresses (loopback, private, link-local, ...) must be listed exactly,
+    /// as a host or a prefix's host. Default empty: the host of `callback_uri` (none if
+    /// that is unset).
+    pub callback_allow: Vec<String>,
+    /// Most webhook bytes (serialized events) queued for delivery across all calls;
+    /// beyond it new events are dropped (logged, counted). Default 64 MiB.
+    pub webhook_queue_bytes: u64,
 }
 
 impl Default for Config {
@@ -209,6 +220,8 @@ impl Default for Config {
             max_audio_speed: 4,
             max_audio_burst_ms: 60_000,
             max_request_head_bytes: 32 << 10,
+            callback_allow: Vec::new(),
+            webhook_queue_bytes: 64 << 20,
         }
     }
 }

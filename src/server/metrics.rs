@@ -38,6 +38,13 @@ pub struct Metrics {
     pub connections_shed: IntCounterVec,
     /// Connections closed for not sending a whole request head in time.
     pub header_timeouts: IntCounter,
+    /// Callback URIs named by audio sockets and not honoured, by reason
+    /// (`callback_policy::Refusal::code`, or `resolvedPrivate` at delivery).
+    pub callback_refused: IntCounterVec,
+    /// Webhook bytes queued for delivery, all calls together.
+    pub webhook_queued_bytes: IntGauge,
+    /// Per-call webhook queues (each with its delivery task) alive.
+    pub webhook_queues: IntGauge,
 }
 
 impl Metrics {
@@ -127,6 +134,28 @@ impl Metrics {
             "Connections closed for not sending a whole request head in time",
         )
         .expect("valid");
+        let callback_refused = IntCounterVec::new(
+            Opts::new(
+                "tonegate_callback_refused_total",
+                "Callback URIs named by audio sockets and not honoured",
+            ),
+            &["reason"],
+        )
+        .expect("valid");
+        for refusal in super::callback_policy::Refusal::ALL {
+            callback_refused.with_label_values(&[refusal.code()]);
+        }
+        callback_refused.with_label_values(&[super::callback_policy::RESOLVED_PRIVATE]);
+        let webhook_queued_bytes = IntGauge::new(
+            "tonegate_webhook_queued_bytes",
+            "Webhook bytes queued for delivery",
+        )
+        .expect("valid");
+        let webhook_queues = IntGauge::new(
+            "tonegate_webhook_queues",
+            "Per-call webhook queues alive",
+        )
+        .expect("valid");
         for c in [
             Box::new(sessions.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sessions_total.clone()),
@@ -141,6 +170,9 @@ impl Metrics {
             Box::new(connections.clone()),
             Box::new(connections_shed.clone()),
             Box::new(header_timeouts.clone()),
+            Box::new(callback_refused.clone()),
+            Box::new(webhook_queued_bytes.clone()),
+            Box::new(webhook_queues.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -159,6 +191,9 @@ impl Metrics {
             connections,
             connections_shed,
             header_timeouts,
+            callback_refused,
+            webhook_queued_bytes,
+            webhook_queues,
         }
     }
 

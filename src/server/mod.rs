@@ -29,6 +29,7 @@
 mod api;
 pub mod auth;
 mod budget;
+mod callback_policy;
 mod config;
 mod listener;
 mod metrics;
@@ -343,14 +344,15 @@ impl Server {
         let stream_auth = stream_auth::Verifier::new(&config).map_err(Error::Config)?;
         let twilio_signature =
             twilio_signature::Verifier::new(&config, tls.is_some()).map_err(Error::Config)?;
-        let webhook = webhook::Webhook::new(&config).map_err(Error::Config)?;
+        let metrics = Metrics::new();
+        let webhook = webhook::Webhook::new(&config, &metrics).map_err(Error::Config)?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
         let (cloud_events, _) = broadcast::channel(config.event_buffer.max(16));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let state = Arc::new(State {
             session_config,
-            metrics: Metrics::new(),
+            metrics,
             registry: Registry::default(),
             events,
             shutdown: shutdown_rx,
@@ -510,14 +512,16 @@ async fn media_dialect(
 /// [`Config::twilio_auth_token`], only [`Config::stream_auth`] applies. With it,
 /// `/media/twilio` needs a valid `X-Twilio-Signature` and no bearer token; on the other
 /// paths the bearer check applies and, if the header is present, the signature must
-/// verify as well.
+/// verify as well. `Ok(true)` when a credential was checked (a bearer token or a Twilio
+/// signature), `Ok(false)` when none was asked for (`stream_auth = none`).
 async fn authenticate(
     state: &State,
     dialect: Option<Dialect>,
     uri: &Uri,
     headers: &HeaderMap,
-) -> Result<(), stream_auth::Refusal> {
+) -> Result<bool, stream_auth::Refusal> {
     let twilio_path = dialect == Some(Dialect::Twilio);
+    let mut signed = false;
     if let Some(twilio) = &state.twilio_signature {
         let signature = headers.get(twilio_signature::HEADER);
         if twilio_path || signature.is_some() {
@@ -527,9 +531,10 @@ async fn authenticate(
                 .or(uri.authority().map(|a| a.as_str()));
             let path = uri.path_and_query().map_or("/", |p| p.as_str());
             twilio.check(signature, host, path)?;
+            signed = true;
         }
         if twilio_path {
-            return Ok(());
+            return Ok(true);
         }
     }
     let authorization = headers.get(axum::http::header::AUTHORIZATION);
@@ -537,7 +542,30 @@ async fn authenticate(
     state
         .stream_auth
         .check(authorization, client, state.now(), state.wall_now())
-        .await
+        .await?;
+    Ok(signed || state.config.stream_auth != stream_auth::Mode::None)
+}
+
+/// Checks a callback URI an audio socket named against [`Config::callback_allow`]
+/// (`authenticated`: whether the socket's upgrade was); a refusal is logged and counted.
+/// Returns the URI normalised.
+fn socket_callback(
+    state: &State,
+    uri: &str,
+    authenticated: bool,
+) -> Result<String, callback_policy::Refusal> {
+    match state.webhook.policy().check(uri, authenticated) {
+        Ok(url) => Ok(url.into()),
+        Err(refusal) => {
+            state
+                .metrics
+                .callback_refused
+                .with_label_values(&[refusal.code()])
+                .inc();
+            tracing::warn!(reason = refusal.code(), "refusing a socket's callbackUri: {refusal}");
+            Err(refusal)
+        }
+    }
 }
 
 async fn accept(
@@ -550,20 +578,29 @@ async fn accept(
     if *state.shutdown.borrow() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
-    if let Err(refusal) = authenticate(&state, dialect, &uri, &headers).await {
-        state
-            .metrics
-            .stream_auth_failures
-            .with_label_values(&[refusal.code()])
-            .inc();
-        tracing::info!(reason = %refusal, "refusing audio socket: not authenticated");
-        let challenge = (axum::http::header::WWW_AUTHENTICATE, refusal.challenge());
-        return (StatusCode::UNAUTHORIZED, [challenge], refusal.to_string()).into_response();
-    }
-    let params = match StreamParams::parse(uri.query()) {
+    let authenticated = match authenticate(&state, dialect, &uri, &headers).await {
+        Ok(authenticated) => authenticated,
+        Err(refusal) => {
+            state
+                .metrics
+                .stream_auth_failures
+                .with_label_values(&[refusal.code()])
+                .inc();
+            tracing::info!(reason = %refusal, "refusing audio socket: not authenticated");
+            let challenge = (axum::http::header::WWW_AUTHENTICATE, refusal.challenge());
+            return (StatusCode::UNAUTHORIZED, [challenge], refusal.to_string()).into_response();
+        }
+    };
+    let mut params = match StreamParams::parse(uri.query()) {
         Ok(p) => p,
         Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
     };
+    if let Some(named) = params.callback_uri.take() {
+        match socket_callback(&state, &named, authenticated) {
+            Ok(checked) => params.callback_uri = Some(checked),
+            Err(refusal) => return (StatusCode::BAD_REQUEST, refusal.to_string()).into_response(),
+        }
+    }
     // Reserve a slot before the upgrade so the cap is exact.
     let reserved = state
         .active
@@ -595,7 +632,8 @@ async fn accept(
         .write_buffer_size(WS_BUFFER_BYTES)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
-            socket::run(state, socket, dialect, call_id, correlation_id, params).await;
+            socket::run(state, socket, dialect, call_id, correlation_id, params, authenticated)
+                .await;
         })
 }
 

@@ -38,8 +38,11 @@ struct Conn {
     /// The call's own event destination: the start frame's `callbackUri`, else the
     /// socket URL's.
     callback_uri: Option<String>,
-    /// What the socket URL's query set.
+    /// What the socket URL's query set (its `callbackUri` already checked).
     params: StreamParams,
+    /// Whether the upgrade passed a credential check: only then may the start frame
+    /// name a callback URI.
+    authenticated: bool,
     /// What the media-operation API sees of the call, once it started.
     info: Option<Arc<CallInfo>>,
     /// Participants in `info` (the session's count when last looked).
@@ -73,6 +76,7 @@ pub(super) async fn run(
     header_call_id: Option<String>,
     correlation_id: Option<String>,
     params: StreamParams,
+    authenticated: bool,
 ) {
     let socket_id = state.next_socket.fetch_add(1, Ordering::SeqCst) as u64;
     let (control_tx, mut control_rx) = mpsc::channel(64);
@@ -86,6 +90,7 @@ pub(super) async fn run(
         correlation_id,
         callback_uri: None,
         params,
+        authenticated,
         info: None,
         participants_seen: 0,
         parser: None,
@@ -322,16 +327,23 @@ impl Conn {
                 session.handle_frame(now, Inbound::Unknown)
             }
             Inbound::Start(start) => {
-                if let Some(uri) = &start.callback_uri
-                    && let Err(why) = crate::api::check_http_url(uri)
-                {
-                    let message = format!("callbackUri {why}");
-                    return self.refuse("badCallbackUri", 1007, message).await;
-                }
-                self.callback_uri = start
-                    .callback_uri
-                    .clone()
-                    .or_else(|| self.params.callback_uri.clone());
+                let named = match &start.callback_uri {
+                    None => None,
+                    Some(uri) => {
+                        if let Err(why) = crate::api::check_http_url(uri) {
+                            let message = format!("callbackUri {why}");
+                            return self.refuse("badCallbackUri", 1007, message).await;
+                        }
+                        match super::socket_callback(&self.state, uri, self.authenticated) {
+                            Ok(checked) => Some(checked),
+                            Err(refusal) => {
+                                let message = refusal.to_string();
+                                return self.refuse("callbackRefused", 1008, message).await;
+                            }
+                        }
+                    }
+                };
+                self.callback_uri = named.or_else(|| self.params.callback_uri.clone());
                 session.handle_frame(now, Inbound::Start(start))
             }
             frame => session.handle_frame(now, frame),

@@ -24,7 +24,7 @@ use tonegate::media::wav::write_wav;
 use tonegate::server::auth;
 
 use super::tls::Pki;
-use super::{Ws, connect, send_binary, send_text};
+use super::{Ws, send_binary, send_text};
 
 /// One request as the peer received it.
 #[derive(Debug, Clone)]
@@ -250,8 +250,9 @@ impl ApiClient {
     }
 }
 
-/// Opens a raw-dialect call `call_id` (events to `callback_uri` if given), sends a frame
-/// of silence, and waits until the server lists the call.
+/// Opens a raw-dialect call `call_id` (events to `callback_uri` if given; the socket
+/// sends [`super::STREAM_AUTH`]), sends a frame of silence, and waits until the server
+/// lists the call.
 pub async fn open_call(
     server: &super::TestServer,
     call_id: &str,
@@ -259,7 +260,7 @@ pub async fn open_call(
     rate: SampleRate,
     callback_uri: Option<&str>,
 ) -> Ws {
-    let mut ws = connect(server.addr, "/media/raw").await;
+    let mut ws = super::connect_authenticated(server.addr, "/media/raw").await;
     let mut start = serde_json::json!({
         "type": "start",
         "callId": call_id,
@@ -299,9 +300,4 @@ pub fn sine(freq: f32, ms: usize, hz: u32) -> Vec<f32> {
     (0..hz as usize * ms / 1_000)
         .map(|n| 0.25 * (n as f32 * freq * std::f32::consts::TAU / hz as f32).sin())
         .collect()
-}
-
-/// The `x-tonegate-signature` a body must carry when signed with `key`.
-pub fn webhook_signature(key: &[u8], body: &[u8]) -> String {
-    format!("sha256={}", auth::body_signature(key, body))
 }

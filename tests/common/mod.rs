@@ -50,6 +50,41 @@ pub async fn connect(addr: SocketAddr, path: &str) -> Ws {
     ws
 }
 
+/// The `Authorization` header audio sockets of [`with_callbacks`] servers send.
+pub const STREAM_AUTH: (&str, &str) = ("authorization", "Bearer tonegate-test-stream-token");
+
+/// `config` with audio sockets authenticated by a static token ([`STREAM_AUTH`]) and
+/// allowed to name callback URIs on the origins (scheme, host, port) of `receivers`:
+/// what a socket needs for its `callbackUri` to be honoured.
+pub fn with_callbacks(config: Config, receivers: &[&str]) -> Config {
+    let token = STREAM_AUTH.1.strip_prefix("Bearer ").unwrap();
+    let origins = receivers.iter().map(|r| {
+        let url = reqwest::Url::parse(r).unwrap();
+        format!("{}/", url.origin().ascii_serialization())
+    });
+    Config {
+        stream_auth: tonegate::server::stream_auth::Mode::Token,
+        stream_auth_token: Some(token.to_owned()),
+        callback_allow: config.callback_allow.iter().cloned().chain(origins).collect(),
+        ..config
+    }
+}
+
+/// Waits until `done` holds, checking every 20 ms; panics naming `what` after `limit`.
+pub async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An audio socket sending [`STREAM_AUTH`] (ignored by servers with `stream_auth =
+/// none`).
+pub async fn connect_authenticated(addr: SocketAddr, path: &str) -> Ws {
+    connect_with_header(addr, path, STREAM_AUTH.0, STREAM_AUTH.1).await
+}
+
 pub async fn connect_with_header(addr: SocketAddr, path: &str, name: &str, value: &str) -> Ws {
     try_connect_with_headers(addr, path, &[(name, value)])
         .await

@@ -197,3 +197,49 @@ impl Drop for Script {
         let _ = self.child.wait();
     }
 }
+
+/// `target/sdk-venv/bin/python` (the venv the Python tests share) with `requirement`
+/// installed from PyPI unless `module` imports already; one install at a time. Panics,
+/// saying why, if it cannot be had: a test needing it never skips silently.
+pub fn python_with(module: &str, requirement: &str) -> PathBuf {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = manifest_dir().join("target/sdk-venv");
+    let python = venv.join("bin/python");
+    let importable = |python: &Path| {
+        Command::new(python)
+            .args(["-c", &format!("import {module}")])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if python.exists() && importable(&python) {
+        return python;
+    }
+    let out = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .output()
+        .unwrap_or_else(|e| panic!("Python test setup: cannot run python3 -m venv: {e}"));
+    assert!(
+        out.status.success(),
+        "Python test setup: python3 -m venv {} failed: {}",
+        venv.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(venv.join("bin/pip"))
+        .args(["install", "-q", requirement])
+        .output()
+        .unwrap_or_else(|e| panic!("Python test setup: cannot run pip: {e}"));
+    assert!(
+        out.status.success(),
+        "Python test setup: pip install {requirement} failed (no network access to \
+         PyPI?):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        importable(&python),
+        "Python test setup: {module} still not importable"
+    );
+    python
+}

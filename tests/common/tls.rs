@@ -155,8 +155,8 @@ pub async fn try_connect_wss_with_headers(
     Ok(ws)
 }
 
-/// A live ACS call over WSS (header `x-ms-call-connection-id: call_id`) whose events go
-/// to `callback_uri` and carry `serverCallId` `srv-<call_id>`, both given in the socket
+/// A live ACS call over WSS (header `x-ms-call-connection-id: call_id`, and
+/// [`super::STREAM_AUTH`]) whose events go to `callback_uri` and carry `serverCallId` `srv-<call_id>`, both given in the socket
 /// URL's query as an app puts them in the ACS transport URL.
 pub async fn live_acs_call(
     server: &TestServer,
@@ -174,7 +174,7 @@ pub async fn live_acs_call(
         server.addr,
         &format!("/media/acs?{query}"),
         pki,
-        &[("x-ms-call-connection-id", call_id)],
+        &[("x-ms-call-connection-id", call_id), super::STREAM_AUTH],
     )
     .await
     .unwrap();

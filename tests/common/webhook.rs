@@ -1,5 +1,6 @@
-//! A real HTTP listener for tonegate's CloudEvents webhooks, and a collector that checks
-//! each POST's signature and keeps the bodies exactly as posted.
+//! A real HTTP listener for tonegate's CloudEvents webhooks, a collector that checks
+//! each POST's signature and keeps the bodies exactly as posted, and the signature check
+//! (Standard Webhooks) itself.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,15 +9,39 @@ use axum::body::Bytes;
 use axum::http::HeaderMap;
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tonegate::server::auth;
+use tonegate::SampleRate;
+use tonegate::codec::Encoding;
+use tonegate::server::{auth, webhook};
+
+use super::{Ws, read_until_operation, send_audio, send_text, signal};
 
 /// A webhook POST as received.
 #[derive(Debug, Clone)]
 pub struct Post {
-    /// `x-tonegate-signature`, if sent.
-    pub signature: Option<String>,
+    /// The request headers.
+    pub headers: HeaderMap,
     /// The body, as posted.
     pub body: Bytes,
+}
+
+/// Asserts a POST carries a valid Standard Webhooks signature made with `key`, whose
+/// `webhook-id` is the id of the one CloudEvent in the body.
+pub fn assert_signed(key: &[u8], headers: &HeaderMap, body: &[u8]) {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no {name} header in {headers:?}"))
+    };
+    let id = header(webhook::ID_HEADER);
+    let timestamp: u64 = header(webhook::TIMESTAMP_HEADER).parse().unwrap();
+    assert_eq!(
+        header(webhook::SIGNATURE_HEADER),
+        auth::webhook_signature(key, id, timestamp, body),
+        "bad webhook signature"
+    );
+    let batch: Value = serde_json::from_slice(body).expect("a JSON body");
+    assert_eq!(batch[0]["id"], id, "webhook-id is not the event id");
 }
 
 /// Listens on 127.0.0.1:0 for POSTs to `/events`; returns the callback URI and the
@@ -28,11 +53,7 @@ pub async fn start_listener() -> (String, mpsc::UnboundedReceiver<Post>) {
         axum::routing::post(move |headers: HeaderMap, body: Bytes| {
             let tx = tx.clone();
             async move {
-                let signature = headers
-                    .get("x-tonegate-signature")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                let _ = tx.send(Post { signature, body });
+                let _ = tx.send(Post { headers, body });
                 "ok"
             }
         }),
@@ -88,12 +109,7 @@ impl Events {
                 p = self.rx.recv() => p.expect("listener alive"),
                 _ = &mut deadline => panic!("no {what}; got {:#?}", self.all),
             };
-            let expected = format!("sha256={}", auth::body_signature(&self.key, &post.body));
-            assert_eq!(
-                post.signature.as_deref(),
-                Some(expected.as_str()),
-                "bad webhook signature"
-            );
+            assert_signed(&self.key, &post.headers, &post.body);
             let batch: Vec<Value> = serde_json::from_slice(&post.body).expect("a JSON array");
             self.bodies.push(post.body);
             let start = self.all.len();
@@ -103,4 +119,28 @@ impl Events {
             }
         }
     }
+}
+
+/// Presses `digits` (8 kHz µ-law) under continuous DTMF recognition on a raw call; returns the operation
+/// events the socket reported, as (CloudEvent type, sequence id), in order.
+pub async fn press_continuous(ws: &mut Ws, digits: &str) -> Vec<(String, u64)> {
+    send_text(ws, r#"{"type":"startContinuousDtmf","context":"c"}"#).await;
+    let (samples, _) = signal(digits, SampleRate::HZ_8000, 100.0, 300.0);
+    send_audio(ws, &samples, SampleRate::HZ_8000, Encoding::Ulaw, 20.0, false).await;
+    send_text(ws, r#"{"type":"stopContinuousDtmf","context":"c"}"#).await;
+    let got = read_until_operation(ws, "ContinuousDtmfRecognitionStopped", Duration::from_secs(30)).await;
+    let events: Vec<(String, u64)> = got
+        .events
+        .iter()
+        .filter(|e| e["type"] == "operation")
+        .map(|e| {
+            (
+                format!("Microsoft.Communication.{}", e["event"].as_str().unwrap()),
+                e["sequenceId"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let tones = events.iter().filter(|e| e.1 > 0).count();
+    assert_eq!(tones, digits.len(), "{events:?}");
+    events
 }
