@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use super::State;
 use super::auth;
+use super::log_text::{Escaped, Secret};
 use crate::api::CloudEvent;
 
 /// Header carrying the body signature.
@@ -82,9 +83,12 @@ fn read_ca_certs(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
 pub(crate) fn publish(state: &Arc<State>, url: Option<String>, event: CloudEvent) {
     let event = Arc::new(event);
     tracing::info!(
-        call_id = %event.data.call_connection_id,
+        call_id = %Escaped(&event.data.call_connection_id),
         event = event.name(),
-        operation_context = event.data.operation_context.as_deref().unwrap_or(""),
+        operation_context = %Secret {
+            value: event.data.operation_context.as_deref().unwrap_or(""),
+            reveal: state.config.log_digits,
+        },
         "event"
     );
     let _ = state.cloud_events.send(event.clone());
@@ -113,7 +117,7 @@ pub(crate) fn publish(state: &Arc<State>, url: Option<String>, event: CloudEvent
             .errors
             .with_label_values(&["webhookQueueFull"])
             .inc();
-        tracing::warn!(%call_id, "webhook queue full; event dropped");
+        tracing::warn!(call_id = %Escaped(&call_id), "webhook queue full; event dropped");
     }
 }
 
@@ -147,11 +151,11 @@ async fn deliver(state: &Arc<State>, call_id: &str, d: Delivery) {
             Ok(r) => {
                 let status = r.status().as_u16();
                 let retry = status >= 500 || status == 408 || status == 429;
-                tracing::warn!(call_id, url = %d.url, status, attempt, event = d.event.name(), "webhook refused");
+                tracing::warn!(call_id = %Escaped(call_id), url = %Escaped(&d.url), status, attempt, event = d.event.name(), "webhook refused");
                 retry
             }
             Err(e) => {
-                tracing::warn!(call_id, url = %d.url, attempt, event = d.event.name(), "webhook failed: {e}");
+                tracing::warn!(call_id = %Escaped(call_id), url = %Escaped(&d.url), attempt, event = d.event.name(), "webhook failed: {}", Escaped(&e.to_string()));
                 true
             }
         };
@@ -161,7 +165,7 @@ async fn deliver(state: &Arc<State>, call_id: &str, d: Delivery) {
                 .errors
                 .with_label_values(&["webhookDropped"])
                 .inc();
-            tracing::error!(call_id, url = %d.url, event = d.event.name(), id = %d.event.id, "webhook delivery given up");
+            tracing::error!(call_id = %Escaped(call_id), url = %Escaped(&d.url), event = d.event.name(), id = %d.event.id, "webhook delivery given up");
             return;
         }
         tokio::time::sleep(backoff).await;
