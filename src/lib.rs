@@ -9,6 +9,7 @@
 //! - [`dsp`]: Goertzel filter bank, DTMF detector, tone generator, level reference.
 //! - [`receiver`]: a DTMF receiver for one channel at any input rate (resampler + detector).
 //! - [`media`]: WAV reading and writing.
+//! - [`limits`]: longest free text accepted from peers and API clients.
 //! - [`proto`]: wire dialects of the audio WebSocket (ACS, Twilio, raw).
 //! - [`session`]: one call's sans-IO state machine (digits, outbound audio).
 //! - [`server`]: the tokio shell: WebSocket endpoints, HTTP API, metrics.
@@ -18,6 +19,7 @@ pub mod api;
 pub mod codec;
 pub mod dsp;
 pub mod evaluate;
+pub mod limits;
 pub mod media;
 pub mod proto;
 pub mod receiver;

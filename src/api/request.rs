@@ -6,11 +6,24 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiError;
 use crate::dsp::Digit;
+use crate::limits::{MAX_CONTEXT_CHARS, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_URI_CHARS, fits};
 use crate::session::OperationMeta;
 
 /// Most tones one `sendDtmfTones` request may carry.
 pub const MAX_SEND_TONES: usize = 18;
 
+/// Refuses `value` of `field` when it is longer than `max` characters.
+fn bounded(value: &str, field: &str, max: usize) -> Result<(), ApiError> {
+    if fits(value, max) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "{field} is longer than {max} characters"
+        )))
+    }
+}
+
+/// The tones `names` (the error names a bad tone by index only: tones are secrets).
 fn tones(field: &str, names: &[String]) -> Result<Vec<Digit>, ApiError> {
     names
         .iter()
@@ -18,16 +31,21 @@ fn tones(field: &str, names: &[String]) -> Result<Vec<Digit>, ApiError> {
         .map(|(i, name)| {
             Digit::from_name_or_char(name).ok_or_else(|| {
                 ApiError::bad_request(format!(
-                    "{field}[{i}]: unknown tone \"{name}\" (expected zero-nine, a-d, pound, asterisk)"
+                    "{field}[{i}]: unknown tone (expected zero-nine, a-d, pound, asterisk)"
                 ))
             })
         })
         .collect()
 }
 
-/// The operation's meta with `operationCallbackUri` checked.
+/// The operation's meta with `operationContext`'s length and `operationCallbackUri`
+/// checked.
 fn checked_meta(meta: &OperationMeta) -> Result<OperationMeta, ApiError> {
+    if let Some(context) = &meta.operation_context {
+        bounded(context, "operationContext", MAX_CONTEXT_CHARS)?;
+    }
     if let Some(uri) = &meta.callback_uri {
+        bounded(uri, "operationCallbackUri", MAX_URI_CHARS)?;
         super::check_http_url(uri)
             .map_err(|why| ApiError::bad_request(format!("operationCallbackUri {why}")))?;
     }
@@ -101,6 +119,16 @@ impl Identifier {
         }
     }
 
+    /// The raw id (given or derived) of the identifier in `field`, refused when longer
+    /// than [`MAX_ID_CHARS`]; `Ok(None)` if it has none.
+    fn bounded_raw(&self, field: &str) -> Result<Option<String>, ApiError> {
+        let raw = self.raw();
+        if let Some(r) = &raw {
+            bounded(r, &format!("{field}.rawId"), MAX_ID_CHARS)?;
+        }
+        Ok(raw)
+    }
+
     /// The raw id, given or derived.
     pub fn raw(&self) -> Option<String> {
         if let Some(r) = self.raw_id.as_ref().filter(|r| !r.is_empty()) {
@@ -122,7 +150,7 @@ impl Identifier {
     }
 
     fn require_raw(target: &Option<Identifier>, field: &str) -> Result<String, ApiError> {
-        required(target, field)?.raw().ok_or_else(|| {
+        required(target, field)?.bounded_raw(field)?.ok_or_else(|| {
             ApiError::bad_request(format!(
                 "{field}.rawId is required (or phoneNumber.value / communicationUser.id)"
             ))
@@ -185,6 +213,10 @@ impl PlaySource {
                 None
             })
             .ok_or_else(|| ApiError::bad_request(format!("{field}.kind is required")))?;
+        bounded(kind, &format!("{field}.kind"), MAX_NAME_CHARS)?;
+        if let Some(id) = &self.play_source_cache_id {
+            bounded(id, &format!("{field}.playSourceCacheId"), MAX_ID_CHARS)?;
+        }
         match kind.to_ascii_lowercase().as_str() {
             "file" => {
                 let uri = self
@@ -195,6 +227,7 @@ impl PlaySource {
                     .ok_or_else(|| {
                         ApiError::bad_request(format!("{field}.file.uri is required"))
                     })?;
+                bounded(&uri, &format!("{field}.file.uri"), MAX_URI_CHARS)?;
                 let lower = uri.to_ascii_lowercase();
                 if !(lower.starts_with("file://")
                     || lower.starts_with("http://")
@@ -290,7 +323,7 @@ impl PlayRequest {
             .flatten()
             .enumerate()
             .map(|(i, t)| {
-                t.raw()
+                t.bounded_raw(&format!("playTo[{i}]"))?
                     .ok_or_else(|| ApiError::bad_request(format!("playTo[{i}].rawId is required")))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -399,6 +432,7 @@ impl RecognizeRequest {
     /// Checks the body.
     pub fn validate(&self) -> Result<Recognize, ApiError> {
         let kind = required(&self.recognize_input_type, "recognizeInputType")?;
+        bounded(kind, "recognizeInputType", MAX_NAME_CHARS)?;
         match kind.to_ascii_lowercase().as_str() {
             "dtmf" => {}
             "speech" | "speechordtmf" | "choices" => {
@@ -676,7 +710,7 @@ mod tests {
             msg(&format!(
                 "{base}\"dtmfOptions\":{{\"stopTones\":[\"pound\",\"ten\"]}}}}}}"
             ))
-            .contains("stopTones[1]: unknown tone \"ten\"")
+            .contains("stopTones[1]: unknown tone (")
         );
         let send = |json: &str| {
             parse::<SendDtmfTonesRequest>(json)
@@ -703,6 +737,52 @@ mod tests {
             play(r#"{"playSources":[{"kind":"file","file":{}}]}"#)
                 .contains("playSources[0].file.uri")
         );
+    }
+
+    #[test]
+    fn free_text_is_bounded() {
+        let target = serde_json::json!({"rawId": "4:+1"});
+        let long = |n: usize| "x".repeat(n);
+        let send = |body: serde_json::Value| {
+            serde_json::from_value::<SendDtmfTonesRequest>(body)
+                .unwrap()
+                .validate()
+                .map(|_| ())
+                .map_err(|e| e.message)
+        };
+        let context = |n| serde_json::json!({"tones": ["one"], "targetParticipant": target, "operationContext": long(n)});
+        assert!(send(context(MAX_CONTEXT_CHARS)).is_ok());
+        let err = send(context(MAX_CONTEXT_CHARS + 1)).unwrap_err();
+        assert_eq!(err, "operationContext is longer than 4096 characters");
+        let raw = serde_json::json!({"tones": ["one"], "targetParticipant": {"rawId": long(MAX_ID_CHARS + 1)}});
+        assert!(send(raw).unwrap_err().contains("targetParticipant.rawId is longer than 256"));
+        let phone = serde_json::json!({"tones": ["one"], "targetParticipant": {"phoneNumber": {"value": long(MAX_ID_CHARS)}}});
+        assert!(send(phone).unwrap_err().contains("targetParticipant.rawId"));
+        let play = |body: serde_json::Value| {
+            serde_json::from_value::<PlayRequest>(body)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .message
+        };
+        let file = |uri: String, cache: String| serde_json::json!({"playSources": [{"kind": "file", "file": {"uri": uri}, "playSourceCacheId": cache}]});
+        assert!(
+            play(file(format!("https://x/{}", long(MAX_URI_CHARS)), "c".into()))
+                .contains("playSources[0].file.uri is longer than 2048")
+        );
+        assert!(
+            play(file("https://x/a.wav".into(), long(MAX_ID_CHARS + 1)))
+                .contains("playSources[0].playSourceCacheId is longer")
+        );
+        let to = serde_json::json!({"playSources": [{"kind": "file", "file": {"uri": "file:///a.wav"}}], "playTo": [{"rawId": long(MAX_ID_CHARS + 1)}]});
+        assert!(play(to).contains("playTo[0].rawId is longer"));
+        let kind = serde_json::json!({"recognizeInputType": long(MAX_NAME_CHARS + 1)});
+        let err = serde_json::from_value::<RecognizeRequest>(kind)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .message;
+        assert!(err.contains("recognizeInputType is longer than 64"), "{err}");
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! `tonegate serve`: settings from defaults, then `--config FILE` (TOML), then
 //! `TONEGATE_*` environment variables, then flags.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use tonegate::server::{self, Config};
+use tonegate::server::{self, Config, LogFormat};
 
 /// Flags of `tonegate serve`.
 #[derive(Debug, clap::Args)]
@@ -77,20 +78,36 @@ pub fn load_config(
 
 /// Runs the server until SIGINT or SIGTERM.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TONEGATE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // The settings choose the log format, so they are read before logging starts.
     let config = load_config(&args, std::env::vars())?;
+    start_logging(config.log_format);
+    if config.log_digits {
+        tracing::warn!(
+            "log_digits is on: callers' digits, tones and operationContext values are written to the log"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(server::run_until_signal(config))?;
     Ok(())
+}
+
+/// Logs to stderr in `format`, filtered by `TONEGATE_LOG` (default `info`); colours only
+/// on a terminal.
+fn start_logging(format: LogFormat) {
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TONEGATE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 }
 
 #[cfg(test)]
@@ -147,6 +164,24 @@ mod tests {
         let config = load_config(&a, env.into_iter()).unwrap();
         assert_eq!(config.tls_cert, Some(PathBuf::from("flag.pem")));
         let bad = [("TONEGATE_NO_SUCH_KEY".to_owned(), "1".to_owned())];
+        assert!(load_config(&args(), bad.into_iter()).is_err());
+    }
+
+    #[test]
+    fn log_settings_from_env() {
+        let config = load_config(&args(), std::iter::empty()).unwrap();
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert!(!config.log_digits);
+        let env = [
+            ("TONEGATE_LOG_FORMAT", "json"),
+            ("TONEGATE_LOG_DIGITS", "true"),
+            ("TONEGATE_LOG", "debug"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let config = load_config(&args(), env.into_iter()).unwrap();
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert!(config.log_digits);
+        let bad = [("TONEGATE_LOG_FORMAT".to_owned(), "xml".to_owned())];
         assert!(load_config(&args(), bad.into_iter()).is_err());
     }
 

@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 use std::io::Cursor;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::SampleRate;
 use crate::codec::Encoding;
@@ -29,6 +30,14 @@ pub enum Error {
     /// The digit level is not finite.
     #[error(transparent)]
     Tone(#[from] crate::dsp::tone::Error),
+    /// The file holds more audio than allowed (found from its header, before decoding).
+    #[error("prompt of {ms} ms is longer than the {max_ms} ms allowed")]
+    TooLong {
+        /// Length of the audio the file holds, ms.
+        ms: u64,
+        /// The limit, ms.
+        max_ms: u64,
+    },
 }
 
 /// Audio ready to play at one stream rate (mono, f32, full scale 1.0). Cheap to clone.
@@ -55,20 +64,42 @@ impl Prompt {
         }
     }
 
-    /// Decodes a whole WAV file and converts it to mono at `rate`.
+    /// Decodes a whole WAV file of any length and converts it to mono at `rate` (for
+    /// trusted files; see [`Prompt::from_wav_within`] for files peers choose).
     pub fn from_wav(bytes: &[u8], rate: SampleRate) -> Result<Prompt, Error> {
-        let decoded = Prompt::decode_wav(bytes)?;
+        Prompt::from_wav_within(bytes, rate, Duration::MAX)
+    }
+
+    /// Decodes a whole WAV file and converts it to mono at `rate`, refusing with
+    /// [`Error::TooLong`] (before decoding) a file of more than `max_len` of audio.
+    pub fn from_wav_within(
+        bytes: &[u8],
+        rate: SampleRate,
+        max_len: Duration,
+    ) -> Result<Prompt, Error> {
+        let decoded = Prompt::decode_wav(bytes, max_len)?;
         let samples = convert_rate(&decoded.samples, decoded.rate, rate);
         Ok(Prompt::from_samples(samples, rate))
     }
 
-    /// Decodes a whole WAV file to mono at the file's own rate.
-    pub fn decode_wav(bytes: &[u8]) -> Result<Prompt, Error> {
+    /// Decodes a whole WAV file to mono at the file's own rate, refusing with
+    /// [`Error::TooLong`] (before decoding) a file of more than `max_len` of audio.
+    pub fn decode_wav(bytes: &[u8], max_len: Duration) -> Result<Prompt, Error> {
         // The reader decodes every WAV flavour: linear PCM, float, mu-law and A-law.
         let mut reader = wav::WavReader::new(Cursor::new(bytes))?;
         let channels = usize::from(reader.channels());
         let file_rate =
             SampleRate::new(reader.sample_rate()).map_err(|_| Error::Rate(reader.sample_rate()))?;
+        // The reader stops at the announced length, and a frame takes `block_align`
+        // bytes of the file: the smaller bound is the most audio decoding can yield.
+        let frames = reader.len_frames().min(
+            bytes.len() as u64 / u64::from(reader.header().block_align()),
+        );
+        let ms = frames.saturating_mul(1_000) / u64::from(file_rate.hz());
+        let max_ms = u64::try_from(max_len.as_millis()).unwrap_or(u64::MAX);
+        if ms > max_ms {
+            return Err(Error::TooLong { ms, max_ms });
+        }
         let mut interleaved = Vec::new();
         let mut buf = vec![0.0; 4_096 * channels];
         loop {
@@ -405,5 +436,29 @@ mod tests {
         let prompt = Prompt::from_wav(&file, SampleRate::HZ_16000).unwrap();
         assert_eq!(prompt.len_samples(), 1_600);
         assert!(Prompt::from_wav(b"garbage", SampleRate::HZ_8000).is_err());
+    }
+
+    #[test]
+    fn refuses_too_long_prompts_from_the_header() {
+        // 2 s of 8 kHz mu-law: 16 kB that would become 96 000 samples at 48 kHz.
+        let mut file = Vec::new();
+        wav::write_wav(&mut file, 8_000, 1, Encoding::Ulaw, &[0.0; 16_000]).unwrap();
+        let within = |ms| Prompt::from_wav_within(&file, SampleRate::HZ_48000, Duration::from_millis(ms));
+        assert!(matches!(
+            within(1_999),
+            Err(Error::TooLong {
+                ms: 2_000,
+                max_ms: 1_999
+            })
+        ));
+        assert_eq!(within(2_000).unwrap().len_samples(), 96_000);
+        // A header announcing more than the file holds is judged by the bytes present.
+        let mut lying = file.clone();
+        let len = lying.len();
+        lying[len - 16_000 - 4..len - 16_000].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(!matches!(
+            Prompt::decode_wav(&lying, Duration::from_millis(2_000)),
+            Err(Error::TooLong { .. })
+        ));
     }
 }

@@ -8,8 +8,12 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::{Audio, Error, Inbound, Start, StreamFormat, decode_base64, parse_digit, sample_rate};
+use super::{
+    Audio, Error, Inbound, Start, StreamFormat, decode_base64, owned_within, parse_digit,
+    sample_rate,
+};
 use crate::codec::Encoding;
+use crate::limits::{MAX_ID_CHARS, fits};
 
 #[derive(Deserialize)]
 struct Frame<'a> {
@@ -79,7 +83,7 @@ pub fn parse<'a>(text: &'a str, scratch: &'a mut Vec<u8>) -> Result<Inbound<'a>,
             Ok(Inbound::Start(Start {
                 call_id: None,
                 callback_uri: None,
-                stream_id: meta.subscription_id.map(Cow::into_owned),
+                stream_id: owned_within(meta.subscription_id, "subscriptionId", MAX_ID_CHARS)?,
                 format: StreamFormat {
                     encoding,
                     rate: sample_rate(hz)?,
@@ -89,6 +93,14 @@ pub fn parse<'a>(text: &'a str, scratch: &'a mut Vec<u8>) -> Result<Inbound<'a>,
         "AudioData" => {
             let data = frame.audio_data.ok_or(Error::MissingField("audioData"))?;
             let payload = data.data.ok_or(Error::MissingField("audioData.data"))?;
+            if let Some(p) = &data.participant
+                && !fits(p, MAX_ID_CHARS)
+            {
+                return Err(Error::TooLong {
+                    field: "audioData.participantRawID",
+                    max: MAX_ID_CHARS,
+                });
+            }
             decode_base64(&payload, scratch, "audioData.data")?;
             Ok(Inbound::Audio(Audio {
                 participant: data.participant,

@@ -237,6 +237,14 @@ pub enum Error {
     /// A text frame that needed to be binary, or binary before `start` (raw).
     #[error("audio before the start frame")]
     AudioBeforeStart,
+    /// A free-text field is longer than its limit ([`crate::limits`]).
+    #[error("{field} is longer than {max} characters")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// Its limit, characters.
+        max: usize,
+    },
 }
 
 impl Error {
@@ -247,7 +255,7 @@ impl Error {
             | Error::UnsupportedRate(_)
             | Error::UnsupportedChannels(_)
             | Error::UnexpectedBinary => 1003,
-            Error::AudioBeforeStart => 1008,
+            Error::AudioBeforeStart | Error::TooLong { .. } => 1008,
             _ => 1007,
         }
     }
@@ -264,7 +272,20 @@ impl Error {
             Error::UnsupportedChannels(_) => "unsupportedChannels",
             Error::UnexpectedBinary => "unexpectedBinary",
             Error::AudioBeforeStart => "audioBeforeStart",
+            Error::TooLong { .. } => "textTooLong",
         }
+    }
+}
+
+/// `value` of `field` as an owned string, refused when longer than `max` characters.
+fn owned_within(
+    value: Option<Cow<'_, str>>,
+    field: &'static str,
+    max: usize,
+) -> Result<Option<String>, Error> {
+    match value {
+        Some(text) if !crate::limits::fits(&text, max) => Err(Error::TooLong { field, max }),
+        other => Ok(other.map(Cow::into_owned)),
     }
 }
 

@@ -10,7 +10,10 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::{Error, Inbound, Request, Start, StreamFormat, parse_digit, sample_rate};
+use super::{
+    Error, Inbound, Request, Start, StreamFormat, owned_within, parse_digit, sample_rate,
+};
+use crate::limits::{MAX_CONTEXT_CHARS, MAX_ID_CHARS, MAX_URI_CHARS};
 use crate::codec::Encoding;
 use crate::dsp::Digit;
 
@@ -58,7 +61,8 @@ struct Frame<'a> {
 /// Parses one inbound raw text frame.
 pub fn parse(text: &str) -> Result<Inbound<'_>, Error> {
     let frame: Frame<'_> = serde_json::from_str(text)?;
-    let owned = |c: Option<Cow<'_, str>>| c.map(Cow::into_owned);
+    let id = |c| owned_within(c, "id", MAX_ID_CHARS);
+    let context = |c| owned_within(c, "context", MAX_CONTEXT_CHARS);
     match &*frame.kind {
         "start" => {
             let encoding = frame
@@ -69,8 +73,8 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, Error> {
                 .map_err(|_| Error::UnsupportedEncoding)?;
             let hz = frame.sample_rate.ok_or(Error::MissingField("sampleRate"))?;
             Ok(Inbound::Start(Start {
-                call_id: owned(frame.call_id),
-                callback_uri: owned(frame.callback_uri),
+                call_id: owned_within(frame.call_id, "callId", MAX_ID_CHARS)?,
+                callback_uri: owned_within(frame.callback_uri, "callbackUri", MAX_URI_CHARS)?,
                 stream_id: None,
                 format: StreamFormat {
                     encoding,
@@ -79,8 +83,9 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, Error> {
             }))
         }
         "play" => Ok(Inbound::Request(Request::Play {
-            id: owned(frame.id),
-            file: owned(frame.file).ok_or(Error::MissingField("file"))?,
+            id: id(frame.id)?,
+            file: owned_within(frame.file, "file", MAX_URI_CHARS)?
+                .ok_or(Error::MissingField("file"))?,
             looped: frame.looped.unwrap_or(false),
         })),
         "sendDigits" => {
@@ -94,7 +99,7 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, Error> {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|_| Error::InvalidField("digits"))?;
             Ok(Inbound::Request(Request::SendDigits {
-                id: owned(frame.id),
+                id: id(frame.id)?,
                 digits,
             }))
         }
@@ -109,7 +114,7 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, Error> {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|_| Error::InvalidField("stopTones"))?;
             Ok(Inbound::Request(Request::Recognize {
-                context: owned(frame.context),
+                context: context(frame.context)?,
                 max_tones: frame.max_tones,
                 stop_tones,
                 initial_silence_ms: frame.initial_silence_ms,
@@ -120,12 +125,13 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, Error> {
         "startContinuousDtmf" | "stopContinuousDtmf" => {
             Ok(Inbound::Request(Request::ContinuousDtmf {
                 on: frame.kind == "startContinuousDtmf",
-                context: owned(frame.context),
+                context: context(frame.context)?,
             }))
         }
         "cancelAll" => Ok(Inbound::Request(Request::CancelAll)),
         "mark" => Ok(Inbound::Request(Request::Mark {
-            name: owned(frame.name).ok_or(Error::MissingField("name"))?,
+            name: owned_within(frame.name, "name", MAX_ID_CHARS)?
+                .ok_or(Error::MissingField("name"))?,
         })),
         "dtmf" => {
             let text = frame.digit.ok_or(Error::MissingField("digit"))?;

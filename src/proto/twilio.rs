@@ -7,8 +7,12 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::{Audio, Error, Inbound, Start, StreamFormat, decode_base64, parse_digit, sample_rate};
+use super::{
+    Audio, Error, Inbound, Start, StreamFormat, decode_base64, owned_within, parse_digit,
+    sample_rate,
+};
 use crate::codec::Encoding;
+use crate::limits::MAX_ID_CHARS;
 
 #[derive(Deserialize)]
 struct Frame<'a> {
@@ -107,8 +111,12 @@ pub fn parse<'a>(text: &'a str, scratch: &'a mut Vec<u8>) -> Result<Inbound<'a>,
                     .and_then(|p| p.get("callbackUri"))
                     .and_then(|v| v.as_str())
                     .map(str::to_owned),
-                call_id: start.call_sid.map(Cow::into_owned),
-                stream_id: start.stream_sid.or(frame.stream_sid).map(Cow::into_owned),
+                call_id: owned_within(start.call_sid, "start.callSid", MAX_ID_CHARS)?,
+                stream_id: owned_within(
+                    start.stream_sid.or(frame.stream_sid),
+                    "start.streamSid",
+                    MAX_ID_CHARS,
+                )?,
                 format: StreamFormat { encoding, rate },
             }))
         }

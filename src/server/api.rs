@@ -12,7 +12,7 @@
 //! ([`super::webhook`]).
 
 use std::collections::{HashMap, VecDeque};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,7 +24,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use super::{CallInfo, Config, State, auth, webhook};
+use super::log_text::Escaped;
+use super::{CallInfo, Config, State, auth, prompts, webhook};
 use crate::api::{
     self, ApiError, CallProperties, CloudEvent, EventData, Identifier, MediaStreaming,
     PlaySourceRef, ResultInformation,
@@ -108,7 +109,7 @@ fn authenticate(
         authorization: header("authorization"),
     };
     auth::verify(key, signed, body, state.wall_now()).map_err(|reason| {
-        tracing::warn!(path = %uri.path(), "media-operation API request refused: {reason}");
+        tracing::warn!(path = %Escaped(uri.path()), "media-operation API request refused: {reason}");
         state
             .metrics
             .errors
@@ -247,7 +248,7 @@ pub(super) async fn operation(
         Ok(r) => r,
         Err(e) => {
             if e.status != 404 {
-                tracing::info!(call_id, op, status = e.status, "{}", e.message);
+                tracing::info!(call_id = %Escaped(call_id), op = %Escaped(op), status = e.status, "{}", Escaped(&e.message));
             }
             error_response(&e)
         }
@@ -472,17 +473,33 @@ async fn load_sources(
     out
 }
 
+/// Loads one source; a failure is logged in detail and told to the client by its class
+/// only ([`prompts::Failure::public_message`]).
 async fn load_source(
     state: &Arc<State>,
     source: &PlaySourceRef,
     rate: crate::SampleRate,
 ) -> Result<Prompt, SourceFailure> {
-    if let Some(path) = file_uri_path(&source.uri) {
-        let state = state.clone();
-        return tokio::task::spawn_blocking(move || load_file(&state, &path, rate))
-            .await
-            .unwrap_or_else(|_| Err(SourceFailure::DownloadFailed("loader failed".to_owned())));
-    }
+    let loaded = match file_uri_path(&source.uri) {
+        Some(path) => prompts::load(state, path, rate).await,
+        None => fetch_source(state, source, rate).await,
+    };
+    loaded.map_err(|failure| {
+        tracing::warn!(source = %Escaped(&source.uri), "play source failed: {}", Escaped(&failure.to_string()));
+        let message = failure.public_message().to_owned();
+        match failure {
+            prompts::Failure::BadFormat(_) => SourceFailure::InvalidFormat(message),
+            _ => SourceFailure::DownloadFailed(message),
+        }
+    })
+}
+
+/// Downloads (or takes from the download cache) an http(s) source and decodes it.
+async fn fetch_source(
+    state: &Arc<State>,
+    source: &PlaySourceRef,
+    rate: crate::SampleRate,
+) -> Result<Prompt, prompts::Failure> {
     let cached = state
         .api
         .downloads
@@ -496,61 +513,20 @@ async fn load_source(
         Some(bytes) => bytes,
         None => download(state, &source.uri)
             .await
-            .map_err(|m| SourceFailure::DownloadFailed(format!("{}: {m}", source.uri)))?,
+            .map_err(prompts::Failure::NotAvailable)?,
     };
-    let uri = source.uri.clone();
     let wav = bytes.clone();
+    let max_len = state.prompts.max_len();
     let prompt = tokio::task::spawn_blocking(move || {
-        Prompt::from_wav(&wav, rate)
-            .map_err(|e| SourceFailure::InvalidFormat(format!("{uri}: {e}")))
+        Prompt::from_wav_within(&wav, rate, max_len).map_err(prompts::Failure::from_decoding)
     })
     .await
-    .unwrap_or_else(|_| Err(SourceFailure::InvalidFormat("decoder failed".to_owned())))?;
+    .unwrap_or_else(|e| Err(prompts::Failure::BadFormat(format!("decoder failed: {e}"))))?;
     // Only playable content is cached, so a fixed file is fetched again.
     if fetched {
         remember_download(state, &source.cache_key, bytes);
     }
     Ok(prompt)
-}
-
-/// Reads a `file://` source; it must lie inside the prompt directory.
-fn load_file(state: &State, path: &str, rate: crate::SampleRate) -> Result<Prompt, SourceFailure> {
-    load_file_inner(state, path, rate).map_err(|(sub, m)| {
-        if sub == 8535 {
-            SourceFailure::InvalidFormat(m)
-        } else {
-            SourceFailure::DownloadFailed(m)
-        }
-    })
-}
-
-fn load_file_inner(
-    state: &State,
-    path: &str,
-    rate: crate::SampleRate,
-) -> Result<Prompt, (u32, String)> {
-    let root = &state.config.prompt_dir;
-    let candidate = if Path::new(path).is_absolute() {
-        PathBuf::from(path)
-    } else {
-        super::resolve_prompt(root, path).ok_or((8536, format!("bad prompt path {path}")))?
-    };
-    let root = root
-        .canonicalize()
-        .map_err(|e| (8536, format!("prompt_dir {}: {e}", root.display())))?;
-    let full = candidate
-        .canonicalize()
-        .map_err(|e| (8536, format!("play source {path} could not be read: {e}")))?;
-    if !full.starts_with(&root) {
-        return Err((
-            8536,
-            format!("play source {path} is outside the prompt directory"),
-        ));
-    }
-    super::load_prompt_path(state, &full, rate).map_err(|(code, m)| {
-        let sub = if code == "badFormat" { 8535 } else { 8536 };
-        (sub, format!("play source {path}: {m}"))
-    })
 }
 
 /// Fetches an http(s) play source within `max_download_bytes` and `download_timeout_ms`.

@@ -167,6 +167,31 @@ pub struct Config {
     /// Most webhook bytes (serialized events) queued for delivery across all calls;
     /// beyond it new events are dropped (logged, counted). Default 64 MiB.
     pub webhook_queue_bytes: u64,
+    /// Write digits, tones, `operationContext` and raw client ids into the log. They are
+    /// a caller's secrets (card numbers, PINs): leave this off in production. Default
+    /// `false`: log lines name the call and the event, never the digits.
+    pub log_digits: bool,
+    /// Log line format on stderr: `text` (human-readable) or `json` (one JSON object per
+    /// line). Default `text`.
+    pub log_format: LogFormat,
+    /// Let prompt file names resolve through symbolic links inside `prompt_dir` (still
+    /// never to a file outside it). Default `false`: a name with a symlink anywhere on
+    /// its path is not played.
+    pub prompt_follow_symlinks: bool,
+    /// Longest prompt, ms of audio: checked from the WAV header before a file, download
+    /// or hold music is decoded or converted to the call's rate. Default 600000 (10 min).
+    pub max_prompt_ms: u64,
+}
+
+/// How log lines are written ([`Config::log_format`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// `2026-01-01T00:00:00Z  INFO tonegate::server: stream started call_id=...`.
+    #[default]
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields`, `target`).
+    Json,
 }
 
 impl Default for Config {
@@ -222,6 +247,10 @@ impl Default for Config {
             max_request_head_bytes: 32 << 10,
             callback_allow: Vec::new(),
             webhook_queue_bytes: 64 << 20,
+            log_digits: false,
+            log_format: LogFormat::Text,
+            prompt_follow_symlinks: false,
+            max_prompt_ms: 600_000,
         }
     }
 }
@@ -244,7 +273,7 @@ impl Config {
             Some(path) => {
                 let bytes = std::fs::read(path)
                     .map_err(|e| format!("hold_music {}: {e}", path.display()))?;
-                let music = Prompt::decode_wav(&bytes)
+                let music = Prompt::decode_wav(&bytes, Duration::from_millis(self.max_prompt_ms))
                     .map_err(|e| format!("hold_music {}: {e}", path.display()))?;
                 Some(music)
             }

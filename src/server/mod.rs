@@ -32,7 +32,9 @@ mod budget;
 mod callback_policy;
 mod config;
 mod listener;
+mod log_text;
 mod metrics;
+mod prompts;
 mod socket;
 pub mod stream_auth;
 mod stream_params;
@@ -43,7 +45,7 @@ pub mod webhook;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -57,11 +59,10 @@ use axum::routing::{get, post};
 use futures_util::Stream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-pub use config::Config;
+pub use config::{Config, LogFormat};
 pub use metrics::Metrics;
 
 use crate::SampleRate;
-use crate::media::player::Prompt;
 use crate::proto::Dialect;
 use crate::session::{self, Command, Event};
 use stream_params::StreamParams;
@@ -91,8 +92,8 @@ pub(crate) enum Control {
     Request(Command, oneshot::Sender<Result<(), session::Error>>),
     /// A raw client's prompt finished loading.
     Loaded(Command),
-    /// A raw client's prompt could not be loaded.
-    LoadFailed { code: &'static str, message: String },
+    /// A raw client's prompt (request `id`) could not be loaded.
+    LoadFailed { id: String, failure: prompts::Failure },
 }
 
 struct Entry {
@@ -192,9 +193,6 @@ impl Registry {
     }
 }
 
-/// Prompt cache key: file, stream rate, file length and modification time.
-type PromptKey = (PathBuf, u32, u64, Option<std::time::SystemTime>);
-
 pub(crate) struct State {
     config: Config,
     session_config: session::Config,
@@ -207,7 +205,7 @@ pub(crate) struct State {
     active: AtomicUsize,
     next_socket: AtomicUsize,
     epoch: tokio::time::Instant,
-    prompts: Mutex<HashMap<PromptKey, Prompt>>,
+    prompts: prompts::Prompts,
     /// Wall-clock time at `epoch`.
     wall_epoch: std::time::SystemTime,
     api: api::Api,
@@ -361,7 +359,7 @@ impl Server {
             next_socket: AtomicUsize::new(1),
             #[allow(clippy::disallowed_methods)]
             epoch: tokio::time::Instant::now(),
-            prompts: Mutex::new(HashMap::new()),
+            prompts: prompts::Prompts::new(&config),
             #[allow(clippy::disallowed_methods)]
             wall_epoch: std::time::SystemTime::now(),
             api,
@@ -713,68 +711,4 @@ fn event_type(json: &str) -> String {
         .ok()
         .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
         .unwrap_or_else(|| "event".to_owned())
-}
-
-/// Resolves a client-given prompt name inside `root`, refusing absolute paths and `..`.
-fn resolve_prompt(root: &Path, name: &str) -> Option<PathBuf> {
-    let relative = Path::new(name);
-    if name.is_empty()
-        || relative
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-    {
-        return None;
-    }
-    Some(root.join(relative))
-}
-
-/// Loads (or takes from the cache) a prompt file converted to `rate`. Blocking.
-fn load_prompt(
-    state: &State,
-    name: &str,
-    rate: SampleRate,
-) -> Result<Prompt, (&'static str, String)> {
-    let path = resolve_prompt(&state.config.prompt_dir, name).ok_or((
-        "badPath",
-        "prompt file name must be relative, without ..".to_owned(),
-    ))?;
-    load_prompt_path(state, &path, rate)
-}
-
-/// Loads (or takes from the cache) the prompt file at `path` converted to `rate`.
-/// Blocking.
-fn load_prompt_path(
-    state: &State,
-    path: &Path,
-    rate: SampleRate,
-) -> Result<Prompt, (&'static str, String)> {
-    let path = path.to_path_buf();
-    let meta = std::fs::metadata(&path).map_err(|e| ("fileNotFound", e.to_string()))?;
-    if meta.len() > state.config.max_prompt_bytes {
-        return Err((
-            "fileTooLarge",
-            format!(
-                "prompt is {} bytes; max_prompt_bytes is {}",
-                meta.len(),
-                state.config.max_prompt_bytes
-            ),
-        ));
-    }
-    let key = (path.clone(), rate.hz(), meta.len(), meta.modified().ok());
-    if let Some(p) = state
-        .prompts
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&key)
-    {
-        return Ok(p.clone());
-    }
-    let bytes = std::fs::read(&path).map_err(|e| ("fileNotFound", e.to_string()))?;
-    let prompt = Prompt::from_wav(&bytes, rate).map_err(|e| ("badFormat", e.to_string()))?;
-    let mut cache = state.prompts.lock().unwrap_or_else(|e| e.into_inner());
-    if cache.len() >= 256 {
-        cache.clear();
-    }
-    cache.insert(key, prompt.clone());
-    Ok(prompt)
 }

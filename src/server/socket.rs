@@ -11,7 +11,8 @@ use futures_util::SinkExt;
 use tokio::sync::mpsc;
 
 use super::budget::TokenBucket;
-use super::{CallInfo, Control, Entry, State, StreamParams, load_prompt};
+use super::log_text::{Escaped, Secret};
+use super::{CallInfo, Control, Entry, State, StreamParams, prompts};
 use crate::proto::{Dialect, Inbound, Parser, Request};
 use crate::session::{
     Command, ContinuousDtmfRequest, Event, EventKind, Operation, OperationMeta, Output,
@@ -180,7 +181,7 @@ impl Conn {
 
     /// Logs, counts and (raw dialect) reports a problem; returns the close flow.
     async fn refuse(&mut self, code: &'static str, close: u16, message: String) -> Flow {
-        tracing::warn!(call_id = %self.call_id(), dialect = self.label, code, close, "{message}");
+        tracing::warn!(call_id = %Escaped(&self.call_id()), dialect = self.label, code, close, "{}", Escaped(&message));
         self.count_error(code);
         self.report_error(code, message.clone()).await;
         let mut reason = message;
@@ -224,7 +225,7 @@ impl Conn {
                     );
                     return self.refuse("frameTooLarge", 1009, message).await;
                 }
-                tracing::debug!(call_id = %self.call_id(), "socket error: {text}");
+                tracing::debug!(call_id = %Escaped(&self.call_id()), "socket error: {}", Escaped(&text));
                 return Flow::Gone { lost: true };
             }
             Some(Ok(m)) => m,
@@ -318,7 +319,7 @@ impl Conn {
                 return self.on_request(request).await;
             }
             Inbound::Unknown => {
-                tracing::warn!(call_id = %session.call_id(), dialect = self.label, "ignoring a frame of unknown kind");
+                tracing::warn!(call_id = %Escaped(session.call_id()), dialect = self.label, "ignoring a frame of unknown kind");
                 self.state
                     .metrics
                     .errors
@@ -403,21 +404,9 @@ impl Conn {
                 let control = self.control_tx.clone();
                 self.loading = true;
                 tokio::spawn(async move {
-                    let loaded = tokio::task::spawn_blocking({
-                        let state = state.clone();
-                        move || load_prompt(&state, &file, format.rate)
-                    })
-                    .await;
-                    let message = match loaded {
-                        Ok(Ok(prompt)) => Control::Loaded(Command::Play { id, prompt, looped }),
-                        Ok(Err((code, message))) => Control::LoadFailed {
-                            code,
-                            message: format!("play {id}: {message}"),
-                        },
-                        Err(_) => Control::LoadFailed {
-                            code: "internal",
-                            message: format!("play {id}: loader failed"),
-                        },
+                    let message = match prompts::load(&state, file, format.rate).await {
+                        Ok(prompt) => Control::Loaded(Command::Play { id, prompt, looped }),
+                        Err(failure) => Control::LoadFailed { id, failure },
                     };
                     let _ = control.send(message).await;
                 });
@@ -486,9 +475,11 @@ impl Conn {
                 }
                 return flow;
             }
-            Control::LoadFailed { code, message } => {
+            Control::LoadFailed { id, failure } => {
                 self.loading = false;
-                tracing::warn!(call_id = %self.call_id(), code, "{message}");
+                let code = failure.code();
+                tracing::warn!(call_id = %Escaped(&self.call_id()), code, "play not possible: {}", Escaped(&failure.to_string()));
+                let message = format!("play {id}: {}", failure.public_message());
                 self.report_error(code, message).await;
                 return Box::pin(self.next_requests()).await;
             }
@@ -504,7 +495,7 @@ impl Conn {
                     return Flow::Continue;
                 };
                 if let Err(e) = session.handle_command(now, command) {
-                    tracing::warn!(call_id = %session.call_id(), "command refused: {e}");
+                    tracing::warn!(call_id = %Escaped(session.call_id()), "command refused: {e}");
                     self.report_error(e.code(), e.to_string()).await;
                 }
             }
@@ -516,7 +507,7 @@ impl Conn {
         let now = self.state.now();
         let idle = Duration::from_millis(self.state.config.idle_timeout_ms);
         if now >= self.last_input + idle {
-            tracing::info!(call_id = %self.call_id(), "closing idle socket");
+            tracing::info!(call_id = %Escaped(&self.call_id()), "closing idle socket");
             self.count_error("idleTimeout");
             return Flow::Close(1001, Cow::Borrowed("idle timeout"));
         }
@@ -627,7 +618,7 @@ impl Conn {
                 return Some(self.refuse("duplicateCallId", 1008, message).await);
             }
             self.registered = Some(event.call_id.clone());
-            tracing::info!(call_id = %event.call_id, dialect = dialect.as_str(), "stream started");
+            tracing::info!(call_id = %Escaped(&event.call_id), dialect = dialect.as_str(), "stream started");
         }
         if self.dialect() == Some(Dialect::Raw) {
             let json = serde_json::to_string(&event).unwrap_or_default();
@@ -641,8 +632,8 @@ impl Conn {
             };
             self.state.metrics.digits.with_label_values(&[source]).inc();
             tracing::info!(
-                call_id = %event.call_id,
-                digit = %digit.digit.as_char(),
+                call_id = %Escaped(&event.call_id),
+                digit = %Secret { value: digit.digit.as_char(), reveal: self.state.config.log_digits },
                 sequence_id = digit.sequence_id,
                 start_ms = digit.start_ms,
                 source,
@@ -677,7 +668,7 @@ impl Conn {
         }
         let _ = self.drain().await;
         if let Some(id) = &self.registered {
-            tracing::info!(call_id = %id, "stream ended");
+            tracing::info!(call_id = %Escaped(id), "stream ended");
         }
     }
 

@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::State;
 use super::auth;
 use super::callback_policy::{self, Policy, ResolvedPrivate};
+use super::log_text::{Escaped, Secret};
 use crate::api::CloudEvent;
 
 /// Header carrying the event id (the CloudEvent `id`).
@@ -207,9 +208,12 @@ fn read_ca_certs(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
 pub(crate) fn publish(state: &Arc<State>, callback: Option<Callback>, event: CloudEvent) {
     let event = Arc::new(event);
     tracing::info!(
-        call_id = %event.data.call_connection_id,
+        call_id = %Escaped(&event.data.call_connection_id),
         event = event.name(),
-        operation_context = event.data.operation_context.as_deref().unwrap_or(""),
+        operation_context = %Secret {
+            value: event.data.operation_context.as_deref().unwrap_or(""),
+            reveal: state.config.log_digits,
+        },
         "event"
     );
     let _ = state.cloud_events.send(event.clone());
@@ -258,7 +262,7 @@ pub(crate) fn publish(state: &Arc<State>, callback: Option<Callback>, event: Clo
 fn drop_event(state: &State, call_id: &str, event: &CloudEvent, code: &'static str) {
     state.metrics.errors.with_label_values(&[code]).inc();
     tracing::error!(
-        call_id,
+        call_id = %Escaped(call_id),
         event = event.name(),
         id = %event.id,
         code,
@@ -324,7 +328,7 @@ async fn run(
             .with_label_values(&["webhookCallEnded"])
             .inc_by(left);
         tracing::error!(
-            %call_id,
+            call_id = %Escaped(&call_id),
             dropped = left,
             "call ended and webhook_retry_ms passed; undelivered webhook events dropped"
         );
@@ -380,7 +384,7 @@ async fn deliver(state: &Arc<State>, call_id: &str, d: &Delivery) {
             Ok(r) => {
                 let status = r.status().as_u16();
                 let retry = status >= 500 || status == 408 || status == 429;
-                tracing::warn!(call_id, %url, status, attempt, event = d.name, "webhook refused");
+                tracing::warn!(call_id = %Escaped(call_id), url = %Escaped(&url), status, attempt, event = d.name, "webhook refused");
                 retry
             }
             Err(e) if resolved_private(&e) => {
@@ -389,11 +393,11 @@ async fn deliver(state: &Arc<State>, call_id: &str, d: &Delivery) {
                     .callback_refused
                     .with_label_values(&[callback_policy::RESOLVED_PRIVATE])
                     .inc();
-                tracing::warn!(call_id, %url, event = d.name, "webhook not sent: {ResolvedPrivate}");
+                tracing::warn!(call_id = %Escaped(call_id), url = %Escaped(&url), event = d.name, "webhook not sent: {ResolvedPrivate}");
                 false
             }
             Err(e) => {
-                tracing::warn!(call_id, %url, attempt, event = d.name, "webhook failed: {e}");
+                tracing::warn!(call_id = %Escaped(call_id), url = %Escaped(&url), attempt, event = d.name, "webhook failed: {}", Escaped(&e.to_string()));
                 true
             }
         };
@@ -403,7 +407,7 @@ async fn deliver(state: &Arc<State>, call_id: &str, d: &Delivery) {
                 .errors
                 .with_label_values(&["webhookDropped"])
                 .inc();
-            tracing::error!(call_id, %url, event = d.name, id = %d.id, "webhook delivery given up");
+            tracing::error!(call_id = %Escaped(call_id), url = %Escaped(&url), event = d.name, id = %d.id, "webhook delivery given up");
             return;
         }
         tokio::time::sleep(backoff).await;
