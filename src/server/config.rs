@@ -132,6 +132,24 @@ pub struct Config {
     /// and query. Default none: `wss://` (if tonegate serves TLS) or `ws://`, then the
     /// request's `Host` header.
     pub public_url: Option<String>,
+    /// Bearer token that reads every call's event stream (`GET /v1/events` and
+    /// `/v1/calls/{id}/events`), sent as `Authorization: Bearer <token>` or as the
+    /// `access_token` query parameter. Once this or `access_key` is set, the event
+    /// streams need credentials (also on loopback). Default none.
+    pub event_token: Option<String>,
+    /// Most bytes of events buffered for one SSE subscriber that does not read; beyond
+    /// it the subscriber misses events (and is told how many). Default 1 MiB.
+    pub event_subscriber_bytes: usize,
+    /// Most SSE subscribers at once; more are refused with 503. Default 64.
+    pub max_event_subscribers: usize,
+    /// Signatures of signed requests remembered (each for the 5 min its date is valid) to
+    /// refuse replays; while this many are still valid, new signed requests are refused
+    /// with 503. Default 100000.
+    pub replay_cache_entries: usize,
+    /// Start on a non-loopback listen address without audio socket or event stream
+    /// authentication (logged as a warning at start). Default false: such a server
+    /// refuses to start.
+    pub insecure_allow_unauthenticated: bool,
 }
 
 impl Default for Config {
@@ -179,11 +197,31 @@ impl Default for Config {
             stream_auth_token: None,
             twilio_auth_token: None,
             public_url: None,
+            event_token: None,
+            event_subscriber_bytes: 1 << 20,
+            max_event_subscribers: 64,
+            replay_cache_entries: 100_000,
+            insecure_allow_unauthenticated: false,
         }
     }
 }
 
 impl Config {
+    /// The decoded [`Config::access_key`], if set; the error names the setting.
+    pub fn access_key_bytes(&self) -> Result<Option<Vec<u8>>, String> {
+        let Some(key) = &self.access_key else {
+            return Ok(None);
+        };
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(key.trim())
+            .map_err(|_| "access_key must be base64".to_owned())?;
+        if bytes.is_empty() {
+            return Err("access_key is empty".to_owned());
+        }
+        Ok(Some(bytes))
+    }
+
     /// The session settings these imply (reads `hold_music`); the error names the
     /// setting at fault.
     pub fn session(&self) -> Result<session::Config, String> {

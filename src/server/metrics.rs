@@ -31,6 +31,12 @@ pub struct Metrics {
     /// Audio socket upgrades refused with 401, by reason
     /// ([`Refusal::code`](super::stream_auth::Refusal::code)).
     pub stream_auth_failures: IntCounterVec,
+    /// Open SSE event streams.
+    pub sse_subscribers: IntGauge,
+    /// Bytes of events queued for SSE subscribers and not yet written.
+    pub sse_buffered_bytes: IntGauge,
+    /// Events an SSE subscriber missed because it fell behind.
+    pub sse_missed_events: IntCounter,
 }
 
 impl Metrics {
@@ -103,6 +109,18 @@ impl Metrics {
         for refusal in super::stream_auth::Refusal::ALL {
             stream_auth_failures.with_label_values(&[refusal.code()]);
         }
+        let sse_subscribers =
+            IntGauge::new("tonegate_sse_subscribers", "Open SSE event streams").expect("valid");
+        let sse_buffered_bytes = IntGauge::new(
+            "tonegate_sse_buffered_bytes",
+            "Bytes of events queued for SSE subscribers, not yet written",
+        )
+        .expect("valid");
+        let sse_missed_events = IntCounter::new(
+            "tonegate_sse_missed_events_total",
+            "Events SSE subscribers missed by falling behind",
+        )
+        .expect("valid");
         for c in [
             Box::new(sessions.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sessions_total.clone()),
@@ -114,6 +132,9 @@ impl Metrics {
             Box::new(event_latency.clone()),
             Box::new(tls_handshake_failures.clone()),
             Box::new(stream_auth_failures.clone()),
+            Box::new(sse_subscribers.clone()),
+            Box::new(sse_buffered_bytes.clone()),
+            Box::new(sse_missed_events.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -129,6 +150,9 @@ impl Metrics {
             event_latency,
             tls_handshake_failures,
             stream_auth_failures,
+            sse_subscribers,
+            sse_buffered_bytes,
+            sse_missed_events,
         }
     }
 
