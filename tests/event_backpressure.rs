@@ -11,6 +11,7 @@ use std::time::Duration;
 use base64::Engine;
 use common::http_peer::{ApiClient, open_call};
 use common::*;
+use futures_util::StreamExt;
 use serde_json::json;
 use tonegate::SampleRate;
 use tonegate::codec::Encoding;
@@ -62,7 +63,10 @@ async fn a_subscriber_that_never_reads_holds_a_bounded_number_of_bytes() {
     };
     assert!(head.starts_with("HTTP/1.1 503"), "{head}");
 
-    let _call = open_call(&server, "big", Encoding::Ulaw, SampleRate::HZ_8000, None).await;
+    let mut call = open_call(&server, "big", Encoding::Ulaw, SampleRate::HZ_8000, None).await;
+    // The raw client gets its events on its socket too: read them, so its session never
+    // waits on it.
+    tokio::spawn(async move { while let Some(Ok(_)) = call.next().await {} });
     let client = ApiClient::new(server.addr, KEY);
     let filler = "x".repeat(CONTEXT_BYTES);
     for i in 0..REQUESTS {
