@@ -184,10 +184,15 @@ impl axum::serve::Listener for TlsListener {
 }
 
 /// A media-operation API client signing requests with HMAC-SHA256 as the SDKs do.
+/// The server refuses a signature it has seen (a replay), and a signature covers the
+/// date to the second: like a careful client, this one never sends a byte-identical
+/// request twice, but waits for the next second instead.
 pub struct ApiClient {
     http: reqwest::Client,
     addr: SocketAddr,
     key: Vec<u8>,
+    /// Every `authorization` sent.
+    sent: Mutex<std::collections::HashSet<String>>,
 }
 
 impl ApiClient {
@@ -197,6 +202,7 @@ impl ApiClient {
             http: reqwest::Client::new(),
             addr,
             key: key.to_vec(),
+            sent: Mutex::default(),
         }
     }
 
@@ -209,8 +215,13 @@ impl ApiClient {
         body: &str,
         tweak: impl FnOnce(&mut String, &mut String, &mut String),
     ) -> (u16, Value) {
-        let [mut date, mut hash, mut authorization] =
-            signed_headers(&self.key, method, path, self.addr, body).map(|(_, v)| v);
+        let [mut date, mut hash, mut authorization] = loop {
+            let headers = signed_headers(&self.key, method, path, self.addr, body).map(|(_, v)| v);
+            if self.sent.lock().unwrap().insert(headers[2].clone()) {
+                break headers;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         tweak(&mut date, &mut hash, &mut authorization);
         let url = format!("http://{}{path}", self.addr);
         let request = if method == "GET" {
