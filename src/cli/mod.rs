@@ -6,6 +6,7 @@ mod generate;
 mod input;
 mod output;
 mod serve;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +32,9 @@ enum Command {
     Evaluate(EvaluateArgs),
     /// Serve the audio WebSockets, events and metrics.
     Serve(serve::Args),
+    /// Print a token limited to one call (event stream or audio socket), signed with the
+    /// access key (TONEGATE_ACCESS_KEY or --config).
+    Token(token::Args),
 }
 
 /// How `detect` prints digits.
@@ -138,6 +142,7 @@ pub fn run() -> ExitCode {
         Command::Generate(args) => generate::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Token(args) => token::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

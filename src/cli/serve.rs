@@ -28,6 +28,19 @@ pub struct Args {
     prompt_dir: Option<PathBuf>,
 }
 
+impl Args {
+    /// No flags but `--config`: the settings of the file and the environment.
+    pub fn with_config(config: Option<PathBuf>) -> Args {
+        Args {
+            listen: None,
+            config,
+            tls_cert: None,
+            tls_key: None,
+            prompt_dir: None,
+        }
+    }
+}
+
 /// Builds the configuration: defaults < file < environment < flags.
 pub fn load_config(
     args: &Args,
@@ -115,13 +128,7 @@ mod tests {
     use super::*;
 
     fn args() -> Args {
-        Args {
-            listen: None,
-            config: None,
-            tls_cert: None,
-            tls_key: None,
-            prompt_dir: None,
-        }
+        Args::with_config(None)
     }
 
     #[test]

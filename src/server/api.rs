@@ -21,10 +21,10 @@ use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State as AxumState};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::log_text::Escaped;
+use super::replay::ReplayError;
 use super::{CallInfo, Config, State, auth, prompts, webhook};
 use crate::api::{
     self, ApiError, CallProperties, CloudEvent, EventData, Identifier, MediaStreaming,
@@ -48,18 +48,7 @@ struct Downloads {
 
 impl Api {
     pub(crate) fn new(config: &Config) -> Result<Api, String> {
-        let key = match &config.access_key {
-            None => None,
-            Some(k) => {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(k.trim())
-                    .map_err(|_| "access_key must be base64".to_owned())?;
-                if bytes.is_empty() {
-                    return Err("access_key is empty".to_owned());
-                }
-                Some(bytes)
-            }
-        };
+        let key = config.access_key_bytes()?;
         if key.is_none() {
             tracing::warn!(
                 "the media-operation API is disabled: set access_key (base64) to enable it"
@@ -96,27 +85,63 @@ fn authenticate(
             "the media-operation API is disabled: the server has no access_key configured",
         ));
     };
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let host = header("host")
-        .map(str::to_owned)
-        .or_else(|| uri.authority().map(|a| a.as_str().to_owned()));
-    let signed = auth::Signed {
-        method: method.as_str(),
-        path_and_query: uri.path_and_query().map_or(uri.path(), |p| p.as_str()),
-        host: host.as_deref(),
-        date: header("x-ms-date"),
-        content_sha256: header("x-ms-content-sha256"),
-        authorization: header("authorization"),
-    };
-    auth::verify(key, signed, body, state.wall_now()).map_err(|reason| {
-        tracing::warn!(path = %Escaped(uri.path()), "media-operation API request refused: {reason}");
+    check_signature(state, key, method.as_str(), uri, headers, body).map_err(|refusal| {
+        tracing::warn!(path = %Escaped(uri.path()), "media-operation API request refused: {refusal}");
         state
             .metrics
             .errors
             .with_label_values(&["apiUnauthorized"])
             .inc();
-        ApiError::unauthorized(reason)
+        match refusal {
+            SignatureRefusal::Replay(ReplayError::Full) => ApiError {
+                status: 503,
+                code: "ServiceUnavailable",
+                message: refusal.to_string(),
+                sub_code: None,
+            },
+            _ => ApiError::unauthorized(refusal.to_string()),
+        }
     })
+}
+
+/// Why a signed request (the media-operation API's, or an event stream's) was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SignatureRefusal {
+    /// The signature, body hash or date is wrong (the reason says which).
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// The signature was used before, or too many are still remembered.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+}
+
+/// Checks an HMAC-SHA256 signed request (the SDKs' scheme, [`auth::verify_http`]) and
+/// that its signature was not used before.
+pub(crate) fn check_signature(
+    state: &State,
+    key: &[u8],
+    method: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), SignatureRefusal> {
+    let now = state.wall_now();
+    let verified = auth::verify_http(key, method, uri, headers, body, now)
+        .map_err(SignatureRefusal::Invalid)?;
+    state
+        .replay
+        .check(&verified.signature, verified.expires, now)
+        .map_err(|e| {
+            state
+                .metrics
+                .errors
+                .with_label_values(&[match e {
+                    ReplayError::Replayed => "signatureReplayed",
+                    ReplayError::Full => "replayCacheFull",
+                }])
+                .inc();
+            SignatureRefusal::Replay(e)
+        })
 }
 
 fn parse_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {

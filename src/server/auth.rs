@@ -76,13 +76,23 @@ pub fn sign(
     format!("HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature={sig}")
 }
 
+/// A request whose signature verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The signature's bytes: the same request sent again carries the same ones.
+    pub signature: Vec<u8>,
+    /// When the request's date falls out of [`MAX_CLOCK_SKEW`], so it can no longer
+    /// verify.
+    pub expires: SystemTime,
+}
+
 /// Checks a request's signature, body hash and date. The error says what was wrong.
 pub fn verify(
     key: &[u8],
     req: Signed<'_>,
     body: &[u8],
     now: SystemTime,
-) -> Result<(), &'static str> {
+) -> Result<Verified, &'static str> {
     let authorization = req.authorization.ok_or("missing Authorization header")?;
     let rest = authorization
         .strip_prefix("HMAC-SHA256 ")
@@ -125,10 +135,36 @@ pub fn verify(
         m.verify_slice(&signature).is_ok()
     };
     if signed_with(host) || other_host_forms(host).iter().any(|h| signed_with(h)) {
-        Ok(())
+        Ok(Verified {
+            signature,
+            expires: when + MAX_CLOCK_SKEW,
+        })
     } else {
         Err("signature does not match")
     }
+}
+
+/// [`verify`] of an HTTP request given by its method, URI (path and query as sent) and
+/// headers (`host`, else the URI's authority).
+pub fn verify_http(
+    key: &[u8],
+    method: &str,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+    now: SystemTime,
+) -> Result<Verified, &'static str> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = header("host").or_else(|| uri.authority().map(|a| a.as_str()));
+    let signed = Signed {
+        method,
+        path_and_query: uri.path_and_query().map_or(uri.path(), |p| p.as_str()),
+        host,
+        date: header("x-ms-date"),
+        content_sha256: header("x-ms-content-sha256"),
+        authorization: header("authorization"),
+    };
+    verify(key, signed, body, now)
 }
 
 /// The other forms of the `host` header an SDK may have signed. Without a port: with the
@@ -181,7 +217,9 @@ mod tests {
         let hash = content_hash(body);
         let path = "/calling/callConnections/c1:play?api-version=2026-03-12";
         let auth = sign(KEY, "POST", path, &date, "127.0.0.1:8443", body);
-        assert_eq!(verify(KEY, request(&date, &hash, &auth), body, now), Ok(()));
+        let verified = verify(KEY, request(&date, &hash, &auth), body, now).unwrap();
+        assert_eq!(verified.expires, now + MAX_CLOCK_SKEW);
+        assert_eq!(verified.signature.len(), 32);
         // Another body with the original hash header.
         assert!(verify(KEY, request(&date, &hash, &auth), b"{}", now).is_err());
         // Another key.
@@ -211,7 +249,7 @@ mod tests {
             let auth = sign(KEY, "POST", path, &date, signed, body);
             let mut r = request(&date, &hash, &auth);
             r.host = Some(sent);
-            verify(KEY, r, body, now)
+            verify(KEY, r, body, now).map(|_| ())
         };
         for (signed, sent) in [
             ("tonegate.example:443", "tonegate.example"),

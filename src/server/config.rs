@@ -181,6 +181,24 @@ pub struct Config {
     /// Longest prompt, ms of audio: checked from the WAV header before a file, download
     /// or hold music is decoded or converted to the call's rate. Default 600000 (10 min).
     pub max_prompt_ms: u64,
+    /// Bearer token that reads every call's event stream (`GET /v1/events` and
+    /// `/v1/calls/{id}/events`), sent as `Authorization: Bearer <token>` or as the
+    /// `access_token` query parameter. Once this or `access_key` is set, the event
+    /// streams need credentials (also on loopback). Default none.
+    pub event_token: Option<String>,
+    /// Most bytes of events buffered for one SSE subscriber that does not read; beyond
+    /// it the subscriber misses events (and is told how many). Default 1 MiB.
+    pub event_subscriber_bytes: usize,
+    /// Most SSE subscribers at once; more are refused with 503. Default 64.
+    pub max_event_subscribers: usize,
+    /// Signatures of signed requests remembered (each for the 5 min its date is valid) to
+    /// refuse replays; while this many are still valid, new signed requests are refused
+    /// with 503. Default 100000.
+    pub replay_cache_entries: usize,
+    /// Start on a non-loopback listen address without audio socket or event stream
+    /// authentication (logged as a warning at start). Default false: such a server
+    /// refuses to start.
+    pub insecure_allow_unauthenticated: bool,
 }
 
 /// How log lines are written ([`Config::log_format`]).
@@ -251,11 +269,31 @@ impl Default for Config {
             log_format: LogFormat::Text,
             prompt_follow_symlinks: false,
             max_prompt_ms: 600_000,
+            event_token: None,
+            event_subscriber_bytes: 1 << 20,
+            max_event_subscribers: 64,
+            replay_cache_entries: 100_000,
+            insecure_allow_unauthenticated: false,
         }
     }
 }
 
 impl Config {
+    /// The decoded [`Config::access_key`], if set; the error names the setting.
+    pub fn access_key_bytes(&self) -> Result<Option<Vec<u8>>, String> {
+        let Some(key) = &self.access_key else {
+            return Ok(None);
+        };
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(key.trim())
+            .map_err(|_| "access_key must be base64".to_owned())?;
+        if bytes.is_empty() {
+            return Err("access_key is empty".to_owned());
+        }
+        Ok(Some(bytes))
+    }
+
     /// The session settings these imply (reads `hold_music`); the error names the
     /// setting at fault.
     pub fn session(&self) -> Result<session::Config, String> {

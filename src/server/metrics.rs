@@ -45,6 +45,12 @@ pub struct Metrics {
     pub webhook_queued_bytes: IntGauge,
     /// Per-call webhook queues (each with its delivery task) alive.
     pub webhook_queues: IntGauge,
+    /// Open SSE event streams.
+    pub sse_subscribers: IntGauge,
+    /// Bytes of events queued for SSE subscribers and not yet written.
+    pub sse_buffered_bytes: IntGauge,
+    /// Events an SSE subscriber missed because it fell behind.
+    pub sse_missed_events: IntCounter,
 }
 
 impl Metrics {
@@ -156,6 +162,18 @@ impl Metrics {
             "Per-call webhook queues alive",
         )
         .expect("valid");
+        let sse_subscribers =
+            IntGauge::new("tonegate_sse_subscribers", "Open SSE event streams").expect("valid");
+        let sse_buffered_bytes = IntGauge::new(
+            "tonegate_sse_buffered_bytes",
+            "Bytes of events queued for SSE subscribers, not yet written",
+        )
+        .expect("valid");
+        let sse_missed_events = IntCounter::new(
+            "tonegate_sse_missed_events_total",
+            "Events SSE subscribers missed by falling behind",
+        )
+        .expect("valid");
         for c in [
             Box::new(sessions.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sessions_total.clone()),
@@ -173,6 +191,9 @@ impl Metrics {
             Box::new(callback_refused.clone()),
             Box::new(webhook_queued_bytes.clone()),
             Box::new(webhook_queues.clone()),
+            Box::new(sse_subscribers.clone()),
+            Box::new(sse_buffered_bytes.clone()),
+            Box::new(sse_missed_events.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -194,6 +215,9 @@ impl Metrics {
             callback_refused,
             webhook_queued_bytes,
             webhook_queues,
+            sse_subscribers,
+            sse_buffered_bytes,
+            sse_missed_events,
         }
     }
 

@@ -29,12 +29,15 @@
 mod api;
 pub mod auth;
 mod budget;
+pub mod call_token;
 mod callback_policy;
 mod config;
+mod events;
 mod listener;
 mod log_text;
 mod metrics;
 mod prompts;
+mod replay;
 mod socket;
 pub mod stream_auth;
 mod stream_params;
@@ -43,7 +46,6 @@ mod twilio_signature;
 pub mod webhook;
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -53,10 +55,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{OriginalUri, Path as UrlPath, State as AxumState, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures_util::Stream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use config::{Config, LogFormat};
@@ -216,6 +216,15 @@ pub(crate) struct State {
     webhook: webhook::Webhook,
     /// CloudEvents of the media-operation API, for the SSE streams.
     cloud_events: broadcast::Sender<Arc<crate::api::CloudEvent>>,
+    /// The SSE subscribers' queues.
+    event_hub: Arc<events::Hub>,
+    /// [`Config::event_token`].
+    event_token: events::EventToken,
+    /// Signatures of signed requests already used.
+    replay: replay::ReplayCache,
+    /// Every audio socket must authenticate, also where `stream_auth` is `none` (a
+    /// non-loopback listener relying on Twilio signatures).
+    require_audio_auth: bool,
 }
 
 impl State {
@@ -339,7 +348,18 @@ impl Server {
         };
         // After the TLS files, so a bad certificate is the only thing start-up reports.
         let api = api::Api::new(&config).map_err(Error::Config)?;
-        let stream_auth = stream_auth::Verifier::new(&config).map_err(Error::Config)?;
+        let stream_auth = stream_auth::Verifier::new(&config, api.key()).map_err(Error::Config)?;
+        let event_token = events::EventToken::new(&config).map_err(Error::Config)?;
+        let require_audio_auth = check_exposure(&config)?;
+        if config.max_event_subscribers == 0
+            || config.event_subscriber_bytes == 0
+            || config.replay_cache_entries == 0
+        {
+            return Err(Error::Config(
+                "max_event_subscribers, event_subscriber_bytes and replay_cache_entries must be at least 1"
+                    .to_owned(),
+            ));
+        }
         let twilio_signature =
             twilio_signature::Verifier::new(&config, tls.is_some()).map_err(Error::Config)?;
         let metrics = Metrics::new();
@@ -348,6 +368,13 @@ impl Server {
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
         let (cloud_events, _) = broadcast::channel(config.event_buffer.max(16));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let metrics = Metrics::new();
+        let event_hub = Arc::new(events::Hub::new(&config, metrics.clone()));
+        tokio::spawn(events::forward(
+            event_hub.clone(),
+            events.subscribe(),
+            cloud_events.subscribe(),
+        ));
         let state = Arc::new(State {
             session_config,
             metrics,
@@ -367,6 +394,10 @@ impl Server {
             twilio_signature,
             webhook,
             cloud_events,
+            event_hub,
+            event_token,
+            replay: replay::ReplayCache::new(config.replay_cache_entries),
+            require_audio_auth,
             config,
         });
         Ok(Server {
@@ -471,8 +502,8 @@ fn router(state: Arc<State>) -> Router {
             post(api::operation).get(api::properties),
         )
         .route("/metrics", get(metrics_text))
-        .route("/v1/events", get(all_events))
-        .route("/v1/calls/{call_id}/events", get(call_events))
+        .route("/v1/events", get(events::all))
+        .route("/v1/calls/{call_id}/events", get(events::call))
         .with_state(state)
 }
 
@@ -506,18 +537,22 @@ async fn media_dialect(
     }
 }
 
-/// Authenticates an audio socket upgrade to `uri` (`dialect` from its path). Without
+/// Authenticates an audio socket upgrade to `uri` (`dialect` from its path); returns
+/// the call the credential is limited to, if it is (a call token). Without
 /// [`Config::twilio_auth_token`], only [`Config::stream_auth`] applies. With it,
 /// `/media/twilio` needs a valid `X-Twilio-Signature` and no bearer token; on the other
 /// paths the bearer check applies and, if the header is present, the signature must
 /// verify as well. `Ok(true)` when a credential was checked (a bearer token or a Twilio
 /// signature), `Ok(false)` when none was asked for (`stream_auth = none`).
+/// Where every socket must authenticate but `stream_auth` is `none`
+/// (a non-loopback listener relying on Twilio signatures), the other paths need a
+/// valid signature too.
 async fn authenticate(
     state: &State,
     dialect: Option<Dialect>,
     uri: &Uri,
     headers: &HeaderMap,
-) -> Result<bool, stream_auth::Refusal> {
+) -> Result<Credentials, stream_auth::Refusal> {
     let twilio_path = dialect == Some(Dialect::Twilio);
     let mut signed = false;
     if let Some(twilio) = &state.twilio_signature {
@@ -532,16 +567,35 @@ async fn authenticate(
             signed = true;
         }
         if twilio_path {
-            return Ok(true);
+            return Ok(Credentials {
+                authenticated: true,
+                bound_call: None,
+            });
         }
+    }
+    if state.require_audio_auth && state.config.stream_auth == stream_auth::Mode::None && !signed
+    {
+        return Err(stream_auth::Refusal::TwilioMissing);
     }
     let authorization = headers.get(axum::http::header::AUTHORIZATION);
     let client = state.webhook.client();
-    state
+    let bound_call = state
         .stream_auth
         .check(authorization, client, state.now(), state.wall_now())
         .await?;
-    Ok(signed || state.config.stream_auth != stream_auth::Mode::None)
+    Ok(Credentials {
+        authenticated: signed || state.config.stream_auth != stream_auth::Mode::None,
+        bound_call,
+    })
+}
+
+/// What an audio socket's upgrade credentials established.
+struct Credentials {
+    /// A credential was checked (a bearer token or a Twilio signature); `false` when
+    /// none was asked for (`stream_auth = none`).
+    authenticated: bool,
+    /// The call a call-scoped token limits the socket to.
+    bound_call: Option<String>,
 }
 
 /// Checks a callback URI an audio socket named against [`Config::callback_allow`]
@@ -566,6 +620,43 @@ fn socket_callback(
     }
 }
 
+/// Refuses to serve a listener other hosts can reach without credentials for the audio
+/// sockets and the event streams, unless [`Config::insecure_allow_unauthenticated`].
+/// Returns whether every audio socket must authenticate.
+fn check_exposure(config: &Config) -> Result<bool, Error> {
+    if config.listen.ip().is_loopback() {
+        return Ok(false);
+    }
+    let audio =
+        config.stream_auth != stream_auth::Mode::None || config.twilio_auth_token.is_some();
+    let events = config.access_key.is_some() || config.event_token.is_some();
+    if audio && events {
+        return Ok(true);
+    }
+    if config.insecure_allow_unauthenticated {
+        tracing::warn!(
+            listen = %config.listen,
+            "INSECURE: serving without authentication on a non-loopback address \
+             (insecure_allow_unauthenticated = true): anyone who reaches this port can \
+             stream as any call and read every caller's digits"
+        );
+        return Ok(false);
+    }
+    let mut missing = Vec::new();
+    if !audio {
+        missing.push("for the audio sockets set stream_auth = \"jwt\" or \"token\" (with its settings) or twilio_auth_token");
+    }
+    if !events {
+        missing.push("for the event streams set access_key or event_token");
+    }
+    Err(Error::Config(format!(
+        "listen = {} is not a loopback address, so authentication is required: {}; \
+         or set insecure_allow_unauthenticated = true to serve without it",
+        config.listen,
+        missing.join("; ")
+    )))
+}
+
 async fn accept(
     state: Arc<State>,
     dialect: Option<Dialect>,
@@ -576,19 +667,33 @@ async fn accept(
     if *state.shutdown.borrow() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
-    let authenticated = match authenticate(&state, dialect, &uri, &headers).await {
-        Ok(authenticated) => authenticated,
-        Err(refusal) => {
-            state
-                .metrics
-                .stream_auth_failures
-                .with_label_values(&[refusal.code()])
-                .inc();
-            tracing::info!(reason = %refusal, "refusing audio socket: not authenticated");
-            let challenge = (axum::http::header::WWW_AUTHENTICATE, refusal.challenge());
-            return (StatusCode::UNAUTHORIZED, [challenge], refusal.to_string()).into_response();
-        }
+    let credentials = match authenticate(&state, dialect, &uri, &headers).await {
+        Ok(credentials) => credentials,
+        Err(refusal) => return refused(&state, refusal),
     };
+    let (authenticated, bound_call) = (credentials.authenticated, credentials.bound_call);
+    let call_id = headers
+        .get("x-ms-call-connection-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty() && s.len() <= 256)
+        .map(str::to_owned);
+    if let (Some(bound), Some(header)) = (&bound_call, &call_id)
+        && bound != header
+    {
+        return refused(&state, stream_auth::Refusal::OtherCall);
+    }
+    if call_id
+        .as_deref()
+        .is_some_and(|id| state.registry.dialect(id).is_some())
+    {
+        state
+            .metrics
+            .errors
+            .with_label_values(&["duplicateCallId"])
+            .inc();
+        tracing::warn!("refusing audio socket: its call is already streaming");
+        return (StatusCode::CONFLICT, "this call is already streaming").into_response();
+    }
     let mut params = match StreamParams::parse(uri.query()) {
         Ok(p) => p,
         Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
@@ -612,11 +717,6 @@ async fn accept(
     }
     state.metrics.sessions.inc();
     let slot = Slot(state.clone());
-    let call_id = headers
-        .get("x-ms-call-connection-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|s| !s.is_empty() && s.len() <= 256)
-        .map(str::to_owned);
     let correlation_id = headers
         .get("x-ms-call-correlation-id")
         .and_then(|v| v.to_str().ok())
@@ -630,9 +730,21 @@ async fn accept(
         .write_buffer_size(WS_BUFFER_BYTES)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
-            socket::run(state, socket, dialect, call_id, correlation_id, params, authenticated)
-                .await;
+            let ids = (call_id, correlation_id, bound_call.map(Arc::from));
+            socket::run(state, socket, dialect, ids, params, authenticated).await;
         })
+}
+
+/// The 401 of an upgrade that did not authenticate (logged and counted).
+fn refused(state: &State, refusal: stream_auth::Refusal) -> Response {
+    state
+        .metrics
+        .stream_auth_failures
+        .with_label_values(&[refusal.code()])
+        .inc();
+    tracing::info!(reason = %refusal, "refusing audio socket: not authenticated");
+    let challenge = (axum::http::header::WWW_AUTHENTICATE, refusal.challenge());
+    (StatusCode::UNAUTHORIZED, [challenge], refusal.to_string()).into_response()
 }
 
 /// An occupied session slot, released on drop (also if the upgrade fails).
@@ -643,72 +755,4 @@ impl Drop for Slot {
         self.0.active.fetch_sub(1, Ordering::SeqCst);
         self.0.metrics.sessions.dec();
     }
-}
-
-async fn all_events(AxumState(state): AxumState<Arc<State>>) -> impl IntoResponse {
-    sse(state, None)
-}
-
-async fn call_events(
-    AxumState(state): AxumState<Arc<State>>,
-    UrlPath(call_id): UrlPath<String>,
-) -> impl IntoResponse {
-    sse(state, Some(call_id))
-}
-
-fn sse(
-    state: Arc<State>,
-    call_id: Option<String>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let receivers = (state.events.subscribe(), state.cloud_events.subscribe());
-    let shutdown = state.closed.subscribe();
-    let stream = futures_util::stream::unfold(
-        (receivers, shutdown, call_id),
-        |((mut receiver, mut cloud), mut shutdown, call_id)| async move {
-            loop {
-                // Session events, and the CloudEvents of API operations (named by their
-                // `type`, `Microsoft.Communication.*`).
-                let (event, lagged) = tokio::select! {
-                    biased;
-                    r = receiver.recv() => match r {
-                        Ok(event) => {
-                            if call_id.as_deref().is_some_and(|id| id != &*event.call_id) {
-                                continue;
-                            }
-                            (Some(serde_json::to_string(&*event).unwrap_or_default()), 0)
-                        }
-                        Err(broadcast::error::RecvError::Lagged(n)) => (None, n),
-                        Err(broadcast::error::RecvError::Closed) => return None,
-                    },
-                    r = cloud.recv() => match r {
-                        Ok(event) => {
-                            if call_id.as_deref().is_some_and(|id| id != event.data.call_connection_id) {
-                                continue;
-                            }
-                            (Some(serde_json::to_string(&*event).unwrap_or_default()), 0)
-                        }
-                        Err(broadcast::error::RecvError::Lagged(n)) => (None, n),
-                        Err(broadcast::error::RecvError::Closed) => return None,
-                    },
-                    _ = shutting_down(&mut shutdown) => return None,
-                };
-                let sse = match event {
-                    Some(json) => {
-                        let name = event_type(&json);
-                        SseEvent::default().event(name).data(json)
-                    }
-                    None => SseEvent::default().comment(format!("missed {lagged} events")),
-                };
-                return Some((Ok(sse), ((receiver, cloud), shutdown, call_id)));
-            }
-        },
-    );
-    Sse::new(stream).keep_alive(KeepAlive::default())
-}
-
-fn event_type(json: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(json)
-        .ok()
-        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
-        .unwrap_or_else(|| "event".to_owned())
 }

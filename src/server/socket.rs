@@ -36,6 +36,8 @@ struct Conn {
     socket_id: u64,
     header_call_id: Option<String>,
     correlation_id: Option<String>,
+    /// The only call this socket may stream, when its credential is limited to one.
+    bound_call: Option<Arc<str>>,
     /// The call's own event destination: the start frame's `callbackUri`, else the
     /// socket URL's.
     callback_uri: Option<String>,
@@ -74,8 +76,7 @@ pub(super) async fn run(
     state: Arc<State>,
     socket: WebSocket,
     dialect: Option<Dialect>,
-    header_call_id: Option<String>,
-    correlation_id: Option<String>,
+    (header_call_id, correlation_id, bound_call): (Option<String>, Option<String>, Option<Arc<str>>),
     params: StreamParams,
     authenticated: bool,
 ) {
@@ -89,6 +90,7 @@ pub(super) async fn run(
         socket_id,
         header_call_id,
         correlation_id,
+        bound_call,
         callback_uri: None,
         params,
         authenticated,
@@ -580,24 +582,28 @@ impl Conn {
         *seen = session.participants().flatten().map(Arc::from).collect();
     }
 
-    async fn deliver(&mut self, event: Event) -> Option<Flow> {
-        if let EventKind::Started {
-            encoding,
-            sample_rate,
-            stream_id,
-            ..
-        } = &event.kind
-        {
+    /// Registers the call this socket named in its start, unless its credential is for
+    /// another call or another socket streams it: then the refusal's code and message.
+    /// A refused socket's session is dropped unflushed, so nothing it did reaches the
+    /// other call's events or webhooks.
+    fn claim(
+        &mut self,
+        call_id: &Arc<str>,
+        encoding: &'static str,
+        stream_id: &Option<String>,
+    ) -> Option<(&'static str, &'static str)> {
+        let refusal = if self.bound_call.as_ref().is_some_and(|b| b != call_id) {
+            ("callNotAuthorized", "the credential is for another call")
+        } else {
             let dialect = self.dialect().unwrap_or(Dialect::Raw);
             let rate = self
                 .session
                 .as_ref()
                 .and_then(|s| s.format())
                 .map_or(crate::SampleRate::HZ_8000, |f| f.rate);
-            let _ = sample_rate;
             let info = Arc::new(CallInfo {
                 dialect,
-                call_id: event.call_id.clone(),
+                call_id: call_id.clone(),
                 stream_id: stream_id.clone(),
                 server_call_id: self.params.server_call_id.clone(),
                 encoding,
@@ -606,19 +612,33 @@ impl Conn {
                 callback_uri: self.callback_uri.clone(),
                 participants: std::sync::Mutex::new(Vec::new()),
             });
-            self.info = Some(info.clone());
             let entry = Entry {
                 id: self.socket_id,
                 dialect,
                 control: self.control_tx.clone(),
-                info,
+                info: info.clone(),
             };
-            if !self.state.registry.insert(event.call_id.clone(), entry) {
-                let message = format!("call id {} is already streaming", event.call_id);
-                return Some(self.refuse("duplicateCallId", 1008, message).await);
+            if self.state.registry.insert(call_id.clone(), entry) {
+                self.info = Some(info);
+                self.registered = Some(call_id.clone());
+                tracing::info!(call_id = %call_id, dialect = dialect.as_str(), "stream started");
+                return None;
             }
-            self.registered = Some(event.call_id.clone());
-            tracing::info!(call_id = %Escaped(&event.call_id), dialect = dialect.as_str(), "stream started");
+            ("duplicateCallId", "this call is already streaming")
+        };
+        self.session = None;
+        Some(refusal)
+    }
+
+    async fn deliver(&mut self, event: Event) -> Option<Flow> {
+        if let EventKind::Started {
+            encoding,
+            stream_id,
+            ..
+        } = &event.kind
+            && let Some((code, message)) = self.claim(&event.call_id, encoding, stream_id)
+        {
+            return Some(self.refuse(code, 1008, message.to_owned()).await);
         }
         if self.dialect() == Some(Dialect::Raw) {
             let json = serde_json::to_string(&event).unwrap_or_default();

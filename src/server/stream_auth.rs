@@ -9,7 +9,8 @@
 //!   keeps the keys already known (and is logged); with none, tokens are refused.
 //!   `iss` and `aud` must match the configuration; `exp` (required) and `nbf` are
 //!   checked against the server's clock with [`LEEWAY`].
-//! - `token`: `Authorization: Bearer <token>`, compared in constant time.
+//! - `token`: `Authorization: Bearer <token>`, compared in constant time; or a call
+//!   token of scope `stream` (see `call_token.rs`), which limits the socket to its call.
 //! - `none`: every upgrade is accepted.
 //!
 //! Twilio's `X-Twilio-Signature` is checked by `twilio_signature.rs`; its refusals are
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::Config;
+use super::call_token::{self, Scope, TokenError};
 
 /// Issuer of the tokens ACS sends with its audio WebSocket.
 pub const ACS_ISSUER: &str = "https://acscallautomation.communication.azure.com";
@@ -94,11 +96,14 @@ pub enum Refusal {
     /// An `X-Twilio-Signature` that does not verify.
     #[error("invalid X-Twilio-Signature")]
     TwilioSignature,
+    /// A call token for another call than the socket names.
+    #[error("the token is for another call")]
+    OtherCall,
 }
 
 impl Refusal {
     /// Every refusal, for metric labels.
-    pub const ALL: [Refusal; 13] = [
+    pub const ALL: [Refusal; 14] = [
         Refusal::Missing,
         Refusal::Scheme,
         Refusal::Invalid,
@@ -112,6 +117,7 @@ impl Refusal {
         Refusal::KeysUnavailable,
         Refusal::TwilioMissing,
         Refusal::TwilioSignature,
+        Refusal::OtherCall,
     ];
 
     /// Short label for metrics.
@@ -130,6 +136,7 @@ impl Refusal {
             Refusal::KeysUnavailable => "keys_unavailable",
             Refusal::TwilioMissing => "twilio_missing",
             Refusal::TwilioSignature => "twilio_signature",
+            Refusal::OtherCall => "other_call",
         }
     }
 
@@ -149,8 +156,9 @@ pub(crate) struct Verifier {
 
 enum Kind {
     None,
-    /// SHA-256 of the expected token (equal lengths for the constant-time compare).
-    Token([u8; 32]),
+    /// SHA-256 of the expected token (equal lengths for the constant-time compare), and
+    /// the access key call tokens are checked with (if one is configured).
+    Token([u8; 32], Option<Vec<u8>>),
     Jwt(Box<Jwt>),
 }
 
@@ -160,8 +168,9 @@ struct Jwt {
 }
 
 impl Verifier {
-    /// The verifier `config` asks for; the error names the setting at fault.
-    pub(crate) fn new(config: &Config) -> Result<Verifier, String> {
+    /// The verifier `config` asks for, checking call tokens with `access_key` (the
+    /// decoded [`Config::access_key`]); the error names the setting at fault.
+    pub(crate) fn new(config: &Config, access_key: Option<&[u8]>) -> Result<Verifier, String> {
         let kind = match config.stream_auth {
             Mode::None => Kind::None,
             Mode::Token => {
@@ -173,29 +182,45 @@ impl Verifier {
                 if token.chars().any(|c| c.is_ascii_whitespace()) {
                     return Err("stream_auth_token may not contain whitespace".to_owned());
                 }
-                Kind::Token(digest(token))
+                if call_token::is_call_token(token) {
+                    return Err(format!(
+                        "stream_auth_token may not start with {}",
+                        call_token::PREFIX
+                    ));
+                }
+                Kind::Token(digest(token), access_key.map(<[u8]>::to_vec))
             }
             Mode::Jwt => Kind::Jwt(Box::new(Jwt::new(config)?)),
         };
         Ok(Verifier { kind })
     }
 
-    /// Checks an upgrade's `Authorization` header. `now` is the server's monotonic time
-    /// (for the key cache), `wall` the wall-clock time (for `exp` and `nbf`); `client`
-    /// fetches an http(s) JWKS.
+    /// Checks an upgrade's `Authorization` header; returns the call the credential is
+    /// limited to (a call token's), if any. `now` is the server's monotonic time (for
+    /// the key cache), `wall` the wall-clock time (for `exp` and `nbf`, and call
+    /// tokens' expiry); `client` fetches an http(s) JWKS.
     pub(crate) async fn check(
         &self,
         authorization: Option<&HeaderValue>,
         client: &reqwest::Client,
         now: Duration,
         wall: SystemTime,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Option<String>, Refusal> {
         match &self.kind {
-            Kind::None => Ok(()),
-            Kind::Token(expected) => {
+            Kind::None => Ok(None),
+            Kind::Token(expected, key) => {
                 let token = bearer(authorization)?;
+                if call_token::is_call_token(token) {
+                    let key = key.as_deref().ok_or(Refusal::Invalid)?;
+                    return call_token::verify(key, token, Scope::Stream, unix_seconds(wall))
+                        .map(Some)
+                        .map_err(|e| match e {
+                            TokenError::Expired => Refusal::Expired,
+                            TokenError::Malformed | TokenError::Signature => Refusal::Invalid,
+                        });
+                }
                 if constant_time_eq(&digest(token), expected) {
-                    Ok(())
+                    Ok(None)
                 } else {
                     Err(Refusal::Invalid)
                 }
@@ -205,14 +230,16 @@ impl Verifier {
                 let kid = header_kid(token)?;
                 let key = jwt.keys.key(&kid, client, now).await?;
                 let times = jwt.verify(token, &key)?;
-                times.check(unix_seconds(wall))
+                // ACS's token names no call (its documented claims are iss, aud, exp,
+                // nbf): an ACS call is bound to the first socket that claims it.
+                times.check(unix_seconds(wall)).map(|()| None)
             }
         }
     }
 }
 
 /// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
-fn bearer(value: Option<&HeaderValue>) -> Result<&str, Refusal> {
+pub(crate) fn bearer(value: Option<&HeaderValue>) -> Result<&str, Refusal> {
     let value = value.ok_or(Refusal::Missing)?;
     let value = value.to_str().map_err(|_| Refusal::Invalid)?;
     let (scheme, token) = value.trim().split_once(' ').ok_or(Refusal::Scheme)?;
@@ -226,18 +253,18 @@ fn bearer(value: Option<&HeaderValue>) -> Result<&str, Refusal> {
     Ok(token)
 }
 
-fn digest(text: &str) -> [u8; 32] {
+pub(crate) fn digest(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
 }
 
 /// Equality that takes the same time wherever the inputs differ.
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
     std::hint::black_box(diff) == 0
 }
 
 /// Seconds since the Unix epoch (0 before it).
-fn unix_seconds(wall: SystemTime) -> u64 {
+pub(crate) fn unix_seconds(wall: SystemTime) -> u64 {
     wall.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }

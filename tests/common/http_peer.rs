@@ -184,10 +184,15 @@ impl axum::serve::Listener for TlsListener {
 }
 
 /// A media-operation API client signing requests with HMAC-SHA256 as the SDKs do.
+/// The server refuses a signature it has seen (a replay), and a signature covers the
+/// date to the second: like a careful client, this one never sends a byte-identical
+/// request twice, but waits for the next second instead.
 pub struct ApiClient {
     http: reqwest::Client,
     addr: SocketAddr,
     key: Vec<u8>,
+    /// Every `authorization` sent.
+    sent: Mutex<std::collections::HashSet<String>>,
 }
 
 impl ApiClient {
@@ -197,6 +202,7 @@ impl ApiClient {
             http: reqwest::Client::new(),
             addr,
             key: key.to_vec(),
+            sent: Mutex::default(),
         }
     }
 
@@ -209,12 +215,13 @@ impl ApiClient {
         body: &str,
         tweak: impl FnOnce(&mut String, &mut String, &mut String),
     ) -> (u16, Value) {
-        #[allow(clippy::disallowed_methods)]
-        let now = SystemTime::now();
-        let mut date = httpdate::fmt_http_date(now);
-        let host = self.addr.to_string();
-        let mut authorization = auth::sign(&self.key, method, path, &date, &host, body.as_bytes());
-        let mut hash = auth::content_hash(body.as_bytes());
+        let [mut date, mut hash, mut authorization] = loop {
+            let headers = signed_headers(&self.key, method, path, self.addr, body).map(|(_, v)| v);
+            if self.sent.lock().unwrap().insert(headers[2].clone()) {
+                break headers;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         tweak(&mut date, &mut hash, &mut authorization);
         let url = format!("http://{}{path}", self.addr);
         let request = if method == "GET" {
@@ -248,6 +255,26 @@ impl ApiClient {
         assert!(status < 500, "play answered {status}: {reply}");
         status
     }
+}
+
+/// The headers of a request signed now with `key` as the SDKs sign: `x-ms-date`,
+/// `x-ms-content-sha256` and `authorization`, for the server at `addr`.
+pub fn signed_headers(
+    key: &[u8],
+    method: &str,
+    path: &str,
+    addr: SocketAddr,
+    body: &str,
+) -> [(&'static str, String); 3] {
+    #[allow(clippy::disallowed_methods)]
+    let date = httpdate::fmt_http_date(SystemTime::now());
+    let host = addr.to_string();
+    let authorization = auth::sign(key, method, path, &date, &host, body.as_bytes());
+    [
+        ("x-ms-date", date),
+        ("x-ms-content-sha256", auth::content_hash(body.as_bytes())),
+        ("authorization", authorization),
+    ]
 }
 
 /// Opens a raw-dialect call `call_id` (events to `callback_uri` if given; the socket

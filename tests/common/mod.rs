@@ -424,14 +424,42 @@ pub struct Sse {
 
 impl Sse {
     pub async fn connect(addr: SocketAddr, path: &str) -> Sse {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream
-            .write_all(
-                format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n")
-                    .as_bytes(),
-            )
-            .await
-            .unwrap();
+        Sse::connect_with(addr, path, &[]).await
+    }
+
+    /// [`Sse::connect`] with extra request `headers` (credentials).
+    pub async fn connect_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Sse {
+        match Sse::try_connect(addr, path, headers).await {
+            Ok(sse) => sse,
+            Err(head) => panic!("event stream refused: {head}"),
+        }
+    }
+
+    /// Opens an event stream; a refusal is `Err` with the response head (status line
+    /// and headers) and body.
+    pub async fn try_connect(
+        addr: SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Sse, String> {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        Sse::try_connect_on(stream, addr, path, headers).await
+    }
+
+    /// [`Sse::try_connect`] on a connected `stream`.
+    pub async fn try_connect_on(
+        mut stream: TcpStream,
+        addr: SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Sse, String> {
+        let mut request =
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
         let mut sse = Sse {
             stream,
             buffer: Vec::new(),
@@ -441,13 +469,16 @@ impl Sse {
         loop {
             if let Some(end) = find(&sse.buffer, b"\r\n\r\n") {
                 let head = String::from_utf8_lossy(&sse.buffer[..end]).to_string();
-                assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+                if !head.starts_with("HTTP/1.1 200") {
+                    // Refusals are short bodies: read what came with the head.
+                    let body = String::from_utf8_lossy(&sse.buffer[end + 4..]).to_string();
+                    return Err(format!("{head}\r\n\r\n{body}"));
+                }
                 sse.buffer.drain(..end + 4);
-                break;
+                return Ok(sse);
             }
             sse.fill().await;
         }
-        sse
     }
 
     async fn fill(&mut self) {
