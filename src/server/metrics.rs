@@ -127,11 +127,9 @@ impl Metrics {
             "Webhook bytes queued for delivery",
         )
         .expect("valid");
-        let webhook_queues = IntGauge::new(
-            "tonegate_webhook_queues",
-            "Per-call webhook queues alive",
-        )
-        .expect("valid");
+        let webhook_queues =
+            IntGauge::new("tonegate_webhook_queues", "Per-call webhook queues alive")
+                .expect("valid");
         for c in [
             Box::new(sessions.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sessions_total.clone()),

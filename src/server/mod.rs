@@ -589,7 +589,10 @@ fn socket_callback(
                 .callback_refused
                 .with_label_values(&[refusal.code()])
                 .inc();
-            tracing::warn!(reason = refusal.code(), "refusing a socket's callbackUri: {refusal}");
+            tracing::warn!(
+                reason = refusal.code(),
+                "refusing a socket's callbackUri: {refusal}"
+            );
             Err(refusal)
         }
     }
@@ -656,8 +659,16 @@ async fn accept(
         .max_frame_size(HARD_MESSAGE_LIMIT.max(state.config.max_frame_bytes))
         .on_upgrade(move |socket| async move {
             let _slot = slot;
-            socket::run(state, socket, dialect, call_id, correlation_id, params, authenticated)
-                .await;
+            socket::run(
+                state,
+                socket,
+                dialect,
+                call_id,
+                correlation_id,
+                params,
+                authenticated,
+            )
+            .await;
         })
 }
 
