@@ -27,7 +27,12 @@ async fn receiver() -> Peer {
             .route("/events", post(|| async { StatusCode::OK }))
             .route(
                 "/moved",
-                post(|| async { (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, "/events")]) }),
+                post(|| async {
+                    (
+                        StatusCode::TEMPORARY_REDIRECT,
+                        [(header::LOCATION, "/events")],
+                    )
+                }),
             ),
     )
     .await
@@ -78,7 +83,11 @@ async fn close_after_start(
 }
 
 /// The status and body of an ACS upgrade naming `callback_uri` in its query.
-async fn acs_upgrade(addr: SocketAddr, headers: &[(&str, &str)], callback_uri: &str) -> (u16, String) {
+async fn acs_upgrade(
+    addr: SocketAddr,
+    headers: &[(&str, &str)],
+    callback_uri: &str,
+) -> (u16, String) {
     let query = serde_urlencoded::to_string([("callbackUri", callback_uri)]).unwrap();
     let path = format!("/media/acs?{query}");
     match try_connect_with_headers(addr, &path, headers).await {
@@ -124,8 +133,13 @@ async fn unauthenticated_sockets_cannot_name_a_callback() {
         close_after_start(server.addr, "/media/raw", &[], raw_start("victim", &hook)).await;
     assert_eq!(code, 1008, "{reason}");
     assert!(reason.contains("authenticated"), "{reason}");
-    let (code, reason) =
-        close_after_start(server.addr, "/media/twilio", &[], twilio_start("CA1", &hook)).await;
+    let (code, reason) = close_after_start(
+        server.addr,
+        "/media/twilio",
+        &[],
+        twilio_start("CA1", &hook),
+    )
+    .await;
     assert_eq!(code, 1008, "{reason}");
     assert!(reason.contains("authenticated"), "{reason}");
     let (status, body) = acs_upgrade(server.addr, &[], &hook).await;
@@ -137,7 +151,13 @@ async fn unauthenticated_sockets_cannot_name_a_callback() {
     assert_eq!(peer.count("/events"), 0);
     // A socket naming no callback still streams.
     let mut ws = connect(server.addr, "/media/raw").await;
-    start_raw(&mut ws, "plain", tonegate::SampleRate::HZ_8000, tonegate::codec::Encoding::Ulaw).await;
+    start_raw(
+        &mut ws,
+        "plain",
+        tonegate::SampleRate::HZ_8000,
+        tonegate::codec::Encoding::Ulaw,
+    )
+    .await;
     one_event(&mut ws).await;
     server.handle.shutdown();
 }
@@ -168,15 +188,24 @@ async fn non_public_addresses_in_every_spelling_and_credentials_are_refused() {
     ];
     for (i, uri) in private.iter().enumerate() {
         let start = raw_start(&format!("p-{i}"), uri);
-        let (code, reason) = close_after_start(server.addr, "/media/raw", &[STREAM_AUTH], start).await;
-        assert_eq!((code, reason.contains("non-public")), (1008, true), "{uri}: {reason}");
+        let (code, reason) =
+            close_after_start(server.addr, "/media/raw", &[STREAM_AUTH], start).await;
+        assert_eq!(
+            (code, reason.contains("non-public")),
+            (1008, true),
+            "{uri}: {reason}"
+        );
         let (status, body) = acs_upgrade(server.addr, &[STREAM_AUTH], uri).await;
         assert_eq!(status, 400, "{uri}: {body}");
     }
     let with_credentials = format!("http://user:pass@127.0.0.1:{port}/events");
     let start = raw_start("cred", &with_credentials);
     let (code, reason) = close_after_start(server.addr, "/media/raw", &[STREAM_AUTH], start).await;
-    assert_eq!((code, reason.contains("credentials")), (1008, true), "{reason}");
+    assert_eq!(
+        (code, reason.contains("credentials")),
+        (1008, true),
+        "{reason}"
+    );
 
     assert_eq!(refused(&server, "privateAddress"), 2 * private.len() as u64);
     assert_eq!(refused(&server, "credentials"), 1);
@@ -215,10 +244,15 @@ async fn only_listed_receivers_get_a_sockets_events() {
 /// The machine's host name and the addresses it resolves to (all non-public, as on any
 /// test machine: loopback or a private network).
 async fn host_name() -> (String, Vec<SocketAddr>) {
-    let name = String::from_utf8(std::process::Command::new("hostname").output().unwrap().stdout)
-        .unwrap()
-        .trim()
-        .to_lowercase();
+    let name = String::from_utf8(
+        std::process::Command::new("hostname")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_lowercase();
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
         .await
         .unwrap_or_else(|e| panic!("this test needs the host name {name} to resolve: {e}"))
@@ -237,7 +271,9 @@ async fn host_name() -> (String, Vec<SocketAddr>) {
 async fn names_resolving_to_private_addresses_are_screened_at_delivery() {
     let (name, addrs) = host_name().await;
     // A receiver on the address the name resolves to.
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(addrs[0].ip(), 0)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(addrs[0].ip(), 0))
+        .await
+        .unwrap();
     let port = listener.local_addr().unwrap().port();
     let (posts_tx, mut posts) = tokio::sync::mpsc::unbounded_channel();
     let app = Router::new().route(
@@ -267,7 +303,10 @@ async fn names_resolving_to_private_addresses_are_screened_at_delivery() {
         refused(&any, "resolvedPrivate") > 0
     })
     .await;
-    assert!(posts.try_recv().is_err(), "a POST reached the private address");
+    assert!(
+        posts.try_recv().is_err(),
+        "a POST reached the private address"
+    );
     any.handle.shutdown();
 
     // Listed exactly, the same name is trusted with its private addresses.
@@ -300,7 +339,13 @@ async fn webhooks_do_not_follow_redirects() {
     })
     .await;
     let mut ws = connect(server.addr, "/media/raw").await;
-    start_raw(&mut ws, "redirected", tonegate::SampleRate::HZ_8000, tonegate::codec::Encoding::Ulaw).await;
+    start_raw(
+        &mut ws,
+        "redirected",
+        tonegate::SampleRate::HZ_8000,
+        tonegate::codec::Encoding::Ulaw,
+    )
+    .await;
     one_event(&mut ws).await;
     let dropped = || {
         server

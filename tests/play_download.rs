@@ -3,7 +3,8 @@
 //! signed requests. Covers caching by URI and by `playSourceCacheId` (the id names the
 //! content), PlayFailed 8536 / 8535 with `failedPlaySourceIndex`, `max_download_bytes`
 //! (declared and streamed), `download_timeout_ms`, HTTPS with an extra trusted CA
-//! (`http_ca_certs`), and a stalled download not disturbing another call.
+//! (`http_ca_certs`), a stalled download not disturbing another call, and redirects not
+//! followed.
 
 mod common;
 
@@ -82,6 +83,10 @@ fn routes(host: Arc<Host>) -> Router {
         .route("/tone.wav", get(|| async { tone_wav() }))
         .route("/other.wav", get(|| async { other_wav() }))
         .route("/junk.wav", get(|| async { "this is not a WAV file" }))
+        .route(
+            "/moved.wav",
+            get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/tone.wav")]) }),
+        )
         .route("/endless.wav", get(endless))
         .route("/declared-huge.wav", get(declared_huge))
         .route("/late.wav", get(|| delayed(Duration::from_millis(800))))
@@ -462,4 +467,25 @@ async fn https_sources_need_a_trusted_ca() {
             .expect("bad CA file refused");
         assert!(error.to_string().contains("http_ca_certs"), "{error}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_redirects_are_not_followed() {
+    let host = Peer::serve(routes(Arc::default())).await;
+    let server = start_server(Config::default()).await;
+    let api = ApiClient::new(server.addr, KEY);
+    let mut ws = open_call(&server, "dl-moved", ENCODING, RATE, None).await;
+    let (events, played) = play(
+        &api,
+        &mut ws,
+        "dl-moved",
+        vec![source(&host.url("/moved.wav"))],
+        "PlayFailed",
+    )
+    .await;
+    assert_eq!(failure(&events), (400, 8536, 0));
+    assert!(played.is_empty());
+    assert_eq!(host.count("/moved.wav"), 1);
+    assert_eq!(host.count("/tone.wav"), 0, "the redirect was followed");
+    server.handle.shutdown();
 }

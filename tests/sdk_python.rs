@@ -17,7 +17,7 @@ mod common;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
@@ -66,9 +66,10 @@ async fn python_sdk_drives_media_operations() {
     let mut cloud = server.handle.cloud_events();
 
     // The call: a raw-dialect stream whose start frame names its callback URI.
-    let ws = common::tls::try_connect_wss_with_headers(server.addr, "/media/raw", &pki, &[STREAM_AUTH])
-        .await
-        .unwrap();
+    let ws =
+        common::tls::try_connect_wss_with_headers(server.addr, "/media/raw", &pki, &[STREAM_AUTH])
+            .await
+            .unwrap();
     let call = LiveCall::raw(ws, &server.handle, CALL_ID, &callback).await;
 
     let prompt_uri = format!("file://{}", prompt.display());

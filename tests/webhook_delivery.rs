@@ -158,11 +158,14 @@ async fn retries_with_backoff_keep_id_order_and_signature() {
         _ => Reply::Status(200),
     })
     .await;
-    let server = server(&peer, Config {
-        webhook_timeout_ms: 300,
-        webhook_retry_ms: 60_000,
-        ..Config::default()
-    })
+    let server = server(
+        &peer,
+        Config {
+            webhook_timeout_ms: 300,
+            webhook_retry_ms: 60_000,
+            ..Config::default()
+        },
+    )
     .await;
     let mut ws = open_call(
         &server,
@@ -221,10 +224,13 @@ async fn client_errors_are_final_and_retries_give_up() {
         _ => Reply::Status(204),
     })
     .await;
-    let server = server(&peer, Config {
-        webhook_retry_ms: 1_200,
-        ..Config::default()
-    })
+    let server = server(
+        &peer,
+        Config {
+            webhook_retry_ms: 1_200,
+            ..Config::default()
+        },
+    )
     .await;
     let mut ws = open_call(
         &server,
@@ -284,10 +290,13 @@ async fn a_failing_receiver_does_not_delay_other_calls() {
         }
     })
     .await;
-    let server = server(&peer, Config {
-        webhook_retry_ms: 60_000,
-        ..Config::default()
-    })
+    let server = server(
+        &peer,
+        Config {
+            webhook_retry_ms: 60_000,
+            ..Config::default()
+        },
+    )
     .await;
     let mut stuck = open_call(
         &server,

@@ -94,7 +94,10 @@ async fn queued_webhook_bytes_are_capped() {
     let reported = webhook::press_continuous(&mut ws, "123456").await;
     // The SSE side loses nothing.
     for _ in &reported {
-        tokio::time::timeout(LIMIT, cloud.recv()).await.unwrap().unwrap();
+        tokio::time::timeout(LIMIT, cloud.recv())
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     wait_until("an event dropped at the cap", LIMIT, || {
@@ -102,7 +105,10 @@ async fn queued_webhook_bytes_are_capped() {
     })
     .await;
     let dropped = errors(&server.handle, "webhookQueueBytes");
-    assert!(dropped < reported.len() as u64, "{dropped} of {reported:?} dropped");
+    assert!(
+        dropped < reported.len() as u64,
+        "{dropped} of {reported:?} dropped"
+    );
     let queued = server.handle.metrics().webhook_queued_bytes.get();
     assert!((1..=1_500).contains(&queued), "{queued} bytes queued");
     server.handle.shutdown();

@@ -71,7 +71,10 @@ fn python_verdicts(secret: &str, cases: &Value) -> Vec<String> {
 fn case(post: &Seen, change: impl FnOnce(&mut Value, &mut String)) -> Value {
     let mut headers = json!({});
     for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
-        let value = post.headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+        let value = post
+            .headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned());
         headers[name] = value.into();
     }
     let mut body = String::from_utf8(post.body.to_vec()).unwrap();
@@ -138,7 +141,11 @@ async fn the_standard_webhooks_library_verifies_real_deliveries() {
     }));
     cases.push(case(&posts[1], |headers, _| {
         // Replayed an hour later, or with the timestamp moved back to pass the check.
-        let stamp: u64 = headers["webhook-timestamp"].as_str().unwrap().parse().unwrap();
+        let stamp: u64 = headers["webhook-timestamp"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         headers["webhook-timestamp"] = (stamp - 3_600).to_string().into();
     }));
     let secret = format!("whsec_{access_key}");
@@ -146,7 +153,10 @@ async fn the_standard_webhooks_library_verifies_real_deliveries() {
         .await
         .unwrap();
     assert_eq!(verdicts.len(), genuine + 3, "{verdicts:?}");
-    assert!(verdicts[..genuine].iter().all(|v| v == "ok"), "{verdicts:?}");
+    assert!(
+        verdicts[..genuine].iter().all(|v| v == "ok"),
+        "{verdicts:?}"
+    );
     assert!(
         verdicts[genuine..]
             .iter()

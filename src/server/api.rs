@@ -228,16 +228,14 @@ fn correlation_id(info: &CallInfo) -> String {
 
 /// Where an operation's events go: its own `operationCallbackUri`, else the one the
 /// call's socket named, else [`Config::callback_uri`].
-fn callback(
-    state: &State,
-    info: &CallInfo,
-    operation: Option<&str>,
-) -> Option<webhook::Callback> {
+fn callback(state: &State, info: &CallInfo, operation: Option<&str>) -> Option<webhook::Callback> {
     use webhook::{Callback, Origin};
     operation
         .map(|u| Callback::new(u, Origin::Operator))
         .or_else(|| (info.callback_uri.as_deref()).map(|u| Callback::new(u, Origin::Socket)))
-        .or_else(|| (state.config.callback_uri.as_deref()).map(|u| Callback::new(u, Origin::Operator)))
+        .or_else(|| {
+            (state.config.callback_uri.as_deref()).map(|u| Callback::new(u, Origin::Operator))
+        })
         .filter(|c| !c.url.is_empty())
 }
 

@@ -109,10 +109,12 @@ impl Entry {
         let host = url.host_str().unwrap_or("");
         match self {
             Entry::AnyHost => true,
-            Entry::Subdomains(domain) => matches!(url.host(), Some(Host::Domain(_)))
-                && host
-                    .strip_suffix(domain.as_str())
-                    .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+            Entry::Subdomains(domain) => {
+                matches!(url.host(), Some(Host::Domain(_)))
+                    && host
+                        .strip_suffix(domain.as_str())
+                        .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.'))
+            }
             Entry::Host(h) => host == h,
             Entry::Prefix(prefix) => {
                 let (path, wanted) = (url.path(), prefix.path());
@@ -231,9 +233,8 @@ impl Resolve for Resolver {
         let explicit = self.policy.is_explicit(name.as_str());
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let kept: Vec<SocketAddr> = found
                 .into_iter()
                 .filter(|a| explicit || is_public(a.ip()))
@@ -444,7 +445,11 @@ mod tests {
             "https://api.example.org/other",
             "https://x.example.org/exactly",
         ] {
-            assert_eq!(p.check(refused, true), Err(Refusal::NotAllowed), "{refused}");
+            assert_eq!(
+                p.check(refused, true),
+                Err(Refusal::NotAllowed),
+                "{refused}"
+            );
         }
     }
 
@@ -456,10 +461,7 @@ mod tests {
         })
         .unwrap();
         assert!(p.check("http://127.0.0.1:7001/other", true).is_ok());
-        assert_eq!(
-            p.check("http://127.0.0.2/", true),
-            Err(Refusal::NotAllowed)
-        );
+        assert_eq!(p.check("http://127.0.0.2/", true), Err(Refusal::NotAllowed));
         let none = Policy::new(&Config::default()).unwrap();
         assert_eq!(
             none.check("https://hooks.example.com/", true),
@@ -469,7 +471,14 @@ mod tests {
 
     #[test]
     fn bad_entries_are_named() {
-        for bad in ["*.", "http://", "a b", "user@host", "ftp://x/", "https://u:p@x/"] {
+        for bad in [
+            "*.",
+            "http://",
+            "a b",
+            "user@host",
+            "ftp://x/",
+            "https://u:p@x/",
+        ] {
             let err = Policy::new(&Config {
                 callback_allow: vec![bad.to_owned()],
                 ..Config::default()

@@ -614,7 +614,10 @@ fn socket_callback(
                 .callback_refused
                 .with_label_values(&[refusal.code()])
                 .inc();
-            tracing::warn!(reason = refusal.code(), "refusing a socket's callbackUri: {refusal}");
+            tracing::warn!(
+                reason = refusal.code(),
+                "refusing a socket's callbackUri: {refusal}"
+            );
             Err(refusal)
         }
     }

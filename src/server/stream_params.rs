@@ -10,6 +10,7 @@ use serde::Deserialize;
 pub(crate) struct StreamParams {
     /// Where the call's media-operation events go unless an operation names its own.
     /// An in-band value (raw `start` frame, Twilio custom parameter) takes precedence.
+    /// Honoured only if the callback policy (`callback_allow`) accepts it.
     pub callback_uri: Option<String>,
     /// The call's `serverCallId` as ACS knows it (the app has it from the incoming-call
     /// event); echoed in events and call properties instead of the stream's id.

@@ -131,10 +131,7 @@ impl Webhook {
     /// The HTTP clients (no redirects followed) and no queues yet. Fails if
     /// [`Config::http_ca_certs`](super::Config) cannot be used or `callback_allow` has
     /// a bad entry.
-    pub(crate) fn new(
-        config: &super::Config,
-        metrics: &super::Metrics,
-    ) -> Result<Webhook, String> {
+    pub(crate) fn new(config: &super::Config, metrics: &super::Metrics) -> Result<Webhook, String> {
         // reqwest is built without a default crypto provider; use ring, as the server
         // does (a no-op if the process already chose one).
         let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();

@@ -65,7 +65,12 @@ pub fn with_callbacks(config: Config, receivers: &[&str]) -> Config {
     Config {
         stream_auth: tonegate::server::stream_auth::Mode::Token,
         stream_auth_token: Some(token.to_owned()),
-        callback_allow: config.callback_allow.iter().cloned().chain(origins).collect(),
+        callback_allow: config
+            .callback_allow
+            .iter()
+            .cloned()
+            .chain(origins)
+            .collect(),
         ..config
     }
 }
@@ -74,7 +79,10 @@ pub fn with_callbacks(config: Config, receivers: &[&str]) -> Config {
 pub async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + limit;
     while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -126,9 +126,22 @@ impl Events {
 pub async fn press_continuous(ws: &mut Ws, digits: &str) -> Vec<(String, u64)> {
     send_text(ws, r#"{"type":"startContinuousDtmf","context":"c"}"#).await;
     let (samples, _) = signal(digits, SampleRate::HZ_8000, 100.0, 300.0);
-    send_audio(ws, &samples, SampleRate::HZ_8000, Encoding::Ulaw, 20.0, false).await;
+    send_audio(
+        ws,
+        &samples,
+        SampleRate::HZ_8000,
+        Encoding::Ulaw,
+        20.0,
+        false,
+    )
+    .await;
     send_text(ws, r#"{"type":"stopContinuousDtmf","context":"c"}"#).await;
-    let got = read_until_operation(ws, "ContinuousDtmfRecognitionStopped", Duration::from_secs(30)).await;
+    let got = read_until_operation(
+        ws,
+        "ContinuousDtmfRecognitionStopped",
+        Duration::from_secs(30),
+    )
+    .await;
     let events: Vec<(String, u64)> = got
         .events
         .iter()
