@@ -34,8 +34,7 @@ async fn events_until(sse: &mut Sse, call_id: &str, done: impl Fn(&Value) -> boo
         let e = tokio::time::timeout(Duration::from_secs(20), sse.next())
             .await
             .expect("SSE event in time");
-        let of_call =
-            e["callId"] == call_id || e["data"]["callConnectionId"] == call_id;
+        let of_call = e["callId"] == call_id || e["data"]["callConnectionId"] == call_id;
         if !of_call {
             continue;
         }
@@ -164,7 +163,13 @@ async fn a_stream_call_token_opens_only_its_call() {
     let mut other = try_connect_with_headers(server.addr, "/media/raw", &[("authorization", &own)])
         .await
         .unwrap();
-    start_raw(&mut other, "tok-elsewhere", SampleRate::HZ_8000, Encoding::Ulaw).await;
+    start_raw(
+        &mut other,
+        "tok-elsewhere",
+        SampleRate::HZ_8000,
+        Encoding::Ulaw,
+    )
+    .await;
     let got = read_all(&mut other, Duration::from_secs(10)).await;
     assert_eq!(got.close.as_ref().map(|c| c.0), Some(1008), "{got:?}");
     assert!(

@@ -43,7 +43,9 @@ async fn refused(server: &TestServer, path: &str, headers: &[(&str, &str)]) -> S
     };
     assert!(response.starts_with("HTTP/1.1 401"), "{response}");
     assert!(
-        response.to_ascii_lowercase().contains("www-authenticate: bearer"),
+        response
+            .to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
         "{response}"
     );
     response
@@ -76,18 +78,32 @@ async fn event_streams_need_credentials() {
     // not when expired or of the stream scope.
     let token_a = call_token(Scope::Events, "ev-a", 60);
     let own = format!("Bearer {token_a}");
-    let mut call_a =
-        Sse::connect_with(server.addr, "/v1/calls/ev-a/events", &[("authorization", &own)]).await;
+    let mut call_a = Sse::connect_with(
+        server.addr,
+        "/v1/calls/ev-a/events",
+        &[("authorization", &own)],
+    )
+    .await;
     let by_query = format!("/v1/calls/ev-a/events?access_token={token_a}");
     let mut call_a_by_query = Sse::connect_with(server.addr, &by_query, &[]).await;
     refused(&server, "/v1/calls/ev-b/events", &[("authorization", &own)]).await;
     let body = refused(&server, "/v1/events", &[("authorization", &own)]).await;
     assert!(body.contains("/v1/calls/"), "{body}");
     let expired = format!("Bearer {}", call_token(Scope::Events, "ev-a", -120));
-    let body = refused(&server, "/v1/calls/ev-a/events", &[("authorization", &expired)]).await;
+    let body = refused(
+        &server,
+        "/v1/calls/ev-a/events",
+        &[("authorization", &expired)],
+    )
+    .await;
     assert!(body.contains("expired"), "{body}");
     let stream_scope = format!("Bearer {}", call_token(Scope::Stream, "ev-a", 60));
-    refused(&server, "/v1/calls/ev-a/events", &[("authorization", &stream_scope)]).await;
+    refused(
+        &server,
+        "/v1/calls/ev-a/events",
+        &[("authorization", &stream_scope)],
+    )
+    .await;
 
     // Each reader sees the calls it may see.
     let _a = open_call(&server, "ev-a", Encoding::Ulaw, SampleRate::HZ_8000, None).await;
@@ -118,7 +134,14 @@ async fn signed_event_stream_request_cannot_be_replayed() {
     let forged: Vec<(&str, &str)> = forged.iter().map(|(n, v)| (*n, v.as_str())).collect();
     refused(&server, path, &forged).await;
 
-    let _call = open_call(&server, "ev-signed", Encoding::Ulaw, SampleRate::HZ_8000, None).await;
+    let _call = open_call(
+        &server,
+        "ev-signed",
+        Encoding::Ulaw,
+        SampleRate::HZ_8000,
+        None,
+    )
+    .await;
     started(&mut sse, "ev-signed").await;
 }
 
@@ -127,7 +150,14 @@ async fn signed_event_stream_request_cannot_be_replayed() {
 #[tokio::test]
 async fn signed_api_request_cannot_be_replayed() {
     let server = start(config()).await;
-    let _call = open_call(&server, "replay-1", Encoding::Ulaw, SampleRate::HZ_8000, None).await;
+    let _call = open_call(
+        &server,
+        "replay-1",
+        Encoding::Ulaw,
+        SampleRate::HZ_8000,
+        None,
+    )
+    .await;
     let client = ApiClient::new(server.addr, KEY);
     let path = "/calling/callConnections/replay-1:cancelAllMediaOperations?api-version=x";
     let mut captured = None;
@@ -164,7 +194,9 @@ async fn signed_api_request_cannot_be_replayed() {
 async fn token_command_mints_a_call_token() {
     let server = start(config()).await;
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_tonegate"))
-        .args(["token", "--call", "ev-cli", "--scope", "events", "--ttl-s", "120"])
+        .args([
+            "token", "--call", "ev-cli", "--scope", "events", "--ttl-s", "120",
+        ])
         .env_clear()
         .env(
             "TONEGATE_ACCESS_KEY",
@@ -182,7 +214,12 @@ async fn token_command_mints_a_call_token() {
         &[("authorization", &bearer)],
     )
     .await;
-    refused(&server, "/v1/calls/ev-other/events", &[("authorization", &bearer)]).await;
+    refused(
+        &server,
+        "/v1/calls/ev-other/events",
+        &[("authorization", &bearer)],
+    )
+    .await;
     let _call = open_call(&server, "ev-cli", Encoding::Ulaw, SampleRate::HZ_8000, None).await;
     started(&mut sse, "ev-cli").await;
 

@@ -49,7 +49,10 @@ async fn start_serving(listen: &str, env: &[(&str, &str)]) -> Serving {
     let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
     // Reads its log to the end, so it never blocks on a full pipe.
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             let _ = lines_tx.send(line);
         }
     });

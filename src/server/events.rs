@@ -81,7 +81,11 @@ fn respond(state: Arc<State>, call_id: Option<String>, uri: &Uri, headers: &Head
     }
     let Some(subscription) = state.event_hub.subscribe(call_id.map(Arc::from)) else {
         tracing::warn!("refusing event stream: max_event_subscribers reached");
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many event subscribers").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many event subscribers",
+        )
+            .into_response();
     };
     let closed = state.closed.subscribe();
     let stream = futures_util::stream::unfold(
@@ -142,9 +146,10 @@ impl EventToken {
             Some(t) if t.trim().is_empty() || t.chars().any(|c| c.is_ascii_whitespace()) => {
                 Err("event_token may not be empty or contain whitespace".to_owned())
             }
-            Some(t) if call_token::is_call_token(t) => {
-                Err(format!("event_token may not start with {}", call_token::PREFIX))
-            }
+            Some(t) if call_token::is_call_token(t) => Err(format!(
+                "event_token may not start with {}",
+                call_token::PREFIX
+            )),
             Some(t) => Ok(EventToken(Some(digest(t)))),
         }
     }
@@ -366,9 +371,16 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let mut subscribers = self.hub.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut subscribers = self
+            .hub
+            .subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         subscribers.remove(&self.id);
-        self.hub.metrics.sse_subscribers.set(subscribers.len() as i64);
+        self.hub
+            .metrics
+            .sse_subscribers
+            .set(subscribers.len() as i64);
         drop(subscribers);
         let queue = self
             .subscriber
@@ -402,7 +414,10 @@ pub(crate) async fn forward(
             Ok(Some((call_id, frame))) => hub.publish(&call_id, frame),
             Ok(None) => {}
             Err(broadcast::error::RecvError::Lagged(n)) => {
-                tracing::warn!(missed = n, "event streams fell behind; subscribers missed events");
+                tracing::warn!(
+                    missed = n,
+                    "event streams fell behind; subscribers missed events"
+                );
                 hub.miss_all(n);
             }
             Err(broadcast::error::RecvError::Closed) => return,
@@ -471,7 +486,10 @@ mod tests {
 
     #[test]
     fn access_token_parameter() {
-        assert_eq!(access_token(Some("a=1&access_token=t%2Bx")).as_deref(), Some("t+x"));
+        assert_eq!(
+            access_token(Some("a=1&access_token=t%2Bx")).as_deref(),
+            Some("t+x")
+        );
         assert_eq!(access_token(Some("a=1")), None);
         assert_eq!(access_token(None), None);
     }

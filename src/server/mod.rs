@@ -11,16 +11,20 @@
 //! - `GET /healthz`: `ok`;
 //! - `GET /metrics`: Prometheus text;
 //! - `GET /v1/calls/{callId}/events` and `GET /v1/events`: server-sent events (every
-//!   session event as JSON; the SSE event name is the event's `type`).
+//!   session event as JSON; the SSE event name is the event's `type`), with credentials
+//!   once any are configured (see `events.rs`).
 //!
 //! [`Server::bind`] then [`Server::run`]; [`Handle::shutdown`] (or SIGINT/SIGTERM via
 //! [`run_until_signal`]) stops accepting, flushes every session's pending events and
 //! closes the sockets with 1001.
 //!
 //! Audio socket upgrades are authenticated per [`Config::stream_auth`] (the ACS bearer
-//! JWT, a static token, or nothing; see `stream_auth.rs`) and, with
+//! JWT, a static token or a call token, or nothing; see `stream_auth.rs`) and, with
 //! [`Config::twilio_auth_token`], Twilio's `X-Twilio-Signature` (see
-//! `twilio_signature.rs` and `authenticate`): a refused upgrade gets 401.
+//! `twilio_signature.rs` and `authenticate`): a refused upgrade gets 401. A call id
+//! belongs to the first socket that streams it (and, with a call token, only to the
+//! token's call). [`Server::bind`] refuses a non-loopback listener without credentials
+//! unless [`Config::insecure_allow_unauthenticated`].
 //!
 //! With [`Config::tls_cert`] and [`Config::tls_key`] the same port speaks only TLS
 //! (HTTPS and WSS, rustls with the *ring* provider; see `tls.rs`): same routes, limits
@@ -573,8 +577,7 @@ async fn authenticate(
             });
         }
     }
-    if state.require_audio_auth && state.config.stream_auth == stream_auth::Mode::None && !signed
-    {
+    if state.require_audio_auth && state.config.stream_auth == stream_auth::Mode::None && !signed {
         return Err(stream_auth::Refusal::TwilioMissing);
     }
     let authorization = headers.get(axum::http::header::AUTHORIZATION);
@@ -630,8 +633,7 @@ fn check_exposure(config: &Config) -> Result<bool, Error> {
     if config.listen.ip().is_loopback() {
         return Ok(false);
     }
-    let audio =
-        config.stream_auth != stream_auth::Mode::None || config.twilio_auth_token.is_some();
+    let audio = config.stream_auth != stream_auth::Mode::None || config.twilio_auth_token.is_some();
     let events = config.access_key.is_some() || config.event_token.is_some();
     if audio && events {
         return Ok(true);

@@ -101,7 +101,10 @@ mod tests {
         assert_eq!(cache.len(), 2);
         // Past their expiry they are forgotten (the date check refuses them anyway).
         let after = later + Duration::from_secs(1);
-        assert_eq!(cache.check(b"c", after + Duration::from_secs(300), after), Ok(()));
+        assert_eq!(
+            cache.check(b"c", after + Duration::from_secs(300), after),
+            Ok(())
+        );
         assert_eq!(cache.len(), 1);
     }
 }

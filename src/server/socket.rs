@@ -76,7 +76,11 @@ pub(super) async fn run(
     state: Arc<State>,
     socket: WebSocket,
     dialect: Option<Dialect>,
-    (header_call_id, correlation_id, bound_call): (Option<String>, Option<String>, Option<Arc<str>>),
+    (header_call_id, correlation_id, bound_call): (
+        Option<String>,
+        Option<String>,
+        Option<Arc<str>>,
+    ),
     params: StreamParams,
     authenticated: bool,
 ) {
