@@ -268,7 +268,10 @@ async fn failed_downloads_name_the_failed_source() {
     .await;
     assert_eq!(names(&events), ["PlayFailed"]);
     assert_eq!(failure(&events), (400, 8536, 2));
-    assert!(message(&events).ends_with(": play source not available"), "{events:?}");
+    assert!(
+        message(&events).ends_with(": play source not available"),
+        "{events:?}"
+    );
     assert!(played.is_empty());
 
     let refused = format!("http://{closed}/tone.wav");
@@ -281,7 +284,10 @@ async fn failed_downloads_name_the_failed_source() {
     )
     .await;
     assert_eq!(failure(&events), (400, 8536, 1));
-    assert!(message(&events).ends_with(": play source not available"), "{events:?}");
+    assert!(
+        message(&events).ends_with(": play source not available"),
+        "{events:?}"
+    );
 
     let (events, _) = play(
         &api,
@@ -367,7 +373,10 @@ async fn oversized_and_slow_downloads_fail() {
     )
     .await;
     assert_eq!(failure(&events), (400, 8536, 0));
-    assert!(message(&events).ends_with(": play source not available"), "{events:?}");
+    assert!(
+        message(&events).ends_with(": play source not available"),
+        "{events:?}"
+    );
 
     // Slower than webhook_timeout_ms but within download_timeout_ms: plays.
     let (_, played) = play(
