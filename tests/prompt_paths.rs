@@ -3,6 +3,7 @@
 //! then still inside). Clients cannot tell a missing file from a refused one, nor an
 //! internal host's answer from a refused connection; a prompt longer than
 //! `max_prompt_ms` is refused from its header.
+#![cfg(unix)]
 
 mod common;
 
