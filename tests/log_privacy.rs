@@ -100,7 +100,15 @@ async fn log_of_a_call(env: &[(&str, &str)]) -> Vec<String> {
     let recognize = serde_json::json!({"type": "recognize", "context": CONTEXT, "maxTones": 4});
     send_text(&mut ws, recognize.to_string()).await;
     let (samples, _) = signal(KEYS, SampleRate::HZ_8000, 200.0, 300.0);
-    send_audio(&mut ws, &samples, SampleRate::HZ_8000, Encoding::Ulaw, 20.0, false).await;
+    send_audio(
+        &mut ws,
+        &samples,
+        SampleRate::HZ_8000,
+        Encoding::Ulaw,
+        20.0,
+        false,
+    )
+    .await;
     let got = read_until_operation(&mut ws, "RecognizeCompleted", Duration::from_secs(20)).await;
     let done = got.events.last().unwrap();
     assert_eq!(done["dtmfResult"]["tones"].as_array().unwrap().len(), 4);
@@ -135,7 +143,10 @@ fn digit_lines(lines: &[String]) -> usize {
 async fn default_logs_hold_no_digits_no_context_and_no_forged_lines() {
     let lines = log_of_a_call(&[]).await;
     assert_eq!(digit_lines(&lines), KEYS.len(), "{lines:#?}");
-    assert!(logged_digits(&lines).chars().all(|c| c == '<'), "{lines:#?}");
+    assert!(
+        logged_digits(&lines).chars().all(|c| c == '<'),
+        "{lines:#?}"
+    );
     for line in &lines {
         assert!(!line.contains(CONTEXT), "context logged: {line}");
         assert!(
@@ -173,8 +184,16 @@ async fn json_logs_are_one_object_per_line() {
         .iter()
         .find(|r| r["fields"]["message"] == "stream started")
         .expect("a stream started record");
-    assert!(started["fields"]["call_id"].as_str().unwrap().starts_with(r"log-1\nFORGED"));
+    assert!(
+        started["fields"]["call_id"]
+            .as_str()
+            .unwrap()
+            .starts_with(r"log-1\nFORGED")
+    );
     assert_eq!(digit_lines(&lines), KEYS.len(), "{lines:#?}");
-    assert!(logged_digits(&lines).chars().all(|c| c == '<'), "{lines:#?}");
+    assert!(
+        logged_digits(&lines).chars().all(|c| c == '<'),
+        "{lines:#?}"
+    );
     assert!(!lines.iter().any(|l| l.contains(CONTEXT)));
 }

@@ -3,6 +3,7 @@
 //! then still inside). Clients cannot tell a missing file from a refused one, nor an
 //! internal host's answer from a refused connection; a prompt longer than
 //! `max_prompt_ms` is refused from its header.
+#![cfg(unix)]
 
 mod common;
 
@@ -63,7 +64,11 @@ impl Drop for Files {
 /// Asks a raw call to play `file` as id `p`; returns the `error` event, or `None` if it
 /// played.
 async fn raw_play(ws: &mut Ws, file: &str) -> Option<serde_json::Value> {
-    send_text(ws, json!({"type": "play", "id": "p", "file": file}).to_string()).await;
+    send_text(
+        ws,
+        json!({"type": "play", "id": "p", "file": file}).to_string(),
+    )
+    .await;
     let got = read_until_where(ws, "play outcome", Duration::from_secs(10), |v| {
         v["type"] == "error" || v["type"] == "playStarted"
     })
@@ -150,7 +155,14 @@ async fn rest_server(config: Config) -> (TestServer, Ws, ApiClient) {
         ..config
     })
     .await;
-    let ws = open_call(&server, "rest-paths", Encoding::Ulaw, SampleRate::HZ_8000, None).await;
+    let ws = open_call(
+        &server,
+        "rest-paths",
+        Encoding::Ulaw,
+        SampleRate::HZ_8000,
+        None,
+    )
+    .await;
     let client = ApiClient::new(server.addr, KEY);
     (server, ws, client)
 }
@@ -191,7 +203,14 @@ async fn rest_play_failures_read_the_same_whatever_the_cause() {
 /// `seconds` of 8 kHz mu-law silence: 8 kB a second, 6x as many f32 samples at 48 kHz.
 fn ulaw_file(dir: &Path, seconds: usize) -> PathBuf {
     let mut bytes = std::io::Cursor::new(Vec::new());
-    write_wav(&mut bytes, 8_000, 1, Encoding::Ulaw, &vec![0.0; 8_000 * seconds]).unwrap();
+    write_wav(
+        &mut bytes,
+        8_000,
+        1,
+        Encoding::Ulaw,
+        &vec![0.0; 8_000 * seconds],
+    )
+    .unwrap();
     let path = dir.join("long.wav");
     std::fs::write(&path, bytes.into_inner()).unwrap();
     path
@@ -211,7 +230,10 @@ async fn prompts_longer_than_max_prompt_ms_are_not_decoded() {
     let mut ws = open_call(&server, "length", Encoding::Ulaw, SampleRate::HZ_8000, None).await;
     let error = raw_play(&mut ws, "long.wav").await.expect("refused");
     assert_eq!(error["code"], "promptTooLong");
-    assert_eq!(error["message"], "play p: play source is longer than max_prompt_ms");
+    assert_eq!(
+        error["message"],
+        "play p: play source is longer than max_prompt_ms"
+    );
     server.handle.shutdown();
     // API play.
     let (server, _ws, client) = rest_server(config.clone()).await;
@@ -233,5 +255,8 @@ async fn prompts_longer_than_max_prompt_ms_are_not_decoded() {
     })
     .await;
     let message = refused.err().expect("refused").to_string();
-    assert!(message.contains("hold_music") && message.contains("longer than"), "{message}");
+    assert!(
+        message.contains("hold_music") && message.contains("longer than"),
+        "{message}"
+    );
 }

@@ -84,7 +84,14 @@ async fn raw_request(server: &TestServer, call_id: &str, request: serde_json::Va
 #[tokio::test]
 async fn raw_dialect_refuses_long_free_text_with_1008() {
     let server = start(Config::default()).await;
-    let mut other = open_call(&server, "text-ok", Encoding::Ulaw, SampleRate::HZ_8000, None).await;
+    let mut other = open_call(
+        &server,
+        "text-ok",
+        Encoding::Ulaw,
+        SampleRate::HZ_8000,
+        None,
+    )
+    .await;
     let cases = [
         (
             json!({"type": "mark", "name": long(MAX_ID_CHARS + 1)}),
@@ -106,7 +113,11 @@ async fn raw_dialect_refuses_long_free_text_with_1008() {
     for (i, (request, message)) in cases.into_iter().enumerate() {
         let got = raw_request(&server, &format!("text-{i}"), request).await;
         let error = got.of_type("error");
-        assert_eq!(error.last().map(|e| &e["code"]), Some(&json!("textTooLong")), "{got:?}");
+        assert_eq!(
+            error.last().map(|e| &e["code"]),
+            Some(&json!("textTooLong")),
+            "{got:?}"
+        );
         assert_eq!(error.last().unwrap()["message"], message);
         assert_eq!(got.close, Some((1008, message.to_owned())));
     }
@@ -126,7 +137,13 @@ async fn raw_dialect_refuses_long_free_text_with_1008() {
 #[tokio::test]
 async fn acs_refuses_a_long_participant_id_with_1008() {
     let server = start(Config::default()).await;
-    let mut ws = connect_with_header(server.addr, "/media/acs", "x-ms-call-connection-id", "acs-long").await;
+    let mut ws = connect_with_header(
+        server.addr,
+        "/media/acs",
+        "x-ms-call-connection-id",
+        "acs-long",
+    )
+    .await;
     let start = r#"{"kind":"AudioMetadata","audioMetadata":{"subscriptionId":"s","encoding":"PCM","sampleRate":16000,"channels":1,"length":640}}"#;
     send_text(&mut ws, start).await;
     let audio = json!({"kind": "AudioData", "audioData": {"participantRawID": long(MAX_ID_CHARS + 1), "data": b64(&[0; 640])}});
@@ -134,7 +151,10 @@ async fn acs_refuses_a_long_participant_id_with_1008() {
     let got = read_all(&mut ws, Duration::from_secs(10)).await;
     assert_eq!(
         got.close,
-        Some((1008, "audioData.participantRawID is longer than 256 characters".to_owned()))
+        Some((
+            1008,
+            "audioData.participantRawID is longer than 256 characters".to_owned()
+        ))
     );
     server.handle.shutdown();
 }

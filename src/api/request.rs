@@ -755,7 +755,11 @@ mod tests {
         let err = send(context(MAX_CONTEXT_CHARS + 1)).unwrap_err();
         assert_eq!(err, "operationContext is longer than 4096 characters");
         let raw = serde_json::json!({"tones": ["one"], "targetParticipant": {"rawId": long(MAX_ID_CHARS + 1)}});
-        assert!(send(raw).unwrap_err().contains("targetParticipant.rawId is longer than 256"));
+        assert!(
+            send(raw)
+                .unwrap_err()
+                .contains("targetParticipant.rawId is longer than 256")
+        );
         let phone = serde_json::json!({"tones": ["one"], "targetParticipant": {"phoneNumber": {"value": long(MAX_ID_CHARS)}}});
         assert!(send(phone).unwrap_err().contains("targetParticipant.rawId"));
         let play = |body: serde_json::Value| {
@@ -767,8 +771,11 @@ mod tests {
         };
         let file = |uri: String, cache: String| serde_json::json!({"playSources": [{"kind": "file", "file": {"uri": uri}, "playSourceCacheId": cache}]});
         assert!(
-            play(file(format!("https://x/{}", long(MAX_URI_CHARS)), "c".into()))
-                .contains("playSources[0].file.uri is longer than 2048")
+            play(file(
+                format!("https://x/{}", long(MAX_URI_CHARS)),
+                "c".into()
+            ))
+            .contains("playSources[0].file.uri is longer than 2048")
         );
         assert!(
             play(file("https://x/a.wav".into(), long(MAX_ID_CHARS + 1)))
@@ -782,7 +789,10 @@ mod tests {
             .validate()
             .unwrap_err()
             .message;
-        assert!(err.contains("recognizeInputType is longer than 64"), "{err}");
+        assert!(
+            err.contains("recognizeInputType is longer than 64"),
+            "{err}"
+        );
     }
 
     #[test]

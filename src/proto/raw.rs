@@ -10,12 +10,10 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::{
-    Error, Inbound, Request, Start, StreamFormat, owned_within, parse_digit, sample_rate,
-};
-use crate::limits::{MAX_CONTEXT_CHARS, MAX_ID_CHARS, MAX_URI_CHARS};
+use super::{Error, Inbound, Request, Start, StreamFormat, owned_within, parse_digit, sample_rate};
 use crate::codec::Encoding;
 use crate::dsp::Digit;
+use crate::limits::{MAX_CONTEXT_CHARS, MAX_ID_CHARS, MAX_URI_CHARS};
 
 /// Most digits one `sendDigits` request may carry.
 pub const MAX_SEND_DIGITS: usize = 64;

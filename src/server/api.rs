@@ -508,7 +508,8 @@ async fn load_source(
         None => fetch_source(state, source, rate).await,
     };
     loaded.map_err(|failure| {
-        tracing::warn!(source = %Escaped(&source.uri), "play source failed: {}", Escaped(&failure.to_string()));
+        let uri = source.uri.split(['?', '#']).next().unwrap_or_default();
+        tracing::warn!(source = %Escaped(uri), "play source failed: {}", Escaped(&failure.to_string()));
         let message = failure.public_message().to_owned();
         match failure {
             prompts::Failure::BadFormat(_) => SourceFailure::InvalidFormat(message),
@@ -603,6 +604,9 @@ fn download_error(e: reqwest::Error) -> String {
     if e.is_timeout() {
         return "download timed out".to_owned();
     }
+    // The URL may carry a credential in its query (signed URLs); the log names the
+    // source without it.
+    let e = e.without_url();
     let mut message = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(cause) = source {

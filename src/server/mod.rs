@@ -97,7 +97,10 @@ pub(crate) enum Control {
     /// A raw client's prompt finished loading.
     Loaded(Command),
     /// A raw client's prompt (request `id`) could not be loaded.
-    LoadFailed { id: String, failure: prompts::Failure },
+    LoadFailed {
+        id: String,
+        failure: prompts::Failure,
+    },
 }
 
 struct Entry {

@@ -129,7 +129,12 @@ impl Prompts {
             )));
         }
         let key = (path.clone(), rate.hz(), meta.len(), meta.modified().ok());
-        if let Some(p) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(p) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             return Ok(p.clone());
         }
         let bytes = std::fs::read(&path)
@@ -215,7 +220,8 @@ mod tests {
     use super::*;
 
     fn dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("tonegate-prompts-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("tonegate-prompts-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("sub")).unwrap();
         std::fs::write(dir.join("sub/a.wav"), b"x").unwrap();
@@ -244,8 +250,14 @@ mod tests {
         assert_eq!(p.resolve("../x.wav"), Err(Failure::BadPath));
         assert_eq!(p.resolve("sub/../sub/a.wav"), Err(Failure::BadPath));
         assert_eq!(p.resolve(""), Err(Failure::BadPath));
-        assert!(matches!(p.resolve("/etc/hostname"), Err(Failure::NotAvailable(_))));
-        assert!(matches!(p.resolve("sub/missing.wav"), Err(Failure::NotAvailable(_))));
+        assert!(matches!(
+            p.resolve("/etc/hostname"),
+            Err(Failure::NotAvailable(_))
+        ));
+        assert!(matches!(
+            p.resolve("sub/missing.wav"),
+            Err(Failure::NotAvailable(_))
+        ));
         let _ = std::fs::remove_dir_all(root);
     }
 
@@ -267,7 +279,10 @@ mod tests {
         let target = root.canonicalize().unwrap().join("sub/a.wav");
         assert_eq!(lenient.resolve("inner.wav").unwrap(), target);
         assert_eq!(lenient.resolve("linked/a.wav").unwrap(), target);
-        assert!(matches!(lenient.resolve("outer.wav"), Err(Failure::NotAvailable(_))));
+        assert!(matches!(
+            lenient.resolve("outer.wav"),
+            Err(Failure::NotAvailable(_))
+        ));
         let _ = std::fs::remove_dir_all(root);
     }
 
