@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::tls::start_tls;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -26,7 +26,7 @@ const ACS_META: &str = r#"{"kind":"AudioMetadata","audioMetadata":{"subscription
 const TWILIO_START: &str = r#"{"event":"start","sequenceNumber":"1","start":{"accountSid":"AC1","streamSid":"MZ1","callSid":"CA1","tracks":["inbound"],"customParameters":{},"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}},"streamSid":"MZ1"}"#;
 
 /// Whether the server closes `stream` (EOF or reset) within `limit`; data is skipped.
-async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+async fn closed_within(stream: &mut (impl AsyncRead + Unpin), limit: Duration) -> bool {
     let mut buf = [0u8; 1024];
     let read_to_end = async {
         loop {
@@ -126,6 +126,26 @@ async fn connections_without_a_request_head_in_time_are_closed() {
         http_get(server.addr, "/healthz").await,
         (200, "ok".to_owned())
     );
+    server.handle.shutdown();
+}
+
+#[tokio::test]
+async fn tls_connections_without_a_request_head_in_time_are_closed() {
+    let (server, pki) = start_tls(Config {
+        header_read_timeout_ms: 300,
+        ..Config::default()
+    })
+    .await;
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let connector = tokio_rustls::TlsConnector::from(pki.client_config());
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.expect("handshake");
+    tls.write_all(b"GET /hea").await.unwrap();
+    assert!(
+        closed_within(&mut tls, PATIENCE).await,
+        "half a request head over TLS"
+    );
+    assert_eq!(server.handle.metrics().header_timeouts.get(), 1);
     server.handle.shutdown();
 }
 

@@ -90,7 +90,8 @@ impl Listener {
         state: Arc<State>,
     ) -> Listener {
         let config = &state.config;
-        let max_connections = fit_to_open_file_limit(config.max_connections);
+        let max_connections =
+            fit_to_open_file_limit(config.max_connections).min(Semaphore::MAX_PERMITS);
         let tls = tls.map(|tls| {
             Arc::new(Handshaker::new(
                 tls,

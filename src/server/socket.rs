@@ -19,6 +19,9 @@ use crate::session::{
     RecognizeOptions, RecognizeRequest, Seen, Session, Tone, Transmit,
 };
 
+/// Longest wait for either side's close frame to go out or come in.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
 enum Flow {
     Continue,
     /// Close the socket with this code and reason (after flushing the session).
@@ -243,7 +246,7 @@ impl Conn {
             Message::Close(frame) => {
                 // The transport queued the reply to the peer's close: send it before the
                 // socket is dropped, so the peer sees an orderly close.
-                let _ = self.socket.flush().await;
+                let _ = tokio::time::timeout(CLOSE_WAIT, self.socket.flush()).await;
                 let orderly = frame.as_ref().is_none_or(|f| f.code == 1000);
                 return Flow::Gone { lost: !orderly };
             }
@@ -706,8 +709,9 @@ impl Conn {
         if self.peer_gone || self.socket.send(Message::Close(Some(frame))).await.is_err() {
             return;
         }
-        // Read until the peer's close (or 1 s) so the close frame is not lost to a reset.
-        let wait = tokio::time::sleep(Duration::from_secs(1));
+        // Read until the peer's close (or CLOSE_WAIT) so the close frame is not lost to a
+        // reset.
+        let wait = tokio::time::sleep(CLOSE_WAIT);
         tokio::pin!(wait);
         loop {
             tokio::select! {

@@ -113,7 +113,7 @@ impl Handshaker {
         Handshaker {
             acceptor: TlsAcceptor::from(config),
             timeout,
-            turns: Semaphore::new(max_handshakes.max(1)),
+            turns: Semaphore::new(max_handshakes.clamp(1, Semaphore::MAX_PERMITS)),
             metrics,
         }
     }
