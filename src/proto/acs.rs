@@ -1,4 +1,4 @@
-//! ACS media streaming frames (see `shared/spec/acs.md` section 1).
+//! ACS media streaming frames, as ACS sends and accepts them on the audio WebSocket.
 //!
 //! Inbound: `{"kind": "AudioMetadata" | "AudioData" | "DtmfData" | ..., "<kindCamel>": {...}}`.
 //! Keys are read in camelCase or PascalCase. Outbound frames use the PascalCase form of

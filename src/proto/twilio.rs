@@ -1,4 +1,4 @@
-//! Twilio Media Streams frames (see `shared/spec/twilio.md`).
+//! Twilio Media Streams frames, as Twilio sends and accepts them on the audio WebSocket.
 //!
 //! Inbound events: `connected`, `start`, `media`, `dtmf`, `mark`, `stop`. Outbound:
 //! `media`, `mark`, `clear`, each carrying the `streamSid`.
