@@ -41,6 +41,38 @@ struct Keying {
     dropout_ms: Option<(f32, f32)>,
     /// Signal-to-noise ratio over 0-4 kHz, dB.
     snr_db: Option<f32>,
+    /// Which keys follow which.
+    order: KeyOrder,
+    /// Shape of each tone.
+    waveform: Waveform,
+    /// Overdrive into a hard clipper: the clip level lies this many dB below the
+    /// undistorted signal's peak.
+    clip_db: Option<f32>,
+    /// Constant offset added to the whole signal, as a share of full scale.
+    dc_offset: f32,
+    /// Dial tone (350 + 440 Hz, -13 dBm0 each) through each pause and this many ms
+    /// into the next tone, as when a first key press overlaps dial tone.
+    dial_tone_overlap_ms: Option<f32>,
+}
+
+/// The order keys are sent in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum KeyOrder {
+    /// Every key twice in a row, so repeated digits must be separated by the pause alone.
+    Repeated,
+    /// Every ordered pair of different keys once, back to back (an Euler circuit through
+    /// the 240 key changes): each digit differs from the one before.
+    Changes,
+}
+
+/// How each tone of the pair is shaped.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Waveform {
+    /// Pure sines.
+    Sine,
+    /// Square waves of the same fundamental level (a cheap generator): odd harmonics
+    /// from 9.5 dB below the tone.
+    Square,
 }
 
 const NOMINAL: Keying = Keying {
@@ -52,6 +84,11 @@ const NOMINAL: Keying = Keying {
     off_ms: 50.0,
     dropout_ms: None,
     snr_db: None,
+    order: KeyOrder::Repeated,
+    waveform: Waveform::Sine,
+    clip_db: None,
+    dc_offset: 0.0,
+    dial_tone_overlap_ms: None,
 };
 
 /// A non-DTMF signal that must never read as digits.
@@ -85,12 +122,15 @@ struct Condition {
 
 impl Condition {
     /// Whether its latencies join the suite's headline figures. A dropout that falls
-    /// before the report point holds the report until the tone resumes, so dropout
-    /// conditions show their latency on their own row only.
+    /// before the report point holds the report until the tone resumes, and a tone under
+    /// dial tone may only be recognised once the dial tone stops, so those conditions
+    /// show their latency on their own row only.
     fn counts_for_latency(&self) -> bool {
         match &self.signal {
             Signal::Digits(keying) => {
-                self.expectation == Expectation::Accept && keying.dropout_ms.is_none()
+                self.expectation == Expectation::Accept
+                    && keying.dropout_ms.is_none()
+                    && keying.dial_tone_overlap_ms.is_none()
             }
             _ => false,
         }
@@ -271,6 +311,66 @@ fn suite() -> Vec<Condition> {
                 ..NOMINAL
             },
         ),
+        accept("twist +8 dB (high louder)", level(-18.0, -10.0)),
+        accept("twist -10 dB (low louder)", level(-10.0, -20.0)),
+        accept("twist +8 dB at -25 dBm0", level(-25.0, -17.0)),
+        accept("twist -10 dB at -25 dBm0", level(-15.0, -25.0)),
+        accept(
+            "key changes without a pause, 200 ms tones",
+            Keying {
+                order: KeyOrder::Changes,
+                ..timing(200.0, 0.0)
+            },
+        ),
+        accept(
+            "key changes, 50 ms tones, 10 ms gaps",
+            Keying {
+                order: KeyOrder::Changes,
+                ..timing(50.0, 10.0)
+            },
+        ),
+        accept(
+            "key changes without a pause, 50 ms tones",
+            Keying {
+                order: KeyOrder::Changes,
+                ..timing(50.0, 0.0)
+            },
+        ),
+        accept(
+            "square-wave tones",
+            Keying {
+                waveform: Waveform::Square,
+                ..NOMINAL
+            },
+        ),
+        accept(
+            "clipped 6 dB",
+            Keying {
+                clip_db: Some(6.0),
+                ..NOMINAL
+            },
+        ),
+        accept(
+            "clipped 20 dB",
+            Keying {
+                clip_db: Some(20.0),
+                ..NOMINAL
+            },
+        ),
+        accept(
+            "DC offset 10 % of full scale, -20 dBm0",
+            Keying {
+                dc_offset: 0.1,
+                ..level(-20.0, -20.0)
+            },
+        ),
+        accept(
+            "first key over dial tone",
+            Keying {
+                dial_tone_overlap_ms: Some(100.0),
+                ..timing(200.0, 100.0)
+            },
+        ),
         reject("frequency +3.5 %", deviation(0.035, 0.035)),
         reject("frequency -3.5 %", deviation(-0.035, -0.035)),
         reject("low tone +3.5 % only", deviation(0.035, 0.0)),
@@ -377,42 +477,79 @@ fn synthesise_digits(
     let ms = |ms: f32| rate.ms_to_samples(f64::from(ms));
     // Leading silence with a random sub-block offset, so onsets fall anywhere in a block.
     samples.resize(ms(50.0) + rng.random_range(0..ms(8.0)), 0.0);
-    for _ in 0..ROUNDS {
-        for digit in Digit::ALL.into_iter().flat_map(|d| [d, d]) {
-            let on = samples.len();
-            let len = ms(keying.on_ms);
-            samples.resize(on + len, 0.0);
-            let (low, high) = digit.frequencies();
-            let tone = &mut samples[on..];
-            add_sine(
-                tone,
-                rate,
-                low * (1.0 + keying.low_deviation),
-                dbm0_to_peak(keying.low_dbm0),
-                rng.random(),
-            );
-            add_sine(
-                tone,
-                rate,
-                high * (1.0 + keying.high_deviation),
-                dbm0_to_peak(keying.high_dbm0),
-                rng.random(),
-            );
-            if let Some((offset, gap)) = keying.dropout_ms {
-                let gap_start = ms(offset);
-                tone[gap_start..(gap_start + ms(gap)).min(len)].fill(0.0);
+    let digits: Vec<Digit> = match keying.order {
+        KeyOrder::Repeated => (0..ROUNDS)
+            .flat_map(|_| Digit::ALL.into_iter().flat_map(|d| [d, d]))
+            .collect(),
+        KeyOrder::Changes => key_changes(),
+    };
+    let mut pause_start = 0;
+    for digit in digits {
+        let on = samples.len();
+        // Keys sent back to back vary in length by up to a block instead, so that key
+        // changes too fall anywhere in a block.
+        let len = match keying.order {
+            KeyOrder::Repeated => ms(keying.on_ms),
+            KeyOrder::Changes => ms(keying.on_ms) + rng.random_range(0..ms(4.0)),
+        };
+        samples.resize(on + len, 0.0);
+        if let Some(overlap) = keying.dial_tone_overlap_ms {
+            let until = (on + ms(overlap)).min(samples.len());
+            for hz in [350.0, 440.0] {
+                add_sine(
+                    &mut samples[pause_start..until],
+                    rate,
+                    hz,
+                    dbm0_to_peak(-13.0),
+                    rng.random(),
+                );
             }
-            sent.push(Sent {
-                digit,
-                on,
-                off: on + len,
-            });
-            // Pauses vary by up to a block so releases also fall anywhere.
-            samples.resize(
-                samples.len() + ms(keying.off_ms) + rng.random_range(0..ms(4.0)),
-                0.0,
-            );
         }
+        let (low, high) = digit.frequencies();
+        let tone = &mut samples[on..];
+        let add = match keying.waveform {
+            Waveform::Sine => add_sine,
+            Waveform::Square => add_square,
+        };
+        add(
+            tone,
+            rate,
+            low * (1.0 + keying.low_deviation),
+            dbm0_to_peak(keying.low_dbm0),
+            rng.random(),
+        );
+        add(
+            tone,
+            rate,
+            high * (1.0 + keying.high_deviation),
+            dbm0_to_peak(keying.high_dbm0),
+            rng.random(),
+        );
+        if let Some(overdrive_db) = keying.clip_db {
+            let peak = dbm0_to_peak(keying.low_dbm0) + dbm0_to_peak(keying.high_dbm0);
+            let clip = peak / 10f32.powf(overdrive_db / 20.0);
+            for sample in tone.iter_mut() {
+                *sample = sample.clamp(-clip, clip);
+            }
+        }
+        if let Some((offset, gap)) = keying.dropout_ms {
+            let gap_start = ms(offset);
+            tone[gap_start..(gap_start + ms(gap)).min(len)].fill(0.0);
+        }
+        sent.push(Sent {
+            digit,
+            on,
+            off: on + len,
+        });
+        // Pauses vary by up to a block so releases also fall anywhere; keys sent back
+        // to back stay back to back.
+        pause_start = samples.len();
+        let jitter = if keying.off_ms > 0.0 {
+            rng.random_range(0..ms(4.0))
+        } else {
+            0
+        };
+        samples.resize(samples.len() + ms(keying.off_ms) + jitter, 0.0);
     }
     samples.resize(samples.len() + ms(100.0), 0.0);
     if let Some(snr_db) = keying.snr_db {
@@ -425,7 +562,48 @@ fn synthesise_digits(
             rng,
         );
     }
+    if keying.dc_offset != 0.0 {
+        for sample in &mut samples {
+            *sample += keying.dc_offset;
+        }
+    }
     (samples, sent)
+}
+
+/// The 16 keys in an order that holds every ordered pair of different keys exactly once
+/// as neighbours (an Euler circuit of the complete directed graph, by Hierholzer's
+/// algorithm): 241 keys, 240 key changes.
+fn key_changes() -> Vec<Digit> {
+    let keys = Digit::ALL.len();
+    // next[k]: the next unused successor of key k to try.
+    let mut next = vec![0usize; keys];
+    let mut stack = vec![0usize];
+    let mut circuit = Vec::with_capacity(keys * (keys - 1) + 1);
+    while let Some(&key) = stack.last() {
+        while next[key] < keys && next[key] == key {
+            next[key] += 1;
+        }
+        if next[key] < keys {
+            stack.push(next[key]);
+            next[key] += 1;
+        } else {
+            circuit.push(key);
+            stack.pop();
+        }
+    }
+    circuit.reverse();
+    circuit.into_iter().map(|k| Digit::ALL[k]).collect()
+}
+
+/// Adds a square wave whose fundamental has the given peak, starting phase in turns.
+fn add_square(samples: &mut [f32], rate: SampleRate, frequency: f32, peak: f32, phase: f64) {
+    // A square wave of amplitude a has a fundamental of peak 4a/pi.
+    let amplitude = peak * std::f32::consts::PI / 4.0;
+    let step = f64::from(frequency) / f64::from(rate.hz());
+    for (n, sample) in samples.iter_mut().enumerate() {
+        let turns = (phase + step * n as f64).fract();
+        *sample += if turns < 0.5 { amplitude } else { -amplitude };
+    }
 }
 
 /// Adds a sine of the given peak and starting phase (in turns, 0-1).
