@@ -104,6 +104,81 @@ impl Default for Config {
     }
 }
 
+/// A named set of detector settings, for where catching more keys must be weighed
+/// against inventing digits from speech and music.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Tuned for real calls: twist to +10 / -12 dB, pair share 0.75; zero false digits
+    /// on the talk-off corpus.
+    #[default]
+    Default,
+    /// Closer to ITU-T Q.24's limits: twist to +6 / -10 dB, pair share 0.8.
+    Strict,
+    /// For noisy captures: pair share 0.45 and twist to +12 / -14 dB, so tones at 0 dB
+    /// S/N and under speech or music are caught, at the cost of some false digits on
+    /// speech and music (see the README's figures).
+    Noisy,
+}
+
+impl Profile {
+    /// Every profile, in the order the README lists them.
+    pub const ALL: [Profile; 3] = [Profile::Default, Profile::Strict, Profile::Noisy];
+
+    /// The profile's name as the CLI and the settings spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Default => "default",
+            Profile::Strict => "strict",
+            Profile::Noisy => "noisy",
+        }
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A profile name that is not one of [`Profile::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown detector profile `{0}` (expected default, strict or noisy)")]
+pub struct UnknownProfile(pub String);
+
+impl std::str::FromStr for Profile {
+    type Err = UnknownProfile;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Profile::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownProfile(s.to_string()))
+    }
+}
+
+impl Config {
+    /// The settings of `profile`.
+    pub fn for_profile(profile: Profile) -> Config {
+        let default = Config::default();
+        match profile {
+            Profile::Default => default,
+            Profile::Strict => Config {
+                max_normal_twist_db: 10.0,
+                max_reverse_twist_db: 6.0,
+                min_pair_share: 0.8,
+                ..default
+            },
+            Profile::Noisy => Config {
+                max_normal_twist_db: 14.0,
+                max_reverse_twist_db: 12.0,
+                min_pair_share: 0.45,
+                ..default
+            },
+        }
+    }
+}
+
 /// A configuration value outside its meaningful range.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 pub enum ConfigError {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::stream_auth::Mode;
+use crate::dsp::dtmf::{self, Profile};
 use crate::dsp::tone::Cadence;
 use crate::media::player::Prompt;
 use crate::session;
@@ -132,6 +133,11 @@ pub struct Config {
     /// and query. Default none: `wss://` (if tonegate serves TLS) or `ws://`, then the
     /// request's `Host` header.
     pub public_url: Option<String>,
+    /// Detector settings for every call: `default` (tuned for real calls: twist to +10 /
+    /// -12 dB, zero false digits on the talk-off corpus), `strict` (closer to ITU-T
+    /// Q.24's limits) or `noisy` (catches tones near 0 dB S/N, at some risk of false
+    /// digits from speech and music). Default `default`.
+    pub detector_profile: Profile,
 }
 
 impl Default for Config {
@@ -179,6 +185,7 @@ impl Default for Config {
             stream_auth_token: None,
             twilio_auth_token: None,
             public_url: None,
+            detector_profile: Profile::Default,
         }
     }
 }
@@ -211,6 +218,7 @@ impl Config {
             platform_hold: Duration::from_millis(self.platform_hold_ms),
             dedupe_window: Duration::from_millis(self.dedupe_window_ms),
             max_queued_audio: Duration::from_millis(self.max_queued_audio_ms),
+            dtmf: dtmf::Config::for_profile(self.detector_profile),
             operations: session::operations::Config {
                 dtmf_buffer: self.dtmf_buffer_digits,
                 send_cadence: Cadence {
