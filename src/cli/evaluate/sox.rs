@@ -1,6 +1,8 @@
 //! Codec round trips through `sox` for the robustness rows: AMR-NB (the mobile
 //! networks' codec, 12.2 kbit/s), GSM-FR and IMA ADPCM, all at 8 kHz.
 
+use std::ffi::OsStr;
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -87,16 +89,16 @@ impl Codec {
     fn run(
         &self,
         samples: &[f32],
-        input: &std::path::Path,
-        coded: &std::path::Path,
-        output: &std::path::Path,
+        input: &Path,
+        coded: &Path,
+        output: &Path,
     ) -> Result<Vec<f32>, String> {
         let mut bytes = vec![0u8; samples.len() * 2];
         Encoding::S16le
             .encode(samples, &mut bytes)
             .map_err(|e| e.to_string())?;
         std::fs::write(input, &bytes).map_err(|e| e.to_string())?;
-        let sox = |args: Vec<&std::ffi::OsStr>| -> Result<(), String> {
+        let sox = |args: Vec<&OsStr>| -> Result<(), String> {
             let status = Command::new("sox")
                 .args(args)
                 .output()
@@ -107,13 +109,13 @@ impl Codec {
                 Err(String::from_utf8_lossy(&status.stderr).trim().to_string())
             }
         };
-        let mut encode: Vec<&std::ffi::OsStr> = RAW_8K.iter().map(|a| a.as_ref()).collect();
+        let mut encode: Vec<&OsStr> = RAW_8K.iter().map(OsStr::new).collect();
         encode.push(input.as_os_str());
-        encode.extend(self.options.iter().map(|a| std::ffi::OsStr::new(a)));
+        encode.extend(self.options.iter().map(OsStr::new));
         encode.push(coded.as_os_str());
         sox(encode)?;
-        let mut decode: Vec<&std::ffi::OsStr> = vec![coded.as_os_str()];
-        decode.extend(RAW_8K.iter().map(|a| std::ffi::OsStr::new(a)));
+        let mut decode: Vec<&OsStr> = vec![coded.as_os_str()];
+        decode.extend(RAW_8K.iter().map(OsStr::new));
         decode.push(output.as_os_str());
         sox(decode)?;
         let bytes = std::fs::read(output).map_err(|e| e.to_string())?;
