@@ -47,9 +47,10 @@ impl Receiver {
         let analysis = SampleRate::new(ANALYSIS_RATE).expect("analysis rate is supported");
         let resampler = Resampler::with_filter(rate, analysis, Filter::Detection)?;
         // Pieces end where the resampler produces output; a pass-through has no such
-        // boundaries, so its pieces end where the detector finishes a block.
+        // boundaries, so its pieces end where the detector finishes a half block (where
+        // it may report a digit).
         let step_len = match resampler.chunk_len() {
-            0 | 1 => dtmf::BLOCK_LEN,
+            0 | 1 => dtmf::HALF_BLOCK,
             chunk => chunk,
         };
         let scratch = vec![

@@ -242,3 +242,58 @@ fn wrong_raw_parameters_are_refused() {
     assert!(String::from_utf8_lossy(&odd_bytes.stderr).contains("stray byte"));
     std::fs::remove_file(odd).unwrap();
 }
+
+/// Keys 1, 5, 9 with the high tone 8 dB above the low one (a hand-dialled line's
+/// reverse twist), 100 ms on and off, as a 16-bit 8 kHz WAV file.
+fn reverse_twist_file() -> PathBuf {
+    use tonegate::dsp::keypad::Digit;
+    use tonegate::dsp::level::dbm0_to_peak;
+    let mut samples = vec![0.0f32; 800];
+    for key in ["1", "5", "9"] {
+        let digit: Digit = key.parse().unwrap();
+        let (low, high) = digit.frequencies();
+        for n in 0..800 {
+            let t = n as f32 / 8_000.0;
+            let tau = std::f32::consts::TAU;
+            samples.push(
+                dbm0_to_peak(-18.0) * (tau * low * t).sin()
+                    + dbm0_to_peak(-10.0) * (tau * high * t).sin(),
+            );
+        }
+        samples.extend([0.0; 800]);
+    }
+    let path = std::env::temp_dir().join(format!("tonegate-twist-{}.wav", std::process::id()));
+    let mut file = std::fs::File::create(&path).unwrap();
+    tonegate::media::wav::write_wav(
+        &mut file,
+        8_000,
+        1,
+        tonegate::codec::Encoding::S16le,
+        &samples,
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn profile_sets_the_twist_accepted() {
+    let path = reverse_twist_file();
+    let file = path.to_str().unwrap();
+    let default = detect(&["--format", "jsonl", file]);
+    assert!(default.status.success(), "{default:?}");
+    let digits: String = rows(&default).iter().map(|r| r.digit.as_str()).collect();
+    assert_eq!(
+        digits, "159",
+        "the default profile accepts +8 dB of reverse twist"
+    );
+    let strict = detect(&["--format", "jsonl", "--profile", "strict", file]);
+    assert!(strict.status.success(), "{strict:?}");
+    assert!(
+        rows(&strict).is_empty(),
+        "strict keeps Q.24-era limits (+6 dB)"
+    );
+    let unknown = detect(&["--profile", "loose", file]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown detector profile"));
+    let _ = std::fs::remove_file(path);
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tonegate::SampleRate;
 use tonegate::codec::{self, Encoding, g711, pcm};
 use tonegate::dsp::Digit;
-use tonegate::dsp::dtmf::{self, BLOCK_LEN, Detector, Event};
+use tonegate::dsp::dtmf::{self, BLOCK_LEN, Detector, Event, HALF_BLOCK};
 use tonegate::dsp::tone::{Cadence, Component, Oscillator, Tone, render_digits};
 use tonegate::media::wav::{self, SampleFormat, WavReader};
 use tonegate::resample::{Filter, Resampler};
@@ -682,9 +682,9 @@ fn check_events(events: &[Seen], len: usize) {
                     "detector_chunking: two presses without a release"
                 );
                 assert_eq!(
-                    press.detected % BLOCK_LEN as u64,
+                    press.detected % HALF_BLOCK as u64,
                     0,
-                    "detector_chunking: report off a block boundary"
+                    "detector_chunking: report off a half-block boundary"
                 );
                 assert!(
                     press.detected as usize <= stream_end,

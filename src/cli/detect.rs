@@ -76,8 +76,8 @@ fn detect_file<W: Write>(
     let rate = input.rate();
     let mut receivers = Vec::with_capacity(selected.len());
     for _ in &selected {
-        let receiver =
-            Receiver::new(rate, dtmf::Config::default()).map_err(|e| Stop::Input(e.into()))?;
+        let receiver = Receiver::new(rate, dtmf::Config::for_profile(args.profile))
+            .map_err(|e| Stop::Input(e.into()))?;
         receivers.push(receiver);
     }
     let progress = progress_bar(&input, args.format);

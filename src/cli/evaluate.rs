@@ -5,21 +5,49 @@ use std::process::ExitCode;
 
 use tonegate::SampleRate;
 use tonegate::dsp::dtmf;
-use tonegate::evaluate::{self, Report};
+use tonegate::evaluate::{self, Extras, Report, Transcode};
 
 use super::{EvaluateArgs, ReportFormat};
+
+mod material;
+mod sox;
 
 /// Runs the suite; exit code 0 when every condition passes, 1 otherwise.
 pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
     let rate = SampleRate::new(args.rate)?;
-    let report = evaluate::run(rate, &dtmf::Config::default())?;
+    let speech = args.speech.as_deref().map(material::read_dir).transpose()?;
+    let music = args.music.as_deref().map(material::read_dir).transpose()?;
+    if args.codecs {
+        sox::check()?;
+    }
+    let round_trips: Vec<(&str, Box<Transcode>)> = if args.codecs {
+        sox::CODECS
+            .iter()
+            .map(|codec| {
+                let round_trip = move |samples: &[f32]| codec.transcode(samples);
+                (codec.name, Box::new(round_trip) as Box<Transcode>)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let extras = Extras {
+        speech: speech.as_deref(),
+        music: music.as_deref(),
+        codecs: round_trips
+            .iter()
+            .map(|(name, round_trip)| (*name, round_trip.as_ref()))
+            .collect(),
+    };
+    let config = dtmf::Config::for_profile(args.profile);
+    let report = evaluate::run_with(rate, &config, &extras)?;
     let mut out = io::stdout().lock();
     match args.format {
         ReportFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
         }
-        ReportFormat::Text => write_table(&mut out, &report)?,
+        ReportFormat::Text => write_table(&mut out, &report, args.profile)?,
     }
     Ok(if report.passed {
         ExitCode::SUCCESS
@@ -28,9 +56,13 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn write_table(out: &mut impl Write, report: &Report) -> io::Result<()> {
+fn write_table(out: &mut impl Write, report: &Report, profile: dtmf::Profile) -> io::Result<()> {
     let ms = |value: Option<f64>| value.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
-    writeln!(out, "DTMF receiver compliance at {} Hz", report.rate_hz)?;
+    writeln!(
+        out,
+        "DTMF receiver compliance at {} Hz, profile {profile}",
+        report.rate_hz
+    )?;
     writeln!(
         out,
         "{:<42} {:>6} {:>6} {:>8} {:>6} {:>6} {:>8} {:>8}  result",
@@ -40,6 +72,7 @@ fn write_table(out: &mut impl Write, report: &Report) -> io::Result<()> {
         let expect = match c.expectation {
             evaluate::Expectation::Accept => "accept",
             evaluate::Expectation::Reject => "reject",
+            evaluate::Expectation::Measure => "sweep",
         };
         writeln!(
             out,

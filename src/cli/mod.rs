@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tonegate::codec::Encoding;
+use tonegate::dsp::dtmf::Profile;
 
 /// Real-time media engine for IVRs: DTMF detection on call audio.
 #[derive(Debug, Parser)]
@@ -64,6 +65,10 @@ struct DetectArgs {
     /// Encoding of headerless input.
     #[arg(long, requires = "raw")]
     encoding: Option<Encoding>,
+    /// Detector settings: `default` (real calls), `strict` (closer to Q.24's limits) or
+    /// `noisy` (catches tones in heavy noise, at some risk of false digits).
+    #[arg(long, default_value_t = Profile::Default)]
+    profile: Profile,
     /// Files to analyse; `-` reads standard input.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -132,6 +137,20 @@ struct EvaluateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     format: ReportFormat,
+    /// Detector settings: `default`, `strict` or `noisy` (see `detect --help`).
+    #[arg(long, default_value_t = Profile::Default)]
+    profile: Profile,
+    /// A directory of 8 kHz speech WAV files (searched recursively) to mix under tones
+    /// in extra rows, e.g. /usr/share/asterisk/sounds/en_US_f_Allison.
+    #[arg(long)]
+    speech: Option<PathBuf>,
+    /// A directory of 8 kHz music WAV files to mix under tones, e.g. /usr/share/asterisk/moh.
+    #[arg(long)]
+    music: Option<PathBuf>,
+    /// Add rows with tones passed through AMR-NB, GSM-FR and IMA ADPCM (needs `sox` with
+    /// AMR-NB support on the PATH, e.g. Debian's `sox` and `libsox-fmt-all`).
+    #[arg(long)]
+    codecs: bool,
 }
 
 /// Parses the command line and runs the command.

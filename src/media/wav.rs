@@ -446,8 +446,9 @@ enum Samples<R> {
     Int(HoundReader<R>, f32),
     /// 32-bit float through hound, used as they are.
     Float(HoundReader<R>),
-    /// G.711 codes straight from the read buffer, decoded by [`Encoding::decode`].
-    G711(BufReader<R>, Encoding),
+    /// 16-bit PCM or G.711 codes straight from the read buffer, decoded by
+    /// [`Encoding::decode`]: the common formats skip hound's per-sample path.
+    Codes(BufReader<R>, Encoding),
 }
 
 /// Why a read of samples stopped before filling its buffer.
@@ -499,6 +500,7 @@ impl<R: Read> WavReader<R> {
     fn with_buffer(header: Header, buffered: BufReader<R>) -> Result<Self, Error> {
         let format = header.sample_format()?;
         let samples = match format {
+            SampleFormat::Pcm { bits: 16 } => Samples::Codes(buffered, Encoding::S16le),
             SampleFormat::Pcm { bits } => Samples::Int(
                 hound_reader(&header, FORMAT_PCM, buffered)?,
                 1.0 / (1u32 << (bits - 1)) as f32,
@@ -506,8 +508,8 @@ impl<R: Read> WavReader<R> {
             SampleFormat::Float => {
                 Samples::Float(hound_reader(&header, FORMAT_IEEE_FLOAT, buffered)?)
             }
-            SampleFormat::Ulaw => Samples::G711(buffered, Encoding::Ulaw),
-            SampleFormat::Alaw => Samples::G711(buffered, Encoding::Alaw),
+            SampleFormat::Ulaw => Samples::Codes(buffered, Encoding::Ulaw),
+            SampleFormat::Alaw => Samples::Codes(buffered, Encoding::Alaw),
         };
         Ok(WavReader {
             samples,
@@ -572,7 +574,7 @@ impl<R: Read> WavReader<R> {
             Samples::Float(samples) => fill(out, samples.samples::<f32>(), |s| {
                 if s.is_finite() { s } else { 0.0 }
             }),
-            Samples::G711(source, encoding) => decode_codes(source, *encoding, out),
+            Samples::Codes(source, encoding) => decode_codes(source, *encoding, out),
         };
         let frames = filled / channels;
         self.frames_read += frames as u64;
@@ -637,26 +639,42 @@ fn fill<S>(
     (out.len(), None)
 }
 
-/// Decodes G.711 codes from `source` into `out` until it is full or the input ends;
-/// returns the samples written and why it stopped short.
+/// Decodes samples of `encoding` from `source` into `out` until it is full or the input
+/// ends; returns the samples written and why it stopped short. Whole samples are decoded
+/// straight from the read buffer; a sample split across two refills is put together.
 fn decode_codes<R: Read>(
     source: &mut BufReader<R>,
     encoding: Encoding,
     out: &mut [f32],
 ) -> (usize, Option<Stop>) {
+    let size = encoding.bytes_per_sample();
     let mut filled = 0;
     while filled < out.len() {
-        let codes = match source.fill_buf() {
+        let bytes = match source.fill_buf() {
             Ok([]) => return (filled, Some(Stop::End)),
-            Ok(codes) => codes,
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return (filled, Some(Stop::Io(e))),
         };
-        let n = codes.len().min(out.len() - filled);
+        let whole = (bytes.len() / size).min(out.len() - filled);
+        if whole == 0 {
+            let mut split = [0u8; 2];
+            match read_full(source, &mut split[..size]) {
+                Ok(read) if read == size => {}
+                Ok(_) => return (filled, Some(Stop::End)),
+                Err(Error::Io(e)) => return (filled, Some(Stop::Io(e))),
+                Err(_) => return (filled, Some(Stop::End)),
+            }
+            encoding
+                .decode(&split[..size], &mut out[filled..filled + 1])
+                .expect("one sample fits one slot");
+            filled += 1;
+            continue;
+        }
         let decoded = encoding
-            .decode(&codes[..n], &mut out[filled..filled + n])
-            .expect("n one-byte codes fit n samples");
-        source.consume(decoded);
+            .decode(&bytes[..whole * size], &mut out[filled..filled + whole])
+            .expect("whole samples fit their slots");
+        source.consume(decoded * size);
         filled += decoded;
     }
     (filled, None)

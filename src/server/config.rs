@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::stream_auth::Mode;
+use crate::dsp::dtmf::{self, Profile};
 use crate::dsp::tone::Cadence;
 use crate::media::player::Prompt;
 use crate::session;
@@ -210,6 +211,11 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line (`timestamp`, `level`, `fields`, `target`).
     Json,
+    /// Detector settings for every call: `default` (tuned for real calls: twist to +10 /
+    /// -12 dB, zero false digits on the talk-off corpus), `strict` (closer to ITU-T
+    /// Q.24's limits) or `noisy` (catches tones near 0 dB S/N, at some risk of false
+    /// digits from speech and music). Default `default`.
+    pub detector_profile: Profile,
 }
 
 impl Default for Config {
@@ -274,6 +280,7 @@ impl Default for Config {
             max_event_subscribers: 64,
             replay_cache_entries: 100_000,
             insecure_allow_unauthenticated: false,
+            detector_profile: Profile::Default,
         }
     }
 }
@@ -321,6 +328,7 @@ impl Config {
             platform_hold: Duration::from_millis(self.platform_hold_ms),
             dedupe_window: Duration::from_millis(self.dedupe_window_ms),
             max_queued_audio: Duration::from_millis(self.max_queued_audio_ms),
+            dtmf: dtmf::Config::for_profile(self.detector_profile),
             operations: session::operations::Config {
                 dtmf_buffer: self.dtmf_buffer_digits,
                 send_cadence: Cadence {
