@@ -200,6 +200,11 @@ pub struct Config {
     /// authentication (logged as a warning at start). Default false: such a server
     /// refuses to start.
     pub insecure_allow_unauthenticated: bool,
+    /// Detector settings for every call: `default` (tuned for real calls: twist to +10 /
+    /// -12 dB, zero false digits on the talk-off corpus), `strict` (closer to ITU-T
+    /// Q.24's limits) or `noisy` (catches tones near 0 dB S/N, at some risk of false
+    /// digits from speech and music). Default `default`.
+    pub detector_profile: Profile,
 }
 
 /// How log lines are written ([`Config::log_format`]).
@@ -211,11 +216,6 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line (`timestamp`, `level`, `fields`, `target`).
     Json,
-    /// Detector settings for every call: `default` (tuned for real calls: twist to +10 /
-    /// -12 dB, zero false digits on the talk-off corpus), `strict` (closer to ITU-T
-    /// Q.24's limits) or `noisy` (catches tones near 0 dB S/N, at some risk of false
-    /// digits from speech and music). Default `default`.
-    pub detector_profile: Profile,
 }
 
 impl Default for Config {
