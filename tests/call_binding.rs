@@ -48,18 +48,18 @@ async fn events_until(sse: &mut Sse, call_id: &str, done: impl Fn(&Value) -> boo
 
 #[tokio::test]
 async fn a_second_socket_for_a_live_call_is_refused_and_disturbs_nothing() {
-    let server = start(Config {
+    let (callback, _posts) = common::webhook::start_listener().await;
+    let config = Config {
         access_key: Some(key_b64()),
         event_token: Some(EVENT_TOKEN.to_owned()),
         ..Config::default()
-    })
-    .await;
+    };
+    let server = start(with_callbacks(config, &[&callback])).await;
     let bearer = format!("Bearer {EVENT_TOKEN}");
     let auth = [("authorization", bearer.as_str())];
     let mut sse = Sse::connect_with(server.addr, "/v1/calls/bind-1/events", &auth).await;
-    let (callback, _posts) = common::webhook::start_listener().await;
     let first = LiveCall::raw(
-        connect(server.addr, "/media/raw").await,
+        connect_authenticated(server.addr, "/media/raw").await,
         &server.handle,
         "bind-1",
         &callback,
@@ -67,8 +67,9 @@ async fn a_second_socket_for_a_live_call_is_refused_and_disturbs_nothing() {
     .await;
     events_until(&mut sse, "bind-1", |e| e["type"] == "started").await;
 
-    // A raw impostor naming the live call: closed 1008 right after its start.
-    let mut impostor = connect(server.addr, "/media/raw").await;
+    // A raw impostor (with the same credentials) naming the live call: closed 1008
+    // right after its start.
+    let mut impostor = connect_authenticated(server.addr, "/media/raw").await;
     start_raw(&mut impostor, "bind-1", SampleRate::HZ_8000, Encoding::Ulaw).await;
     let got = read_all(&mut impostor, Duration::from_secs(10)).await;
     assert_eq!(got.close.as_ref().map(|c| c.0), Some(1008), "{got:?}");
@@ -118,7 +119,7 @@ async fn a_second_socket_for_a_live_call_is_refused_and_disturbs_nothing() {
     let acs = try_connect_with_headers(
         server.addr,
         "/media/acs",
-        &[("x-ms-call-connection-id", "bind-1")],
+        &[("x-ms-call-connection-id", "bind-1"), STREAM_AUTH],
     )
     .await;
     match acs {
@@ -133,13 +134,14 @@ async fn a_second_socket_for_a_live_call_is_refused_and_disturbs_nothing() {
 /// A call token of scope `stream` opens only its call; the static token any call.
 #[tokio::test]
 async fn a_stream_call_token_opens_only_its_call() {
-    let server = start(Config {
+    let (callback, _posts) = common::webhook::start_listener().await;
+    let config = Config {
         access_key: Some(key_b64()),
         stream_auth: Mode::Token,
         stream_auth_token: Some(STREAM_TOKEN.to_owned()),
         ..Config::default()
-    })
-    .await;
+    };
+    let server = start(allow_callbacks(config, &[&callback])).await;
     #[allow(clippy::disallowed_methods)]
     let expires = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -158,7 +160,6 @@ async fn a_stream_call_token_opens_only_its_call() {
     let ws = try_connect_with_headers(server.addr, "/media/raw", &[("authorization", &own)])
         .await
         .unwrap();
-    let (callback, _posts) = common::webhook::start_listener().await;
     let _raw = LiveCall::raw(ws, &server.handle, "tok-raw", &callback).await;
     let mut other = try_connect_with_headers(server.addr, "/media/raw", &[("authorization", &own)])
         .await

@@ -58,13 +58,24 @@ pub const STREAM_AUTH: (&str, &str) = ("authorization", "Bearer tonegate-test-st
 /// what a socket needs for its `callbackUri` to be honoured.
 pub fn with_callbacks(config: Config, receivers: &[&str]) -> Config {
     let token = STREAM_AUTH.1.strip_prefix("Bearer ").unwrap();
+    allow_callbacks(
+        Config {
+            stream_auth: tonegate::server::stream_auth::Mode::Token,
+            stream_auth_token: Some(token.to_owned()),
+            ..config
+        },
+        receivers,
+    )
+}
+
+/// `config` whose authenticated audio sockets may name callback URIs on the origins
+/// (scheme, host, port) of `receivers`.
+pub fn allow_callbacks(config: Config, receivers: &[&str]) -> Config {
     let origins = receivers.iter().map(|r| {
         let url = reqwest::Url::parse(r).unwrap();
         format!("{}/", url.origin().ascii_serialization())
     });
     Config {
-        stream_auth: tonegate::server::stream_auth::Mode::Token,
-        stream_auth_token: Some(token.to_owned()),
         callback_allow: config
             .callback_allow
             .iter()
