@@ -26,13 +26,13 @@
 //! (HTTPS and WSS, rustls with the *ring* provider; see `tls.rs`): same routes, limits
 //! and shutdown.
 
-mod api;
+pub mod api;
 pub mod auth;
 mod config;
 mod metrics;
 mod socket;
 pub mod stream_auth;
-mod stream_params;
+pub mod stream_params;
 mod tls;
 mod twilio_signature;
 pub mod webhook;
