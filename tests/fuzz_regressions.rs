@@ -157,7 +157,10 @@ fn well_formed_peer_inputs_pass_their_checks() {
                 "callbackUri=http://[::1]:8080/x&foo",
             ],
         ),
-        (checks::jwks_parse, &[include_str!("../testdata/stream_auth/jwks.json")]),
+        (
+            checks::jwks_parse,
+            &[include_str!("../testdata/stream_auth/jwks.json")],
+        ),
         (
             checks::jwt_verify,
             &[

@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::de::DeserializeOwned;
 use tonegate::api::{
-    self, ApiError, ContinuousDtmfRequest, HoldRequest, MAX_SEND_TONES, PlayRequest,
-    PlaySourceRef, RecognizeRequest, SendDtmfTonesRequest, UnholdRequest,
+    self, ApiError, ContinuousDtmfRequest, HoldRequest, MAX_SEND_TONES, PlayRequest, PlaySourceRef,
+    RecognizeRequest, SendDtmfTonesRequest, UnholdRequest,
 };
 use tonegate::server::api::parse_body;
 use tonegate::server::auth::{self, Signed};
@@ -34,9 +34,7 @@ pub fn api_request(data: &[u8]) {
     }
     if let Some(r) = read_and_validate::<RecognizeRequest, _>(data, RecognizeRequest::validate) {
         assert!(r.initial_silence_timeout <= Duration::from_secs(300));
-        assert!(
-            (Duration::from_secs(1)..=Duration::from_secs(60)).contains(&r.inter_tone_timeout)
-        );
+        assert!((Duration::from_secs(1)..=Duration::from_secs(60)).contains(&r.inter_tone_timeout));
         assert!(r.max_tones.is_none_or(|n| n >= 1));
         r.prompts.iter().for_each(check_source);
         check_meta(&r.meta);
@@ -87,18 +85,29 @@ where
 }
 
 fn assert_bad_request(e: &ApiError) {
-    assert_eq!((e.status, e.code, e.sub_code), (400, "BadRequest", None), "{e}");
+    assert_eq!(
+        (e.status, e.code, e.sub_code),
+        (400, "BadRequest", None),
+        "{e}"
+    );
     assert!(!e.message.is_empty());
 }
 
 fn check_meta(meta: &OperationMeta) {
     if let Some(uri) = &meta.callback_uri {
-        assert_eq!(api::check_http_url(uri), Ok(()), "operationCallbackUri {uri:?}");
+        assert_eq!(
+            api::check_http_url(uri),
+            Ok(()),
+            "operationCallbackUri {uri:?}"
+        );
     }
 }
 
 fn check_source(source: &PlaySourceRef) {
-    let scheme = source.uri.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    let scheme = source
+        .uri
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
     assert!(
         matches!(scheme.as_deref(), Some("file" | "http" | "https")),
         "play source {:?}",

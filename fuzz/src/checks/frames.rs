@@ -81,7 +81,11 @@ fn check_binary(dialect: Dialect, data: &[u8]) {
             }
             other => panic!("raw binary frame parsed as {other:?}"),
         },
-        _ => assert_eq!(parsed, Err(Error::UnexpectedBinary), "{dialect} binary frame"),
+        _ => assert_eq!(
+            parsed,
+            Err(Error::UnexpectedBinary),
+            "{dialect} binary frame"
+        ),
     }
 }
 
@@ -126,7 +130,10 @@ fn check_accepted(dialect: Dialect, inbound: &Inbound<'_>) {
 /// The builders, fed the input itself, make frames that parse back to exactly it.
 fn check_builders(text: &str, data: &[u8]) {
     assert_eq!(audio_payload(Dialect::Acs, &acs::audio_frame(data)), data);
-    assert_eq!(audio_payload(Dialect::Twilio, &twilio::media(text, data)), data);
+    assert_eq!(
+        audio_payload(Dialect::Twilio, &twilio::media(text, data)),
+        data
+    );
     assert_eq!(mark_name(&twilio::mark(text, text)), text);
     let clear: serde_json::Value =
         serde_json::from_str(&twilio::clear(text)).expect("clear frame is JSON");

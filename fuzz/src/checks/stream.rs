@@ -11,9 +11,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde_json::{Value, json};
 use tonegate::api::check_http_url;
 use tonegate::server::Config;
-use tonegate::server::stream_auth::{
-    ACS_ISSUER, Jwt, Mode, Refusal, header_kid, parse_jwks,
-};
+use tonegate::server::stream_auth::{ACS_ISSUER, Jwt, Mode, Refusal, header_kid, parse_jwks};
 use tonegate::server::stream_params::StreamParams;
 
 use super::Input;
@@ -44,7 +42,10 @@ pub fn stream_query(data: &[u8]) {
         assert_eq!(check_http_url(uri), Ok(()), "accepted callbackUri {uri:?}");
     }
     if let Some(id) = &params.server_call_id {
-        assert!((1..=MAX_SERVER_CALL_ID).contains(&id.len()), "serverCallId {id:?}");
+        assert!(
+            (1..=MAX_SERVER_CALL_ID).contains(&id.len()),
+            "serverCallId {id:?}"
+        );
     }
     let pairs: Vec<(&str, &str)> = [
         ("callbackUri", params.callback_uri.as_deref()),
@@ -120,7 +121,10 @@ fn kids(keys: &HashMap<String, DecodingKey>) -> HashSet<String> {
 
 fn is_rs256_signing_key(entry: &Value, kid: &str) -> bool {
     let absent_or = |field: &str, wanted: &str| entry[field].is_null() || entry[field] == wanted;
-    entry["kid"] == kid && entry["kty"] == "RSA" && absent_or("alg", "RS256") && absent_or("use", "sig")
+    entry["kid"] == kid
+        && entry["kty"] == "RSA"
+        && absent_or("alg", "RS256")
+        && absent_or("use", "sig")
 }
 
 /// The fixed verifier, the test JWKS's keys and a token they accept.
@@ -175,7 +179,11 @@ impl Fixed {
 ///   for byte: nothing but the key's holder can make one.
 pub fn jwt_verify(data: &[u8]) {
     let fixed = fixed();
-    assert_eq!(fixed.check(&fixed.token), Ok(()), "the fixed token is accepted");
+    assert_eq!(
+        fixed.check(&fixed.token),
+        Ok(()),
+        "the fixed token is accepted"
+    );
     let mut input = Input::new(data);
     let token = match input.u8() % 3 {
         0 => edited(&fixed.token, &mut input),
@@ -185,14 +193,26 @@ pub fn jwt_verify(data: &[u8]) {
     let verdict = fixed.check(&token);
     assert_eq!(verdict, fixed.check(&token), "deterministic");
     if let Ok(kid) = header_kid(&token) {
-        let header = token.split('.').next().and_then(|h| URL_SAFE_NO_PAD.decode(h).ok());
+        let header = token
+            .split('.')
+            .next()
+            .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok());
         let header: Value = serde_json::from_slice(&header.expect("a read header is base64url"))
             .expect("a read header is JSON");
-        assert_eq!((&header["alg"], &header["kid"]), (&json!("RS256"), &json!(kid)));
+        assert_eq!(
+            (&header["alg"], &header["kid"]),
+            (&json!("RS256"), &json!(kid))
+        );
     }
-    let key = fixed.keys.get(KID).expect("the test JWKS holds the test key");
+    let key = fixed
+        .keys
+        .get(KID)
+        .expect("the test JWKS holds the test key");
     if fixed.jwt.verify(&token, key).is_ok() {
-        assert_eq!(token, fixed.token, "a token other than the signed one verifies");
+        assert_eq!(
+            token, fixed.token,
+            "a token other than the signed one verifies"
+        );
     }
 }
 
