@@ -14,11 +14,17 @@ use std::path::{Path, PathBuf};
 type Check = fn(&[u8]);
 
 /// Every fuzz target's name and its property check.
-const TARGETS: [(&str, Check); 4] = [
+const TARGETS: [(&str, Check); 10] = [
     ("wav_read", checks::wav_read),
     ("g711_round_trip", checks::g711_round_trip),
     ("detector_chunking", checks::detector_chunking),
     ("resampler_chunking", checks::resampler_chunking),
+    ("proto_frame", checks::proto_frame),
+    ("api_request", checks::api_request),
+    ("api_auth", checks::api_auth),
+    ("stream_query", checks::stream_query),
+    ("jwks_parse", checks::jwks_parse),
+    ("jwt_verify", checks::jwt_verify),
 ];
 
 fn regressions_dir() -> PathBuf {
@@ -113,4 +119,59 @@ fn detector_inputs_reach_detection() {
     noisy.extend((0..510).map(|i| (i * 37 % 256) as u8));
     assert_eq!(checks::detector_digits(&noisy), "2581");
     checks::detector_chunking(&noisy);
+}
+
+/// Well-formed inputs of the peer-facing targets (the fuzzers' seeds are of this kind):
+/// their checks hold on the accepting paths too, not only on refusals.
+#[test]
+fn well_formed_peer_inputs_pass_their_checks() {
+    let examples: [(Check, &[&str]); 5] = [
+        (
+            checks::proto_frame,
+            &[
+                r#"{"kind":"AudioMetadata","audioMetadata":{"subscriptionId":"s1","encoding":"PCM","sampleRate":16000,"channels":1}}"#,
+                r#"{"kind":"AudioData","audioData":{"participantRawID":"4:+15551234567","data":"AAABAA=="}}"#,
+                r#"{"kind":"DtmfData","dtmfData":{"data":"pound"}}"#,
+                r#"{"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","customParameters":{"callbackUri":"https://app.example/ev"},"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}}}"#,
+                r#"{"event":"media","sequenceNumber":"3","media":{"track":"outbound","timestamp":"5","payload":"/w=="}}"#,
+                r#"{"event":"mark","mark":{"name":"p\"1"}}"#,
+                r#"{"type":"start","callId":"c1","encoding":"ulaw","sampleRate":8000}"#,
+                r#"{"type":"sendDigits","digits":"12#"}"#,
+                r##"{"type":"recognize","maxTones":4,"stopTones":"#"}"##,
+            ],
+        ),
+        (
+            checks::api_request,
+            &[
+                " ",
+                r#"{"playSources":[{"kind":"file","file":{"uri":"file:///p.wav"}}],"operationCallbackUri":"https://app.example/ev"}"#,
+                r#"{"recognizeInputType":"dtmf","recognizeOptions":{"targetParticipant":{"rawId":"4:+1"},"dtmfOptions":{"maxTonesToCollect":4,"stopTones":["pound"]}}}"#,
+                r#"{"tones":["one","pound"],"targetParticipant":{"phoneNumber":{"value":"+1"}}}"#,
+                r#"{"targetParticipant":{"communicationUser":{"id":"8:acs:x"}},"playSourceInfo":{"file":{"uri":"https://app.example/m.wav"}}}"#,
+            ],
+        ),
+        (
+            checks::stream_query,
+            &[
+                "callbackUri=https%3A%2F%2Fapp.example%2Fev%3Fa%3D1&serverCallId=abc%3D",
+                "callbackUri=http://[::1]:8080/x&foo",
+            ],
+        ),
+        (
+            checks::jwks_parse,
+            &[include_str!("../testdata/stream_auth/jwks.json")],
+        ),
+        (
+            checks::jwt_verify,
+            &[
+                "\u{1}eyJhbGciOiJub25lIn0.e30.",
+                "\u{2}{\"alg\":\"RS256\",\"kid\":\"test-key-a\"}\n{\"exp\":1}\nsig",
+            ],
+        ),
+    ];
+    for (check, inputs) in examples {
+        for input in inputs {
+            check(input.as_bytes());
+        }
+    }
 }

@@ -156,8 +156,9 @@ pub struct MediaStreaming {
     pub sample_rate: u32,
 }
 
-/// Accepts an absolute `http` or `https` URL with a host; returns it parsed.
-pub(crate) fn check_http_url(uri: &str) -> Result<reqwest::Url, &'static str> {
+/// Accepts an absolute `http` or `https` URL with a host; returns it parsed, or says
+/// what is wrong.
+pub fn check_http_url(uri: &str) -> Result<reqwest::Url, &'static str> {
     let url = reqwest::Url::parse(uri).map_err(|_| "is not a URL")?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err("must be an http or https URL");

@@ -144,7 +144,9 @@ pub(crate) fn check_signature(
         })
 }
 
-fn parse_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+/// Reads a request body as JSON into `T`; an empty or all-whitespace body is `T`'s
+/// default (every field absent), as the SDKs send for operations without options.
+pub fn parse_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }

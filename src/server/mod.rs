@@ -30,7 +30,7 @@
 //! (HTTPS and WSS, rustls with the *ring* provider; see `tls.rs`): same routes, limits
 //! and shutdown.
 
-mod api;
+pub mod api;
 pub mod auth;
 mod budget;
 pub mod call_token;
@@ -44,7 +44,7 @@ mod prompts;
 mod replay;
 mod socket;
 pub mod stream_auth;
-mod stream_params;
+pub mod stream_params;
 mod tls;
 mod twilio_signature;
 pub mod webhook;

@@ -162,7 +162,9 @@ enum Kind {
     Jwt(Box<Jwt>),
 }
 
-struct Jwt {
+/// The JWT checks of `stream_auth = "jwt"`: RS256, issuer and audience from the
+/// configuration, `exp` required.
+pub struct Jwt {
     validation: Validation,
     keys: KeyCache,
 }
@@ -270,7 +272,7 @@ pub(crate) fn unix_seconds(wall: SystemTime) -> u64 {
 }
 
 /// The `kid` of an RS256 token's header.
-fn header_kid(token: &str) -> Result<String, Refusal> {
+pub fn header_kid(token: &str) -> Result<String, Refusal> {
     // `alg: none` and unknown algorithms fail here: `Algorithm` has no such variant.
     let header = jsonwebtoken::decode_header(token).map_err(|_| Refusal::Invalid)?;
     if header.alg != Algorithm::RS256 {
@@ -281,14 +283,14 @@ fn header_kid(token: &str) -> Result<String, Refusal> {
 
 /// The time claims of a verified token, seconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-struct Times {
+pub struct Times {
     exp: f64,
     nbf: Option<f64>,
 }
 
 impl Times {
     /// Whether the token is valid at `now`, with [`LEEWAY`].
-    fn check(self, now: u64) -> Result<(), Refusal> {
+    pub fn check(self, now: u64) -> Result<(), Refusal> {
         let leeway = LEEWAY.as_secs_f64();
         let now = now as f64;
         if self.exp.is_nan() || self.exp + leeway < now {
@@ -305,7 +307,8 @@ impl Times {
 }
 
 impl Jwt {
-    fn new(config: &Config) -> Result<Jwt, String> {
+    /// The checks `config` asks for; the error names the setting at fault.
+    pub fn new(config: &Config) -> Result<Jwt, String> {
         let audience = config
             .stream_auth_audience
             .as_deref()
@@ -343,7 +346,7 @@ impl Jwt {
     }
 
     /// Checks signature, algorithm, issuer and audience; returns the time claims.
-    fn verify(&self, token: &str, key: &DecodingKey) -> Result<Times, Refusal> {
+    pub fn verify(&self, token: &str, key: &DecodingKey) -> Result<Times, Refusal> {
         jsonwebtoken::decode::<Times>(token, key, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
@@ -433,7 +436,7 @@ struct Keys {
 /// Parses a JWKS document into its usable keys: RSA keys with a `kid` whose `alg` (if
 /// given) is RS256 and whose `use` (if given) is `sig`. Other keys are skipped; a
 /// document with no usable key is an error.
-fn parse_jwks(bytes: &[u8]) -> Result<HashMap<String, DecodingKey>, String> {
+pub fn parse_jwks(bytes: &[u8]) -> Result<HashMap<String, DecodingKey>, String> {
     #[derive(Deserialize)]
     struct Document {
         keys: Vec<serde_json::Value>,

@@ -7,7 +7,7 @@ use serde::Deserialize;
 /// What the query of an audio socket URL may set. Unknown keys are ignored.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct StreamParams {
+pub struct StreamParams {
     /// Where the call's media-operation events go unless an operation names its own.
     /// An in-band value (raw `start` frame, Twilio custom parameter) takes precedence.
     /// Honoured only if the callback policy (`callback_allow`) accepts it.
@@ -19,7 +19,7 @@ pub(crate) struct StreamParams {
 
 impl StreamParams {
     /// Reads the query string (without the `?`); the error is a message for the client.
-    pub(crate) fn parse(query: Option<&str>) -> Result<StreamParams, String> {
+    pub fn parse(query: Option<&str>) -> Result<StreamParams, String> {
         let params: StreamParams = serde_urlencoded::from_str(query.unwrap_or(""))
             .map_err(|e| format!("bad query string: {e}"))?;
         if params
