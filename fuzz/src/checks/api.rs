@@ -95,9 +95,8 @@ fn assert_bad_request(e: &ApiError) {
 
 fn check_meta(meta: &OperationMeta) {
     if let Some(uri) = &meta.callback_uri {
-        assert_eq!(
-            api::check_http_url(uri),
-            Ok(()),
+        assert!(
+            api::check_http_url(uri).is_ok(),
             "operationCallbackUri {uri:?}"
         );
     }
