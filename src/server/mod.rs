@@ -375,7 +375,6 @@ impl Server {
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
         let (cloud_events, _) = broadcast::channel(config.event_buffer.max(16));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let metrics = Metrics::new();
         let event_hub = Arc::new(events::Hub::new(&config, metrics.clone()));
         tokio::spawn(events::forward(
             event_hub.clone(),
