@@ -157,11 +157,9 @@ impl Metrics {
             "Webhook bytes queued for delivery",
         )
         .expect("valid");
-        let webhook_queues = IntGauge::new(
-            "tonegate_webhook_queues",
-            "Per-call webhook queues alive",
-        )
-        .expect("valid");
+        let webhook_queues =
+            IntGauge::new("tonegate_webhook_queues", "Per-call webhook queues alive")
+                .expect("valid");
         let sse_subscribers =
             IntGauge::new("tonegate_sse_subscribers", "Open SSE event streams").expect("valid");
         let sse_buffered_bytes = IntGauge::new(

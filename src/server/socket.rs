@@ -628,7 +628,7 @@ impl Conn {
             if self.state.registry.insert(call_id.clone(), entry) {
                 self.info = Some(info);
                 self.registered = Some(call_id.clone());
-                tracing::info!(call_id = %Escaped(&call_id), dialect = dialect.as_str(), "stream started");
+                tracing::info!(call_id = %Escaped(call_id), dialect = dialect.as_str(), "stream started");
                 return None;
             }
             ("duplicateCallId", "this call is already streaming")

@@ -381,7 +381,7 @@ async fn deliver(state: &Arc<State>, call_id: &str, d: &Delivery) {
             Ok(r) => {
                 let status = r.status().as_u16();
                 let retry = status >= 500 || status == 408 || status == 429;
-                tracing::warn!(call_id = %Escaped(call_id), url = %Escaped(&url), status, attempt, event = d.name, "webhook refused");
+                tracing::warn!(call_id = %Escaped(call_id), url = %Escaped(url), status, attempt, event = d.name, "webhook refused");
                 retry
             }
             Err(e) if resolved_private(&e) => {
@@ -390,11 +390,11 @@ async fn deliver(state: &Arc<State>, call_id: &str, d: &Delivery) {
                     .callback_refused
                     .with_label_values(&[callback_policy::RESOLVED_PRIVATE])
                     .inc();
-                tracing::warn!(call_id = %Escaped(call_id), url = %Escaped(&url), event = d.name, "webhook not sent: {ResolvedPrivate}");
+                tracing::warn!(call_id = %Escaped(call_id), url = %Escaped(url), event = d.name, "webhook not sent: {ResolvedPrivate}");
                 false
             }
             Err(e) => {
-                tracing::warn!(call_id = %Escaped(call_id), url = %Escaped(&url), attempt, event = d.name, "webhook failed: {}", Escaped(&e.to_string()));
+                tracing::warn!(call_id = %Escaped(call_id), url = %Escaped(url), attempt, event = d.name, "webhook failed: {}", Escaped(&e.to_string()));
                 true
             }
         };
@@ -404,7 +404,7 @@ async fn deliver(state: &Arc<State>, call_id: &str, d: &Delivery) {
                 .errors
                 .with_label_values(&["webhookDropped"])
                 .inc();
-            tracing::error!(call_id = %Escaped(call_id), url = %Escaped(&url), event = d.name, id = %d.id, "webhook delivery given up");
+            tracing::error!(call_id = %Escaped(call_id), url = %Escaped(url), event = d.name, id = %d.id, "webhook delivery given up");
             return;
         }
         tokio::time::sleep(backoff).await;
