@@ -679,11 +679,7 @@ async fn accept(
         Err(refusal) => return refused(&state, refusal),
     };
     let (authenticated, bound_call) = (credentials.authenticated, credentials.bound_call);
-    let call_id = headers
-        .get("x-ms-call-connection-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|s| !s.is_empty() && s.len() <= 256)
-        .map(str::to_owned);
+    let call_id = id_header(&headers, "x-ms-call-connection-id");
     if let (Some(bound), Some(header)) = (&bound_call, &call_id)
         && bound != header
     {
@@ -724,11 +720,7 @@ async fn accept(
     }
     state.metrics.sessions.inc();
     let slot = Slot(state.clone());
-    let correlation_id = headers
-        .get("x-ms-call-correlation-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|s| !s.is_empty() && s.len() <= 256)
-        .map(str::to_owned);
+    let correlation_id = id_header(&headers, "x-ms-call-correlation-id");
     // Larger messages are refused from their frame header, before the payload is read.
     upgrade
         .max_message_size(state.config.max_frame_bytes)
@@ -752,6 +744,15 @@ fn refused(state: &State, refusal: stream_auth::Refusal) -> Response {
     tracing::info!(reason = %refusal, "refusing audio socket: not authenticated");
     let challenge = (axum::http::header::WWW_AUTHENTICATE, refusal.challenge());
     (StatusCode::UNAUTHORIZED, [challenge], refusal.to_string()).into_response()
+}
+
+/// An id header ACS sends on the upgrade (1 to 256 bytes of visible text), if present.
+fn id_header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty() && s.len() <= 256)
+        .map(str::to_owned)
 }
 
 /// An occupied session slot, released on drop (also if the upgrade fails).
