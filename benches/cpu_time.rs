@@ -14,6 +14,7 @@ use tonegate::receiver::Receiver;
 const SECONDS: usize = 30;
 
 /// CPU time this thread has used, in seconds.
+#[allow(unsafe_code)] // One libc call; see SAFETY below.
 fn thread_cpu_seconds() -> f64 {
     let mut now = libc::timespec {
         tv_sec: 0,

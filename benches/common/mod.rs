@@ -8,7 +8,7 @@ use tonegate::dsp::tone::{Cadence, render_digits};
 
 /// `seconds` of keyed digits (70 ms on, 73 ms off: half the time in tone) over faint
 /// noise, at `rate`.
-pub fn keyed_digits(rate: SampleRate, seconds: usize) -> Vec<f32> {
+pub(crate) fn keyed_digits(rate: SampleRate, seconds: usize) -> Vec<f32> {
     let digits: Vec<Digit> = "0123456"
         .chars()
         .map(|c| Digit::from_char(c).unwrap())

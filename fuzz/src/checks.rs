@@ -108,7 +108,7 @@ struct WavRead {
 /// `Ok(0)`; and the samples and the final error do not depend on the caller's buffer
 /// size (one frame at a time versus an input-derived size that need not be a whole
 /// number of frames).
-pub fn wav_read(data: &[u8]) {
+pub(crate) fn wav_read(data: &[u8]) {
     let Ok(reader) = WavReader::new(Cursor::new(data)) else {
         return;
     };
@@ -229,7 +229,7 @@ const ULAW_SATURATION: i32 = 32_636;
 ///
 /// The input is used three ways at once: as G.711 codes, as little-endian 16-bit
 /// samples (its even-length prefix), and as little-endian `f32` bit patterns.
-pub fn g711_round_trip(data: &[u8]) {
+pub(crate) fn g711_round_trip(data: &[u8]) {
     // Decode then encode gives the codes back (mu-law 0x7F comes back as 0xFF).
     for encoding in [Encoding::Ulaw, Encoding::Alaw] {
         let mut samples = vec![f32::NAN; data.len()];
@@ -341,7 +341,7 @@ pub fn g711_round_trip(data: &[u8]) {
 /// within half the quantisation step of the code's segment from `x` (mu-law inputs
 /// beyond its range give its largest code instead), the decoded value encodes to the
 /// same code (mu-law -0 excepted, as above), and decode-encode-decode is idempotent.
-pub fn g711_sample(x: i16) {
+pub(crate) fn g711_sample(x: i16) {
     for encoding in [Encoding::Ulaw, Encoding::Alaw] {
         let code = encode_one(encoding, pcm::i16_to_f32(x));
         let decoded = decode_one(encoding, code);
@@ -420,7 +420,7 @@ const MAX_SIGNAL: usize = 16_000;
 /// `flush`. Events are well formed: presses and releases alternate with matching
 /// keypresses, every press is released by `flush`, reports fall on block boundaries
 /// within the stream, and a press's onset is not after its report.
-pub fn detector_chunking(data: &[u8]) {
+pub(crate) fn detector_chunking(data: &[u8]) {
     let case = DetectorCase::parse(data);
     let mut detector = Detector::new(case.config.clone()).expect("fuzzed config is in range");
     let whole = run_detector(&mut detector, &case.signal, &[]);
@@ -441,7 +441,7 @@ pub fn detector_chunking(data: &[u8]) {
 
 /// The digits the detector reports for a `detector_chunking` input, fed whole: lets
 /// tests confirm that the inputs exercise detection rather than only silence.
-pub fn detector_digits(data: &[u8]) -> String {
+pub(crate) fn detector_digits(data: &[u8]) -> String {
     let case = DetectorCase::parse(data);
     let mut detector = Detector::new(case.config).expect("fuzzed config is in range");
     run_detector(&mut detector, &case.signal, &[])
@@ -740,7 +740,7 @@ const MAX_RESAMPLE_INPUT: usize = 4_096;
 /// after the first chunk), gain (0 to 2), signal length (u16, mod 4 097), a count byte
 /// (mod 16) and that many chunk-size bytes (0 to 199, or 200 + k for k x 173), then
 /// little-endian `i16` samples, cycled to the signal length and scaled by the gain.
-pub fn resampler_chunking(data: &[u8]) {
+pub(crate) fn resampler_chunking(data: &[u8]) {
     let mut input = Input::new(data);
     let from = rate_at(input.u8());
     let to = rate_at(input.u8());
@@ -881,6 +881,6 @@ mod frames;
 #[path = "checks/stream.rs"]
 mod stream;
 
-pub use api::{api_auth, api_request};
-pub use frames::proto_frame;
-pub use stream::{jwks_parse, jwt_verify, stream_query};
+pub(crate) use api::{api_auth, api_request};
+pub(crate) use frames::proto_frame;
+pub(crate) use stream::{jwks_parse, jwt_verify, stream_query};

@@ -28,7 +28,7 @@ enum Stop {
 }
 
 /// Runs `detect` over every file; a failing file is reported and the rest still run.
-pub fn run(args: &DetectArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: &DetectArgs) -> anyhow::Result<ExitCode> {
     let raw = match (args.raw, args.rate, args.encoding) {
         (true, Some(rate), Some(encoding)) => Some((SampleRate::new(rate)?, encoding)),
         (true, _, _) => bail!("--raw needs --rate and --encoding"),

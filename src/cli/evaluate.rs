@@ -13,7 +13,7 @@ mod material;
 mod sox;
 
 /// Runs the suite; exit code 0 when every condition passes, 1 otherwise.
-pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
     let rate = SampleRate::new(args.rate)?;
     let speech = args.speech.as_deref().map(material::read_dir).transpose()?;
     let music = args.music.as_deref().map(material::read_dir).transpose()?;

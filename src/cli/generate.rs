@@ -13,7 +13,7 @@ use tonegate::media::wav::write_wav;
 use super::GenerateArgs;
 
 /// Renders the digits and writes the file.
-pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
+pub(super) fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     let digits = args
         .digits
         .chars()

@@ -14,7 +14,7 @@ use tonegate::media::wav::WavReader;
 const RAW_READ_BYTES: usize = 16 * 1024;
 
 /// An open audio input delivering interleaved frames as `f32`.
-pub struct Input {
+pub(super) struct Input {
     rate: SampleRate,
     channels: u16,
     len_frames: Option<u64>,
@@ -38,7 +38,7 @@ struct RawReader {
 impl Input {
     /// Opens `path` (`-` for standard input). `raw` gives the rate and encoding of
     /// headerless input; without it the input must be a WAV file.
-    pub fn open(path: &Path, raw: Option<(SampleRate, Encoding)>) -> anyhow::Result<Input> {
+    pub(super) fn open(path: &Path, raw: Option<(SampleRate, Encoding)>) -> anyhow::Result<Input> {
         let reader: Box<dyn Read> = if path == Path::new("-") {
             Box::new(io::stdin().lock())
         } else {
@@ -73,22 +73,22 @@ impl Input {
     }
 
     /// Sample rate.
-    pub fn rate(&self) -> SampleRate {
+    pub(super) fn rate(&self) -> SampleRate {
         self.rate
     }
 
     /// Channels per frame.
-    pub fn channels(&self) -> u16 {
+    pub(super) fn channels(&self) -> u16 {
         self.channels
     }
 
     /// Frames the header announces, when there is a header.
-    pub fn len_frames(&self) -> Option<u64> {
+    pub(super) fn len_frames(&self) -> Option<u64> {
         self.len_frames
     }
 
     /// Reads interleaved frames into `out`; returns frames read, 0 at the end.
-    pub fn read_frames(&mut self, out: &mut [f32]) -> anyhow::Result<usize> {
+    pub(super) fn read_frames(&mut self, out: &mut [f32]) -> anyhow::Result<usize> {
         match &mut self.source {
             Source::Wav(wav) => Ok(wav.read_frames(out)?),
             Source::Raw(raw) => raw.read_samples(out),

@@ -154,7 +154,7 @@ struct EvaluateArgs {
 }
 
 /// Parses the command line and runs the command.
-pub fn run() -> ExitCode {
+pub(crate) fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Detect(args) => detect::run(&args),

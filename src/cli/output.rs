@@ -8,7 +8,7 @@ use super::DetectFormat;
 
 /// One detected digit, positions in milliseconds from the start of the input.
 #[derive(Debug, Serialize)]
-pub struct DigitRow<'a> {
+pub(super) struct DigitRow<'a> {
     /// The input's name as given on the command line.
     pub file: &'a str,
     /// Channel index, 0-based.
@@ -26,7 +26,7 @@ pub struct DigitRow<'a> {
 }
 
 /// Writes rows in the chosen format.
-pub struct DigitWriter<W: Write> {
+pub(super) struct DigitWriter<W: Write> {
     out: W,
     format: DetectFormat,
     header_written: bool,
@@ -34,7 +34,7 @@ pub struct DigitWriter<W: Write> {
 
 impl<W: Write> DigitWriter<W> {
     /// A writer for `format` onto `out`.
-    pub fn new(out: W, format: DetectFormat) -> Self {
+    pub(super) fn new(out: W, format: DetectFormat) -> Self {
         DigitWriter {
             out,
             format,
@@ -43,7 +43,7 @@ impl<W: Write> DigitWriter<W> {
     }
 
     /// Writes one digit.
-    pub fn write(&mut self, row: &DigitRow<'_>) -> io::Result<()> {
+    pub(super) fn write(&mut self, row: &DigitRow<'_>) -> io::Result<()> {
         match self.format {
             DetectFormat::Jsonl => {
                 serde_json::to_writer(&mut self.out, row)?;
@@ -76,6 +76,6 @@ impl<W: Write> DigitWriter<W> {
 }
 
 /// Rounds to one decimal, the precision every figure is printed with.
-pub fn tenth(value: f64) -> f64 {
+pub(super) fn tenth(value: f64) -> f64 {
     (value * 10.0).round() / 10.0
 }

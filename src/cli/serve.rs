@@ -10,7 +10,7 @@ use tonegate::server::{self, Config, LogFormat};
 
 /// Flags of `tonegate serve`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// Address to listen on (default 127.0.0.1:8080).
     #[arg(long)]
     listen: Option<SocketAddr>,
@@ -30,7 +30,7 @@ pub struct Args {
 
 impl Args {
     /// No flags but `--config`: the settings of the file and the environment.
-    pub fn with_config(config: Option<PathBuf>) -> Args {
+    pub(super) fn with_config(config: Option<PathBuf>) -> Args {
         Args {
             listen: None,
             config,
@@ -42,7 +42,7 @@ impl Args {
 }
 
 /// Builds the configuration: defaults < file < environment < flags.
-pub fn load_config(
+pub(super) fn load_config(
     args: &Args,
     env: impl Iterator<Item = (String, String)>,
 ) -> anyhow::Result<Config> {
@@ -90,7 +90,7 @@ pub fn load_config(
 }
 
 /// Runs the server until SIGINT or SIGTERM.
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub(super) fn run(args: Args) -> anyhow::Result<()> {
     // The settings choose the log format, so they are read before logging starts.
     let config = load_config(&args, std::env::vars())?;
     start_logging(config.log_format);

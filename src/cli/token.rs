@@ -9,7 +9,7 @@ use tonegate::server::call_token::{self, Scope};
 
 /// Flags of `tonegate token`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// The call the token is for (its call connection id, callSid or raw callId).
     #[arg(long)]
     call: String,
@@ -26,7 +26,7 @@ pub struct Args {
 }
 
 /// Prints the token on standard output.
-pub fn run(args: &Args) -> anyhow::Result<()> {
+pub(super) fn run(args: &Args) -> anyhow::Result<()> {
     let settings = super::serve::Args::with_config(args.config.clone());
     let config = super::serve::load_config(&settings, std::env::vars())?;
     let Some(key) = config.access_key_bytes().map_err(anyhow::Error::msg)? else {

@@ -28,7 +28,7 @@ use super::{Ws, send_binary, send_text};
 
 /// One request as the peer received it.
 #[derive(Debug, Clone)]
-pub struct Seen {
+pub(crate) struct Seen {
     /// When the request (headers and body) had arrived.
     pub at: Instant,
     /// The URI path, without the query.
@@ -41,7 +41,7 @@ pub struct Seen {
 
 impl Seen {
     /// The request's body as JSON.
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
     }
 }
@@ -49,7 +49,7 @@ impl Seen {
 type Log = Arc<Mutex<Vec<Seen>>>;
 
 /// A running HTTP peer serving a test's routes and recording every request.
-pub struct Peer {
+pub(crate) struct Peer {
     /// Where it listens.
     pub addr: SocketAddr,
     scheme: &'static str,
@@ -58,7 +58,7 @@ pub struct Peer {
 
 impl Peer {
     /// Serves `routes` over plain HTTP.
-    pub async fn serve(routes: Router) -> Peer {
+    pub(crate) async fn serve(routes: Router) -> Peer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (app, log) = recorded(routes);
@@ -71,7 +71,7 @@ impl Peer {
     }
 
     /// Serves `routes` over HTTPS with `pki`'s server certificate.
-    pub async fn serve_tls(routes: Router, pki: &Pki) -> Peer {
+    pub(crate) async fn serve_tls(routes: Router, pki: &Pki) -> Peer {
         let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = tcp.local_addr().unwrap();
         let listener = TlsListener {
@@ -88,17 +88,17 @@ impl Peer {
     }
 
     /// The absolute URL of `path` on this peer.
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}://{}{path}", self.scheme, self.addr)
     }
 
     /// Every request so far, in arrival order.
-    pub fn requests(&self) -> Vec<Seen> {
+    pub(crate) fn requests(&self) -> Vec<Seen> {
         self.log.lock().unwrap().clone()
     }
 
     /// How many requests for `path` arrived.
-    pub fn count(&self, path: &str) -> usize {
+    pub(crate) fn count(&self, path: &str) -> usize {
         self.log
             .lock()
             .unwrap()
@@ -108,7 +108,7 @@ impl Peer {
     }
 
     /// Waits (polling, up to `limit`) until `done` finds what it wants in the requests.
-    pub async fn wait_for<T>(
+    pub(crate) async fn wait_for<T>(
         &self,
         what: &str,
         limit: Duration,
@@ -187,7 +187,7 @@ impl axum::serve::Listener for TlsListener {
 /// The server refuses a signature it has seen (a replay), and a signature covers the
 /// date to the second: like a careful client, this one never sends a byte-identical
 /// request twice, but waits for the next second instead.
-pub struct ApiClient {
+pub(crate) struct ApiClient {
     http: reqwest::Client,
     addr: SocketAddr,
     key: Vec<u8>,
@@ -197,7 +197,7 @@ pub struct ApiClient {
 
 impl ApiClient {
     /// A client of the server at `addr` holding access key `key` (raw bytes).
-    pub fn new(addr: SocketAddr, key: &[u8]) -> ApiClient {
+    pub(crate) fn new(addr: SocketAddr, key: &[u8]) -> ApiClient {
         ApiClient {
             http: reqwest::Client::new(),
             addr,
@@ -208,7 +208,7 @@ impl ApiClient {
 
     /// Sends a signed request; `tweak` may spoil the date, body hash or authorization
     /// before they go out. Returns the status and the JSON body (`Null` if none).
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         method: &str,
         path: &str,
@@ -243,14 +243,14 @@ impl ApiClient {
     }
 
     /// `POST /calling/callConnections/{call}:{op}` with a JSON body, signed.
-    pub async fn operation(&self, call: &str, op: &str, body: &Value) -> (u16, Value) {
+    pub(crate) async fn operation(&self, call: &str, op: &str, body: &Value) -> (u16, Value) {
         let path = format!("/calling/callConnections/{call}:{op}?api-version=2026-03-12");
         self.send("POST", &path, &body.to_string(), |_, _, _| {})
             .await
     }
 
     /// `POST /calling/callConnections/{call_id}:play` with `body`; returns the status.
-    pub async fn play(&self, call_id: &str, body: &Value) -> u16 {
+    pub(crate) async fn play(&self, call_id: &str, body: &Value) -> u16 {
         let (status, reply) = self.operation(call_id, "play", body).await;
         assert!(status < 500, "play answered {status}: {reply}");
         status
@@ -259,7 +259,7 @@ impl ApiClient {
 
 /// The headers of a request signed now with `key` as the SDKs sign: `x-ms-date`,
 /// `x-ms-content-sha256` and `authorization`, for the server at `addr`.
-pub fn signed_headers(
+pub(crate) fn signed_headers(
     key: &[u8],
     method: &str,
     path: &str,
@@ -280,7 +280,7 @@ pub fn signed_headers(
 /// Opens a raw-dialect call `call_id` (events to `callback_uri` if given; the socket
 /// sends [`super::STREAM_AUTH`]), sends a frame of silence, and waits until the server
 /// lists the call.
-pub async fn open_call(
+pub(crate) async fn open_call(
     server: &super::TestServer,
     call_id: &str,
     encoding: Encoding,
@@ -316,14 +316,14 @@ pub async fn open_call(
 }
 
 /// A mono 16-bit WAV file of `samples` at `hz`.
-pub fn wav(hz: u32, samples: &[f32]) -> Vec<u8> {
+pub(crate) fn wav(hz: u32, samples: &[f32]) -> Vec<u8> {
     let mut file = std::io::Cursor::new(Vec::new());
     write_wav(&mut file, hz, 1, Encoding::S16le, samples).unwrap();
     file.into_inner()
 }
 
 /// `ms` of a sine at `freq` Hz, amplitude 0.25, sampled at `hz`.
-pub fn sine(freq: f32, ms: usize, hz: u32) -> Vec<f32> {
+pub(crate) fn sine(freq: f32, ms: usize, hz: u32) -> Vec<f32> {
     (0..hz as usize * ms / 1_000)
         .map(|n| 0.25 * (n as f32 * freq * std::f32::consts::TAU / hz as f32).sin())
         .collect()

@@ -2,10 +2,10 @@
 //! generation and a minimal SSE reader.
 #![allow(dead_code)]
 
-pub mod http_peer;
-pub mod sdk;
-pub mod tls;
-pub mod webhook;
+pub(crate) mod http_peer;
+pub(crate) mod sdk;
+pub(crate) mod tls;
+pub(crate) mod webhook;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,15 +23,15 @@ use tonegate::dsp::Digit;
 use tonegate::dsp::tone::{Cadence, render_digits};
 use tonegate::server::{Config, Handle, Server};
 
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub addr: SocketAddr,
     pub handle: Handle,
     pub task: tokio::task::JoinHandle<()>,
 }
 
-pub async fn start(mut config: Config) -> TestServer {
+pub(crate) async fn start(mut config: Config) -> TestServer {
     config.listen = "127.0.0.1:0".parse().unwrap();
     let server = Server::bind(config).await.unwrap();
     let addr = server.local_addr().unwrap();
@@ -42,7 +42,7 @@ pub async fn start(mut config: Config) -> TestServer {
     TestServer { addr, handle, task }
 }
 
-pub async fn connect(addr: SocketAddr, path: &str) -> Ws {
+pub(crate) async fn connect(addr: SocketAddr, path: &str) -> Ws {
     let (ws, _) =
         tokio_tungstenite::connect_async_with_config(format!("ws://{addr}{path}"), None, true)
             .await
@@ -51,12 +51,12 @@ pub async fn connect(addr: SocketAddr, path: &str) -> Ws {
 }
 
 /// The `Authorization` header audio sockets of [`with_callbacks`] servers send.
-pub const STREAM_AUTH: (&str, &str) = ("authorization", "Bearer tonegate-test-stream-token");
+pub(crate) const STREAM_AUTH: (&str, &str) = ("authorization", "Bearer tonegate-test-stream-token");
 
 /// `config` with audio sockets authenticated by a static token ([`STREAM_AUTH`]) and
 /// allowed to name callback URIs on the origins (scheme, host, port) of `receivers`:
 /// what a socket needs for its `callbackUri` to be honoured.
-pub fn with_callbacks(config: Config, receivers: &[&str]) -> Config {
+pub(crate) fn with_callbacks(config: Config, receivers: &[&str]) -> Config {
     let token = STREAM_AUTH.1.strip_prefix("Bearer ").unwrap();
     allow_callbacks(
         Config {
@@ -70,7 +70,7 @@ pub fn with_callbacks(config: Config, receivers: &[&str]) -> Config {
 
 /// `config` whose authenticated audio sockets may name callback URIs on the origins
 /// (scheme, host, port) of `receivers`.
-pub fn allow_callbacks(config: Config, receivers: &[&str]) -> Config {
+pub(crate) fn allow_callbacks(config: Config, receivers: &[&str]) -> Config {
     let origins = receivers.iter().map(|r| {
         let url = reqwest::Url::parse(r).unwrap();
         format!("{}/", url.origin().ascii_serialization())
@@ -87,7 +87,7 @@ pub fn allow_callbacks(config: Config, receivers: &[&str]) -> Config {
 }
 
 /// Waits until `done` holds, checking every 20 ms; panics naming `what` after `limit`.
-pub async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+pub(crate) async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + limit;
     while !done() {
         assert!(
@@ -100,11 +100,16 @@ pub async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> b
 
 /// An audio socket sending [`STREAM_AUTH`] (ignored by servers with `stream_auth =
 /// none`).
-pub async fn connect_authenticated(addr: SocketAddr, path: &str) -> Ws {
+pub(crate) async fn connect_authenticated(addr: SocketAddr, path: &str) -> Ws {
     connect_with_header(addr, path, STREAM_AUTH.0, STREAM_AUTH.1).await
 }
 
-pub async fn connect_with_header(addr: SocketAddr, path: &str, name: &str, value: &str) -> Ws {
+pub(crate) async fn connect_with_header(
+    addr: SocketAddr,
+    path: &str,
+    name: &str,
+    value: &str,
+) -> Ws {
     try_connect_with_headers(addr, path, &[(name, value)])
         .await
         .unwrap()
@@ -112,7 +117,7 @@ pub async fn connect_with_header(addr: SocketAddr, path: &str, name: &str, value
 
 /// A `ws://` connection with extra request headers; the error (e.g. an HTTP 401 with its
 /// body) instead of a panic.
-pub async fn try_connect_with_headers(
+pub(crate) async fn try_connect_with_headers(
     addr: SocketAddr,
     path: &str,
     headers: &[(&str, &str)],
@@ -123,7 +128,7 @@ pub async fn try_connect_with_headers(
 }
 
 /// A WebSocket upgrade request for `url` with extra `headers`.
-pub fn upgrade_request(
+pub(crate) fn upgrade_request(
     url: &str,
     headers: &[(&str, &str)],
 ) -> tokio_tungstenite::tungstenite::handshake::client::Request {
@@ -138,13 +143,18 @@ pub fn upgrade_request(
     request
 }
 
-pub fn digits(text: &str) -> Vec<Digit> {
+pub(crate) fn digits(text: &str) -> Vec<Digit> {
     text.chars().map(|c| Digit::from_char(c).unwrap()).collect()
 }
 
 /// `lead_ms` of silence, then `text` with the default cadence (100 ms on, 100 ms off),
 /// then `tail_ms` of silence. Returns the samples and each digit's onset in ms.
-pub fn signal(text: &str, rate: SampleRate, lead_ms: f64, tail_ms: f64) -> (Vec<f32>, Vec<f64>) {
+pub(crate) fn signal(
+    text: &str,
+    rate: SampleRate,
+    lead_ms: f64,
+    tail_ms: f64,
+) -> (Vec<f32>, Vec<f64>) {
     let mut samples = vec![0.0; rate.ms_to_samples(lead_ms)];
     samples.extend(render_digits(&digits(text), Cadence::default(), rate).unwrap());
     samples.extend(vec![0.0; rate.ms_to_samples(tail_ms)]);
@@ -154,42 +164,42 @@ pub fn signal(text: &str, rate: SampleRate, lead_ms: f64, tail_ms: f64) -> (Vec<
     (samples, onsets)
 }
 
-pub fn encode(samples: &[f32], encoding: Encoding) -> Vec<u8> {
+pub(crate) fn encode(samples: &[f32], encoding: Encoding) -> Vec<u8> {
     let mut out = vec![0; samples.len() * encoding.bytes_per_sample()];
     let n = encoding.encode(samples, &mut out).unwrap();
     out.truncate(n);
     out
 }
 
-pub fn decode(bytes: &[u8], encoding: Encoding) -> Vec<f32> {
+pub(crate) fn decode(bytes: &[u8], encoding: Encoding) -> Vec<f32> {
     let mut out = vec![0.0; bytes.len() / encoding.bytes_per_sample()];
     let n = encoding.decode(bytes, &mut out).unwrap();
     out.truncate(n);
     out
 }
 
-pub fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-pub fn unb64(text: &str) -> Vec<u8> {
+pub(crate) fn unb64(text: &str) -> Vec<u8> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD
         .decode(text)
         .unwrap()
 }
 
-pub async fn send_text(ws: &mut Ws, text: impl Into<String>) {
+pub(crate) async fn send_text(ws: &mut Ws, text: impl Into<String>) {
     ws.send(Message::text(text.into())).await.unwrap();
 }
 
-pub async fn send_binary(ws: &mut Ws, bytes: Vec<u8>) {
+pub(crate) async fn send_binary(ws: &mut Ws, bytes: Vec<u8>) {
     ws.send(Message::binary(bytes)).await.unwrap();
 }
 
 /// Opens a raw-dialect call: sends `start` with the stream format.
-pub async fn start_raw(ws: &mut Ws, call_id: &str, rate: SampleRate, encoding: Encoding) {
+pub(crate) async fn start_raw(ws: &mut Ws, call_id: &str, rate: SampleRate, encoding: Encoding) {
     send_text(
         ws,
         format!(
@@ -202,7 +212,7 @@ pub async fn start_raw(ws: &mut Ws, call_id: &str, rate: SampleRate, encoding: E
 
 /// A call streaming in real time: one 20 ms frame per 20 ms, silence or the samples
 /// queued on [`LiveCall::audio`] (e.g. [`signal`]).
-pub struct LiveCall {
+pub(crate) struct LiveCall {
     /// Samples to play into the inbound audio, in order.
     pub audio: mpsc::UnboundedSender<Vec<f32>>,
     /// Every message the server sent on the socket.
@@ -213,7 +223,7 @@ pub struct LiveCall {
 impl LiveCall {
     /// Sends `start`, then streams frames made by `frame` from `rate` audio; returns once
     /// `handle` lists `call_id`.
-    pub async fn start(
+    pub(crate) async fn start(
         ws: Ws,
         handle: &Handle,
         call_id: &str,
@@ -261,7 +271,12 @@ impl LiveCall {
     }
 
     /// A raw-dialect call (µ-law, 8 kHz) whose events go to `callback_uri`.
-    pub async fn raw(ws: Ws, handle: &Handle, call_id: &str, callback_uri: &str) -> LiveCall {
+    pub(crate) async fn raw(
+        ws: Ws,
+        handle: &Handle,
+        call_id: &str,
+        callback_uri: &str,
+    ) -> LiveCall {
         let start = format!(
             r#"{{"type":"start","callId":"{call_id}","encoding":"ulaw","sampleRate":8000,"callbackUri":"{callback_uri}"}}"#
         );
@@ -273,7 +288,7 @@ impl LiveCall {
 
     /// An ACS call (16 kHz PCM, one participant `4:+15551234567`); the socket must have
     /// been opened with the `x-ms-call-connection-id` header `call_id`.
-    pub async fn acs(ws: Ws, handle: &Handle, call_id: &str) -> LiveCall {
+    pub(crate) async fn acs(ws: Ws, handle: &Handle, call_id: &str) -> LiveCall {
         let start = r#"{"kind":"AudioMetadata","audioMetadata":{"subscriptionId":"live","encoding":"PCM","sampleRate":16000,"channels":1,"length":640}}"#;
         LiveCall::start(ws, handle, call_id, start.to_owned(), SampleRate::HZ_16000, |f| {
             Message::text(format!(
@@ -285,13 +300,13 @@ impl LiveCall {
     }
 
     /// Presses `keys` (100 ms lead, 200 ms tail) in the inbound audio at `rate`.
-    pub fn press(&self, keys: &str, rate: SampleRate) {
+    pub(crate) fn press(&self, keys: &str, rate: SampleRate) {
         let (samples, _) = signal(keys, rate, 100.0, 200.0);
         self.audio.send(samples).unwrap();
     }
 
     /// Drops the connection without a close frame, as a network failure would.
-    pub fn lose(self) {
+    pub(crate) fn lose(self) {
         for task in self.tasks {
             task.abort();
         }
@@ -300,7 +315,7 @@ impl LiveCall {
 
 /// Writes `dir/prompt.wav`: 400 ms of a 440 Hz tone, mono 16-bit 16 kHz (an ACS
 /// prompt file).
-pub fn write_prompt(dir: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn write_prompt(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("prompt.wav");
     let spec = hound::WavSpec {
         channels: 1,
@@ -319,7 +334,7 @@ pub fn write_prompt(dir: &std::path::Path) -> std::path::PathBuf {
 
 /// Sends `samples` as binary raw-dialect frames of `chunk_ms` each, sleeping one chunk's
 /// duration after each if `paced`.
-pub async fn send_audio(
+pub(crate) async fn send_audio(
     ws: &mut Ws,
     samples: &[f32],
     rate: SampleRate,
@@ -338,7 +353,7 @@ pub async fn send_audio(
 }
 
 /// The digits of `dtmf` events, in order, as text.
-pub fn keys(presses: &[&Value]) -> String {
+pub(crate) fn keys(presses: &[&Value]) -> String {
     presses
         .iter()
         .map(|e| e["digit"].as_str().unwrap())
@@ -347,7 +362,7 @@ pub fn keys(presses: &[&Value]) -> String {
 
 /// What the client saw until the socket closed.
 #[derive(Debug, Default)]
-pub struct Received {
+pub(crate) struct Received {
     pub events: Vec<Value>,
     pub texts: Vec<Value>,
     pub binary: Vec<Vec<u8>>,
@@ -355,13 +370,13 @@ pub struct Received {
 }
 
 impl Received {
-    pub fn of_type(&self, kind: &str) -> Vec<&Value> {
+    pub(crate) fn of_type(&self, kind: &str) -> Vec<&Value> {
         self.events.iter().filter(|e| e["type"] == kind).collect()
     }
 }
 
 /// Reads until close (or `limit`), sorting JSON texts with a `type` into `events`.
-pub async fn read_all(ws: &mut Ws, limit: Duration) -> Received {
+pub(crate) async fn read_all(ws: &mut Ws, limit: Duration) -> Received {
     let mut got = Received::default();
     let deadline = tokio::time::sleep(limit);
     tokio::pin!(deadline);
@@ -387,13 +402,13 @@ pub async fn read_all(ws: &mut Ws, limit: Duration) -> Received {
 }
 
 /// Reads until a JSON text with `"type": kind` (raw) arrives; returns everything seen.
-pub async fn read_until(ws: &mut Ws, kind: &str, limit: Duration) -> Received {
+pub(crate) async fn read_until(ws: &mut Ws, kind: &str, limit: Duration) -> Received {
     read_until_where(ws, kind, limit, |v| v["type"] == kind).await
 }
 
 /// Reads until the raw-dialect operation event `name` (`"type": "operation"`) arrives;
 /// returns everything seen, that event last.
-pub async fn read_until_operation(ws: &mut Ws, name: &str, limit: Duration) -> Received {
+pub(crate) async fn read_until_operation(ws: &mut Ws, name: &str, limit: Duration) -> Received {
     read_until_where(ws, name, limit, |v| {
         v["type"] == "operation" && v["event"] == name
     })
@@ -402,7 +417,7 @@ pub async fn read_until_operation(ws: &mut Ws, name: &str, limit: Duration) -> R
 
 /// Reads until a JSON text for which `done` holds arrives, or the socket closes;
 /// returns everything seen. Panics after `limit`, naming `what`.
-pub async fn read_until_where(
+pub(crate) async fn read_until_where(
     ws: &mut Ws,
     what: &str,
     limit: Duration,
@@ -435,19 +450,23 @@ pub async fn read_until_where(
 }
 
 /// A minimal SSE client: yields the JSON `data:` payloads.
-pub struct Sse {
+pub(crate) struct Sse {
     stream: TcpStream,
     buffer: Vec<u8>,
     body: String,
 }
 
 impl Sse {
-    pub async fn connect(addr: SocketAddr, path: &str) -> Sse {
+    pub(crate) async fn connect(addr: SocketAddr, path: &str) -> Sse {
         Sse::connect_with(addr, path, &[]).await
     }
 
     /// [`Sse::connect`] with extra request `headers` (credentials).
-    pub async fn connect_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Sse {
+    pub(crate) async fn connect_with(
+        addr: SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Sse {
         match Sse::try_connect(addr, path, headers).await {
             Ok(sse) => sse,
             Err(head) => panic!("event stream refused: {head}"),
@@ -456,7 +475,7 @@ impl Sse {
 
     /// Opens an event stream; a refusal is `Err` with the response head (status line
     /// and headers) and body.
-    pub async fn try_connect(
+    pub(crate) async fn try_connect(
         addr: SocketAddr,
         path: &str,
         headers: &[(&str, &str)],
@@ -466,7 +485,7 @@ impl Sse {
     }
 
     /// [`Sse::try_connect`] on a connected `stream`.
-    pub async fn try_connect_on(
+    pub(crate) async fn try_connect_on(
         mut stream: TcpStream,
         addr: SocketAddr,
         path: &str,
@@ -508,7 +527,7 @@ impl Sse {
     }
 
     /// The next event's JSON.
-    pub async fn next(&mut self) -> Value {
+    pub(crate) async fn next(&mut self) -> Value {
         loop {
             // Decode whole chunks into the body.
             while let Some(line_end) = find(&self.buffer, b"\r\n") {
@@ -536,7 +555,7 @@ impl Sse {
     }
 
     /// Events until one of `kind` for `call_id` (inclusive).
-    pub async fn until(&mut self, call_id: &str, kind: &str) -> Vec<Value> {
+    pub(crate) async fn until(&mut self, call_id: &str, kind: &str) -> Vec<Value> {
         let mut out = Vec::new();
         loop {
             let v = tokio::time::timeout(Duration::from_secs(10), self.next())
@@ -556,7 +575,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// An upgrade's outcome with a refusal turned into the 401's body; other errors panic.
-pub fn unauthorized<T>(
+pub(crate) fn unauthorized<T>(
     result: Result<T, tokio_tungstenite::tungstenite::Error>,
 ) -> Result<T, String> {
     match result {
@@ -571,7 +590,7 @@ pub fn unauthorized<T>(
 }
 
 /// `tonegate_stream_auth_failures_total{reason}` in the `/metrics` text `metrics`.
-pub fn auth_failures(metrics: &str, reason: &str) -> u64 {
+pub(crate) fn auth_failures(metrics: &str, reason: &str) -> u64 {
     let name = format!("tonegate_stream_auth_failures_total{{reason=\"{reason}\"}} ");
     metrics
         .lines()
@@ -580,13 +599,13 @@ pub fn auth_failures(metrics: &str, reason: &str) -> u64 {
 }
 
 /// [`auth_failures`] of `reason`, read from the server's `/metrics` now.
-pub async fn read_auth_failures(server: &TestServer, reason: &str) -> u64 {
+pub(crate) async fn read_auth_failures(server: &TestServer, reason: &str) -> u64 {
     let (_, text) = http_get(server.addr, "/metrics").await;
     auth_failures(&text, reason)
 }
 
 /// Plain HTTP GET; returns the body (Content-Length or close-delimited responses).
-pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+pub(crate) async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(
@@ -605,7 +624,7 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body)
 }
 
-pub fn assert_onsets(events: &[&Value], onsets: &[f64], tolerance_ms: f64) {
+pub(crate) fn assert_onsets(events: &[&Value], onsets: &[f64], tolerance_ms: f64) {
     assert_eq!(events.len(), onsets.len(), "{events:?}");
     for (e, onset) in events.iter().zip(onsets) {
         let start = e["startMs"].as_f64().unwrap();

@@ -12,16 +12,16 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// The npm package under test.
-pub const JS_SDK: &str = "@azure/communication-call-automation";
+pub(crate) const JS_SDK: &str = "@azure/communication-call-automation";
 
 /// The crate's root directory.
-pub fn manifest_dir() -> PathBuf {
+pub(crate) fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Runs `program args` in `dir`; panics with its output unless it succeeds. Returns
 /// stdout.
-pub fn run(dir: &Path, program: &str, args: &[&str], why: &str) -> Vec<u8> {
+pub(crate) fn run(dir: &Path, program: &str, args: &[&str], why: &str) -> Vec<u8> {
     let out = Command::new(program)
         .args(args)
         .current_dir(dir)
@@ -41,7 +41,7 @@ pub fn run(dir: &Path, program: &str, args: &[&str], why: &str) -> Vec<u8> {
 /// file (skipped when the lock file installed last is the committed one), and the
 /// scripts of `tests/sdk/js` (`*.mjs`) beside it, where Node finds the SDK. One test
 /// at a time.
-pub fn sdk_js() -> PathBuf {
+pub(crate) fn sdk_js() -> PathBuf {
     static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let src = manifest_dir().join("tests/sdk/js");
@@ -75,7 +75,7 @@ pub fn sdk_js() -> PathBuf {
 
 /// A running driver program: its steps (one JSON object per stdout line, each given a
 /// `receivedMs`, when it came), its stdin to let it go on.
-pub struct Script {
+pub(crate) struct Script {
     child: Child,
     /// What runs, for messages.
     name: String,
@@ -88,7 +88,7 @@ pub struct Script {
 impl Script {
     /// Spawns `command` (program, arguments and environment set) with piped stdin and
     /// stdout, reading its steps as they come; lines that are not JSON go to stderr.
-    pub fn spawn(mut command: Command) -> Script {
+    pub(crate) fn spawn(mut command: Command) -> Script {
         let name = std::iter::once(command.get_program())
             .chain(command.get_args())
             .map(|a| a.to_string_lossy().into_owned())
@@ -126,12 +126,12 @@ impl Script {
     }
 
     /// Milliseconds since the script started.
-    pub fn now_ms(&self) -> u64 {
+    pub(crate) fn now_ms(&self) -> u64 {
         self.spawned.elapsed().as_millis() as u64
     }
 
     /// Waits for the script to end; it must succeed and report `done`.
-    pub async fn finish(mut self) -> Vec<Value> {
+    pub(crate) async fn finish(mut self) -> Vec<Value> {
         tokio::task::spawn_blocking(move || {
             let status = self.child.wait().unwrap();
             while let Ok(l) = self.lines.try_recv() {
@@ -151,7 +151,7 @@ impl Script {
     }
 
     /// Reads steps until the script waits for `what` (up to 120 s).
-    pub async fn until_wait(&mut self, what: &str) {
+    pub(crate) async fn until_wait(&mut self, what: &str) {
         let deadline = tokio::time::sleep(Duration::from_secs(120));
         tokio::pin!(deadline);
         loop {
@@ -175,14 +175,14 @@ impl Script {
     }
 
     /// Lets the waiting script go on.
-    pub fn resume(&mut self) {
+    pub(crate) fn resume(&mut self) {
         let stdin = self.child.stdin.as_mut().unwrap();
         stdin.write_all(b"go\n").unwrap();
         stdin.flush().unwrap();
     }
 
     /// The first step called `name`.
-    pub fn step(&self, name: &str) -> &Value {
+    pub(crate) fn step(&self, name: &str) -> &Value {
         self.steps
             .iter()
             .find(|s| s["step"] == name)
@@ -201,7 +201,7 @@ impl Drop for Script {
 /// `target/sdk-venv/bin/python` (the venv the Python tests share) with `requirement`
 /// installed from PyPI unless `module` imports already; one install at a time. Panics,
 /// saying why, if it cannot be had: a test needing it never skips silently.
-pub fn python_with(module: &str, requirement: &str) -> PathBuf {
+pub(crate) fn python_with(module: &str, requirement: &str) -> PathBuf {
     static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let venv = manifest_dir().join("target/sdk-venv");

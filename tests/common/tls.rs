@@ -16,7 +16,7 @@ use super::{TestServer, Ws, start};
 
 /// A test CA and a server certificate it signed (for `localhost` and `127.0.0.1`), as PEM
 /// files in a temporary directory removed on drop.
-pub struct Pki {
+pub(crate) struct Pki {
     pub dir: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
@@ -26,7 +26,7 @@ pub struct Pki {
 }
 
 impl Pki {
-    pub fn new() -> Pki {
+    pub(crate) fn new() -> Pki {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "tonegate-tls-{}-{}",
@@ -65,14 +65,14 @@ impl Pki {
     }
 
     /// `config` set to serve TLS with this certificate.
-    pub fn config(&self, mut config: Config) -> Config {
+    pub(crate) fn config(&self, mut config: Config) -> Config {
         config.tls_cert = Some(self.cert.clone());
         config.tls_key = Some(self.key.clone());
         config
     }
 
     /// Client settings that trust only this CA (ring, as the server uses).
-    pub fn client_config(&self) -> Arc<ClientConfig> {
+    pub(crate) fn client_config(&self) -> Arc<ClientConfig> {
         let mut roots = RootCertStore::empty();
         roots.add(self.ca.clone()).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -85,7 +85,7 @@ impl Pki {
     }
 
     /// Server settings presenting this PKI's certificate (ring), for test HTTPS peers.
-    pub fn server_config(&self) -> Arc<ServerConfig> {
+    pub(crate) fn server_config(&self) -> Arc<ServerConfig> {
         let chain = std::fs::read(&self.cert).unwrap();
         let certs = CertificateDer::pem_slice_iter(&chain)
             .collect::<Result<Vec<_>, _>>()
@@ -102,7 +102,7 @@ impl Pki {
     }
 
     /// An HTTPS client that trusts only this CA.
-    pub fn https_client(&self) -> reqwest::Client {
+    pub(crate) fn https_client(&self) -> reqwest::Client {
         reqwest::Client::builder()
             .tls_backend_preconfigured((*self.client_config()).clone())
             .build()
@@ -117,19 +117,19 @@ impl Drop for Pki {
 }
 
 /// A server on 127.0.0.1:0 serving TLS with a fresh certificate.
-pub async fn start_tls(config: Config) -> (TestServer, Pki) {
+pub(crate) async fn start_tls(config: Config) -> (TestServer, Pki) {
     let pki = Pki::new();
     let server = start(pki.config(config)).await;
     (server, pki)
 }
 
 /// A `wss://` client connection to `path`, trusting only `pki`'s CA.
-pub async fn connect_wss(addr: SocketAddr, path: &str, pki: &Pki) -> Ws {
+pub(crate) async fn connect_wss(addr: SocketAddr, path: &str, pki: &Pki) -> Ws {
     try_connect_wss(addr, path, pki).await.unwrap()
 }
 
 /// As [`connect_wss`], returning the error (TLS or HTTP) instead of panicking.
-pub async fn try_connect_wss(
+pub(crate) async fn try_connect_wss(
     addr: SocketAddr,
     path: &str,
     pki: &Pki,
@@ -138,7 +138,7 @@ pub async fn try_connect_wss(
 }
 
 /// As [`try_connect_wss`], with extra upgrade request headers.
-pub async fn try_connect_wss_with_headers(
+pub(crate) async fn try_connect_wss_with_headers(
     addr: SocketAddr,
     path: &str,
     pki: &Pki,
@@ -158,7 +158,7 @@ pub async fn try_connect_wss_with_headers(
 /// A live ACS call over WSS (header `x-ms-call-connection-id: call_id`, and
 /// [`super::STREAM_AUTH`]) whose events go to `callback_uri` and carry `serverCallId` `srv-<call_id>`, both given in the socket
 /// URL's query as an app puts them in the ACS transport URL.
-pub async fn live_acs_call(
+pub(crate) async fn live_acs_call(
     server: &TestServer,
     pki: &Pki,
     call_id: &str,

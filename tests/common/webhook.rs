@@ -17,7 +17,7 @@ use super::{Ws, read_until_operation, send_audio, send_text, signal};
 
 /// A webhook POST as received.
 #[derive(Debug, Clone)]
-pub struct Post {
+pub(crate) struct Post {
     /// The request headers.
     pub headers: HeaderMap,
     /// The body, as posted.
@@ -26,7 +26,7 @@ pub struct Post {
 
 /// Asserts a POST carries a valid Standard Webhooks signature made with `key`, whose
 /// `webhook-id` is the id of the one CloudEvent in the body.
-pub fn assert_signed(key: &[u8], headers: &HeaderMap, body: &[u8]) {
+pub(crate) fn assert_signed(key: &[u8], headers: &HeaderMap, body: &[u8]) {
     let header = |name: &str| {
         headers
             .get(name)
@@ -46,7 +46,7 @@ pub fn assert_signed(key: &[u8], headers: &HeaderMap, body: &[u8]) {
 
 /// Listens on 127.0.0.1:0 for POSTs to `/events`; returns the callback URI and the
 /// received POSTs.
-pub async fn start_listener() -> (String, mpsc::UnboundedReceiver<Post>) {
+pub(crate) async fn start_listener() -> (String, mpsc::UnboundedReceiver<Post>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let app = axum::Router::new().route(
         "/events",
@@ -67,7 +67,7 @@ pub async fn start_listener() -> (String, mpsc::UnboundedReceiver<Post>) {
 }
 
 /// Collects the CloudEvents posted to a listener, checking each POST's signature.
-pub struct Events {
+pub(crate) struct Events {
     rx: mpsc::UnboundedReceiver<Post>,
     key: Vec<u8>,
     /// Every event so far, in arrival order.
@@ -78,7 +78,7 @@ pub struct Events {
 
 impl Events {
     /// Events from `rx`, signed with `key`.
-    pub fn new(rx: mpsc::UnboundedReceiver<Post>, key: &[u8]) -> Events {
+    pub(crate) fn new(rx: mpsc::UnboundedReceiver<Post>, key: &[u8]) -> Events {
         Events {
             rx,
             key: key.to_vec(),
@@ -89,7 +89,7 @@ impl Events {
 
     /// The first event of `Microsoft.Communication.{kind}` with `operationContext`
     /// `context`, waiting for it if it has not come yet.
-    pub async fn until(&mut self, kind: &str, context: &str) -> Value {
+    pub(crate) async fn until(&mut self, kind: &str, context: &str) -> Value {
         let wanted = format!("Microsoft.Communication.{kind}");
         self.until_where(&format!("{kind} ({context})"), |e| {
             e["type"] == wanted && e["data"]["operationContext"] == context
@@ -98,7 +98,11 @@ impl Events {
     }
 
     /// The first event for which `matches` holds, waiting up to 30 s for it.
-    pub async fn until_where(&mut self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn until_where(
+        &mut self,
+        what: &str,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Value {
         if let Some(e) = self.all.iter().find(|e| matches(e)) {
             return e.clone();
         }
@@ -123,7 +127,7 @@ impl Events {
 
 /// Presses `digits` (8 kHz µ-law) under continuous DTMF recognition on a raw call; returns the operation
 /// events the socket reported, as (CloudEvent type, sequence id), in order.
-pub async fn press_continuous(ws: &mut Ws, digits: &str) -> Vec<(String, u64)> {
+pub(crate) async fn press_continuous(ws: &mut Ws, digits: &str) -> Vec<(String, u64)> {
     send_text(ws, r#"{"type":"startContinuousDtmf","context":"c"}"#).await;
     let (samples, _) = signal(digits, SampleRate::HZ_8000, 100.0, 300.0);
     send_audio(

@@ -26,7 +26,7 @@ use super::Input;
 ///   are `file://`, `http://` or `https://` URIs with a cache key, `sendDtmfTones`
 ///   holds 1 to `MAX_SEND_TONES` tones, recognize timeouts lie in 0-300 s (initial
 ///   silence) and 1-60 s (between tones) and `maxTonesToCollect` is at least 1.
-pub fn api_request(data: &[u8]) {
+pub(crate) fn api_request(data: &[u8]) {
     if let Some(play) = read_and_validate::<PlayRequest, _>(data, PlayRequest::validate) {
         assert!(!play.sources.is_empty());
         play.sources.iter().for_each(check_source);
@@ -236,7 +236,7 @@ fn now() -> SystemTime {
 ///   the documented leniency allows: the same `Signature` value, body, hash, date and
 ///   path, the method up to case, and the host as signed or a form an SDK signs
 ///   (`auth` documents those: default port added or removed, port removed).
-pub fn api_auth(data: &[u8]) {
+pub(crate) fn api_auth(data: &[u8]) {
     let mut input = Input::new(data);
     let original = Request::signed();
     assert_eq!(original.verify(), Ok(()), "the fixed request verifies");

@@ -23,7 +23,7 @@ const STREAM_SID: &str = "MZ00000000000000000000000000000000";
 /// - the outbound builders take the input itself (as a stream id, mark name and
 ///   payload) and their frames parse back to exactly that;
 /// - `Dialect::detect` is deterministic.
-pub fn proto_frame(data: &[u8]) {
+pub(crate) fn proto_frame(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     assert_eq!(
         Dialect::detect(&text),

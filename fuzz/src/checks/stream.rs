@@ -26,7 +26,7 @@ const MAX_SERVER_CALL_ID: usize = 512;
 ///   call's webhooks at another scheme; an accepted `serverCallId` holds 1 to 512 bytes;
 /// - the accepted values, encoded again as a query, read back the same;
 /// - no query reads as no parameters.
-pub fn stream_query(data: &[u8]) {
+pub(crate) fn stream_query(data: &[u8]) {
     let query = String::from_utf8_lossy(data);
     let read = StreamParams::parse(Some(&query));
     assert_eq!(read, StreamParams::parse(Some(&query)), "deterministic");
@@ -80,7 +80,7 @@ const NOW_SECS: u64 = 1_700_000_000;
 ///   `alg` (if any) is `RS256` and whose `use` (if any) is `sig`;
 /// - every key yielded (up to 4) checks the fixed token without panicking: it accepts
 ///   it, or refuses it as a bad signature or an unreadable key.
-pub fn jwks_parse(data: &[u8]) {
+pub(crate) fn jwks_parse(data: &[u8]) {
     let parsed = parse_jwks(data);
     assert_eq!(
         parsed.as_ref().map(kids),
@@ -190,7 +190,7 @@ impl Fixed {
 ///   HMAC and other algorithms never reach a key);
 /// - a token whose signature, issuer and audience check out is the fixed token, byte
 ///   for byte: nothing but the key's holder can make one.
-pub fn jwt_verify(data: &[u8]) {
+pub(crate) fn jwt_verify(data: &[u8]) {
     let fixed = fixed();
     let mut input = Input::new(data);
     let token = match input.u8() % 3 {

@@ -13,7 +13,7 @@ const MAX_SAMPLES: usize = 20 * 60 * 8_000;
 
 /// Reads the first channel of every 8 kHz WAV file under `dir` (recursively, in name
 /// order), end to end, up to [`MAX_SAMPLES`]. Files at other rates are skipped.
-pub fn read_dir(dir: &Path) -> anyhow::Result<Vec<f32>> {
+pub(super) fn read_dir(dir: &Path) -> anyhow::Result<Vec<f32>> {
     let mut files = Vec::new();
     wav_files(dir, &mut files).with_context(|| format!("cannot list {}", dir.display()))?;
     files.sort();

@@ -10,7 +10,7 @@ use anyhow::bail;
 use tonegate::codec::Encoding;
 
 /// A codec sox can write and read back.
-pub struct Codec {
+pub(super) struct Codec {
     /// Row label.
     pub name: &'static str,
     /// File extension of the coded file.
@@ -20,7 +20,7 @@ pub struct Codec {
 }
 
 /// The codecs of the robustness rows.
-pub const CODECS: [Codec; 3] = [
+pub(super) const CODECS: [Codec; 3] = [
     Codec {
         name: "AMR-NB",
         extension: "amr-nb",
@@ -54,7 +54,7 @@ const RAW_8K: [&str; 10] = [
 
 /// Fails with a clear message unless sox runs and writes every codec (Debian's plain
 /// `sox` lacks AMR-NB; `libsox-fmt-all` adds it).
-pub fn check() -> anyhow::Result<()> {
+pub(super) fn check() -> anyhow::Result<()> {
     let probe = [0.0f32; 1_600];
     for codec in &CODECS {
         if let Err(reason) = codec.transcode(&probe) {
@@ -69,7 +69,7 @@ pub fn check() -> anyhow::Result<()> {
 
 impl Codec {
     /// Encodes and decodes `samples` (8 kHz, full scale 1.0).
-    pub fn transcode(&self, samples: &[f32]) -> Result<Vec<f32>, String> {
+    pub(super) fn transcode(&self, samples: &[f32]) -> Result<Vec<f32>, String> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let stem = std::env::temp_dir().join(format!(
             "tonegate-sox-{}-{}",

@@ -1,0 +1,160 @@
+//! CloudEvents 1.0 as Call Automation sends them.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The events tonegate sends: the session's operation event types.
+pub use crate::session::OperationEventType as EventName;
+
+/// The CloudEvent `type` of an event: `Microsoft.Communication.<Name>`.
+pub(super) fn event_type(name: EventName) -> String {
+    format!("Microsoft.Communication.{}", name.name())
+}
+
+/// `resultInformation`: the session's own type, serialised as Call Automation does.
+pub use crate::session::ResultInformation;
+
+/// `data` of a CloudEvent: the common fields, then the per-event ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventData {
+    /// The call.
+    pub call_connection_id: String,
+    /// Server call id.
+    pub server_call_id: String,
+    /// Correlation id.
+    pub correlation_id: String,
+    /// The operation's context, if it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_context: Option<String>,
+    /// Result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_information: Option<ResultInformation>,
+    /// Per-event fields (`recognitionType`, `dtmfResult`, `tone`, `sequenceId`,
+    /// `failedPlaySourceIndex`, ...).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One CloudEvent 1.0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloudEvent {
+    /// Unique per event; stable across delivery retries.
+    pub id: String,
+    /// `calling/callConnections/<id>`.
+    pub source: String,
+    /// `Microsoft.Communication.<Name>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `1.0`.
+    pub specversion: String,
+    /// `application/json`.
+    pub datacontenttype: String,
+    /// RFC 3339 UTC time.
+    pub time: String,
+    /// `calling/callConnections/<id>`.
+    pub subject: String,
+    /// The payload.
+    pub data: EventData,
+}
+
+impl CloudEvent {
+    /// An event of `name` about `data.call_connection_id`.
+    pub fn new(name: EventName, id: String, time: SystemTime, data: EventData) -> CloudEvent {
+        let source = format!("calling/callConnections/{}", data.call_connection_id);
+        CloudEvent {
+            id,
+            subject: source.clone(),
+            source,
+            kind: event_type(name),
+            specversion: "1.0".to_owned(),
+            datacontenttype: "application/json".to_owned(),
+            time: format_time(time),
+            data,
+        }
+    }
+
+    /// The event name without the `Microsoft.Communication.` prefix.
+    pub fn name(&self) -> &str {
+        self.kind
+            .strip_prefix("Microsoft.Communication.")
+            .unwrap_or(&self.kind)
+    }
+}
+
+/// RFC 3339 in UTC with 7 fractional digits, as ACS writes it:
+/// `2024-07-23T21:51:40.1282466+00:00`.
+pub fn format_time(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    let secs = since.as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:07}+00:00",
+        rem / 3_600,
+        rem / 60 % 60,
+        rem % 60,
+        since.subsec_nanos() / 100
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_format_like_acs() {
+        let t = UNIX_EPOCH + Duration::new(1_721_771_500, 128_246_600);
+        assert_eq!(format_time(t), "2024-07-23T21:51:40.1282466+00:00");
+        assert_eq!(format_time(UNIX_EPOCH), "1970-01-01T00:00:00.0000000+00:00");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert!(format_time(leap).starts_with("2000-02-29T00:00:00"));
+    }
+
+    #[test]
+    fn cloud_event_shape() {
+        let mut extra = Map::new();
+        extra.insert("recognitionType".into(), "dtmf".into());
+        let e = CloudEvent::new(
+            EventName::RecognizeCompleted,
+            "e1".into(),
+            UNIX_EPOCH,
+            EventData {
+                call_connection_id: "c1".into(),
+                server_call_id: "s".into(),
+                correlation_id: "k".into(),
+                operation_context: Some("r1".into()),
+                result_information: Some(ResultInformation::new(200, 8514, "stop tone")),
+                extra,
+            },
+        );
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["type"], "Microsoft.Communication.RecognizeCompleted");
+        assert_eq!(v["source"], "calling/callConnections/c1");
+        assert_eq!(v["subject"], "calling/callConnections/c1");
+        assert_eq!(v["specversion"], "1.0");
+        assert_eq!(v["data"]["callConnectionId"], "c1");
+        assert_eq!(v["data"]["resultInformation"]["subCode"], 8514);
+        assert_eq!(v["data"]["recognitionType"], "dtmf");
+        let back: CloudEvent = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(back.name(), "RecognizeCompleted");
+    }
+}

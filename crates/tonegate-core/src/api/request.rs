@@ -1,0 +1,806 @@
+//! Request bodies of the media operations and their validation.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::ApiError;
+use crate::limits::{MAX_CONTEXT_CHARS, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_URI_CHARS, fits};
+use crate::session::OperationMeta;
+use tonegate_dsp::dsp::Digit;
+
+/// Most tones one `sendDtmfTones` request may carry.
+pub const MAX_SEND_TONES: usize = 18;
+
+/// Refuses `value` of `field` when it is longer than `max` characters.
+fn bounded(value: &str, field: &str, max: usize) -> Result<(), ApiError> {
+    if fits(value, max) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "{field} is longer than {max} characters"
+        )))
+    }
+}
+
+/// The tones `names` (the error names a bad tone by index only: tones are secrets).
+fn tones(field: &str, names: &[String]) -> Result<Vec<Digit>, ApiError> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            Digit::from_name_or_char(name).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "{field}[{i}]: unknown tone (expected zero-nine, a-d, pound, asterisk)"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The operation's meta with `operationContext`'s length and `operationCallbackUri`
+/// checked.
+fn checked_meta(meta: &OperationMeta) -> Result<OperationMeta, ApiError> {
+    if let Some(context) = &meta.operation_context {
+        bounded(context, "operationContext", MAX_CONTEXT_CHARS)?;
+    }
+    if let Some(uri) = &meta.callback_uri {
+        bounded(uri, "operationCallbackUri", MAX_URI_CHARS)?;
+        super::check_http_url(uri)
+            .map_err(|why| ApiError::bad_request(format!("operationCallbackUri {why}")))?;
+    }
+    Ok(meta.clone())
+}
+
+fn required<'a, T>(value: &'a Option<T>, field: &str) -> Result<&'a T, ApiError> {
+    value
+        .as_ref()
+        .ok_or_else(|| ApiError::bad_request(format!("{field} is required")))
+}
+
+fn seconds(
+    value: Option<f64>,
+    field: &str,
+    min: f64,
+    max: f64,
+    default: f64,
+) -> Result<Duration, ApiError> {
+    let v = value.unwrap_or(default);
+    if !v.is_finite() || v < min || v > max {
+        return Err(ApiError::bad_request(format!(
+            "{field} must be between {min} and {max} seconds (got {v})"
+        )));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+/// A communication identifier (`{"rawId": "4:+1555...", "phoneNumber": {...}}`, ...).
+/// Only the raw id matters to tonegate; it is derived from the typed form if absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identifier {
+    /// Raw id: `4:` phone number, `8:acs:` ACS user, `28:` Teams app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_id: Option<String>,
+    /// Identifier kind (`phoneNumber`, `communicationUser`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// `{"value": "+1555..."}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<serde_json::Value>,
+    /// `{"id": "8:acs:..."}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub communication_user: Option<serde_json::Value>,
+}
+
+impl Identifier {
+    /// An identifier of just a raw id, with the kind its prefix implies.
+    pub fn from_raw_id(raw_id: &str) -> Identifier {
+        let (kind, phone, user) = if let Some(number) = raw_id.strip_prefix("4:") {
+            (
+                "phoneNumber",
+                Some(serde_json::json!({ "value": number })),
+                None,
+            )
+        } else if raw_id.starts_with("8:") {
+            (
+                "communicationUser",
+                None,
+                Some(serde_json::json!({ "id": raw_id })),
+            )
+        } else {
+            ("unknown", None, None)
+        };
+        Identifier {
+            raw_id: Some(raw_id.to_owned()),
+            kind: Some(kind.to_owned()),
+            phone_number: phone,
+            communication_user: user,
+        }
+    }
+
+    /// The raw id (given or derived) of the identifier in `field`, refused when longer
+    /// than [`MAX_ID_CHARS`]; `Ok(None)` if it has none.
+    fn bounded_raw(&self, field: &str) -> Result<Option<String>, ApiError> {
+        let raw = self.raw();
+        if let Some(r) = &raw {
+            bounded(r, &format!("{field}.rawId"), MAX_ID_CHARS)?;
+        }
+        Ok(raw)
+    }
+
+    /// The raw id, given or derived.
+    pub fn raw(&self) -> Option<String> {
+        if let Some(r) = self.raw_id.as_ref().filter(|r| !r.is_empty()) {
+            return Some(r.clone());
+        }
+        if let Some(v) = self
+            .phone_number
+            .as_ref()
+            .and_then(|p| p.get("value"))
+            .and_then(|v| v.as_str())
+        {
+            return Some(format!("4:{v}"));
+        }
+        self.communication_user
+            .as_ref()
+            .and_then(|u| u.get("id"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    }
+
+    fn require_raw(target: &Option<Identifier>, field: &str) -> Result<String, ApiError> {
+        required(target, field)?.bounded_raw(field)?.ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{field}.rawId is required (or phoneNumber.value / communicationUser.id)"
+            ))
+        })
+    }
+}
+
+/// `{"uri": "..."}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileSource {
+    /// `file://...` or `http(s)://...`.
+    #[serde(default)]
+    pub uri: Option<String>,
+}
+
+/// One play source: `{"kind": "file", "file": {"uri": ...}}`; `text` and `ssml` are
+/// refused (no speech engine).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlaySource {
+    /// `file`, `text` or `ssml`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// For `file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileSource>,
+    /// For `text` (refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<serde_json::Value>,
+    /// For `ssml` (refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssml: Option<serde_json::Value>,
+    /// Cache key for the downloaded audio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub play_source_cache_id: Option<String>,
+}
+
+/// A validated file play source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaySourceRef {
+    /// `file://` or `http(s)://` URI.
+    pub uri: String,
+    /// Cache key (`playSourceCacheId`, else the URI).
+    pub cache_key: String,
+}
+
+impl PlaySource {
+    fn validate(&self, field: &str) -> Result<PlaySourceRef, ApiError> {
+        let kind = self
+            .kind
+            .as_deref()
+            .or(if self.file.is_some() {
+                Some("file")
+            } else if self.text.is_some() {
+                Some("text")
+            } else if self.ssml.is_some() {
+                Some("ssml")
+            } else {
+                None
+            })
+            .ok_or_else(|| ApiError::bad_request(format!("{field}.kind is required")))?;
+        bounded(kind, &format!("{field}.kind"), MAX_NAME_CHARS)?;
+        if let Some(id) = &self.play_source_cache_id {
+            bounded(id, &format!("{field}.playSourceCacheId"), MAX_ID_CHARS)?;
+        }
+        match kind.to_ascii_lowercase().as_str() {
+            "file" => {
+                let uri = self
+                    .file
+                    .as_ref()
+                    .and_then(|f| f.uri.clone())
+                    .filter(|u| !u.is_empty())
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!("{field}.file.uri is required"))
+                    })?;
+                bounded(&uri, &format!("{field}.file.uri"), MAX_URI_CHARS)?;
+                let lower = uri.to_ascii_lowercase();
+                if !(lower.starts_with("file://")
+                    || lower.starts_with("http://")
+                    || lower.starts_with("https://"))
+                {
+                    return Err(ApiError::bad_request(format!(
+                        "{field}.file.uri must be a file://, http:// or https:// URI (got \"{uri}\")"
+                    )));
+                }
+                let cache_key = self
+                    .play_source_cache_id
+                    .clone()
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or_else(|| uri.clone());
+                Ok(PlaySourceRef { uri, cache_key })
+            }
+            "text" | "ssml" => Err(ApiError::bad_request(format!(
+                "{field}.kind \"{kind}\": no speech engine configured; only file play sources are supported"
+            ))),
+            other => Err(ApiError::bad_request(format!(
+                "{field}.kind \"{other}\" is not supported; use \"file\""
+            ))),
+        }
+    }
+}
+
+/// `playOptions`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlayOptions {
+    /// Repeat until canceled.
+    #[serde(default, rename = "loop")]
+    pub looped: Option<bool>,
+}
+
+/// Body of `:play`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlayRequest {
+    /// Required, at least one.
+    #[serde(default)]
+    pub play_sources: Option<Vec<PlaySource>>,
+    /// Empty: everyone.
+    #[serde(default)]
+    pub play_to: Option<Vec<Identifier>>,
+    /// Loop.
+    #[serde(default)]
+    pub play_options: Option<PlayOptions>,
+    /// Cancel what is playing first.
+    #[serde(default)]
+    pub interrupt_call_media_operation: Option<bool>,
+    /// `operationContext` and `operationCallbackUri`.
+    #[serde(flatten)]
+    pub meta: OperationMeta,
+}
+
+/// A validated `:play`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Play {
+    /// The sources, in order.
+    pub sources: Vec<PlaySourceRef>,
+    /// Raw ids of the targets (empty: everyone).
+    pub play_to: Vec<String>,
+    /// Repeat until canceled.
+    pub looped: bool,
+    /// Cancel what is playing first.
+    pub interrupt: bool,
+    /// `operationContext` and `operationCallbackUri`.
+    pub meta: OperationMeta,
+}
+
+fn play_sources(sources: &[PlaySource], field: &str) -> Result<Vec<PlaySourceRef>, ApiError> {
+    sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.validate(&format!("{field}[{i}]")))
+        .collect()
+}
+
+impl PlayRequest {
+    /// Checks the body.
+    pub fn validate(&self) -> Result<Play, ApiError> {
+        let sources = required(&self.play_sources, "playSources")?;
+        if sources.is_empty() {
+            return Err(ApiError::bad_request(
+                "playSources must hold at least one play source",
+            ));
+        }
+        let sources = play_sources(sources, "playSources")?;
+        let play_to = self
+            .play_to
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, t)| {
+                t.bounded_raw(&format!("playTo[{i}]"))?
+                    .ok_or_else(|| ApiError::bad_request(format!("playTo[{i}].rawId is required")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Play {
+            sources,
+            play_to,
+            looped: self
+                .play_options
+                .as_ref()
+                .and_then(|o| o.looped)
+                .unwrap_or(false),
+            interrupt: self.interrupt_call_media_operation.unwrap_or(false),
+            meta: checked_meta(&self.meta)?,
+        })
+    }
+}
+
+/// `recognizeOptions.dtmfOptions`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DtmfOptions {
+    /// 1-60 s, default 2.
+    #[serde(default)]
+    pub inter_tone_timeout_in_seconds: Option<f64>,
+    /// At least 1; absent: no limit.
+    #[serde(default)]
+    pub max_tones_to_collect: Option<i64>,
+    /// Tones that end collection.
+    #[serde(default)]
+    pub stop_tones: Option<Vec<String>>,
+}
+
+/// `recognizeOptions`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecognizeOptions {
+    /// A digit stops the prompt.
+    #[serde(default)]
+    pub interrupt_prompt: Option<bool>,
+    /// 0-300 s, default 5.
+    #[serde(default)]
+    pub initial_silence_timeout_in_seconds: Option<f64>,
+    /// Required.
+    #[serde(default)]
+    pub target_participant: Option<Identifier>,
+    /// DTMF settings.
+    #[serde(default)]
+    pub dtmf_options: Option<DtmfOptions>,
+    /// tonegate extension: `false` discards digits pressed before the recognize
+    /// started (strict Call Automation); default: they feed it.
+    #[serde(default)]
+    pub dtmf_buffering: Option<bool>,
+}
+
+/// Body of `:recognize`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecognizeRequest {
+    /// Required: `dtmf` (others refused).
+    #[serde(default)]
+    pub recognize_input_type: Option<String>,
+    /// One prompt.
+    #[serde(default)]
+    pub play_prompt: Option<PlaySource>,
+    /// Several prompts.
+    #[serde(default)]
+    pub play_prompts: Option<Vec<PlaySource>>,
+    /// Cancel what is playing first.
+    #[serde(default)]
+    pub interrupt_call_media_operation: Option<bool>,
+    /// Required.
+    #[serde(default)]
+    pub recognize_options: Option<RecognizeOptions>,
+    /// `operationContext` and `operationCallbackUri`.
+    #[serde(flatten)]
+    pub meta: OperationMeta,
+}
+
+/// A validated DTMF `:recognize`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recognize {
+    /// Prompts played first.
+    pub prompts: Vec<PlaySourceRef>,
+    /// Cancel what is playing first.
+    pub interrupt_call_media_operation: bool,
+    /// A digit stops the prompt.
+    pub interrupt_prompt: bool,
+    /// Time allowed for the first digit (after the prompt).
+    pub initial_silence_timeout: Duration,
+    /// Time allowed between digits.
+    pub inter_tone_timeout: Duration,
+    /// Digits to collect (`None`: until a stop tone or timeout).
+    pub max_tones: Option<u32>,
+    /// tonegate's `recognizeOptions.dtmfBuffering`: `false` discards digits pressed
+    /// before the recognize started.
+    pub dtmf_buffering: Option<bool>,
+    /// Digits that end collection.
+    pub stop_tones: Vec<Digit>,
+    /// Raw id of the participant listened to.
+    pub target: String,
+    /// `operationContext` and `operationCallbackUri`.
+    pub meta: OperationMeta,
+}
+
+impl RecognizeRequest {
+    /// Checks the body.
+    pub fn validate(&self) -> Result<Recognize, ApiError> {
+        let kind = required(&self.recognize_input_type, "recognizeInputType")?;
+        bounded(kind, "recognizeInputType", MAX_NAME_CHARS)?;
+        match kind.to_ascii_lowercase().as_str() {
+            "dtmf" => {}
+            "speech" | "speechordtmf" | "choices" => {
+                return Err(ApiError::bad_request(format!(
+                    "recognizeInputType \"{kind}\" is not supported: tonegate has no speech engine; use \"dtmf\""
+                )));
+            }
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "recognizeInputType \"{kind}\" is unknown; use \"dtmf\""
+                )));
+            }
+        }
+        let options = required(&self.recognize_options, "recognizeOptions")?;
+        let target = Identifier::require_raw(
+            &options.target_participant,
+            "recognizeOptions.targetParticipant",
+        )?;
+        let initial_silence_timeout = seconds(
+            options.initial_silence_timeout_in_seconds,
+            "recognizeOptions.initialSilenceTimeoutInSeconds",
+            0.0,
+            300.0,
+            5.0,
+        )?;
+        let dtmf = options.dtmf_options.clone().unwrap_or_default();
+        let inter_tone_timeout = seconds(
+            dtmf.inter_tone_timeout_in_seconds,
+            "recognizeOptions.dtmfOptions.interToneTimeoutInSeconds",
+            1.0,
+            60.0,
+            2.0,
+        )?;
+        let max_tones = dtmf
+            .max_tones_to_collect
+            .map(|n| {
+                u32::try_from(n).ok().filter(|&n| n >= 1).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "recognizeOptions.dtmfOptions.maxTonesToCollect must be at least 1 (got {n})"
+                    ))
+                })
+            })
+            .transpose()?;
+        let stop_tones = tones(
+            "recognizeOptions.dtmfOptions.stopTones",
+            dtmf.stop_tones.as_deref().unwrap_or(&[]),
+        )?;
+        let mut prompts = Vec::new();
+        if let Some(p) = &self.play_prompt {
+            prompts.push(p.validate("playPrompt")?);
+        }
+        if let Some(ps) = &self.play_prompts {
+            prompts.extend(play_sources(ps, "playPrompts")?);
+        }
+        Ok(Recognize {
+            prompts,
+            interrupt_call_media_operation: self.interrupt_call_media_operation.unwrap_or(false),
+            interrupt_prompt: options.interrupt_prompt.unwrap_or(false),
+            initial_silence_timeout,
+            inter_tone_timeout,
+            max_tones,
+            dtmf_buffering: options.dtmf_buffering,
+            stop_tones,
+            target,
+            meta: checked_meta(&self.meta)?,
+        })
+    }
+}
+
+/// Body of `:startContinuousDtmfRecognition` and `:stopContinuousDtmfRecognition`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContinuousDtmfRequest {
+    /// Required.
+    #[serde(default)]
+    pub target_participant: Option<Identifier>,
+    /// `operationContext` and `operationCallbackUri`.
+    #[serde(flatten)]
+    pub meta: OperationMeta,
+}
+
+/// A validated continuous-DTMF start or stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContinuousDtmf {
+    /// Raw id of the participant.
+    pub target: String,
+    /// `operationContext` and `operationCallbackUri`.
+    pub meta: OperationMeta,
+}
+
+impl ContinuousDtmfRequest {
+    /// Checks the body.
+    pub fn validate(&self) -> Result<ContinuousDtmf, ApiError> {
+        Ok(ContinuousDtmf {
+            target: Identifier::require_raw(&self.target_participant, "targetParticipant")?,
+            meta: checked_meta(&self.meta)?,
+        })
+    }
+}
+
+/// Body of `:sendDtmfTones`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendDtmfTonesRequest {
+    /// Required, 1 to 18 tones.
+    #[serde(default)]
+    pub tones: Option<Vec<String>>,
+    /// Required.
+    #[serde(default)]
+    pub target_participant: Option<Identifier>,
+    /// `operationContext` and `operationCallbackUri`.
+    #[serde(flatten)]
+    pub meta: OperationMeta,
+}
+
+/// A validated `:sendDtmfTones`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendDtmfTones {
+    /// The digits.
+    pub tones: Vec<Digit>,
+    /// Raw id of the participant.
+    pub target: String,
+    /// `operationContext` and `operationCallbackUri`.
+    pub meta: OperationMeta,
+}
+
+impl SendDtmfTonesRequest {
+    /// Checks the body.
+    pub fn validate(&self) -> Result<SendDtmfTones, ApiError> {
+        let names = required(&self.tones, "tones")?;
+        if names.is_empty() {
+            return Err(ApiError::bad_request("tones must hold at least one tone"));
+        }
+        if names.len() > MAX_SEND_TONES {
+            return Err(ApiError::bad_request(format!(
+                "tones holds {} tones; at most {MAX_SEND_TONES} may be sent at once",
+                names.len()
+            )));
+        }
+        Ok(SendDtmfTones {
+            tones: tones("tones", names)?,
+            target: Identifier::require_raw(&self.target_participant, "targetParticipant")?,
+            meta: checked_meta(&self.meta)?,
+        })
+    }
+}
+
+/// Body of `:hold`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldRequest {
+    /// Required.
+    #[serde(default)]
+    pub target_participant: Option<Identifier>,
+    /// Music on hold, looped.
+    #[serde(default)]
+    pub play_source_info: Option<PlaySource>,
+    /// `operationContext` and `operationCallbackUri`.
+    #[serde(flatten)]
+    pub meta: OperationMeta,
+}
+
+/// A validated `:hold`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    /// Raw id of the participant.
+    pub target: String,
+    /// Music on hold.
+    pub music: Option<PlaySourceRef>,
+    /// `operationContext` and `operationCallbackUri`.
+    pub meta: OperationMeta,
+}
+
+impl HoldRequest {
+    /// Checks the body.
+    pub fn validate(&self) -> Result<Hold, ApiError> {
+        Ok(Hold {
+            target: Identifier::require_raw(&self.target_participant, "targetParticipant")?,
+            music: self
+                .play_source_info
+                .as_ref()
+                .map(|p| p.validate("playSourceInfo"))
+                .transpose()?,
+            meta: checked_meta(&self.meta)?,
+        })
+    }
+}
+
+/// Body of `:unhold`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnholdRequest {
+    /// Required.
+    #[serde(default)]
+    pub target_participant: Option<Identifier>,
+    /// `operationContext` and `operationCallbackUri`.
+    #[serde(flatten)]
+    pub meta: OperationMeta,
+}
+
+/// A validated `:unhold`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unhold {
+    /// Raw id of the participant.
+    pub target: String,
+    /// `operationContext` and `operationCallbackUri`.
+    pub meta: OperationMeta,
+}
+
+impl UnholdRequest {
+    /// Checks the body.
+    pub fn validate(&self) -> Result<Unhold, ApiError> {
+        Ok(Unhold {
+            target: Identifier::require_raw(&self.target_participant, "targetParticipant")?,
+            meta: checked_meta(&self.meta)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse<T: serde::de::DeserializeOwned>(json: &str) -> T {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn sdk_recognize_body_validates() {
+        let r: RecognizeRequest = parse(
+            r#"{"recognizeInputType":"dtmf","playPrompt":{"kind":"file","file":{"uri":"file:///tmp/p.wav"}},
+             "interruptCallMediaOperation":false,
+             "recognizeOptions":{"interruptPrompt":true,"initialSilenceTimeoutInSeconds":5,
+               "targetParticipant":{"rawId":"4:+15551234567","phoneNumber":{"value":"+15551234567"}},
+               "dtmfOptions":{"interToneTimeoutInSeconds":3,"maxTonesToCollect":4,"stopTones":["pound"]}},
+             "operationContext":"r1"}"#,
+        );
+        let r = r.validate().unwrap();
+        assert_eq!(r.target, "4:+15551234567");
+        assert_eq!(r.max_tones, Some(4));
+        assert_eq!(r.inter_tone_timeout, Duration::from_secs(3));
+        assert_eq!(r.stop_tones, vec![Digit::from_char('#').unwrap()]);
+        assert_eq!(r.prompts[0].uri, "file:///tmp/p.wav");
+        assert!(r.interrupt_prompt);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let msg = |json: &str| {
+            parse::<RecognizeRequest>(json)
+                .validate()
+                .unwrap_err()
+                .message
+        };
+        assert!(msg("{}").contains("recognizeInputType is required"));
+        assert!(msg(r#"{"recognizeInputType":"speech"}"#).contains("not supported"));
+        assert!(msg(r#"{"recognizeInputType":"choices"}"#).contains("choices"));
+        assert!(msg(r#"{"recognizeInputType":"dtmf"}"#).contains("recognizeOptions is required"));
+        assert!(
+            msg(r#"{"recognizeInputType":"dtmf","recognizeOptions":{}}"#)
+                .contains("recognizeOptions.targetParticipant is required")
+        );
+        let base = r#"{"recognizeInputType":"dtmf","recognizeOptions":{"targetParticipant":{"rawId":"4:+1"},"#;
+        assert!(
+            msg(&format!("{base}\"initialSilenceTimeoutInSeconds\":301}}}}"))
+                .contains("initialSilenceTimeoutInSeconds")
+        );
+        assert!(
+            msg(&format!(
+                "{base}\"dtmfOptions\":{{\"interToneTimeoutInSeconds\":0}}}}}}"
+            ))
+            .contains("interToneTimeoutInSeconds")
+        );
+        assert!(
+            msg(&format!(
+                "{base}\"dtmfOptions\":{{\"stopTones\":[\"pound\",\"ten\"]}}}}}}"
+            ))
+            .contains("stopTones[1]: unknown tone (")
+        );
+        let send = |json: &str| {
+            parse::<SendDtmfTonesRequest>(json)
+                .validate()
+                .unwrap_err()
+                .message
+        };
+        let many = vec!["one"; 19];
+        let json = serde_json::json!({"tones": many, "targetParticipant": {"rawId": "4:+1"}});
+        assert!(send(&json.to_string()).contains("at most 18"));
+        assert!(send(r#"{"tones":["one"]}"#).contains("targetParticipant is required"));
+        assert!(send(r#"{"targetParticipant":{"rawId":"x"}}"#).contains("tones is required"));
+        let play = |json: &str| parse::<PlayRequest>(json).validate().unwrap_err().message;
+        assert!(play("{}").contains("playSources is required"));
+        assert!(
+            play(r#"{"playSources":[{"kind":"text","text":{"text":"hi"}}]}"#)
+                .contains("no speech engine configured")
+        );
+        assert!(
+            play(r#"{"playSources":[{"kind":"file","file":{"uri":"file:///a.wav"}},{"kind":"ssml","ssml":{"ssmlText":"x"}}]}"#)
+                .contains("playSources[1].kind")
+        );
+        assert!(
+            play(r#"{"playSources":[{"kind":"file","file":{}}]}"#)
+                .contains("playSources[0].file.uri")
+        );
+    }
+
+    #[test]
+    fn free_text_is_bounded() {
+        let target = serde_json::json!({"rawId": "4:+1"});
+        let long = |n: usize| "x".repeat(n);
+        let send = |body: serde_json::Value| {
+            serde_json::from_value::<SendDtmfTonesRequest>(body)
+                .unwrap()
+                .validate()
+                .map(|_| ())
+                .map_err(|e| e.message)
+        };
+        let context = |n| serde_json::json!({"tones": ["one"], "targetParticipant": target, "operationContext": long(n)});
+        assert!(send(context(MAX_CONTEXT_CHARS)).is_ok());
+        let err = send(context(MAX_CONTEXT_CHARS + 1)).unwrap_err();
+        assert_eq!(err, "operationContext is longer than 4096 characters");
+        let raw = serde_json::json!({"tones": ["one"], "targetParticipant": {"rawId": long(MAX_ID_CHARS + 1)}});
+        assert!(
+            send(raw)
+                .unwrap_err()
+                .contains("targetParticipant.rawId is longer than 256")
+        );
+        let phone = serde_json::json!({"tones": ["one"], "targetParticipant": {"phoneNumber": {"value": long(MAX_ID_CHARS)}}});
+        assert!(send(phone).unwrap_err().contains("targetParticipant.rawId"));
+        let play = |body: serde_json::Value| {
+            serde_json::from_value::<PlayRequest>(body)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .message
+        };
+        let file = |uri: String, cache: String| serde_json::json!({"playSources": [{"kind": "file", "file": {"uri": uri}, "playSourceCacheId": cache}]});
+        assert!(
+            play(file(
+                format!("https://x/{}", long(MAX_URI_CHARS)),
+                "c".into()
+            ))
+            .contains("playSources[0].file.uri is longer than 2048")
+        );
+        assert!(
+            play(file("https://x/a.wav".into(), long(MAX_ID_CHARS + 1)))
+                .contains("playSources[0].playSourceCacheId is longer")
+        );
+        let to = serde_json::json!({"playSources": [{"kind": "file", "file": {"uri": "file:///a.wav"}}], "playTo": [{"rawId": long(MAX_ID_CHARS + 1)}]});
+        assert!(play(to).contains("playTo[0].rawId is longer"));
+        let kind = serde_json::json!({"recognizeInputType": long(MAX_NAME_CHARS + 1)});
+        let err = serde_json::from_value::<RecognizeRequest>(kind)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .message;
+        assert!(
+            err.contains("recognizeInputType is longer than 64"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn identifiers_derive_raw_ids() {
+        let id: Identifier = parse(r#"{"kind":"phoneNumber","phoneNumber":{"value":"+1555"}}"#);
+        assert_eq!(id.raw().unwrap(), "4:+1555");
+        let id: Identifier = parse(r#"{"communicationUser":{"id":"8:acs:x"}}"#);
+        assert_eq!(id.raw().unwrap(), "8:acs:x");
+        assert_eq!(Identifier::from_raw_id("4:+1").raw().unwrap(), "4:+1");
+    }
+}

@@ -1,0 +1,409 @@
+//! Wire dialects of the audio WebSocket: pure parsing of inbound frames into one
+//! [`Inbound`] type and building of outbound frames. No IO, no clock, no panics on any
+//! input.
+//!
+//! - [`acs`]: Azure Communication Services media streaming (JSON text frames).
+//! - [`twilio`]: Twilio Media Streams (JSON text frames).
+//! - [`raw`]: tonegate's own dialect: a JSON `start` frame, then binary audio
+//!   (see `docs/raw-protocol.md`).
+//!
+//! [`Parser`] holds the scratch buffer base64 payloads are decoded into, so parsing an
+//! audio frame allocates nothing once the buffer has grown to the frame size.
+
+pub mod acs;
+pub mod raw;
+pub mod twilio;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+use tonegate_dsp::SampleRate;
+use tonegate_dsp::codec::Encoding;
+use tonegate_dsp::dsp::Digit;
+
+/// Which platform's framing a socket speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// Azure Communication Services.
+    Acs,
+    /// Twilio Media Streams.
+    Twilio,
+    /// tonegate's raw dialect.
+    Raw,
+}
+
+impl Dialect {
+    /// Lower-case name (`acs`, `twilio`, `raw`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Acs => "acs",
+            Dialect::Twilio => "twilio",
+            Dialect::Raw => "raw",
+        }
+    }
+
+    /// Guesses the dialect from the first frame of a socket: a JSON object with `kind`
+    /// is ACS, with `event` Twilio, with `type` raw. `None` when it cannot tell.
+    pub fn detect(first_text: &str) -> Option<Dialect> {
+        #[derive(Deserialize)]
+        struct Probe<'a> {
+            #[serde(alias = "Kind", borrow)]
+            kind: Option<Cow<'a, str>>,
+            #[serde(borrow)]
+            event: Option<Cow<'a, str>>,
+            #[serde(rename = "type", borrow)]
+            kind_raw: Option<Cow<'a, str>>,
+        }
+        let probe: Probe<'_> = serde_json::from_str(first_text).ok()?;
+        match (probe.kind, probe.event, probe.kind_raw) {
+            (Some(_), _, _) => Some(Dialect::Acs),
+            (None, Some(_), _) => Some(Dialect::Twilio),
+            (None, None, Some(_)) => Some(Dialect::Raw),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Dialect {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "acs" => Ok(Dialect::Acs),
+            "twilio" => Ok(Dialect::Twilio),
+            "raw" => Ok(Dialect::Raw),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Encoding and rate of a stream's audio (mono).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamFormat {
+    /// Sample encoding on the wire.
+    pub encoding: Encoding,
+    /// Samples per second.
+    pub rate: SampleRate,
+}
+
+/// The stream's opening frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Start {
+    /// Call identifier the frame carries (Twilio `callSid`, raw `callId`; ACS has none
+    /// in-band, its call id comes from the `x-ms-call-connection-id` header).
+    pub call_id: Option<String>,
+    /// Stream identifier (Twilio `streamSid`, ACS `subscriptionId`).
+    pub stream_id: Option<String>,
+    /// Where the call's media-operation events go (raw `callbackUri`, Twilio custom
+    /// parameter `callbackUri`; ACS has none in-band).
+    pub callback_uri: Option<String>,
+    /// Audio format.
+    pub format: StreamFormat,
+}
+
+/// One frame of audio.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audio<'a> {
+    /// Who is speaking: ACS `participantRawID` (unmixed), Twilio track name, or `None`.
+    pub participant: Option<Cow<'a, str>>,
+    /// Encoded samples (already base64-decoded).
+    pub payload: &'a [u8],
+    /// Platform timestamp of the frame's first sample, ms since stream start (Twilio).
+    pub timestamp_ms: Option<u64>,
+    /// Frame counter (Twilio `sequenceNumber`).
+    pub sequence: Option<u64>,
+}
+
+/// What an outbound-audio request from a raw client asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// Play a WAV file (path relative to the server's prompt root).
+    Play {
+        /// Client's id for the prompt, echoed in events.
+        id: Option<String>,
+        /// File path.
+        file: String,
+        /// Repeat until stopped.
+        looped: bool,
+    },
+    /// Send DTMF digits as audio.
+    SendDigits {
+        /// Client's id, echoed in events.
+        id: Option<String>,
+        /// The digits.
+        digits: Vec<Digit>,
+    },
+    /// Drop queued and playing outbound audio.
+    Stop,
+    /// Report `name` when the audio queued before it has played.
+    Mark {
+        /// Mark name.
+        name: String,
+    },
+    /// Collect DTMF digits (a Call Automation DTMF recognize without prompt).
+    Recognize {
+        /// Echoed as `operationContext`.
+        context: Option<String>,
+        /// `maxTonesToCollect`.
+        max_tones: Option<u32>,
+        /// `stopTones`.
+        stop_tones: Vec<Digit>,
+        /// `initialSilenceTimeoutInSeconds`, in ms.
+        initial_silence_ms: Option<u64>,
+        /// `interToneTimeoutInSeconds`, in ms.
+        inter_tone_ms: Option<u64>,
+        /// tonegate's `dtmfBuffering`.
+        buffering: Option<bool>,
+    },
+    /// Start (`on`) or stop continuous DTMF recognition.
+    ContinuousDtmf {
+        /// Echoed as `operationContext`.
+        context: Option<String>,
+        /// Start or stop.
+        on: bool,
+    },
+    /// Cancel all media operations.
+    CancelAll,
+}
+
+/// One parsed inbound frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inbound<'a> {
+    /// Stream start: call id and format.
+    Start(Start),
+    /// Audio samples.
+    Audio(Audio<'a>),
+    /// A digit the platform detected itself (ACS `DtmfData`, Twilio `dtmf`).
+    Digit {
+        /// The key.
+        digit: Digit,
+    },
+    /// The platform says the audio queued before this mark has played (Twilio).
+    Mark {
+        /// Mark name.
+        name: Cow<'a, str>,
+    },
+    /// A raw client's request for outbound audio.
+    Request(Request),
+    /// End of the stream.
+    Stop,
+    /// A frame that carries nothing tonegate uses (Twilio `connected`, ACS transcription).
+    Ignored,
+    /// A frame of a kind this dialect does not know; logged, then skipped.
+    Unknown,
+}
+
+/// Why a frame was rejected. Holds only static strings and numbers, so it never
+/// allocates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The text is not a JSON object of the expected shape.
+    #[error("malformed JSON at line {line} column {column}")]
+    MalformedJson {
+        /// Line of the error.
+        line: usize,
+        /// Column of the error.
+        column: usize,
+    },
+    /// A required field is missing.
+    #[error("missing field {0}")]
+    MissingField(&'static str),
+    /// A field has a value tonegate cannot use.
+    #[error("invalid value for {0}")]
+    InvalidField(&'static str),
+    /// A payload is not valid base64.
+    #[error("invalid base64 in {0}")]
+    InvalidBase64(&'static str),
+    /// The stream's encoding is not supported.
+    #[error("unsupported encoding")]
+    UnsupportedEncoding,
+    /// The stream's rate is outside 8-48 kHz.
+    #[error("unsupported sample rate {0} Hz (8000 to 48000 supported)")]
+    UnsupportedRate(u32),
+    /// Only mono streams are supported.
+    #[error("unsupported channel count {0} (only 1)")]
+    UnsupportedChannels(u32),
+    /// A binary frame where the dialect only has text frames.
+    #[error("binary frame where a text frame was expected")]
+    UnexpectedBinary,
+    /// A text frame that needed to be binary, or binary before `start` (raw).
+    #[error("audio before the start frame")]
+    AudioBeforeStart,
+    /// A free-text field is longer than its limit ([`crate::limits`]).
+    #[error("{field} is longer than {max} characters")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// Its limit, characters.
+        max: usize,
+    },
+}
+
+impl Error {
+    /// WebSocket close code that fits the error.
+    pub fn close_code(self) -> u16 {
+        match self {
+            Error::UnsupportedEncoding
+            | Error::UnsupportedRate(_)
+            | Error::UnsupportedChannels(_)
+            | Error::UnexpectedBinary => 1003,
+            Error::AudioBeforeStart | Error::TooLong { .. } => 1008,
+            _ => 1007,
+        }
+    }
+
+    /// Short machine-readable code for error events and metrics labels.
+    pub fn code(self) -> &'static str {
+        match self {
+            Error::MalformedJson { .. } => "malformedJson",
+            Error::MissingField(_) => "missingField",
+            Error::InvalidField(_) => "invalidField",
+            Error::InvalidBase64(_) => "invalidBase64",
+            Error::UnsupportedEncoding => "unsupportedEncoding",
+            Error::UnsupportedRate(_) => "unsupportedRate",
+            Error::UnsupportedChannels(_) => "unsupportedChannels",
+            Error::UnexpectedBinary => "unexpectedBinary",
+            Error::AudioBeforeStart => "audioBeforeStart",
+            Error::TooLong { .. } => "textTooLong",
+        }
+    }
+}
+
+/// `value` of `field` as an owned string, refused when longer than `max` characters.
+fn owned_within(
+    value: Option<Cow<'_, str>>,
+    field: &'static str,
+    max: usize,
+) -> Result<Option<String>, Error> {
+    match value {
+        Some(text) if !crate::limits::fits(&text, max) => Err(Error::TooLong { field, max }),
+        other => Ok(other.map(Cow::into_owned)),
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Error {
+        Error::MalformedJson {
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+}
+
+/// Parses one dialect's inbound frames, reusing a payload buffer.
+#[derive(Debug)]
+pub struct Parser {
+    dialect: Dialect,
+    scratch: Vec<u8>,
+}
+
+impl Parser {
+    /// A parser for `dialect`.
+    pub fn new(dialect: Dialect) -> Parser {
+        Parser {
+            dialect,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The dialect parsed.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Parses a text frame.
+    pub fn parse_text<'a>(&'a mut self, text: &'a str) -> Result<Inbound<'a>, Error> {
+        match self.dialect {
+            Dialect::Acs => acs::parse(text, &mut self.scratch),
+            Dialect::Twilio => twilio::parse(text, &mut self.scratch),
+            Dialect::Raw => raw::parse(text),
+        }
+    }
+
+    /// Parses a binary frame: audio in the raw dialect, an error in the others.
+    pub fn parse_binary<'a>(&self, bytes: &'a [u8]) -> Result<Inbound<'a>, Error> {
+        match self.dialect {
+            Dialect::Raw => Ok(Inbound::Audio(Audio {
+                participant: None,
+                payload: bytes,
+                timestamp_ms: None,
+                sequence: None,
+            })),
+            _ => Err(Error::UnexpectedBinary),
+        }
+    }
+}
+
+/// Decodes standard base64 into `out` (cleared first), without allocating once `out`
+/// has grown to the payload size.
+pub(crate) fn decode_base64(
+    text: &str,
+    out: &mut Vec<u8>,
+    field: &'static str,
+) -> Result<(), Error> {
+    use base64::Engine;
+    out.clear();
+    base64::engine::general_purpose::STANDARD
+        .decode_vec(text.as_bytes(), out)
+        .map_err(|_| Error::InvalidBase64(field))
+}
+
+/// Encodes bytes as standard base64.
+pub(crate) fn encode_base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Parses a digit as platforms spell it: one of `0-9 * # A-D` (any case), or an ACS
+/// tone name (`zero` ... `nine`, `a` ... `d`, `pound`, `asterisk`).
+pub fn parse_digit(text: &str) -> Option<Digit> {
+    Digit::from_name_or_char(text)
+}
+
+fn sample_rate(hz: u32) -> Result<SampleRate, Error> {
+    SampleRate::new(hz).map_err(|_| Error::UnsupportedRate(hz))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_dialects() {
+        assert_eq!(
+            Dialect::detect(r#"{"kind":"AudioMetadata"}"#),
+            Some(Dialect::Acs)
+        );
+        assert_eq!(
+            Dialect::detect(r#"{"event":"connected"}"#),
+            Some(Dialect::Twilio)
+        );
+        assert_eq!(Dialect::detect(r#"{"type":"start"}"#), Some(Dialect::Raw));
+        assert_eq!(Dialect::detect("{"), None);
+        assert_eq!(Dialect::detect("[]"), None);
+    }
+
+    #[test]
+    fn parses_digit_spellings() {
+        for (text, c) in [
+            ("5", '5'),
+            ("#", '#'),
+            ("pound", '#'),
+            ("Asterisk", '*'),
+            ("d", 'D'),
+        ] {
+            assert_eq!(parse_digit(text).map(|d| d.as_char()), Some(c), "{text}");
+        }
+        assert_eq!(parse_digit("x"), None);
+        assert_eq!(parse_digit(""), None);
+        assert_eq!(parse_digit("eleven"), None);
+    }
+}

@@ -1,0 +1,178 @@
+//! tonegate's raw dialect (documented in `docs/raw-protocol.md`).
+//!
+//! Client to tonegate: a text `start` frame, then binary audio frames of any size, and
+//! text requests (`play`, `sendDigits`, `stop`, `mark`, `dtmf`, `end`, and the media
+//! operations `recognize`, `startContinuousDtmf`, `stopContinuousDtmf`, `cancelAll`) at any time after
+//! `start`. tonegate to client: JSON text events (the serialised
+//! [`crate::session::Event`]) and binary outbound audio.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use super::{Error, Inbound, Request, Start, StreamFormat, owned_within, parse_digit, sample_rate};
+use crate::limits::{MAX_CONTEXT_CHARS, MAX_ID_CHARS, MAX_URI_CHARS};
+use tonegate_dsp::codec::Encoding;
+use tonegate_dsp::dsp::Digit;
+
+/// Most digits one `sendDigits` request may carry.
+pub const MAX_SEND_DIGITS: usize = 64;
+
+#[derive(Deserialize)]
+struct Frame<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(rename = "callId", borrow, default)]
+    call_id: Option<Cow<'a, str>>,
+    #[serde(rename = "callbackUri", borrow, default)]
+    callback_uri: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    encoding: Option<Cow<'a, str>>,
+    #[serde(rename = "sampleRate", default)]
+    sample_rate: Option<u32>,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    file: Option<Cow<'a, str>>,
+    #[serde(rename = "loop", default)]
+    looped: Option<bool>,
+    #[serde(borrow, default)]
+    digits: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    digit: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    context: Option<Cow<'a, str>>,
+    #[serde(rename = "maxTones", default)]
+    max_tones: Option<u32>,
+    #[serde(rename = "stopTones", borrow, default)]
+    stop_tones: Option<Cow<'a, str>>,
+    #[serde(rename = "initialSilenceMs", default)]
+    initial_silence_ms: Option<u64>,
+    #[serde(rename = "interToneMs", default)]
+    inter_tone_ms: Option<u64>,
+    #[serde(default)]
+    buffering: Option<bool>,
+}
+
+/// Parses one inbound raw text frame.
+pub fn parse(text: &str) -> Result<Inbound<'_>, Error> {
+    let frame: Frame<'_> = serde_json::from_str(text)?;
+    let id = |c| owned_within(c, "id", MAX_ID_CHARS);
+    let context = |c| owned_within(c, "context", MAX_CONTEXT_CHARS);
+    match &*frame.kind {
+        "start" => {
+            let encoding = frame
+                .encoding
+                .as_deref()
+                .ok_or(Error::MissingField("encoding"))?
+                .parse::<Encoding>()
+                .map_err(|_| Error::UnsupportedEncoding)?;
+            let hz = frame.sample_rate.ok_or(Error::MissingField("sampleRate"))?;
+            Ok(Inbound::Start(Start {
+                call_id: owned_within(frame.call_id, "callId", MAX_ID_CHARS)?,
+                callback_uri: owned_within(frame.callback_uri, "callbackUri", MAX_URI_CHARS)?,
+                stream_id: None,
+                format: StreamFormat {
+                    encoding,
+                    rate: sample_rate(hz)?,
+                },
+            }))
+        }
+        "play" => Ok(Inbound::Request(Request::Play {
+            id: id(frame.id)?,
+            file: owned_within(frame.file, "file", MAX_URI_CHARS)?
+                .ok_or(Error::MissingField("file"))?,
+            looped: frame.looped.unwrap_or(false),
+        })),
+        "sendDigits" => {
+            let text = frame.digits.ok_or(Error::MissingField("digits"))?;
+            if text.is_empty() || text.chars().count() > MAX_SEND_DIGITS {
+                return Err(Error::InvalidField("digits"));
+            }
+            let digits = text
+                .chars()
+                .map(Digit::from_char)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| Error::InvalidField("digits"))?;
+            Ok(Inbound::Request(Request::SendDigits {
+                id: id(frame.id)?,
+                digits,
+            }))
+        }
+        "stop" => Ok(Inbound::Request(Request::Stop)),
+        "recognize" => {
+            let stop_tones = frame
+                .stop_tones
+                .as_deref()
+                .unwrap_or("")
+                .chars()
+                .map(Digit::from_char)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| Error::InvalidField("stopTones"))?;
+            Ok(Inbound::Request(Request::Recognize {
+                context: context(frame.context)?,
+                max_tones: frame.max_tones,
+                stop_tones,
+                initial_silence_ms: frame.initial_silence_ms,
+                inter_tone_ms: frame.inter_tone_ms,
+                buffering: frame.buffering,
+            }))
+        }
+        "startContinuousDtmf" | "stopContinuousDtmf" => {
+            Ok(Inbound::Request(Request::ContinuousDtmf {
+                on: frame.kind == "startContinuousDtmf",
+                context: context(frame.context)?,
+            }))
+        }
+        "cancelAll" => Ok(Inbound::Request(Request::CancelAll)),
+        "mark" => Ok(Inbound::Request(Request::Mark {
+            name: owned_within(frame.name, "name", MAX_ID_CHARS)?
+                .ok_or(Error::MissingField("name"))?,
+        })),
+        "dtmf" => {
+            let text = frame.digit.ok_or(Error::MissingField("digit"))?;
+            let digit = parse_digit(&text).ok_or(Error::InvalidField("digit"))?;
+            Ok(Inbound::Digit { digit })
+        }
+        "end" => Ok(Inbound::Stop),
+        _ => Ok(Inbound::Unknown),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_frames() {
+        match parse(r#"{"type":"start","callId":"c1","encoding":"ulaw","sampleRate":8000}"#)
+            .unwrap()
+        {
+            Inbound::Start(s) => {
+                assert_eq!(s.call_id.as_deref(), Some("c1"));
+                assert_eq!(s.format.encoding, Encoding::Ulaw);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(r#"{"type":"sendDigits","digits":"12#"}"#),
+            Ok(Inbound::Request(Request::SendDigits { digits, .. })) if digits.len() == 3
+        ));
+        assert_eq!(
+            parse(r#"{"type":"sendDigits","digits":"12x"}"#),
+            Err(Error::InvalidField("digits"))
+        );
+        assert_eq!(
+            parse(r#"{"type":"start","encoding":"s16le","sampleRate":4000}"#),
+            Err(Error::UnsupportedRate(4_000))
+        );
+        assert_eq!(
+            parse(r#"{"type":"start","encoding":"opus","sampleRate":8000}"#),
+            Err(Error::UnsupportedEncoding)
+        );
+        assert_eq!(parse(r#"{"type":"bogus"}"#), Ok(Inbound::Unknown));
+        assert!(matches!(parse("nope"), Err(Error::MalformedJson { .. })));
+    }
+}

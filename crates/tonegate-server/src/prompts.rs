@@ -1,0 +1,297 @@
+//! Prompt files: the one path policy for every way a client names a file (a raw `play`
+//! request's `file`, a `file://` play source of the media-operation API), the limits on
+//! what is read and decoded, and the cache of decoded prompts.
+//!
+//! A name resolves inside [`Config::prompt_dir`]: relative to it, or absolute and under
+//! it; `..` is refused outright. Unless [`Config::prompt_follow_symlinks`] is set, no
+//! component of the path below `prompt_dir` may be a symbolic link (with it, links are
+//! followed but the file they reach must still lie inside `prompt_dir`). A file over
+//! [`Config::max_prompt_bytes`] is not read, and one holding more than
+//! [`Config::max_prompt_ms`] of audio (known from its header) is not decoded.
+//!
+//! Clients learn only the class of a failure ([`Failure::public_message`]): a missing
+//! file, an unreadable one and one the policy refuses read the same, so nobody can probe
+//! the file system through `play`. The server log keeps the detail.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use super::{Config, State};
+use tonegate_core::player::{self, Prompt};
+use tonegate_dsp::SampleRate;
+
+/// Decoded prompts kept before the cache starts again from empty.
+const CACHE_ENTRIES: usize = 256;
+
+/// Cache key: file, stream rate, file length and modification time.
+type Key = (PathBuf, u32, u64, Option<SystemTime>);
+
+/// Why a prompt could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Failure {
+    /// The name itself is not allowed (empty, or with `..`); judged without touching
+    /// the file system.
+    #[error("prompt name is empty or holds ..")]
+    BadPath,
+    /// Missing, unreadable, not a regular file, outside `prompt_dir` or reached through
+    /// a symbolic link: the detail is for the log only.
+    #[error("{0}")]
+    NotAvailable(String),
+    /// Larger than `max_prompt_bytes`.
+    #[error("{0}")]
+    TooLarge(String),
+    /// More audio than `max_prompt_ms`.
+    #[error("{0}")]
+    TooLong(String),
+    /// Not a WAV file tonegate decodes.
+    #[error("{0}")]
+    BadFormat(String),
+}
+
+impl Failure {
+    /// The code of a raw `error` event.
+    pub(crate) fn code(&self) -> &'static str {
+        match self {
+            Failure::BadPath => "badPath",
+            Failure::NotAvailable(_) => "fileNotFound",
+            Failure::TooLarge(_) => "fileTooLarge",
+            Failure::TooLong(_) => "promptTooLong",
+            Failure::BadFormat(_) => "badFormat",
+        }
+    }
+
+    /// All a client is told: one fixed text per class.
+    pub(crate) fn public_message(&self) -> &'static str {
+        match self {
+            Failure::BadPath => "prompt file name must lie inside prompt_dir, without ..",
+            Failure::NotAvailable(_) => "play source not available",
+            Failure::TooLarge(_) => "play source is larger than max_prompt_bytes",
+            Failure::TooLong(_) => "play source is longer than max_prompt_ms",
+            Failure::BadFormat(_) => "play source is not a WAV file tonegate reads",
+        }
+    }
+
+    /// A decoding error of a play source.
+    pub(crate) fn from_decoding(e: player::Error) -> Failure {
+        match e {
+            player::Error::TooLong { .. } => Failure::TooLong(e.to_string()),
+            e => Failure::BadFormat(e.to_string()),
+        }
+    }
+}
+
+/// The prompt path policy and cache of one server.
+pub(crate) struct Prompts {
+    root: PathBuf,
+    follow_symlinks: bool,
+    max_bytes: u64,
+    max_len: Duration,
+    cache: Mutex<HashMap<Key, Prompt>>,
+}
+
+impl Prompts {
+    /// The policy and limits of `config`, with an empty cache.
+    pub(crate) fn new(config: &Config) -> Prompts {
+        Prompts {
+            root: config.prompt_dir.clone(),
+            follow_symlinks: config.prompt_follow_symlinks,
+            max_bytes: config.max_prompt_bytes,
+            max_len: Duration::from_millis(config.max_prompt_ms),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Longest prompt decoded ([`Config::max_prompt_ms`]).
+    pub(crate) fn max_len(&self) -> Duration {
+        self.max_len
+    }
+
+    /// Loads (or takes from the cache) the prompt file `name` converted to `rate`.
+    /// Blocking.
+    pub(crate) fn load(&self, name: &str, rate: SampleRate) -> Result<Prompt, Failure> {
+        let path = self.resolve(name)?;
+        let meta = std::fs::metadata(&path)
+            .map_err(|e| Failure::NotAvailable(format!("{}: {e}", path.display())))?;
+        if !meta.is_file() {
+            return Err(Failure::NotAvailable(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        if meta.len() > self.max_bytes {
+            return Err(Failure::TooLarge(format!(
+                "{} is {} bytes; max_prompt_bytes is {}",
+                path.display(),
+                meta.len(),
+                self.max_bytes
+            )));
+        }
+        let key = (path.clone(), rate.hz(), meta.len(), meta.modified().ok());
+        if let Some(p) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(p.clone());
+        }
+        let bytes = std::fs::read(&path)
+            .map_err(|e| Failure::NotAvailable(format!("{}: {e}", path.display())))?;
+        let prompt = Prompt::from_wav_within(&bytes, rate, self.max_len).map_err(|e| {
+            match Failure::from_decoding(e) {
+                Failure::TooLong(m) => Failure::TooLong(format!("{}: {m}", path.display())),
+                other => Failure::BadFormat(format!("{}: {other}", path.display())),
+            }
+        })?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, prompt.clone());
+        Ok(prompt)
+    }
+
+    /// The file `name` stands for, if the policy allows it: relative to `prompt_dir` or
+    /// absolute under it, no `..`, no symbolic link below `prompt_dir` unless allowed
+    /// (and then still inside it).
+    fn resolve(&self, name: &str) -> Result<PathBuf, Failure> {
+        let path = Path::new(name);
+        if name.is_empty() || path.components().any(|c| c == Component::ParentDir) {
+            return Err(Failure::BadPath);
+        }
+        let root = self.root.canonicalize().map_err(|e| {
+            Failure::NotAvailable(format!("prompt_dir {}: {e}", self.root.display()))
+        })?;
+        let relative = if path.is_absolute() {
+            let configured = std::path::absolute(&self.root).unwrap_or_else(|_| root.clone());
+            path.strip_prefix(&root)
+                .or_else(|_| path.strip_prefix(&configured))
+                .map_err(|_| Failure::NotAvailable(format!("{name} is outside prompt_dir")))?
+        } else {
+            path
+        };
+        let mut full = root.clone();
+        for component in relative.components() {
+            let Component::Normal(part) = component else {
+                continue;
+            };
+            full.push(part);
+            let meta = std::fs::symlink_metadata(&full)
+                .map_err(|e| Failure::NotAvailable(format!("{}: {e}", full.display())))?;
+            if meta.file_type().is_symlink() && !self.follow_symlinks {
+                return Err(Failure::NotAvailable(format!(
+                    "{} is a symbolic link (prompt_follow_symlinks is off)",
+                    full.display()
+                )));
+            }
+        }
+        if self.follow_symlinks {
+            let target = full
+                .canonicalize()
+                .map_err(|e| Failure::NotAvailable(format!("{}: {e}", full.display())))?;
+            if !target.starts_with(&root) {
+                return Err(Failure::NotAvailable(format!(
+                    "{} leads outside prompt_dir",
+                    full.display()
+                )));
+            }
+            return Ok(target);
+        }
+        Ok(full)
+    }
+}
+
+/// Loads the prompt file `name` at `rate` on the blocking pool.
+pub(crate) async fn load(
+    state: &Arc<State>,
+    name: String,
+    rate: SampleRate,
+) -> Result<Prompt, Failure> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || state.prompts.load(&name, rate))
+        .await
+        .unwrap_or_else(|e| Err(Failure::NotAvailable(format!("prompt loader failed: {e}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("tonegate-prompts-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("sub/a.wav"), b"x").unwrap();
+        dir
+    }
+
+    fn prompts(root: &Path, follow_symlinks: bool) -> Prompts {
+        Prompts::new(&Config {
+            prompt_dir: root.to_path_buf(),
+            prompt_follow_symlinks: follow_symlinks,
+            ..Config::default()
+        })
+    }
+
+    #[test]
+    fn names_resolve_inside_prompt_dir_only() {
+        let root = dir("inside");
+        let p = prompts(&root, false);
+        let canonical = root.canonicalize().unwrap();
+        assert_eq!(p.resolve("sub/a.wav").unwrap(), canonical.join("sub/a.wav"));
+        let absolute = root.join("sub/a.wav");
+        assert_eq!(
+            p.resolve(absolute.to_str().unwrap()).unwrap(),
+            canonical.join("sub/a.wav")
+        );
+        assert_eq!(p.resolve("../x.wav"), Err(Failure::BadPath));
+        assert_eq!(p.resolve("sub/../sub/a.wav"), Err(Failure::BadPath));
+        assert_eq!(p.resolve(""), Err(Failure::BadPath));
+        assert!(matches!(
+            p.resolve("/etc/hostname"),
+            Err(Failure::NotAvailable(_))
+        ));
+        assert!(matches!(
+            p.resolve("sub/missing.wav"),
+            Err(Failure::NotAvailable(_))
+        ));
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symbolic_links_need_the_setting_and_stay_inside() {
+        let root = dir("links");
+        std::os::unix::fs::symlink(root.join("sub/a.wav"), root.join("inner.wav")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", root.join("outer.wav")).unwrap();
+        std::os::unix::fs::symlink(root.join("sub"), root.join("linked")).unwrap();
+        let strict = prompts(&root, false);
+        for name in ["inner.wav", "outer.wav", "linked/a.wav"] {
+            assert!(
+                matches!(strict.resolve(name), Err(Failure::NotAvailable(_))),
+                "{name}"
+            );
+        }
+        let lenient = prompts(&root, true);
+        let target = root.canonicalize().unwrap().join("sub/a.wav");
+        assert_eq!(lenient.resolve("inner.wav").unwrap(), target);
+        assert_eq!(lenient.resolve("linked/a.wav").unwrap(), target);
+        assert!(matches!(
+            lenient.resolve("outer.wav"),
+            Err(Failure::NotAvailable(_))
+        ));
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn clients_see_one_text_per_class() {
+        let missing = Failure::NotAvailable("/srv/secret.wav: No such file".to_owned());
+        let link = Failure::NotAvailable("/srv/p/x.wav is a symbolic link".to_owned());
+        assert_eq!(missing.public_message(), link.public_message());
+        assert_eq!(missing.code(), link.code());
+        assert!(!missing.public_message().contains("secret"));
+    }
+}

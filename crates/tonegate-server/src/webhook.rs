@@ -1,0 +1,414 @@
+//! CloudEvent delivery: every event goes to the SSE streams and, if a callback URI is
+//! known, is POSTed as a one-element JSON array. Delivery is in order per call (one task
+//! per call works through its queue), retried with exponential backoff on a transport
+//! error, a 5xx, 408 or 429 for [`Config::webhook_retry_ms`](super::Config). Redirects
+//! are never followed (a 3xx is a final refusal).
+//!
+//! Signed as Standard Webhooks: `webhook-id` (the CloudEvent `id`, the same on every
+//! retry, so receivers can drop duplicates), `webhook-timestamp` (unix seconds of the
+//! attempt) and `webhook-signature` ([`auth::webhook_signature`] with the access key),
+//! so a receiver refuses a replayed or stale delivery.
+//!
+//! Memory is bounded: all queues together hold at most
+//! [`Config::webhook_queue_bytes`](super::Config) of serialized events; once a call has
+//! ended its queue gets `webhook_retry_ms` more, then what is left is dropped and the
+//! queue and its task are gone. Every drop is logged and counted.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use super::State;
+use super::auth;
+use super::callback_policy::{self, Policy, ResolvedPrivate};
+use super::log_text::{Escaped, Secret};
+use tonegate_core::api::CloudEvent;
+
+/// Header carrying the event id (the CloudEvent `id`).
+pub const ID_HEADER: &str = "webhook-id";
+/// Header carrying the attempt's time, unix seconds.
+pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
+/// Header carrying `v1,<base64 HMAC-SHA256>` ([`auth::webhook_signature`]).
+pub const SIGNATURE_HEADER: &str = "webhook-signature";
+
+/// Where a call's events go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Callback {
+    /// The URL POSTed to.
+    pub(crate) url: String,
+    /// Who named it.
+    pub(crate) origin: Origin,
+}
+
+impl Callback {
+    /// `url`, named by `origin`.
+    pub(crate) fn new(url: &str, origin: Origin) -> Callback {
+        Callback {
+            url: url.to_owned(),
+            origin,
+        }
+    }
+}
+
+/// Who named a callback URL, which decides how far it is trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The operator (`callback_uri`) or an API client holding the access key
+    /// (`operationCallbackUri`): delivered as is.
+    Operator,
+    /// An audio socket, checked by [`Policy`]: its host's addresses are screened too.
+    Socket,
+}
+
+/// One event waiting for delivery; its bytes count against the budget until dropped.
+struct Delivery {
+    callback: Callback,
+    body: Bytes,
+    id: String,
+    name: String,
+    _reserved: Reserved,
+}
+
+/// A call's queue; dropping it ends the call's deliveries (the task drains what is left
+/// for at most `webhook_retry_ms`).
+struct Queue {
+    sender: mpsc::Sender<Delivery>,
+    _ended: oneshot::Sender<()>,
+}
+
+/// The byte budget of all queues.
+struct Budget {
+    limit: u64,
+    used: AtomicU64,
+    gauge: prometheus::IntGauge,
+}
+
+/// Bytes taken from the budget, given back on drop.
+struct Reserved {
+    budget: Arc<Budget>,
+    bytes: u64,
+}
+
+impl Budget {
+    fn reserve(self: &Arc<Budget>, bytes: u64) -> Option<Reserved> {
+        self.used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                (used + bytes <= self.limit).then_some(used + bytes)
+            })
+            .ok()?;
+        self.gauge.add(bytes as i64);
+        Some(Reserved {
+            budget: self.clone(),
+            bytes,
+        })
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.bytes, Ordering::SeqCst);
+        self.budget.gauge.sub(self.bytes as i64);
+    }
+}
+
+/// Per-call delivery queues and the HTTP clients.
+pub(crate) struct Webhook {
+    /// For URLs the operator or an access-key holder named, and play-source downloads.
+    client: reqwest::Client,
+    /// For URLs audio sockets named: resolves through [`callback_policy::Resolver`].
+    screened: reqwest::Client,
+    policy: Arc<Policy>,
+    queues: Mutex<HashMap<Arc<str>, Queue>>,
+    budget: Arc<Budget>,
+}
+
+impl Webhook {
+    /// The HTTP clients (no redirects followed) and no queues yet. Fails if
+    /// [`Config::http_ca_certs`](super::Config) cannot be used or `callback_allow` has
+    /// a bad entry.
+    pub(crate) fn new(config: &super::Config, metrics: &super::Metrics) -> Result<Webhook, String> {
+        // reqwest is built without a default crypto provider; use ring, as the server
+        // does (a no-op if the process already chose one).
+        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+        let policy = Arc::new(Policy::new(config)?);
+        let client = client_builder(config)?
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let screened = client_builder(config)?
+            .no_proxy()
+            .dns_resolver(callback_policy::Resolver::new(policy.clone()))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Webhook {
+            client,
+            screened,
+            policy,
+            queues: Mutex::new(HashMap::new()),
+            budget: Arc::new(Budget {
+                limit: config.webhook_queue_bytes,
+                used: AtomicU64::new(0),
+                gauge: metrics.webhook_queued_bytes.clone(),
+            }),
+        })
+    }
+
+    /// The HTTP client for URLs the operator or an access-key holder named.
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Which callback URIs audio sockets may name.
+    pub(crate) fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Ends a call's queue: what is queued gets `webhook_retry_ms` more.
+    pub(crate) fn close(&self, call_id: &str) {
+        self.queues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(call_id);
+    }
+}
+
+/// The settings both clients share: timeout, extra CAs, no redirects.
+fn client_builder(config: &super::Config) -> Result<reqwest::ClientBuilder, String> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(Duration::from_millis(config.webhook_timeout_ms))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(path) = &config.http_ca_certs {
+        builder = builder.tls_certs_merge(read_ca_certs(path)?);
+    }
+    Ok(builder)
+}
+
+/// The certificates of a PEM file of CA certificates (at least one).
+fn read_ca_certs(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("http_ca_certs {}: {e}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("http_ca_certs {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "http_ca_certs {}: no PEM certificate in the file",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+/// Publishes an event: SSE at once, then the webhook (if `callback`) in call order.
+pub(crate) fn publish(state: &Arc<State>, callback: Option<Callback>, event: CloudEvent) {
+    let event = Arc::new(event);
+    tracing::info!(
+        call_id = %Escaped(&event.data.call_connection_id),
+        event = event.name(),
+        operation_context = %Secret {
+            value: event.data.operation_context.as_deref().unwrap_or(""),
+            reveal: state.config.log_digits,
+        },
+        "event"
+    );
+    let _ = state.cloud_events.send(event.clone());
+    let Some(callback) = callback else {
+        return;
+    };
+    let call_id: Arc<str> = Arc::from(event.data.call_connection_id.as_str());
+    let body = Bytes::from(serde_json::to_vec(&[&*event]).unwrap_or_default());
+    let Some(reserved) = state.webhook.budget.reserve(body.len() as u64) else {
+        drop_event(state, &call_id, &event, "webhookQueueBytes");
+        return;
+    };
+    let delivery = Delivery {
+        callback,
+        body,
+        id: event.id.clone(),
+        name: event.name().to_owned(),
+        _reserved: reserved,
+    };
+    let sender = {
+        let mut queues = state
+            .webhook
+            .queues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        queues
+            .entry(call_id.clone())
+            .or_insert_with(|| {
+                let (sender, rx) = mpsc::channel(state.config.webhook_queue.max(1));
+                let (ended_tx, ended) = oneshot::channel();
+                tokio::spawn(run(state.clone(), call_id.clone(), rx, ended));
+                Queue {
+                    sender,
+                    _ended: ended_tx,
+                }
+            })
+            .sender
+            .clone()
+    };
+    if sender.try_send(delivery).is_err() {
+        drop_event(state, &call_id, &event, "webhookQueueFull");
+    }
+}
+
+/// Logs and counts (`errors{code}`) an event that will not be delivered.
+fn drop_event(state: &State, call_id: &str, event: &CloudEvent, code: &'static str) {
+    state.metrics.errors.with_label_values(&[code]).inc();
+    tracing::error!(
+        call_id = %Escaped(call_id),
+        event = event.name(),
+        id = %event.id,
+        code,
+        "webhook queue full (webhook_queue or webhook_queue_bytes); event dropped"
+    );
+}
+
+/// Counts a live queue task in `tonegate_webhook_queues` while it exists.
+struct Alive(prometheus::IntGauge);
+
+impl Alive {
+    fn new(gauge: &prometheus::IntGauge) -> Alive {
+        gauge.inc();
+        Alive(gauge.clone())
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Works through a call's queue in order; once `ended` fires (the call ended), allows
+/// `webhook_retry_ms` more, then drops and counts what is left.
+async fn run(
+    state: Arc<State>,
+    call_id: Arc<str>,
+    mut rx: mpsc::Receiver<Delivery>,
+    ended: oneshot::Receiver<()>,
+) {
+    let _alive = Alive::new(&state.metrics.webhook_queues);
+    let in_flight = AtomicBool::new(false);
+    let drained = {
+        let drain = async {
+            while let Some(d) = rx.recv().await {
+                in_flight.store(true, Ordering::SeqCst);
+                deliver(&state, &call_id, &d).await;
+                in_flight.store(false, Ordering::SeqCst);
+            }
+        };
+        let cutoff = async {
+            let _ = ended.await;
+            tokio::time::sleep(Duration::from_millis(state.config.webhook_retry_ms)).await;
+        };
+        tokio::select! {
+            _ = drain => true,
+            _ = cutoff => false,
+        }
+    };
+    if drained {
+        return;
+    }
+    rx.close();
+    let mut left = u64::from(in_flight.load(Ordering::SeqCst));
+    while rx.try_recv().is_ok() {
+        left += 1;
+    }
+    if left > 0 {
+        state
+            .metrics
+            .errors
+            .with_label_values(&["webhookCallEnded"])
+            .inc_by(left);
+        tracing::error!(
+            call_id = %Escaped(&call_id),
+            dropped = left,
+            "call ended and webhook_retry_ms passed; undelivered webhook events dropped"
+        );
+    }
+}
+
+/// Unix seconds of the server's wall clock.
+fn unix_seconds(state: &State) -> u64 {
+    state
+        .wall_now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Whether a request failed because the screening resolver refused the host.
+fn resolved_private(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<ResolvedPrivate>().is_some() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+async fn deliver(state: &Arc<State>, call_id: &str, d: &Delivery) {
+    let client = match d.callback.origin {
+        Origin::Operator => &state.webhook.client,
+        Origin::Socket => &state.webhook.screened,
+    };
+    let url = &d.callback.url;
+    let give_up = state.now() + Duration::from_millis(state.config.webhook_retry_ms);
+    let mut backoff = Duration::from_millis(250);
+    let mut attempt = 1u32;
+    loop {
+        let mut request = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(d.body.clone());
+        if let Some(key) = state.api.key() {
+            let timestamp = unix_seconds(state);
+            request = request
+                .header(ID_HEADER, &d.id)
+                .header(TIMESTAMP_HEADER, timestamp.to_string())
+                .header(
+                    SIGNATURE_HEADER,
+                    auth::webhook_signature(key, &d.id, timestamp, &d.body),
+                );
+        }
+        let retry = match request.send().await {
+            Ok(r) if r.status().is_success() => return,
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let retry = status >= 500 || status == 408 || status == 429;
+                tracing::warn!(call_id = %Escaped(call_id), url = %Escaped(url), status, attempt, event = d.name, "webhook refused");
+                retry
+            }
+            Err(e) if resolved_private(&e) => {
+                state
+                    .metrics
+                    .callback_refused
+                    .with_label_values(&[callback_policy::RESOLVED_PRIVATE])
+                    .inc();
+                tracing::warn!(call_id = %Escaped(call_id), url = %Escaped(url), event = d.name, "webhook not sent: {ResolvedPrivate}");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(call_id = %Escaped(call_id), url = %Escaped(url), attempt, event = d.name, "webhook failed: {}", Escaped(&e.to_string()));
+                true
+            }
+        };
+        if !retry || state.now() + backoff > give_up {
+            state
+                .metrics
+                .errors
+                .with_label_values(&["webhookDropped"])
+                .inc();
+            tracing::error!(call_id = %Escaped(call_id), url = %Escaped(url), event = d.name, id = %d.id, "webhook delivery given up");
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+        attempt += 1;
+    }
+}
