@@ -1,16 +1,19 @@
 //! Command-line parsing and dispatch. Errors become one line on stderr and exit code 2.
 
 mod detect;
+mod docs;
 mod evaluate;
 mod generate;
 mod input;
 mod output;
+mod replay;
 mod serve;
 mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
 use tonegate::codec::Encoding;
 use tonegate::dsp::dtmf::Profile;
@@ -33,9 +36,26 @@ enum Command {
     Evaluate(EvaluateArgs),
     /// Serve the audio WebSockets, events and metrics.
     Serve(serve::Args),
+    /// Play a call into a server (tonegate or another) as ACS, Twilio or raw would, from
+    /// WAV files or generated digits; print the events and each digit's latency.
+    Replay(replay::args::Args),
     /// Print a token limited to one call (event stream or audio socket), signed with the
     /// access key (TONEGATE_ACCESS_KEY or --config).
     Token(token::Args),
+    /// Print a shell completion script, e.g. `tonegate completions bash >
+    /// /etc/bash_completion.d/tonegate`.
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page (roff), e.g. `tonegate man | man -l -`; with --dir, write one
+    /// page per command there.
+    Man(docs::ManArgs),
+}
+
+/// The names `--encoding` accepts.
+const ENCODING_NAMES: [&str; 6] = ["s16le", "ulaw", "mulaw", "pcmu", "alaw", "pcma"];
+
+/// Parses `--encoding`, listing the accepted names in `--help` and in errors.
+fn encoding_parser() -> impl TypedValueParser<Value = Encoding> {
+    PossibleValuesParser::new(ENCODING_NAMES).try_map(|name| name.parse::<Encoding>())
 }
 
 /// How `detect` prints digits.
@@ -63,7 +83,7 @@ struct DetectArgs {
     #[arg(long, requires = "raw")]
     rate: Option<u32>,
     /// Encoding of headerless input.
-    #[arg(long, requires = "raw")]
+    #[arg(long, requires = "raw", value_parser = encoding_parser())]
     encoding: Option<Encoding>,
     /// Detector settings: `default` (real calls), `strict` (closer to Q.24's limits) or
     /// `noisy` (catches tones in heavy noise, at some risk of false digits).
@@ -115,7 +135,7 @@ struct GenerateArgs {
     #[arg(long, default_value_t = -10.0, allow_negative_numbers = true)]
     level_dbm0: f32,
     /// Sample encoding of the WAV file.
-    #[arg(long, default_value = "s16le")]
+    #[arg(long, default_value = "s16le", value_parser = encoding_parser())]
     encoding: Encoding,
 }
 
@@ -162,12 +182,49 @@ pub(crate) fn run() -> ExitCode {
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
         Command::Token(args) => token::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Replay(args) => replay::run(&args),
+        Command::Completions(args) => docs::completions(&args).map(|()| ExitCode::SUCCESS),
+        Command::Man(args) => docs::man(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("tonegate: {error:#}");
+            eprintln!("tonegate: {}", error_line(&error));
             ExitCode::from(2)
         }
+    }
+}
+
+/// `error` and its causes on one line, each said once: a cause whose text the line
+/// already holds (an error that prints its source) is left out.
+pub(crate) fn error_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_said_once() {
+        let io = std::io::Error::other("Is a directory (os error 21)");
+        let error = anyhow::Error::new(io)
+            .context("WAV I/O error: Is a directory (os error 21)")
+            .context("keys");
+        assert_eq!(
+            error_line(&error),
+            "keys: WAV I/O error: Is a directory (os error 21)"
+        );
     }
 }

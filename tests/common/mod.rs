@@ -2,6 +2,7 @@
 //! generation and a minimal SSE reader.
 #![allow(dead_code)]
 
+pub(crate) mod binary;
 pub(crate) mod http_peer;
 pub(crate) mod sdk;
 pub(crate) mod tls;

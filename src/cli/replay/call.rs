@@ -1,0 +1,262 @@
+//! One call: open its event stream (SSE), connect, stream the audio paced, end the
+//! stream, collect the events, match the digits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+use super::clock;
+use super::events::{self, Received, Sse};
+use super::latency::{Matched, match_digits};
+use super::script::{FRAME, Script};
+use super::wire::{Call, Wire};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Longest wait for a connection (TCP, TLS and upgrade).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What every call of a run shares.
+pub(crate) struct Shared {
+    /// The frames.
+    pub wire: Wire,
+    /// The audio and its digits.
+    pub script: Arc<Script>,
+    /// TLS settings for `wss://`.
+    pub connector: Option<Connector>,
+    /// Where the event streams are (`Some`: read events by SSE, not in-band).
+    pub sse: Option<SseSource>,
+    /// Seconds of audio per second of real time; `None`: as fast as the socket takes.
+    pub speed: Option<f64>,
+    /// How long to wait for the last events after the audio.
+    pub wait: Duration,
+    /// Print each event as it arrives.
+    pub print_events: bool,
+}
+
+/// The server-sent event streams.
+pub(crate) struct SseSource {
+    /// HTTP client (with the run's TLS roots).
+    pub client: reqwest::Client,
+    /// `http(s)://host:port`.
+    pub base: String,
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The socket or event stream could not be opened.
+    Connect(String),
+    /// The stream broke or the server closed it with an error.
+    Stream(String),
+}
+
+/// How one call went.
+#[derive(Debug)]
+pub(crate) struct Report {
+    /// Its digits (all missed if it failed before streaming).
+    pub matched: Matched,
+    /// Why it failed, if it did.
+    pub failure: Option<Failure>,
+}
+
+/// Runs `call` to its end.
+pub(crate) async fn run(call: Call, shared: Arc<Shared>) -> Report {
+    let mut sent_at = vec![None; shared.script.expected.len()];
+    let (received, failure) = stream(&call, &shared, &mut sent_at).await;
+    Report {
+        matched: match_digits(&call.id, &shared.script.expected, &sent_at, &received),
+        failure,
+    }
+}
+
+/// The call's events and its failure, if any.
+async fn stream(
+    call: &Call,
+    shared: &Shared,
+    sent_at: &mut [Option<Instant>],
+) -> (Vec<Received>, Option<Failure>) {
+    let started = clock::now();
+    let sse = match &shared.sse {
+        None => None,
+        Some(source) => {
+            match Sse::open(
+                &source.client,
+                &source.base,
+                &call.id,
+                call.events_token.as_deref(),
+            )
+            .await
+            {
+                Ok(sse) => Some(sse),
+                Err(e) => return (Vec::new(), Some(Failure::Connect(format!("{e:#}")))),
+            }
+        }
+    };
+    let socket = match connect(call, shared).await {
+        Ok(socket) => socket,
+        Err(message) => return (Vec::new(), Some(Failure::Connect(message))),
+    };
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let print = |event: &Received| {
+        if shared.print_events {
+            let ms = event.at.saturating_duration_since(started).as_secs_f64() * 1000.0;
+            println!("{:>9.1} ms  {}  {}", ms, call.id, event.text);
+        }
+    };
+    let on_socket = async {
+        let result = play(socket, call, shared, sent_at, &print).await;
+        let _ = done_tx.send(());
+        result
+    };
+    let on_sse = async {
+        match sse {
+            None => Ok(Vec::new()),
+            Some(sse) => events::read_sse(sse, done_rx, shared.wait, &mut |e| print(e)).await,
+        }
+    };
+    let ((mut received, error), sse_result) = tokio::join!(on_socket, on_sse);
+    let mut failure = error.map(Failure::Stream);
+    match sse_result {
+        Ok(more) => received.extend(more),
+        Err(e) => {
+            failure.get_or_insert(Failure::Stream(format!("{e:#}")));
+        }
+    }
+    (received, failure)
+}
+
+/// Opens the audio socket; the error as one line.
+async fn connect(call: &Call, shared: &Shared) -> Result<Socket, String> {
+    let url = shared.wire.url();
+    let request = shared.wire.request(call).map_err(|e| format!("{e:#}"))?;
+    let connecting = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        None,
+        true,
+        shared.connector.clone(),
+    );
+    match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+        Err(_) => Err(format!("{url}: no connection within {CONNECT_TIMEOUT:?}")),
+        Ok(Ok((socket, _))) => Ok(socket),
+        Ok(Err(tokio_tungstenite::tungstenite::Error::Http(response))) => {
+            let body = response
+                .body()
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            Err(format!(
+                "{url}: the server refused the connection: HTTP {}{}{}",
+                response.status(),
+                if body.trim().is_empty() { "" } else { ": " },
+                body.trim()
+            ))
+        }
+        Ok(Err(e)) => Err(format!("{url}: {e}")),
+    }
+}
+
+/// Streams the audio and reads the socket's events until the stream is over; the
+/// events, and the error that ended it early, if one did.
+async fn play(
+    mut socket: Socket,
+    call: &Call,
+    shared: &Shared,
+    sent_at: &mut [Option<Instant>],
+    print: &impl Fn(&Received),
+) -> (Vec<Received>, Option<String>) {
+    let mut received = Vec::new();
+    for message in shared.wire.opening(call) {
+        if let Err(e) = socket.send(message).await {
+            return (received, Some(format!("sending the start: {e}")));
+        }
+    }
+    let expected = &shared.script.expected;
+    let mut next_digit = 0;
+    let t0 = clock::now();
+    let mut frame = 0;
+    while frame < shared.wire.media.len() {
+        let due = shared
+            .speed
+            .map_or(t0, |speed| t0 + FRAME.mul_f64(frame as f64 / speed));
+        tokio::select! {
+            biased;
+            message = socket.next() => {
+                if let Some(end) = take(message, &mut received, print) {
+                    return (received, end.err());
+                }
+            }
+            _ = tokio::time::sleep_until(due) => {
+                if let Err(e) = socket.send(shared.wire.media[frame].clone()).await {
+                    return (received, Some(format!("sending audio: {e}")));
+                }
+                let now = clock::now();
+                while next_digit < expected.len() && expected[next_digit].frame <= frame {
+                    sent_at[next_digit] = Some(now);
+                    next_digit += 1;
+                }
+                frame += 1;
+            }
+        }
+    }
+    let closing = match shared.wire.closing(call) {
+        Some(message) => socket.send(message).await,
+        None => {
+            let frame = CloseFrame {
+                code: 1000.into(),
+                reason: "end of call".into(),
+            };
+            socket.close(Some(frame)).await
+        }
+    };
+    if let Err(e) = closing {
+        return (received, Some(format!("ending the stream: {e}")));
+    }
+    let deadline = clock::now() + shared.wait;
+    loop {
+        let Ok(message) = tokio::time::timeout_at(deadline, socket.next()).await else {
+            let _ = socket.close(None).await;
+            return (received, None);
+        };
+        if let Some(end) = take(message, &mut received, print) {
+            return (received, end.err());
+        }
+    }
+}
+
+/// Records an inbound message; `Some` when the socket is done (`Err`: with an error).
+fn take(
+    message: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    received: &mut Vec<Received>,
+    print: &impl Fn(&Received),
+) -> Option<Result<(), String>> {
+    match message {
+        None => Some(Ok(())),
+        Some(Err(e)) => Some(Err(format!("the connection failed: {e}"))),
+        Some(Ok(Message::Text(text))) => {
+            let event = Received {
+                at: clock::now(),
+                meaning: events::parse(&text),
+                text: text.to_string(),
+            };
+            print(&event);
+            received.push(event);
+            None
+        }
+        Some(Ok(Message::Close(Some(frame)))) if u16::from(frame.code) != 1000 => {
+            Some(Err(format!(
+                "the server closed the stream: {} {}",
+                u16::from(frame.code),
+                frame.reason
+            )))
+        }
+        Some(Ok(Message::Close(_))) => Some(Ok(())),
+        Some(Ok(_)) => None,
+    }
+}
