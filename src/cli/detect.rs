@@ -43,7 +43,7 @@ pub(super) fn run(args: &DetectArgs) -> anyhow::Result<ExitCode> {
             Ok(()) => {}
             Err(Stop::OutputClosed) => return Ok(ExitCode::SUCCESS),
             Err(Stop::Input(error)) => {
-                eprintln!("tonegate: {name}: {error:#}");
+                eprintln!("tonegate: {name}: {}", super::error_line(&error));
                 failed = true;
             }
         }
@@ -84,10 +84,12 @@ fn detect_file<W: Write>(
     let mut frames = vec![0.0f32; CHUNK_FRAMES * usize::from(channels)];
     let mut channel_samples = vec![0.0f32; CHUNK_FRAMES];
     let mut output = Ok(());
+    let mut found = 0usize;
     let mut emit = |channel: u16, event: Event, output: &mut io::Result<()>| {
         if let Event::Released { keypress, end } = event
             && output.is_ok()
         {
+            found += 1;
             let ms = |samples: f64| tenth(rate.samples_to_ms(samples));
             *output = writer.write(&DigitRow {
                 file: name,
@@ -127,6 +129,9 @@ fn detect_file<W: Write>(
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();
+    }
+    if found == 0 && output.is_ok() && read_result.is_ok() {
+        output = writer.write_none(name);
     }
     match output {
         Err(error) if error.kind() == io::ErrorKind::BrokenPipe => return Err(Stop::OutputClosed),

@@ -2,7 +2,7 @@
 //! headerless audio, from a path or standard input.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -49,17 +49,26 @@ impl Input {
             Box::new(BufReader::with_capacity(64 * 1024, file))
         };
         match raw {
-            Some((rate, encoding)) => Ok(Input {
-                rate,
-                channels: 1,
-                len_frames: None,
-                source: Source::Raw(RawReader {
-                    reader,
-                    encoding,
-                    bytes: vec![0; RAW_READ_BYTES],
-                    carried: 0,
-                }),
-            }),
+            Some((rate, encoding)) => {
+                let mut reader = BufReader::new(reader);
+                if starts_with_riff(&mut reader)? {
+                    bail!(
+                        "starts with a RIFF header: this is a WAV file, not headerless audio; \
+                         leave out --raw, --rate and --encoding (the header gives them)"
+                    );
+                }
+                Ok(Input {
+                    rate,
+                    channels: 1,
+                    len_frames: None,
+                    source: Source::Raw(RawReader {
+                        reader: Box::new(reader),
+                        encoding,
+                        bytes: vec![0; RAW_READ_BYTES],
+                        carried: 0,
+                    }),
+                })
+            }
             None => {
                 let wav = WavReader::new(reader)?;
                 Ok(Input {
@@ -94,6 +103,18 @@ impl Input {
             Source::Raw(raw) => raw.read_samples(out),
         }
     }
+}
+
+/// Whether the input begins with `RIFF`, read without consuming it.
+fn starts_with_riff(reader: &mut impl BufRead) -> anyhow::Result<bool> {
+    let head = loop {
+        match reader.fill_buf() {
+            Ok(head) => break head,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error).context("read failed"),
+        }
+    };
+    Ok(head.starts_with(b"RIFF"))
 }
 
 impl RawReader {

@@ -42,6 +42,28 @@ impl<W: Write> DigitWriter<W> {
         }
     }
 
+    /// Writes the table's header, once.
+    fn write_header(&mut self) -> io::Result<()> {
+        if !self.header_written {
+            writeln!(
+                self.out,
+                "{:<24} {:>3} {:>5} {:>10} {:>10} {:>12} {:>11}",
+                "file", "ch", "digit", "start_ms", "end_ms", "detected_ms", "level_dbm0"
+            )?;
+            self.header_written = true;
+        }
+        Ok(())
+    }
+
+    /// Says that `file` holds no digits: a table row (JSON lines have none to write).
+    pub(super) fn write_none(&mut self, file: &str) -> io::Result<()> {
+        if self.format == DetectFormat::Text {
+            self.write_header()?;
+            writeln!(self.out, "{file:<24}  no digits")?;
+        }
+        self.out.flush()
+    }
+
     /// Writes one digit.
     pub(super) fn write(&mut self, row: &DigitRow<'_>) -> io::Result<()> {
         match self.format {
@@ -50,14 +72,7 @@ impl<W: Write> DigitWriter<W> {
                 writeln!(self.out)?;
             }
             DetectFormat::Text => {
-                if !self.header_written {
-                    writeln!(
-                        self.out,
-                        "{:<24} {:>3} {:>5} {:>10} {:>10} {:>12} {:>11}",
-                        "file", "ch", "digit", "start_ms", "end_ms", "detected_ms", "level_dbm0"
-                    )?;
-                    self.header_written = true;
-                }
+                self.write_header()?;
                 writeln!(
                     self.out,
                     "{:<24} {:>3} {:>5} {:>10.1} {:>10.1} {:>12.1} {:>11.1}",

@@ -1,29 +1,42 @@
 //! `tonegate serve`: settings from defaults, then `--config FILE` (TOML), then
-//! `TONEGATE_*` environment variables, then flags.
+//! `TONEGATE_*` environment variables, then flags. A bad value is reported with where
+//! it came from (the file, the variable or the flag) and its key; an environment
+//! variable that names no setting is warned about, not fatal (another program's
+//! `TONEGATE_VERSION` must not stop the server).
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
-use anyhow::Context;
+use anyhow::{Context, anyhow, bail};
 use tonegate::server::{self, Config, LogFormat};
 
-/// Flags of `tonegate serve`.
+/// Environment variables with the `TONEGATE_` prefix that are not server settings.
+const OTHER_VARIABLES: [&str; 3] = [
+    "TONEGATE_LOG",
+    "TONEGATE_REPLAY_TOKEN",
+    "TONEGATE_REPLAY_EVENTS_TOKEN",
+];
+
+/// Flags of `tonegate serve`. Every setting can also come from `--config` or a
+/// `TONEGATE_<KEY>` environment variable (see docs/serving.md); flags win.
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
-    /// Address to listen on (default 127.0.0.1:8080).
-    #[arg(long)]
-    listen: Option<SocketAddr>,
-    /// TOML file with server settings (keys as in `server::Config`).
+    /// Address to listen on, IP or host name with a port [default: 127.0.0.1:8080]
+    /// [env: TONEGATE_LISTEN].
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+    /// TOML file with server settings: the keys of docs/serving.md, e.g.
+    /// `max_sessions = 200`.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// PEM certificate chain for TLS.
+    /// PEM certificate chain for TLS [env: TONEGATE_TLS_CERT].
     #[arg(long)]
     tls_cert: Option<PathBuf>,
-    /// PEM private key for TLS.
+    /// PEM private key for TLS [env: TONEGATE_TLS_KEY].
     #[arg(long)]
     tls_key: Option<PathBuf>,
-    /// Directory prompt files are read from.
+    /// Directory prompt files are read from [default: .] [env: TONEGATE_PROMPT_DIR].
     #[arg(long)]
     prompt_dir: Option<PathBuf>,
 }
@@ -41,41 +54,73 @@ impl Args {
     }
 }
 
+/// The settings, and warnings to log once logging runs.
+#[derive(Debug)]
+pub(super) struct Loaded {
+    /// The settings.
+    pub config: Config,
+    /// Environment variables that were ignored, one message each.
+    pub warnings: Vec<String>,
+}
+
 /// Builds the configuration: defaults < file < environment < flags.
 pub(super) fn load_config(
     args: &Args,
     env: impl Iterator<Item = (String, String)>,
-) -> anyhow::Result<Config> {
+) -> anyhow::Result<Loaded> {
+    let known = setting_names();
+    let mut warnings = Vec::new();
     let mut table = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            text.parse::<toml::Table>()
-                .with_context(|| format!("parsing {}", path.display()))?
+            let name = path.display();
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {name}"))?;
+            let table = text
+                .parse::<toml::Table>()
+                .map_err(|e| anyhow!("{name}: {}", one_line(e.message())))?;
+            table
+                .into_iter()
+                .map(|(key, value)| {
+                    let value = check_setting(&key, value).map_err(|e| anyhow!("{name}: {e}"))?;
+                    Ok((key, value))
+                })
+                .collect::<anyhow::Result<_>>()?
         }
         None => toml::Table::new(),
     };
-    for (key, value) in env {
-        let Some(name) = key.strip_prefix("TONEGATE_") else {
+    let mut env: Vec<_> = env.collect();
+    env.sort();
+    for (variable, value) in env {
+        let Some(name) = variable.strip_prefix("TONEGATE_") else {
             continue;
         };
-        if name == "LOG" {
+        if OTHER_VARIABLES.contains(&variable.as_str()) {
             continue;
         }
-        let name = name.to_ascii_lowercase();
+        let key = name.to_ascii_lowercase();
+        if !known.contains(&key) {
+            warnings.push(format!(
+                "ignoring the environment variable {variable}: no setting `{key}`"
+            ));
+            continue;
+        }
         // A number or boolean if it reads as one, else a string.
         let parsed = format!("v = {value}")
             .parse::<toml::Table>()
             .ok()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or(toml::Value::String(value));
-        table.insert(name, parsed);
+        let value = check_setting(&key, parsed)
+            .map_err(|e| anyhow!("environment variable {variable}: {e}"))?;
+        table.insert(key, value);
     }
-    let mut config: Config = toml::Value::Table(table)
-        .try_into()
-        .context("invalid server settings")?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
+    let mut config: Config =
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                anyhow!("invalid server settings: {}", one_line(e.message()))
+            })?;
+    if let Some(listen) = &args.listen {
+        config.listen = resolve(listen).map_err(|e| anyhow!("--listen {listen}: {e}"))?;
     }
     if let Some(p) = &args.tls_cert {
         config.tls_cert = Some(p.clone());
@@ -86,14 +131,63 @@ pub(super) fn load_config(
     if let Some(p) = &args.prompt_dir {
         config.prompt_dir = p.clone();
     }
-    Ok(config)
+    Ok(Loaded { config, warnings })
+}
+
+/// The names of every setting (the keys of [`Config`]).
+fn setting_names() -> Vec<String> {
+    match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Checks one setting on its own, so an error names its key; returns the value with a
+/// `listen` host name resolved.
+fn check_setting(key: &str, mut value: toml::Value) -> anyhow::Result<toml::Value> {
+    if key == "listen"
+        && let toml::Value::String(text) = &value
+    {
+        let addr = resolve(text).map_err(|e| anyhow!("`listen` {text}: {e}"))?;
+        value = toml::Value::String(addr.to_string());
+    }
+    let mut table = toml::Table::new();
+    table.insert(key.to_owned(), value.clone());
+    match toml::Value::Table(table).try_into::<Config>() {
+        Ok(_) => Ok(value),
+        Err(e) => Err(anyhow!("`{key}`: {}", one_line(e.message()))),
+    }
+}
+
+/// `HOST:PORT` as an address: an IP literal, or the first address a host name resolves
+/// to (`localhost:8080`).
+fn resolve(text: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let mut addrs = text
+        .to_socket_addrs()
+        .map_err(|e| anyhow!("not an address (HOST:PORT, e.g. 127.0.0.1:8080): {e}"))?;
+    match addrs.next() {
+        Some(addr) => Ok(addr),
+        None => bail!("{text} resolves to no address"),
+    }
+}
+
+/// `text` on one line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Runs the server until SIGINT or SIGTERM.
 pub(super) fn run(args: Args) -> anyhow::Result<()> {
     // The settings choose the log format, so they are read before logging starts.
-    let config = load_config(&args, std::env::vars())?;
+    let Loaded { config, warnings } = load_config(&args, std::env::vars())?;
     start_logging(config.log_format);
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    let listen = config.listen;
     if config.log_digits {
         tracing::warn!(
             "log_digits is on: callers' digits, tones and operationContext values are written to the log"
@@ -103,8 +197,12 @@ pub(super) fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(server::run_until_signal(config))?;
-    Ok(())
+    runtime
+        .block_on(server::run_until_signal(config))
+        .map_err(|e| match e {
+            server::Error::Io(io) => anyhow!("cannot serve on {listen}: {io}"),
+            other => other.into(),
+        })
 }
 
 /// Logs to stderr in `format`, filtered by `TONEGATE_LOG` (default `info`); colours only
@@ -133,7 +231,7 @@ mod tests {
 
     #[test]
     fn defaults_then_env_then_flags() {
-        let config = load_config(&args(), std::iter::empty()).unwrap();
+        let config = load_config(&args(), std::iter::empty()).unwrap().config;
         assert_eq!(config, Config::default());
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         let env = [
@@ -141,12 +239,14 @@ mod tests {
             ("TONEGATE_LISTEN".to_owned(), "0.0.0.0:9000".to_owned()),
             ("OTHER".to_owned(), "x".to_owned()),
         ];
-        let config = load_config(&args(), env.clone().into_iter()).unwrap();
+        let config = load_config(&args(), env.clone().into_iter())
+            .unwrap()
+            .config;
         assert_eq!(config.max_sessions, 7);
         assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
         let mut a = args();
-        a.listen = Some("127.0.0.1:1".parse().unwrap());
-        let config = load_config(&a, env.into_iter()).unwrap();
+        a.listen = Some("127.0.0.1:1".to_owned());
+        let config = load_config(&a, env.into_iter()).unwrap().config;
         assert_eq!(config.listen.to_string(), "127.0.0.1:1");
         let env = [
             (
@@ -159,7 +259,9 @@ mod tests {
                 "2500".to_owned(),
             ),
         ];
-        let config = load_config(&args(), env.clone().into_iter()).unwrap();
+        let config = load_config(&args(), env.clone().into_iter())
+            .unwrap()
+            .config;
         assert_eq!(
             config.tls_cert,
             Some(PathBuf::from("/etc/tonegate/cert.pem"))
@@ -168,15 +270,21 @@ mod tests {
         assert_eq!(config.tls_handshake_timeout_ms, 2_500);
         let mut a = args();
         a.tls_cert = Some(PathBuf::from("flag.pem"));
-        let config = load_config(&a, env.into_iter()).unwrap();
+        let config = load_config(&a, env.into_iter()).unwrap().config;
         assert_eq!(config.tls_cert, Some(PathBuf::from("flag.pem")));
-        let bad = [("TONEGATE_NO_SUCH_KEY".to_owned(), "1".to_owned())];
-        assert!(load_config(&args(), bad.into_iter()).is_err());
+        // A variable that names no setting is ignored with a warning.
+        let other = [("TONEGATE_NO_SUCH_KEY".to_owned(), "1".to_owned())];
+        let loaded = load_config(&args(), other.into_iter()).unwrap();
+        assert_eq!(loaded.config, Config::default());
+        assert_eq!(
+            loaded.warnings,
+            ["ignoring the environment variable TONEGATE_NO_SUCH_KEY: no setting `no_such_key`"]
+        );
     }
 
     #[test]
     fn log_settings_from_env() {
-        let config = load_config(&args(), std::iter::empty()).unwrap();
+        let config = load_config(&args(), std::iter::empty()).unwrap().config;
         assert_eq!(config.log_format, LogFormat::Text);
         assert!(!config.log_digits);
         let env = [
@@ -185,7 +293,7 @@ mod tests {
             ("TONEGATE_LOG", "debug"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
-        let config = load_config(&args(), env.into_iter()).unwrap();
+        let config = load_config(&args(), env.into_iter()).unwrap().config;
         assert_eq!(config.log_format, LogFormat::Json);
         assert!(config.log_digits);
         let bad = [("TONEGATE_LOG_FORMAT".to_owned(), "xml".to_owned())];
@@ -205,7 +313,7 @@ mod tests {
             ("TONEGATE_STREAM_AUTH_JWKS_TIMEOUT_MS", "2000"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
-        let config = load_config(&args(), env.into_iter()).unwrap();
+        let config = load_config(&args(), env.into_iter()).unwrap().config;
         assert_eq!(config.stream_auth, Mode::Jwt);
         assert_eq!(
             config.stream_auth_audience.as_deref(),
@@ -221,7 +329,7 @@ mod tests {
             ("TONEGATE_STREAM_AUTH_TOKEN", "s3cret"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
-        let config = load_config(&args(), env.into_iter()).unwrap();
+        let config = load_config(&args(), env.into_iter()).unwrap().config;
         assert_eq!(config.stream_auth, Mode::Token);
         assert_eq!(config.stream_auth_token.as_deref(), Some("s3cret"));
         let bad = [("TONEGATE_STREAM_AUTH".to_owned(), "maybe".to_owned())];

@@ -28,7 +28,7 @@ pub(super) struct Args {
 /// Prints the token on standard output.
 pub(super) fn run(args: &Args) -> anyhow::Result<()> {
     let settings = super::serve::Args::with_config(args.config.clone());
-    let config = super::serve::load_config(&settings, std::env::vars())?;
+    let config = super::serve::load_config(&settings, std::env::vars())?.config;
     let Some(key) = config.access_key_bytes().map_err(anyhow::Error::msg)? else {
         bail!("no access_key: set TONEGATE_ACCESS_KEY or access_key in --config");
     };
