@@ -158,7 +158,17 @@ async fn connect(call: &Call, shared: &Shared) -> Result<Socket, String> {
                 body.trim()
             ))
         }
-        Ok(Err(e)) => Err(format!("{url}: {e}")),
+        Ok(Err(e)) => {
+            let text = e.to_string();
+            // rustls's name for a self-signed certificate made with openssl's defaults.
+            let hint = if text.contains("CaUsedAsEndEntity") {
+                " (the server's certificate is marked as a CA: make it with \
+                 basicConstraints=critical,CA:FALSE)"
+            } else {
+                ""
+            };
+            Err(format!("{url}: {text}{hint}"))
+        }
     }
 }
 
