@@ -38,7 +38,7 @@ enum Command {
     Serve(serve::Args),
     /// Play a call into a server (tonegate or another) as ACS, Twilio or raw would, from
     /// WAV files or generated digits; print the events and each digit's latency.
-    Replay(replay::args::Args),
+    Replay(Box<replay::args::Args>),
     /// Print a token limited to one call (event stream or audio socket), signed with the
     /// access key (TONEGATE_ACCESS_KEY or --config).
     Token(token::Args),
