@@ -7,8 +7,9 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use super::clock;
@@ -145,7 +146,7 @@ async fn connect(call: &Call, shared: &Shared) -> Result<Socket, String> {
     match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
         Err(_) => Err(format!("{url}: no connection within {CONNECT_TIMEOUT:?}")),
         Ok(Ok((socket, _))) => Ok(socket),
-        Ok(Err(tokio_tungstenite::tungstenite::Error::Http(response))) => {
+        Ok(Err(Error::Http(response))) => {
             let body = response
                 .body()
                 .as_deref()
@@ -158,6 +159,10 @@ async fn connect(call: &Call, shared: &Shared) -> Result<Socket, String> {
                 body.trim()
             ))
         }
+        Ok(Err(Error::Protocol(ProtocolError::HandshakeIncomplete))) => Err(format!(
+            "{url}: the server closed the connection before answering the upgrade \
+             (a connection limit? tonegate: max_pending_connections_per_ip, max_connections)"
+        )),
         Ok(Err(e)) => {
             let text = e.to_string();
             // rustls's name for a self-signed certificate made with openssl's defaults.
@@ -242,7 +247,7 @@ async fn play(
 
 /// Records an inbound message; `Some` when the socket is done (`Err`: with an error).
 fn take(
-    message: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    message: Option<Result<Message, Error>>,
     received: &mut Vec<Received>,
     print: &impl Fn(&Received),
 ) -> Option<Result<(), String>> {
