@@ -8,7 +8,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
@@ -19,6 +19,9 @@ use super::script::{FRAME, Script};
 use super::wire::{Call, Wire};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Largest message taken from the server, bytes.
+const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
 /// Longest wait for a connection (TCP, TLS and upgrade).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -137,9 +140,13 @@ async fn stream(
 async fn connect(call: &Call, shared: &Shared) -> Result<Socket, String> {
     let url = shared.wire.url();
     let request = shared.wire.request(call).map_err(|e| format!("{e:#}"))?;
+    // Events are small: a server's message over 1 MiB is refused, not buffered.
+    let limits = WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES));
     let connecting = tokio_tungstenite::connect_async_tls_with_config(
         request,
-        None,
+        Some(limits),
         true,
         shared.connector.clone(),
     );

@@ -11,6 +11,9 @@ use tonegate::proto::parse_digit;
 
 use super::clock;
 
+/// Largest event (or unfinished line) read from an event stream, bytes.
+const MAX_EVENT_BYTES: usize = 1 << 20;
+
 /// What an event means to `replay`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Meaning {
@@ -158,6 +161,9 @@ impl Sse {
                     }
                     self.data.push_str(data.strip_prefix(' ').unwrap_or(data));
                 }
+            }
+            if self.buffer.len() + self.data.len() > MAX_EVENT_BYTES {
+                bail!("the event stream sent an event over {MAX_EVENT_BYTES} bytes");
             }
             match self.response.chunk().await.context("event stream")? {
                 Some(chunk) => self.buffer.extend_from_slice(&chunk),
