@@ -99,7 +99,12 @@ async fn stream(
             .await
             {
                 Ok(sse) => Some(sse),
-                Err(e) => return (Vec::new(), Some(Failure::Connect(format!("{e:#}")))),
+                Err(e) => {
+                    return (
+                        Vec::new(),
+                        Some(Failure::Connect(crate::cli::error_line(&e))),
+                    );
+                }
             }
         }
     };
@@ -130,7 +135,7 @@ async fn stream(
     match sse_result {
         Ok(more) => received.extend(more),
         Err(e) => {
-            failure.get_or_insert(Failure::Stream(format!("{e:#}")));
+            failure.get_or_insert(Failure::Stream(crate::cli::error_line(&e)));
         }
     }
     (received, failure)
@@ -139,7 +144,10 @@ async fn stream(
 /// Opens the audio socket; the error as one line.
 async fn connect(call: &Call, shared: &Shared) -> Result<Socket, String> {
     let url = shared.wire.url();
-    let request = shared.wire.request(call).map_err(|e| format!("{e:#}"))?;
+    let request = shared
+        .wire
+        .request(call)
+        .map_err(|e| crate::cli::error_line(&e))?;
     // Events are small: a server's message over 1 MiB is refused, not buffered.
     let limits = WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE_BYTES))
