@@ -91,6 +91,13 @@ async fn digit_event_latency() {
         latencies.len()
     );
     println!("{}", histogram.join("\n"));
-    println!("target: p99 < 5 ms; {}", if p99 < Duration::from_millis(5) { "met" } else { "NOT met" });
+    println!(
+        "target: p99 < 5 ms; {}",
+        if p99 < Duration::from_millis(5) {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
     server.handle.shutdown();
 }

@@ -240,9 +240,11 @@ async fn sessions_over_the_cap_are_refused() {
     }
     first.close(None).await.unwrap();
     // The slot frees when the first socket goes.
-    wait_until("the first socket's slot to free", Duration::from_secs(30), || {
-        server.handle.active_sessions() == 0
-    })
+    wait_until(
+        "the first socket's slot to free",
+        Duration::from_secs(30),
+        || server.handle.active_sessions() == 0,
+    )
     .await;
     let _second = connect(server.addr, "/media/raw").await;
     server.handle.shutdown();

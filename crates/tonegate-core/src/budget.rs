@@ -157,7 +157,11 @@ mod tests {
         let refused = budget.admit_message(ms(0));
         assert_eq!(refused, Err(Flood::Frames(50)));
         assert_eq!(refused.unwrap_err().code(), "flood");
-        assert_eq!(budget.admit_message(ms(20)), Ok(()), "50 a second refill one per 20 ms");
+        assert_eq!(
+            budget.admit_message(ms(20)),
+            Ok(()),
+            "50 a second refill one per 20 ms"
+        );
         assert!(budget.admit_message(ms(20)).is_err());
     }
 
@@ -175,8 +179,15 @@ mod tests {
         let mut budget = Budget::new(LIMITS, ms(0));
         // One second of audio at once fills the burst; then 2x real time is sustained.
         assert_eq!(budget.admit_audio(ms(0), 8_000, rate, 1), Ok(()));
-        assert_eq!(budget.admit_audio(ms(0), 160, rate, 1), Err(Flood::Audio(2)));
-        assert_eq!(budget.admit_audio(ms(10), 160, rate, 1), Ok(()), "20 ms in 10 ms");
+        assert_eq!(
+            budget.admit_audio(ms(0), 160, rate, 1),
+            Err(Flood::Audio(2))
+        );
+        assert_eq!(
+            budget.admit_audio(ms(10), 160, rate, 1),
+            Ok(()),
+            "20 ms in 10 ms"
+        );
         assert!(budget.admit_audio(ms(10), 160, rate, 1).is_err());
         // Two participants each at 2x real time: 40 ms of audio per 10 ms.
         assert_eq!(budget.admit_audio(ms(20), 320, rate, 2), Ok(()));

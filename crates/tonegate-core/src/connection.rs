@@ -275,8 +275,7 @@ impl Connection {
                 if let Some(format) = session.format() {
                     let samples = audio.payload.len() / format.encoding.bytes_per_sample();
                     let heard = session.participant_count();
-                    if let Err(flood) = self.budget.admit_audio(now, samples, format.rate, heard)
-                    {
+                    if let Err(flood) = self.budget.admit_audio(now, samples, format.rate, heard) {
                         let code = flood.close_code();
                         return self.refuse(now, flood.code(), code, flood.to_string());
                     }
@@ -322,7 +321,12 @@ impl Connection {
 
     /// Hands a loaded prompt (or why it could not be loaded) to the raw `play` that
     /// asked for it, then runs the requests that waited.
-    pub fn handle_prompt(&mut self, now: Duration, load: Load, prompt: Result<Prompt, LoadFailure>) {
+    pub fn handle_prompt(
+        &mut self,
+        now: Duration,
+        load: Load,
+        prompt: Result<Prompt, LoadFailure>,
+    ) {
         self.loading = false;
         match prompt {
             Ok(prompt) => {
@@ -338,7 +342,11 @@ impl Connection {
     }
 
     /// Hands a command to the session; a refusal is the caller's to report.
-    pub fn handle_command(&mut self, now: Duration, command: Command) -> Result<(), session::Error> {
+    pub fn handle_command(
+        &mut self,
+        now: Duration,
+        command: Command,
+    ) -> Result<(), session::Error> {
         match &mut self.phase {
             Phase::Streaming { session, .. } => session.handle_command(now, command),
             _ => Err(session::Error::NotStarted),
@@ -418,7 +426,12 @@ impl Connection {
     fn queue_request(&mut self, now: Duration, request: Request) {
         let max = self.config.max_pending_requests;
         if self.requests.len() >= max {
-            return self.refuse(now, "flood", 1008, format!("more than {max} requests pending"));
+            return self.refuse(
+                now,
+                "flood",
+                1008,
+                format!("more than {max} requests pending"),
+            );
         }
         self.requests.push_back(request);
         self.next_requests(now);
@@ -443,7 +456,8 @@ impl Connection {
             Mapped::Load(load) => {
                 self.loading = true;
                 let rate = format.rate;
-                self.outputs.push_back(Output::Load(PromptLoad { load, rate }));
+                self.outputs
+                    .push_back(Output::Load(PromptLoad { load, rate }));
             }
             Mapped::Command(command) => self.submit(now, command),
         }
@@ -482,8 +496,11 @@ impl Connection {
     fn close(&mut self, code: u16, reason: String, cause: Cause) {
         if !self.closing {
             self.closing = true;
-            self.outputs
-                .push_back(Output::Close(Close { code, reason, cause }));
+            self.outputs.push_back(Output::Close(Close {
+                code,
+                reason,
+                cause,
+            }));
         }
     }
 }

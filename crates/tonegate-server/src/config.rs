@@ -318,7 +318,6 @@ impl Config {
         })
     }
 
-
     /// The session settings these imply (reads `hold_music`); the error names the
     /// setting at fault.
     pub fn session(&self) -> Result<session::Config, String> {

@@ -38,12 +38,7 @@ impl Sessions {
     /// Stops handing out tokens and waits until the last task has ended, or `grace`
     /// has passed.
     pub(crate) async fn wait_all(&self, grace: Duration) {
-        drop(
-            self.sender
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take(),
-        );
+        drop(self.sender.lock().unwrap_or_else(|e| e.into_inner()).take());
         let mut done = self.done.lock().await;
         let _ = tokio::time::timeout(grace, done.recv()).await;
     }

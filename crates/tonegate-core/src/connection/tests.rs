@@ -36,7 +36,6 @@ impl Host for Policy {
     }
 }
 
-
 fn ms(ms: u64) -> Duration {
     Duration::from_millis(ms)
 }
@@ -104,7 +103,10 @@ fn the_idle_deadline_is_the_peers_last_message_plus_the_timeout() {
             cause: Cause::Idle
         }]
     );
-    assert!(error_codes(&outputs).is_empty(), "an idle close is no error event");
+    assert!(
+        error_codes(&outputs).is_empty(),
+        "an idle close is no error event"
+    );
     assert_eq!(deadline, None);
 }
 
@@ -124,7 +126,11 @@ fn a_peer_that_keeps_talking_is_never_idle_however_late_the_timers_run() {
     }
     let (outputs, deadline) = drain(&mut c);
     assert!(closes(&outputs).is_empty());
-    assert_eq!(deadline, Some(ms(600_000) + IDLE), "silence since the last message");
+    assert_eq!(
+        deadline,
+        Some(ms(600_000) + IDLE),
+        "silence since the last message"
+    );
 }
 
 #[test]
@@ -157,7 +163,10 @@ fn messages_beyond_the_burst_and_rate_are_a_flood() {
     for _ in 1..100 {
         text(&mut c, ms(0), r#"{"type":"mark","name":"m"}"#);
     }
-    assert!(closes(&drain(&mut c).0).is_empty(), "the burst of 100 is allowed");
+    assert!(
+        closes(&drain(&mut c).0).is_empty(),
+        "the burst of 100 is allowed"
+    );
     text(&mut c, ms(0), r#"{"type":"mark","name":"m"}"#);
     let (outputs, _) = drain(&mut c);
     assert_eq!(error_codes(&outputs), vec!["flood"]);
@@ -172,7 +181,11 @@ fn messages_at_the_sustained_rate_are_not_a_flood() {
     text(&mut c, ms(0), START);
     let frame = [0u8; 320];
     for i in 1..=3_000u64 {
-        c.handle_message(ms(20 * i), Message::Binary(&frame), &mut Policy { accept: true });
+        c.handle_message(
+            ms(20 * i),
+            Message::Binary(&frame),
+            &mut Policy { accept: true },
+        );
         let (outputs, _) = drain(&mut c);
         assert!(closes(&outputs).is_empty(), "frame {i}");
     }
@@ -187,7 +200,11 @@ fn audio_faster_than_the_speed_limit_is_an_audio_flood() {
     let frame = [0u8; 1_600];
     let mut closed = None;
     for i in 1..=100u64 {
-        c.handle_message(ms(10 * i), Message::Binary(&frame), &mut Policy { accept: true });
+        c.handle_message(
+            ms(10 * i),
+            Message::Binary(&frame),
+            &mut Policy { accept: true },
+        );
         let (outputs, _) = drain(&mut c);
         if let Some(close) = closes(&outputs).pop() {
             closed = Some((i, close, error_codes(&outputs)));
@@ -196,16 +213,27 @@ fn audio_faster_than_the_speed_limit_is_an_audio_flood() {
     }
     let (i, close, errors) = closed.expect("an audio flood");
     assert!(i > 10, "the burst is allowed first (closed at frame {i})");
-    assert_eq!((close.code, close.cause), (1008, Cause::Refused("audioFlood")));
+    assert_eq!(
+        (close.code, close.cause),
+        (1008, Cause::Refused("audioFlood"))
+    );
     assert_eq!(errors, vec!["audioFlood"]);
 }
 
 #[test]
 fn the_dialect_comes_from_the_first_text_frame() {
     let mut c = Connection::new(config(), None, None, "7-ab".into(), None, ms(0));
-    text(&mut c, ms(0), r#"{"type":"start","encoding":"s16le","sampleRate":8000}"#);
+    text(
+        &mut c,
+        ms(0),
+        r#"{"type":"start","encoding":"s16le","sampleRate":8000}"#,
+    );
     assert_eq!(c.dialect(), Some(Dialect::Raw));
-    assert_eq!(&*c.call_id(), "raw-7-ab", "the fallback id names the dialect");
+    assert_eq!(
+        &*c.call_id(),
+        "raw-7-ab",
+        "the fallback id names the dialect"
+    );
     let (outputs, _) = drain(&mut c);
     assert!(matches!(
         &outputs[0],
@@ -234,26 +262,46 @@ fn a_first_frame_that_names_no_dialect_is_refused() {
 #[test]
 fn a_start_frames_callback_uri_is_checked_by_shape_then_by_the_host() {
     let start = |uri: &str| {
-        format!(
-            r#"{{"type":"start","callbackUri":"{uri}","encoding":"s16le","sampleRate":8000}}"#
-        )
+        format!(r#"{{"type":"start","callbackUri":"{uri}","encoding":"s16le","sampleRate":8000}}"#)
     };
-    let mut c = Connection::new(config(), None, None, "1".into(), Some("http://d/".into()), ms(0));
+    let mut c = Connection::new(
+        config(),
+        None,
+        None,
+        "1".into(),
+        Some("http://d/".into()),
+        ms(0),
+    );
     text(&mut c, ms(0), &start("ftp://x/"));
     let (outputs, _) = drain(&mut c);
     assert_eq!(closes(&outputs)[0].code, 1007);
     assert_eq!(error_codes(&outputs), vec!["badCallbackUri"]);
 
     let mut c = raw(ms(0));
-    c.handle_message(ms(0), Message::Text(&start("http://x/")), &mut Policy { accept: false });
+    c.handle_message(
+        ms(0),
+        Message::Text(&start("http://x/")),
+        &mut Policy { accept: false },
+    );
     let (outputs, _) = drain(&mut c);
     assert_eq!(closes(&outputs)[0].code, 1008);
     assert_eq!(error_codes(&outputs), vec!["callbackRefused"]);
 
-    let mut c = Connection::new(config(), None, None, "1".into(), Some("http://d/".into()), ms(0));
+    let mut c = Connection::new(
+        config(),
+        None,
+        None,
+        "1".into(),
+        Some("http://d/".into()),
+        ms(0),
+    );
     assert_eq!(c.callback_uri(), Some("http://d/"));
     text(&mut c, ms(0), &start("http://x/"));
-    assert_eq!(c.callback_uri(), Some("http://x/"), "the start frame's wins");
+    assert_eq!(
+        c.callback_uri(),
+        Some("http://x/"),
+        "the start frame's wins"
+    );
 }
 
 #[test]
@@ -303,7 +351,11 @@ fn a_play_loads_its_prompt_and_later_requests_wait_for_it() {
 fn a_prompt_that_cannot_be_loaded_is_an_error_event_and_the_queue_moves_on() {
     let mut c = raw(ms(0));
     text(&mut c, ms(0), START);
-    text(&mut c, ms(0), r#"{"type":"play","id":"p","file":"missing.wav"}"#);
+    text(
+        &mut c,
+        ms(0),
+        r#"{"type":"play","id":"p","file":"missing.wav"}"#,
+    );
     text(&mut c, ms(0), r#"{"type":"sendDigits","digits":"1"}"#);
     let (outputs, _) = drain(&mut c);
     let Some(Output::Load(load)) = outputs.iter().find(|o| matches!(o, Output::Load(_))) else {
@@ -325,7 +377,10 @@ fn a_prompt_that_cannot_be_loaded_is_an_error_event_and_the_queue_moves_on() {
             _ => None,
         })
         .collect();
-    assert_eq!(messages, [("promptNotFound", "play p: no such prompt".to_owned())]);
+    assert_eq!(
+        messages,
+        [("promptNotFound", "play p: no such prompt".to_owned())]
+    );
     assert!(
         outputs.iter().any(|o| matches!(o, Output::Event(Event { kind: EventKind::PlayStarted { id }, .. }) if &**id == "digits-2")),
         "the digits queued behind the play start"
@@ -370,7 +425,13 @@ fn a_refused_call_drops_its_session_and_a_raw_peer_hears_why() {
     let (outputs, _) = drain(&mut c);
     assert_eq!(error_codes(&outputs), vec!["duplicateCallId"]);
     assert!(
-        outputs.iter().all(|o| !matches!(o, Output::Event(Event { kind: EventKind::Ended, .. }))),
+        outputs.iter().all(|o| !matches!(
+            o,
+            Output::Event(Event {
+                kind: EventKind::Ended,
+                ..
+            })
+        )),
         "nothing of the refused session is flushed"
     );
     let Some(Output::Transmit(Transmit::Text(frame))) = outputs.get(1) else {
@@ -386,9 +447,15 @@ fn an_end_frame_closes_in_order_after_the_ended_event() {
     text(&mut c, ms(0), START);
     text(&mut c, ms(10), r#"{"type":"end"}"#);
     let (outputs, _) = drain(&mut c);
-    let ended = outputs
-        .iter()
-        .position(|o| matches!(o, Output::Event(Event { kind: EventKind::Ended, .. })));
+    let ended = outputs.iter().position(|o| {
+        matches!(
+            o,
+            Output::Event(Event {
+                kind: EventKind::Ended,
+                ..
+            })
+        )
+    });
     let close = outputs.iter().position(|o| matches!(o, Output::Close(_)));
     assert!(ended.is_some() && ended < close, "{outputs:?}");
     assert_eq!(closes(&outputs)[0].cause, Cause::Ended);
@@ -401,5 +468,8 @@ fn an_oversize_message_is_refused_with_1009() {
     let (outputs, _) = drain(&mut c);
     assert_eq!(error_codes(&outputs), vec!["frameTooLarge"]);
     assert_eq!(closes(&outputs)[0].code, 1009);
-    assert_eq!(closes(&outputs)[0].reason, "message exceeds max_frame_bytes (65536)");
+    assert_eq!(
+        closes(&outputs)[0].reason,
+        "message exceeds max_frame_bytes (65536)"
+    );
 }

@@ -44,12 +44,12 @@ use tonegate_dsp::dsp::{Digit, dtmf};
 use digits::{Pending, RECENT_KEPT, Recent};
 use inbound::Participant;
 use operations::{Action, Operations};
-use outbound::{Due, Outbound};
 pub use operations::{
     ContinuousDtmfRequest, DtmfResult, HoldRequest, Operation, OperationEvent, OperationEventType,
     OperationMeta, PlayRequest, RecognizeOptions, RecognizeRequest, ResultInformation,
     SendDtmfTonesRequest, SourceFailure, Tone, UnholdRequest,
 };
+use outbound::{Due, Outbound};
 
 /// Session settings. Durations are stream or wall time as noted.
 #[derive(Debug, Clone, PartialEq)]
@@ -383,10 +383,6 @@ impl Error {
     }
 }
 
-
-
-
-
 /// One call's state machine. See the module docs.
 pub struct Session {
     config: Config,
@@ -407,7 +403,6 @@ pub struct Session {
     now: Duration,
     ended: bool,
 }
-
 
 impl Session {
     /// A session for a socket of `dialect`. `call_id` is the id known before the first
@@ -503,7 +498,6 @@ impl Session {
             }
         }
     }
-
 
     /// Hands a reported digit to the operations engine.
     fn route_digit(&mut self, digit: Digit, participant: Option<Arc<str>>) {
@@ -813,22 +807,6 @@ impl Session {
         });
         Ok(())
     }
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 }
 
 #[cfg(test)]

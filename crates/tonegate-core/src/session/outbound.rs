@@ -46,7 +46,12 @@ impl Outbound {
 }
 
 impl Session {
-    pub(super) fn enqueue_operation_audio(&mut self, id: Arc<str>, audio: operations::Audio, looped: bool) {
+    pub(super) fn enqueue_operation_audio(
+        &mut self,
+        id: Arc<str>,
+        audio: operations::Audio,
+        looped: bool,
+    ) {
         let rate = self.rate();
         let cadence = self.ops.config().send_cadence;
         let now = self.now;
@@ -178,7 +183,13 @@ impl Session {
         }
     }
 
-    pub(super) fn after_played(&mut self, twilio: bool, wire_name: String, kind: Due, due: Duration) {
+    pub(super) fn after_played(
+        &mut self,
+        twilio: bool,
+        wire_name: String,
+        kind: Due,
+        due: Duration,
+    ) {
         let stream_sid = self.stream_id.clone().unwrap_or_default();
         let Some(out) = self.outbound.as_mut() else {
             return;

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::{
-    Command, ContinuousDtmfRequest, Operation, OperationMeta, RecognizeOptions,
-    RecognizeRequest, Tone,
+    Command, ContinuousDtmfRequest, Operation, OperationMeta, RecognizeOptions, RecognizeRequest,
+    Tone,
 };
 use crate::proto::Request;
 
@@ -138,7 +138,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(map(Request::Stop, 1), Mapped::Command(Command::Stop)));
+        assert!(matches!(
+            map(Request::Stop, 1),
+            Mapped::Command(Command::Stop)
+        ));
         let mark = Request::Mark {
             name: "m".to_owned(),
         };
@@ -189,7 +192,10 @@ mod tests {
             inter_tone_ms: Some(1_500),
             buffering: Some(false),
         });
-        assert_eq!(r.options.initial_silence_timeout, Duration::from_millis(2_500));
+        assert_eq!(
+            r.options.initial_silence_timeout,
+            Duration::from_millis(2_500)
+        );
         assert_eq!(r.options.inter_tone_timeout, Duration::from_millis(1_500));
         assert_eq!(r.options.max_tones_to_collect, Some(4));
         assert_eq!(

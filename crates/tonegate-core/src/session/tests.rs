@@ -48,7 +48,10 @@ fn raw_call(dialect: Dialect) -> Vec<Output> {
         }
     };
     for (text, after) in [
-        (r#"{"type":"start","callId":"c","encoding":"s16le","sampleRate":8000}"#, 0),
+        (
+            r#"{"type":"start","callId":"c","encoding":"s16le","sampleRate":8000}"#,
+            0,
+        ),
         (r#"{"type":"sendDigits","id":"d","digits":"1"}"#, 1_000),
         (r#"{"type":"mark","name":"m"}"#, 1_000),
         (r#"{"type":"sendDigits","id":"x","digits":"123456"}"#, 100),
@@ -96,10 +99,16 @@ fn a_raw_session_frames_every_event_right_after_it() {
         assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
     }
     assert!(
-        outputs.iter().any(|o| matches!(o, Output::Transmit(Transmit::Text(t)) if t == r#"{"type":"stopAudio"}"#)),
+        outputs.iter().any(
+            |o| matches!(o, Output::Transmit(Transmit::Text(t)) if t == r#"{"type":"stopAudio"}"#)
+        ),
         "a stop tells the raw client to drop its audio"
     );
-    assert!(outputs.iter().any(|o| matches!(o, Output::Transmit(Transmit::Binary(_)))));
+    assert!(
+        outputs
+            .iter()
+            .any(|o| matches!(o, Output::Transmit(Transmit::Binary(_))))
+    );
 }
 
 #[test]
