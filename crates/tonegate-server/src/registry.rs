@@ -24,6 +24,27 @@ pub enum RegistryError {
     Closed,
 }
 
+/// Why a socket may not stream the call its session started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ClaimError {
+    /// The socket's credential is for another call.
+    #[error("the credential is for another call")]
+    OtherCall,
+    /// Another socket streams the call.
+    #[error("this call is already streaming")]
+    Duplicate,
+}
+
+impl ClaimError {
+    /// Short machine-readable code for the error event and metrics.
+    pub(crate) fn code(self) -> &'static str {
+        match self {
+            ClaimError::OtherCall => "callNotAuthorized",
+            ClaimError::Duplicate => "duplicateCallId",
+        }
+    }
+}
+
 /// A message for a session's socket task.
 #[derive(Debug)]
 pub(crate) enum Control {
@@ -41,12 +62,12 @@ pub(crate) enum Control {
 }
 
 /// One live call's registration: the socket streaming it.
-pub(crate) struct Entry {
+struct Entry {
     /// The socket's id (only that socket's task removes the entry).
-    pub(crate) id: u64,
-    pub(crate) dialect: Dialect,
-    pub(crate) control: mpsc::Sender<Control>,
-    pub(crate) info: Arc<CallInfo>,
+    id: u64,
+    dialect: Dialect,
+    control: mpsc::Sender<Control>,
+    info: Arc<CallInfo>,
 }
 
 /// What the media-operation API knows of a live call.
@@ -122,13 +143,25 @@ impl Registry {
         rx.await.map_err(|_| RegistryError::Closed)
     }
 
-    pub(crate) fn insert(&self, call_id: Arc<str>, entry: Entry) -> bool {
+    /// Registers socket `socket`'s call, unless another socket streams it.
+    pub(crate) fn claim(
+        &self,
+        socket: u64,
+        info: Arc<CallInfo>,
+        control: mpsc::Sender<Control>,
+    ) -> Result<(), ClaimError> {
         let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-        if calls.contains_key(&call_id) {
-            return false;
+        if calls.contains_key(&info.call_id) {
+            return Err(ClaimError::Duplicate);
         }
-        calls.insert(call_id, entry);
-        true
+        let entry = Entry {
+            id: socket,
+            dialect: info.dialect,
+            control,
+            info: info.clone(),
+        };
+        calls.insert(info.call_id.clone(), entry);
+        Ok(())
     }
 
     pub(crate) fn remove(&self, call_id: &str, id: u64) {

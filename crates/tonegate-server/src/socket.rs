@@ -13,7 +13,7 @@ use futures_util::SinkExt;
 use tokio::sync::mpsc;
 
 use super::log_text::{Escaped, Secret};
-use super::registry::{CallInfo, Control, Entry};
+use super::registry::{CallInfo, ClaimError, Control};
 use super::{Config, State, StreamParams, callback_policy, prompts};
 use tonegate_core::connection::{self, Cause, Connection, Host, LoadFailure, PromptLoad};
 use tonegate_core::proto::Dialect;
@@ -151,7 +151,7 @@ impl Host for CallbackCheck<'_> {
     type Refusal = callback_policy::Refusal;
 
     fn check_callback(&mut self, uri: &str) -> Result<String, callback_policy::Refusal> {
-        super::socket_callback(self.state, uri, self.authenticated)
+        super::upgrade::socket_callback(self.state, uri, self.authenticated)
     }
 }
 
@@ -304,9 +304,10 @@ impl Handler {
             stream_id,
             ..
         } = &event.kind
-            && let Err((code, message)) = self.claim(&event.call_id, encoding, stream_id)
+            && let Err(refusal) = self.claim(&event.call_id, encoding, stream_id)
         {
-            return self.conn.refuse_call(self.state.now(), code, message);
+            let message = refusal.to_string();
+            return (self.conn).refuse_call(self.state.now(), refusal.code(), &message);
         }
         match &event.kind {
             EventKind::Error { code, message } => {
@@ -347,42 +348,31 @@ impl Handler {
     }
 
     /// Registers the call the session started, unless the credential is for another
-    /// call or another socket streams it: then the refusal's code and message.
+    /// call or another socket streams it.
     fn claim(
         &mut self,
         call_id: &Arc<str>,
         encoding: &'static str,
         stream_id: &Option<String>,
-    ) -> Result<(), (&'static str, &'static str)> {
+    ) -> Result<(), ClaimError> {
         if self.peer.bound_call.as_ref().is_some_and(|b| b != call_id) {
-            return Err(("callNotAuthorized", "the credential is for another call"));
+            return Err(ClaimError::OtherCall);
         }
         let dialect = self.conn.dialect().unwrap_or(Dialect::Raw);
-        let rate = self
-            .conn
-            .session()
-            .and_then(|s| s.format())
-            .map_or(tonegate_dsp::SampleRate::HZ_8000, |f| f.rate);
+        let format = self.conn.session().and_then(|s| s.format());
         let info = Arc::new(CallInfo {
             dialect,
             call_id: call_id.clone(),
             stream_id: stream_id.clone(),
             server_call_id: self.peer.params.server_call_id.clone(),
             encoding,
-            rate,
+            rate: format.map_or(tonegate_dsp::SampleRate::HZ_8000, |f| f.rate),
             correlation_id: self.peer.correlation_id.clone(),
             callback_uri: self.conn.callback_uri().map(str::to_owned),
             participants: std::sync::Mutex::new(Vec::new()),
         });
-        let entry = Entry {
-            id: self.socket_id,
-            dialect,
-            control: self.control_tx.clone(),
-            info: info.clone(),
-        };
-        if !self.state.registry.insert(call_id.clone(), entry) {
-            return Err(("duplicateCallId", "this call is already streaming"));
-        }
+        let control = self.control_tx.clone();
+        (self.state.registry).claim(self.socket_id, info.clone(), control)?;
         self.info = Some(info);
         tracing::info!(call_id = %Escaped(call_id), dialect = dialect.as_str(), "stream started");
         Ok(())
