@@ -205,12 +205,7 @@ impl Handler {
             }
             Message::Ping(_) | Message::Pong(_) => return None,
         };
-        let metrics = &self.state.metrics;
-        metrics.frames.with_label_values(&[self.label, "in"]).inc();
-        metrics
-            .bytes
-            .with_label_values(&[self.label, "in"])
-            .inc_by(len as u64);
+        self.count_frame("in", len);
         self.note_dialect();
         self.note_participants();
         None
@@ -241,12 +236,10 @@ impl Handler {
     async fn drain(&mut self) -> Result<Option<Duration>, End> {
         loop {
             match self.conn.poll_output() {
-                connection::Output::Timeout(deadline) => {
-                    return match self.peer_gone {
-                        true => Err(End::Gone { lost: true }),
-                        false => Ok(deadline),
-                    };
+                connection::Output::Timeout(_) if self.peer_gone => {
+                    return Err(End::Gone { lost: true });
                 }
+                connection::Output::Timeout(deadline) => return Ok(deadline),
                 connection::Output::Transmit(transmit) => self.transmit(transmit).await,
                 connection::Output::Event(event) => self.deliver(event),
                 connection::Output::Load(load) => self.load(load),
@@ -276,12 +269,7 @@ impl Handler {
                 (Message::Binary(b.into()), len)
             }
         };
-        let metrics = &self.state.metrics;
-        metrics.frames.with_label_values(&[self.label, "out"]).inc();
-        metrics
-            .bytes
-            .with_label_values(&[self.label, "out"])
-            .inc_by(len as u64);
+        self.count_frame("out", len);
         if self.socket.send(message).await.is_err() {
             self.peer_gone = true;
         }
@@ -307,7 +295,9 @@ impl Handler {
             && let Err(refusal) = self.claim(&event.call_id, encoding, stream_id)
         {
             let message = refusal.to_string();
-            return (self.conn).refuse_call(self.state.now(), refusal.code(), &message);
+            return self
+                .conn
+                .refuse_call(self.state.now(), refusal.code(), &message);
         }
         match &event.kind {
             EventKind::Error { code, message } => {
@@ -372,7 +362,9 @@ impl Handler {
             participants: std::sync::Mutex::new(Vec::new()),
         });
         let control = self.control_tx.clone();
-        (self.state.registry).claim(self.socket_id, info.clone(), control)?;
+        self.state
+            .registry
+            .claim(self.socket_id, info.clone(), control)?;
         self.info = Some(info);
         tracing::info!(call_id = %Escaped(call_id), dialect = dialect.as_str(), "stream started");
         Ok(())
@@ -402,6 +394,14 @@ impl Handler {
         self.participants_seen = count;
         let mut seen = info.participants.lock().unwrap_or_else(|e| e.into_inner());
         *seen = session.participants().flatten().map(Arc::from).collect();
+    }
+
+    /// Counts one message `direction` (`in`, `out`) of `len` bytes.
+    fn count_frame(&self, direction: &str, len: usize) {
+        let metrics = &self.state.metrics;
+        let labels = [self.label, direction];
+        metrics.frames.with_label_values(&labels).inc();
+        metrics.bytes.with_label_values(&labels).inc_by(len as u64);
     }
 
     fn count_error(&self, code: &str) {
