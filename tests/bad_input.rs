@@ -240,12 +240,12 @@ async fn sessions_over_the_cap_are_refused() {
     }
     first.close(None).await.unwrap();
     // The slot frees when the first socket goes.
-    for _ in 0..100 {
-        if server.handle.active_sessions() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until(
+        "the first socket's slot to free",
+        Duration::from_secs(30),
+        || server.handle.active_sessions() == 0,
+    )
+    .await;
     let _second = connect(server.addr, "/media/raw").await;
     server.handle.shutdown();
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::stream_auth::Mode;
 use tonegate_core::player::Prompt;
-use tonegate_core::session;
+use tonegate_core::{budget, connection, session};
 use tonegate_dsp::dsp::dtmf::{self, Profile};
 use tonegate_dsp::dsp::tone::Cadence;
 
@@ -299,6 +299,23 @@ impl Config {
             return Err("access_key is empty".to_owned());
         }
         Ok(Some(bytes))
+    }
+
+    /// Every audio socket's settings, from these: its session's ([`Config::session`]),
+    /// flood control, the idle timeout and the message size limit.
+    pub fn connection(&self) -> Result<connection::Config, String> {
+        Ok(connection::Config {
+            session: self.session()?,
+            budget: budget::Limits {
+                max_frames_per_second: self.max_frames_per_second,
+                max_frame_burst: self.max_frame_burst,
+                max_audio_speed: self.max_audio_speed,
+                max_audio_burst: Duration::from_millis(self.max_audio_burst_ms),
+            },
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            max_frame_bytes: self.max_frame_bytes,
+            max_pending_requests: connection::MAX_PENDING_REQUESTS,
+        })
     }
 
     /// The session settings these imply (reads `hold_music`); the error names the

@@ -38,7 +38,7 @@ use super::replay::ReplayError;
 use super::stream_auth::{bearer, constant_time_eq, digest, unix_seconds};
 use super::{Config, Metrics, State, shutting_down};
 use tonegate_core::api::CloudEvent;
-use tonegate_core::session::{Event, EventKind};
+use tonegate_core::session::Event;
 
 /// A comment sent on an idle stream this often, so proxies keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -403,7 +403,7 @@ pub(crate) async fn forward(
             biased;
             r = events.recv() => r.map(|e| {
                 hub.wants(&e.call_id)
-                    .then(|| (e.call_id.to_string(), frame(session_event_name(&e.kind), &*e)))
+                    .then(|| (e.call_id.to_string(), frame(e.kind.name(), &*e)))
             }),
             r = cloud.recv() => r.map(|e| {
                 hub.wants(&e.data.call_connection_id)
@@ -439,50 +439,9 @@ fn frame(name: &str, event: &impl serde::Serialize) -> Bytes {
     Bytes::from(out)
 }
 
-/// The `type` a session event serialises with.
-fn session_event_name(kind: &EventKind) -> &'static str {
-    match kind {
-        EventKind::Started { .. } => "started",
-        EventKind::Dtmf(_) => "dtmf",
-        EventKind::DtmfEnd { .. } => "dtmfEnd",
-        EventKind::PlayStarted { .. } => "playStarted",
-        EventKind::PlayCompleted { .. } => "playCompleted",
-        EventKind::PlayCanceled { .. } => "playCanceled",
-        EventKind::Mark { .. } => "mark",
-        EventKind::Operation(_) => "operation",
-        EventKind::Error { .. } => "error",
-        EventKind::Ended => "ended",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn event_names_are_the_serialised_type() {
-        let kinds = [
-            EventKind::Started {
-                dialect: "raw",
-                encoding: "ulaw",
-                sample_rate: 8_000,
-                stream_id: None,
-            },
-            EventKind::PlayStarted { id: "p".into() },
-            EventKind::PlayCompleted { id: "p".into() },
-            EventKind::PlayCanceled { id: "p".into() },
-            EventKind::Mark { name: "m".into() },
-            EventKind::Error {
-                code: "c",
-                message: "m".to_owned(),
-            },
-            EventKind::Ended,
-        ];
-        for kind in kinds {
-            let json = serde_json::to_value(&kind).unwrap();
-            assert_eq!(json["type"], session_event_name(&kind), "{json}");
-        }
-    }
 
     #[test]
     fn access_token_parameter() {

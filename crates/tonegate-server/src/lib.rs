@@ -21,7 +21,7 @@
 //! Audio socket upgrades are authenticated per [`Config::stream_auth`] (the ACS bearer
 //! JWT, a static token or a call token, or nothing; see `stream_auth.rs`) and, with
 //! [`Config::twilio_auth_token`], Twilio's `X-Twilio-Signature` (see
-//! `twilio_signature.rs` and `authenticate`): a refused upgrade gets 401. A call id
+//! `twilio_signature.rs` and `upgrade.rs`): a refused upgrade gets 401. A call id
 //! belongs to the first socket that streams it (and, with a call token, only to the
 //! token's call). [`Server::bind`] refuses a non-loopback listener without credentials
 //! unless [`Config::insecure_allow_unauthenticated`].
@@ -32,7 +32,6 @@
 
 pub mod api;
 pub mod auth;
-mod budget;
 pub mod call_token;
 mod callback_policy;
 mod config;
@@ -41,175 +40,53 @@ mod listener;
 mod log_text;
 mod metrics;
 mod prompts;
+mod registry;
 mod replay;
+mod shutdown;
 mod socket;
 pub mod stream_auth;
 pub mod stream_params;
 mod tls;
 mod twilio_signature;
+mod upgrade;
 pub mod webhook;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{OriginalUri, Path as UrlPath, State as AxumState, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::State as AxumState;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, watch};
 
 pub use config::{Config, LogFormat};
 pub use metrics::Metrics;
+pub use registry::{Registry, RegistryError};
 
+use registry::CallInfo;
+use shutdown::{shutting_down, wait_for_signal};
 use stream_params::StreamParams;
-use tonegate_core::proto::Dialect;
-use tonegate_core::session::{self, Command, Event};
-use tonegate_dsp::SampleRate;
-
-/// Audio sockets' read and write buffers, bytes: room for several 20 ms frames (1-2 KiB
-/// each); a larger message grows the read buffer to its size, up to
-/// [`Config::max_frame_bytes`].
-const WS_BUFFER_BYTES: usize = 8 << 10;
-
-/// Why a command could not be delivered to a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum RegistryError {
-    /// No socket is streaming this call.
-    #[error("no such call")]
-    NoSuchCall,
-    /// The call's socket is closing.
-    #[error("call is closing")]
-    Closed,
-}
-
-/// A message for a session's socket task.
-#[derive(Debug)]
-pub(crate) enum Control {
-    /// A command from the registry (the media-operation API).
-    Command(Command),
-    /// A command whose outcome the sender waits for ([`Registry::request`]).
-    Request(Command, oneshot::Sender<Result<(), session::Error>>),
-    /// A raw client's prompt finished loading.
-    Loaded(Command),
-    /// A raw client's prompt (request `id`) could not be loaded.
-    LoadFailed {
-        id: String,
-        failure: prompts::Failure,
-    },
-}
-
-struct Entry {
-    id: u64,
-    dialect: Dialect,
-    control: mpsc::Sender<Control>,
-    info: Arc<CallInfo>,
-}
-
-/// What the media-operation API knows of a live call.
-pub(crate) struct CallInfo {
-    dialect: Dialect,
-    call_id: Arc<str>,
-    stream_id: Option<String>,
-    /// `serverCallId` from the socket URL, if the app gave it.
-    server_call_id: Option<String>,
-    encoding: &'static str,
-    rate: SampleRate,
-    correlation_id: Option<String>,
-    callback_uri: Option<String>,
-    /// Participants whose audio has been seen (raw ids / track names).
-    participants: Mutex<Vec<Arc<str>>>,
-}
-
-/// The live calls, by call id. The media-operation API looks sessions up here.
-#[derive(Default)]
-pub struct Registry {
-    calls: Mutex<HashMap<Arc<str>, Entry>>,
-}
-
-impl Registry {
-    /// Ids of the calls streaming now.
-    pub fn calls(&self) -> Vec<String> {
-        let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-        calls.keys().map(|k| k.to_string()).collect()
-    }
-
-    /// The dialect a call streams in.
-    pub fn dialect(&self, call_id: &str) -> Option<Dialect> {
-        let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-        calls.get(call_id).map(|e| e.dialect)
-    }
-
-    fn info(&self, call_id: &str) -> Option<Arc<CallInfo>> {
-        let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-        calls.get(call_id).map(|e| e.info.clone())
-    }
-
-    /// The channel into a call's session.
-    fn control(&self, call_id: &str) -> Result<mpsc::Sender<Control>, RegistryError> {
-        let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-        calls
-            .get(call_id)
-            .map(|e| e.control.clone())
-            .ok_or(RegistryError::NoSuchCall)
-    }
-
-    /// Hands a command to a call's session; results come back as its events.
-    pub async fn send(&self, call_id: &str, command: Command) -> Result<(), RegistryError> {
-        self.control(call_id)?
-            .send(Control::Command(command))
-            .await
-            .map_err(|_| RegistryError::Closed)
-    }
-
-    /// Hands a command to a call's session and waits until the session has taken it:
-    /// `Ok(Err(_))` is the session's refusal (e.g. [`session::Error::Conflict`], which
-    /// the API answers with 412/8583); results after that come back as events.
-    pub async fn request(
-        &self,
-        call_id: &str,
-        command: Command,
-    ) -> Result<Result<(), session::Error>, RegistryError> {
-        let sender = self.control(call_id)?;
-        let (tx, rx) = oneshot::channel();
-        sender
-            .send(Control::Request(command, tx))
-            .await
-            .map_err(|_| RegistryError::Closed)?;
-        rx.await.map_err(|_| RegistryError::Closed)
-    }
-
-    fn insert(&self, call_id: Arc<str>, entry: Entry) -> bool {
-        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-        if calls.contains_key(&call_id) {
-            return false;
-        }
-        calls.insert(call_id, entry);
-        true
-    }
-
-    fn remove(&self, call_id: &str, id: u64) {
-        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-        if calls.get(call_id).is_some_and(|e| e.id == id) {
-            calls.remove(call_id);
-        }
-    }
-}
+use tonegate_core::connection;
+use tonegate_core::session::Event;
 
 pub(crate) struct State {
     config: Config,
-    session_config: session::Config,
+    /// Every audio socket's settings (its session's among them).
+    connection_config: connection::Config,
     metrics: Metrics,
     registry: Registry,
     events: broadcast::Sender<Arc<Event>>,
     shutdown: watch::Receiver<bool>,
     /// Set once every session has closed during shutdown; ends the SSE streams.
     closed: watch::Sender<bool>,
+    /// Open audio sockets (and upgrades under way), against [`Config::max_sessions`].
     active: AtomicUsize,
+    /// The session tasks shutdown waits for.
+    sessions: shutdown::Sessions,
     next_socket: AtomicUsize,
     epoch: tokio::time::Instant,
     prompts: prompts::Prompts,
@@ -328,8 +205,8 @@ impl Server {
             ));
         }
         config.check_connection_limits().map_err(Error::Config)?;
-        let session_config = config.session().map_err(Error::Config)?;
-        tonegate_dsp::dsp::dtmf::Detector::new(session_config.dtmf.clone())
+        let connection_config = config.connection().map_err(Error::Config)?;
+        tonegate_dsp::dsp::dtmf::Detector::new(connection_config.session.dtmf.clone())
             .map_err(|e| Error::Config(e.to_string()))?;
         let tls = match (&config.tls_cert, &config.tls_key) {
             (None, None) => None,
@@ -382,13 +259,14 @@ impl Server {
             cloud_events.subscribe(),
         ));
         let state = Arc::new(State {
-            session_config,
+            connection_config,
             metrics,
             registry: Registry::default(),
             events,
             shutdown: shutdown_rx,
             closed: watch::channel(false).0,
             active: AtomicUsize::new(0),
+            sessions: shutdown::Sessions::new(),
             next_socket: AtomicUsize::new(1),
             #[allow(clippy::disallowed_methods)]
             epoch: tokio::time::Instant::now(),
@@ -441,10 +319,8 @@ impl Server {
         let serve = tokio::spawn(listener.run(app));
         shutting_down(&mut shutdown).await;
         // Sessions flush their events and close; then the SSE streams end.
-        let grace = state.now() + Duration::from_millis(state.config.shutdown_grace_ms);
-        while state.active.load(Ordering::SeqCst) > 0 && state.now() < grace {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let grace = Duration::from_millis(state.config.shutdown_grace_ms);
+        state.sessions.wait_all(grace).await;
         let _ = state.closed.send(true);
         serve.await.map_err(|e| Error::Io(std::io::Error::other(e)))
     }
@@ -471,37 +347,10 @@ pub async fn run_until_signal(config: Config) -> Result<(), Error> {
     server.run().await
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// Resolves once shutdown has been asked for.
-async fn shutting_down(receiver: &mut watch::Receiver<bool>) {
-    let _ = receiver.wait_for(|s| *s).await;
-}
-
 fn router(state: Arc<State>) -> Router {
     Router::new()
-        .route("/media", get(media_auto))
-        .route("/media/{dialect}", get(media_dialect))
+        .route("/media", get(upgrade::media_auto))
+        .route("/media/{dialect}", get(upgrade::media_dialect))
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/calling/callConnections/{segment}",
@@ -519,113 +368,6 @@ async fn metrics_text(AxumState(state): AxumState<Arc<State>>) -> Response {
         state.metrics.render(),
     )
         .into_response()
-}
-
-async fn media_auto(
-    AxumState(state): AxumState<Arc<State>>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    accept(state, None, uri, headers, upgrade).await
-}
-
-async fn media_dialect(
-    AxumState(state): AxumState<Arc<State>>,
-    UrlPath(dialect): UrlPath<String>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    match dialect.parse::<Dialect>() {
-        Ok(d) => accept(state, Some(d), uri, headers, upgrade).await,
-        Err(()) => (StatusCode::NOT_FOUND, "unknown dialect").into_response(),
-    }
-}
-
-/// Authenticates an audio socket upgrade to `uri` (`dialect` from its path); returns
-/// the call the credential is limited to, if it is (a call token). Without
-/// [`Config::twilio_auth_token`], only [`Config::stream_auth`] applies. With it,
-/// `/media/twilio` needs a valid `X-Twilio-Signature` and no bearer token; on the other
-/// paths the bearer check applies and, if the header is present, the signature must
-/// verify as well. `Ok(true)` when a credential was checked (a bearer token or a Twilio
-/// signature), `Ok(false)` when none was asked for (`stream_auth = none`).
-/// Where every socket must authenticate but `stream_auth` is `none`
-/// (a non-loopback listener relying on Twilio signatures), the other paths need a
-/// valid signature too.
-async fn authenticate(
-    state: &State,
-    dialect: Option<Dialect>,
-    uri: &Uri,
-    headers: &HeaderMap,
-) -> Result<Credentials, stream_auth::Refusal> {
-    let twilio_path = dialect == Some(Dialect::Twilio);
-    let mut signed = false;
-    if let Some(twilio) = &state.twilio_signature {
-        let signature = headers.get(twilio_signature::HEADER);
-        if twilio_path || signature.is_some() {
-            let host = headers
-                .get(axum::http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .or(uri.authority().map(|a| a.as_str()));
-            let path = uri.path_and_query().map_or("/", |p| p.as_str());
-            twilio.check(signature, host, path)?;
-            signed = true;
-        }
-        if twilio_path {
-            return Ok(Credentials {
-                authenticated: true,
-                bound_call: None,
-            });
-        }
-    }
-    if state.require_audio_auth && state.config.stream_auth == stream_auth::Mode::None && !signed {
-        return Err(stream_auth::Refusal::TwilioMissing);
-    }
-    let authorization = headers.get(axum::http::header::AUTHORIZATION);
-    let client = state.webhook.client();
-    let bound_call = state
-        .stream_auth
-        .check(authorization, client, state.now(), state.wall_now())
-        .await?;
-    Ok(Credentials {
-        authenticated: signed || state.config.stream_auth != stream_auth::Mode::None,
-        bound_call,
-    })
-}
-
-/// What an audio socket's upgrade credentials established.
-struct Credentials {
-    /// A credential was checked (a bearer token or a Twilio signature); `false` when
-    /// none was asked for (`stream_auth = none`).
-    authenticated: bool,
-    /// The call a call-scoped token limits the socket to.
-    bound_call: Option<String>,
-}
-
-/// Checks a callback URI an audio socket named against [`Config::callback_allow`]
-/// (`authenticated`: whether the socket's upgrade was); a refusal is logged and counted.
-/// Returns the URI normalised.
-fn socket_callback(
-    state: &State,
-    uri: &str,
-    authenticated: bool,
-) -> Result<String, callback_policy::Refusal> {
-    match state.webhook.policy().check(uri, authenticated) {
-        Ok(url) => Ok(url.into()),
-        Err(refusal) => {
-            state
-                .metrics
-                .callback_refused
-                .with_label_values(&[refusal.code()])
-                .inc();
-            tracing::warn!(
-                reason = refusal.code(),
-                "refusing a socket's callbackUri: {refusal}"
-            );
-            Err(refusal)
-        }
-    }
 }
 
 /// Refuses to serve a listener other hosts can reach without credentials for the audio
@@ -662,105 +404,4 @@ fn check_exposure(config: &Config) -> Result<bool, Error> {
         config.listen,
         missing.join("; ")
     )))
-}
-
-async fn accept(
-    state: Arc<State>,
-    dialect: Option<Dialect>,
-    uri: Uri,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    if *state.shutdown.borrow() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
-    }
-    let credentials = match authenticate(&state, dialect, &uri, &headers).await {
-        Ok(credentials) => credentials,
-        Err(refusal) => return refused(&state, refusal),
-    };
-    let (authenticated, bound_call) = (credentials.authenticated, credentials.bound_call);
-    let call_id = id_header(&headers, "x-ms-call-connection-id");
-    if let (Some(bound), Some(header)) = (&bound_call, &call_id)
-        && bound != header
-    {
-        return refused(&state, stream_auth::Refusal::OtherCall);
-    }
-    if call_id
-        .as_deref()
-        .is_some_and(|id| state.registry.dialect(id).is_some())
-    {
-        state
-            .metrics
-            .errors
-            .with_label_values(&["duplicateCallId"])
-            .inc();
-        tracing::warn!("refusing audio socket: its call is already streaming");
-        return (StatusCode::CONFLICT, "this call is already streaming").into_response();
-    }
-    let mut params = match StreamParams::parse(uri.query()) {
-        Ok(p) => p,
-        Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
-    };
-    if let Some(named) = params.callback_uri.take() {
-        match socket_callback(&state, &named, authenticated) {
-            Ok(checked) => params.callback_uri = Some(checked),
-            Err(refusal) => return (StatusCode::BAD_REQUEST, refusal.to_string()).into_response(),
-        }
-    }
-    // Reserve a slot before the upgrade so the cap is exact.
-    let reserved = state
-        .active
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-            (n < state.config.max_sessions).then_some(n + 1)
-        });
-    if reserved.is_err() {
-        state.metrics.sessions_rejected.inc();
-        tracing::warn!("refusing audio socket: max_sessions reached");
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many sessions").into_response();
-    }
-    state.metrics.sessions.inc();
-    let slot = Slot(state.clone());
-    let correlation_id = id_header(&headers, "x-ms-call-correlation-id");
-    // Larger messages are refused from their frame header, before the payload is read.
-    upgrade
-        .max_message_size(state.config.max_frame_bytes)
-        .max_frame_size(state.config.max_frame_bytes)
-        .read_buffer_size(WS_BUFFER_BYTES)
-        .write_buffer_size(WS_BUFFER_BYTES)
-        .on_upgrade(move |socket| async move {
-            let _slot = slot;
-            let ids = (call_id, correlation_id, bound_call.map(Arc::from));
-            socket::run(state, socket, dialect, ids, params, authenticated).await;
-        })
-}
-
-/// The 401 of an upgrade that did not authenticate (logged and counted).
-fn refused(state: &State, refusal: stream_auth::Refusal) -> Response {
-    state
-        .metrics
-        .stream_auth_failures
-        .with_label_values(&[refusal.code()])
-        .inc();
-    tracing::info!(reason = %refusal, "refusing audio socket: not authenticated");
-    let challenge = (axum::http::header::WWW_AUTHENTICATE, refusal.challenge());
-    (StatusCode::UNAUTHORIZED, [challenge], refusal.to_string()).into_response()
-}
-
-/// An id header ACS sends on the upgrade (1 to 256 bytes of visible text), if present.
-fn id_header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .filter(|s| !s.is_empty() && s.len() <= 256)
-        .map(str::to_owned)
-}
-
-/// An occupied session slot, released on drop (also if the upgrade fails).
-struct Slot(Arc<State>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::SeqCst);
-        self.0.metrics.sessions.dec();
-    }
 }

@@ -4,7 +4,8 @@
 //! text requests (`play`, `sendDigits`, `stop`, `mark`, `dtmf`, `end`, and the media
 //! operations `recognize`, `startContinuousDtmf`, `stopContinuousDtmf`, `cancelAll`) at any time after
 //! `start`. tonegate to client: JSON text events (the serialised
-//! [`crate::session::Event`]) and binary outbound audio.
+//! [`crate::session::Event`], built by [`event`]), `stopAudio` ([`stop_audio`]) and
+//! binary outbound audio ([`audio_frame`]).
 
 use std::borrow::Cow;
 
@@ -139,6 +140,24 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, Error> {
         "end" => Ok(Inbound::Stop),
         _ => Ok(Inbound::Unknown),
     }
+}
+
+/// An event for the client: its JSON as a text frame.
+pub fn event(event: &impl serde::Serialize) -> String {
+    // The events tonegate sends have string keys and finite numbers, so this cannot
+    // fail; an empty object would still be a valid frame.
+    serde_json::to_string(event).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// Tells the client to drop outbound audio it has buffered (barge-in):
+/// `{"type":"stopAudio"}`.
+pub fn stop_audio() -> String {
+    r#"{"type":"stopAudio"}"#.to_owned()
+}
+
+/// Outbound audio: the encoded samples as they are, in a binary frame.
+pub fn audio_frame(payload: &[u8]) -> Vec<u8> {
+    payload.to_vec()
 }
 
 #[cfg(test)]

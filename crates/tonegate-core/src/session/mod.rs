@@ -22,7 +22,11 @@
 //! Positions and times in events are milliseconds of stream time: samples received
 //! (including filled gaps) divided by the rate, from the first audio frame.
 
+mod digits;
+mod inbound;
 pub mod operations;
+mod outbound;
+pub mod request;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -36,14 +40,16 @@ use tonegate_dsp::SampleRate;
 use tonegate_dsp::codec::Encoding;
 use tonegate_dsp::dsp::tone::Cadence;
 use tonegate_dsp::dsp::{Digit, dtmf};
-use tonegate_dsp::receiver::Receiver;
 
+use digits::{Pending, RECENT_KEPT, Recent};
+use inbound::Participant;
 use operations::{Action, Operations};
 pub use operations::{
     ContinuousDtmfRequest, DtmfResult, HoldRequest, Operation, OperationEvent, OperationEventType,
     OperationMeta, PlayRequest, RecognizeOptions, RecognizeRequest, ResultInformation,
     SendDtmfTonesRequest, SourceFailure, Tone, UnholdRequest,
 };
+use outbound::{Due, Outbound};
 
 /// Session settings. Durations are stream or wall time as noted.
 #[derive(Debug, Clone, PartialEq)]
@@ -256,6 +262,25 @@ pub enum EventKind {
     Ended,
 }
 
+impl EventKind {
+    /// The `type` the event serialises with (`started`, `dtmf`, ...): the SSE event
+    /// name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Started { .. } => "started",
+            EventKind::Dtmf(_) => "dtmf",
+            EventKind::DtmfEnd { .. } => "dtmfEnd",
+            EventKind::PlayStarted { .. } => "playStarted",
+            EventKind::PlayCompleted { .. } => "playCompleted",
+            EventKind::PlayCanceled { .. } => "playCanceled",
+            EventKind::Mark { .. } => "mark",
+            EventKind::Operation(_) => "operation",
+            EventKind::Error { .. } => "error",
+            EventKind::Ended => "ended",
+        }
+    }
+}
+
 /// An event of one call.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -358,68 +383,6 @@ impl Error {
     }
 }
 
-/// An event due when outbound audio has played.
-#[derive(Debug, Clone)]
-enum Due {
-    /// Report this event.
-    Event(EventKind),
-    /// Tell the operations engine its audio `id` has played.
-    Operation(Arc<str>),
-}
-
-struct Participant {
-    id: Option<Arc<str>>,
-    receiver: Receiver,
-    /// Call position of this participant's first sample.
-    offset: u64,
-    /// Samples received (including filled gaps).
-    position: u64,
-    last_sequence: Option<u64>,
-    last_frame_len: usize,
-}
-
-struct Recent {
-    sequence_id: u64,
-    digit: Digit,
-    participant: usize,
-    start: f64,
-    end: Option<f64>,
-    released_at: Duration,
-    platform: bool,
-    end_reported: bool,
-}
-
-struct Pending {
-    digit: Digit,
-    position: f64,
-    due_time: Duration,
-    caused_at: Duration,
-}
-
-/// Outbound state that exists once the format is known.
-struct Outbound {
-    player: Player,
-    encoding: Encoding,
-    frame_len: usize,
-    samples: Vec<f32>,
-    bytes: Vec<u8>,
-    /// When the first frame since the outbound clock was last reset plays.
-    epoch: Duration,
-    /// Frames sent since `epoch`.
-    frames: u64,
-    /// PlayCompleted / Mark events due when their audio has played (ACS, raw).
-    scheduled: VecDeque<(Duration, Due)>,
-    /// Twilio marks sent and not yet echoed: (wire name, event when echoed).
-    awaiting_marks: VecDeque<(String, Due)>,
-}
-
-impl Outbound {
-    fn frame_time(&self, rate: SampleRate, frames: u64) -> Duration {
-        let samples = frames * self.frame_len as u64;
-        self.epoch + Duration::from_secs_f64(samples as f64 / f64::from(rate.hz()))
-    }
-}
-
 /// One call's state machine. See the module docs.
 pub struct Session {
     config: Config,
@@ -440,8 +403,6 @@ pub struct Session {
     now: Duration,
     ended: bool,
 }
-
-const RECENT_KEPT: usize = 32;
 
 impl Session {
     /// A session for a socket of `dialect`. `call_id` is the id known before the first
@@ -538,34 +499,6 @@ impl Session {
         }
     }
 
-    fn enqueue_operation_audio(&mut self, id: Arc<str>, audio: operations::Audio, looped: bool) {
-        let rate = self.rate();
-        let cadence = self.ops.config().send_cadence;
-        let now = self.now;
-        let source = match audio {
-            operations::Audio::Prompt(p) => PlaySource::Prompt(if p.rate() == rate {
-                p
-            } else {
-                Prompt::from_samples(player::convert_rate(p.samples(), p.rate(), rate), rate)
-            }),
-            operations::Audio::Tones(digits) => match PlaySource::digits(&digits, cadence, rate) {
-                Ok(s) => s,
-                Err(_) => {
-                    self.ops.on_audio_canceled(now, &id);
-                    return;
-                }
-            },
-        };
-        let Some(out) = self.outbound.as_mut() else {
-            return;
-        };
-        if out.player.is_idle() {
-            out.epoch = out.frame_time(rate, out.frames).max(now);
-            out.frames = 0;
-        }
-        out.player.enqueue(id, source, looped);
-    }
-
     /// Hands a reported digit to the operations engine.
     fn route_digit(&mut self, digit: Digit, participant: Option<Arc<str>>) {
         let participant = match self.dialect {
@@ -578,12 +511,26 @@ impl Session {
         self.apply_ops();
     }
 
+    /// Reports an event; a raw client also gets it on its socket, right after.
     fn emit(&mut self, kind: EventKind) {
-        self.outputs.push_back(Output::Event(Event {
+        let event = Event {
             call_id: self.call_id.clone(),
             kind,
             caused_at: self.now,
-        }));
+        };
+        let frame = (self.dialect == Dialect::Raw).then(|| proto::raw::event(&event));
+        self.outputs.push_back(Output::Event(event));
+        if let Some(frame) = frame {
+            self.outputs
+                .push_back(Output::Transmit(Transmit::Text(frame)));
+        }
+    }
+
+    /// Reports a problem that does not end the session (a refused request, a prompt
+    /// that could not be loaded) as an [`EventKind::Error`] event.
+    pub fn report_error(&mut self, now: Duration, code: &'static str, message: String) {
+        self.now = self.now.max(now);
+        self.emit(EventKind::Error { code, message });
     }
 
     fn rate(&self) -> SampleRate {
@@ -593,6 +540,14 @@ impl Session {
     fn to_ms(&self, samples: f64) -> f64 {
         let ms = self.rate().samples_to_ms(samples);
         (ms * 1000.0).round() / 1000.0
+    }
+
+    /// Reports what is due at `self.now`: platform digits past their hold, digit ends,
+    /// outbound frames within the lead and events whose audio has played.
+    fn service(&mut self) {
+        self.release_platform_digits();
+        self.report_ends(false);
+        self.send_due_audio();
     }
 
     /// Handles one parsed inbound frame. An error is fatal for the stream.
@@ -852,475 +807,7 @@ impl Session {
         });
         Ok(())
     }
-
-    fn participant_index(
-        &mut self,
-        id: Option<&str>,
-        timestamp: Option<u64>,
-    ) -> Result<usize, Error> {
-        if let Some(i) = self.participants.iter().position(|p| p.id.as_deref() == id) {
-            return Ok(i);
-        }
-        if self.participants.len() >= self.config.max_participants {
-            return Err(Error::TooManyParticipants(self.config.max_participants));
-        }
-        let rate = self.rate();
-        let offset = match timestamp {
-            Some(ms) if self.participants.is_empty() => {
-                // Twilio's first timestamps are a few ms; align streams that start later.
-                let s = rate.ms_to_samples(ms as f64) as u64;
-                if s < rate.ms_to_samples(self.config.frame.as_secs_f64() * 1000.0) as u64 {
-                    0
-                } else {
-                    s
-                }
-            }
-            Some(ms) => rate.ms_to_samples(ms as f64) as u64,
-            // Platforms send one frame per participant per 20 ms round: a new
-            // participant's first frame belongs to the round the others' latest frames
-            // started.
-            None => self
-                .participants
-                .iter()
-                .map(|p| (p.offset + p.position).saturating_sub(p.last_frame_len as u64))
-                .max()
-                .unwrap_or(0),
-        };
-        let receiver = Receiver::new(rate, self.config.dtmf.clone())
-            .map_err(|_| Error::ReceiverUnavailable)?;
-        self.participants.push(Participant {
-            id: id.map(Arc::from),
-            receiver,
-            offset,
-            position: 0,
-            last_sequence: None,
-            last_frame_len: 0,
-        });
-        Ok(self.participants.len() - 1)
-    }
-
-    fn handle_audio(&mut self, audio: proto::Audio<'_>) -> Result<(), Error> {
-        let Some(format) = self.format else {
-            return Err(Error::NotStarted);
-        };
-        let sample_size = format.encoding.bytes_per_sample();
-        if audio.payload.len() % sample_size != 0 {
-            return Err(Error::OddByteCount {
-                len: audio.payload.len(),
-                sample_size,
-            });
-        }
-        let count = audio.payload.len() / sample_size;
-        let index = self.participant_index(audio.participant.as_deref(), audio.timestamp_ms)?;
-        // Gap filling.
-        let rate = format.rate;
-        let max_gap = rate.ms_to_samples(self.config.max_gap.as_secs_f64() * 1000.0) as u64;
-        let gap = {
-            let p = &self.participants[index];
-            let here = p.offset + p.position;
-            if let Some(ms) = audio.timestamp_ms {
-                let target = rate.ms_to_samples(ms as f64) as u64;
-                let tolerance = (p.last_frame_len.max(count) as u64) / 2;
-                if p.position > 0 && target > here + tolerance {
-                    target - here
-                } else {
-                    0
-                }
-            } else if let (Some(seq), Some(last)) = (audio.sequence, p.last_sequence) {
-                seq.saturating_sub(last + 1) * p.last_frame_len as u64
-            } else {
-                0
-            }
-        };
-        if gap > 0 {
-            self.feed_silence(index, gap.min(max_gap));
-        }
-        if self.decoded.len() < count {
-            self.decoded.resize(count, 0.0);
-        }
-        let decoded = format
-            .encoding
-            .decode(audio.payload, &mut self.decoded[..count])
-            .map_err(|_| Error::OddByteCount {
-                len: audio.payload.len(),
-                sample_size,
-            })?;
-        let p = &mut self.participants[index];
-        p.last_sequence = audio.sequence.or(p.last_sequence);
-        p.last_frame_len = count;
-        self.feed(index, decoded, false);
-        Ok(())
-    }
-
-    fn feed_silence(&mut self, index: usize, mut samples: u64) {
-        const CHUNK: usize = 1_024;
-        if self.decoded.len() < CHUNK {
-            self.decoded.resize(CHUNK, 0.0);
-        }
-        while samples > 0 {
-            let n = (samples as usize).min(CHUNK);
-            self.feed(index, n, true);
-            samples -= n as u64;
-        }
-    }
-
-    /// Runs the first `count` samples of `self.decoded` (or silence) through a receiver.
-    fn feed(&mut self, index: usize, count: usize, silence: bool) {
-        if silence {
-            self.decoded[..count].fill(0.0);
-        }
-        let mut events = std::mem::take(&mut self.detector_events);
-        events.clear();
-        let p = &mut self.participants[index];
-        p.receiver
-            .process(&self.decoded[..count], &mut |e| events.push(e));
-        p.position += count as u64;
-        for event in events.drain(..) {
-            self.handle_detector_event(index, event);
-        }
-        self.detector_events = events;
-    }
-
-    fn handle_detector_event(&mut self, index: usize, event: dtmf::Event) {
-        let offset = self.participants[index].offset as f64;
-        match event {
-            dtmf::Event::Pressed(k) => {
-                let start = offset + k.start;
-                let window = self.window_samples();
-                let matched = self
-                    .pending
-                    .iter()
-                    .position(|p| p.digit == k.digit && p.position + window >= start);
-                let source = match matched {
-                    Some(i) => {
-                        self.pending.remove(i);
-                        Seen::Both
-                    }
-                    None => Seen::Inband,
-                };
-                let sequence_id = self.take_sequence_id();
-                if self.recent.len() == RECENT_KEPT {
-                    self.recent.pop_front();
-                }
-                self.recent.push_back(Recent {
-                    sequence_id,
-                    digit: k.digit,
-                    participant: index,
-                    start,
-                    end: None,
-                    released_at: Duration::MAX,
-                    platform: source == Seen::Both,
-                    end_reported: false,
-                });
-                let event = DigitEvent {
-                    digit: k.digit,
-                    sequence_id,
-                    participant: self.participants[index].id.clone(),
-                    start_ms: self.to_ms(start),
-                    detected_ms: self.to_ms(offset + k.detected as f64),
-                    level_dbm0: Some((k.level_dbm0() * 10.0).round() / 10.0),
-                    source,
-                };
-                let participant = event.participant.clone();
-                self.emit(EventKind::Dtmf(event));
-                self.route_digit(k.digit, participant);
-            }
-            dtmf::Event::Released { keypress, end } => {
-                let start = offset + keypress.start;
-                let now = self.now;
-                if let Some(r) = self
-                    .recent
-                    .iter_mut()
-                    .rev()
-                    .find(|r| r.participant == index && r.start == start && r.end.is_none())
-                {
-                    r.end = Some(offset + end);
-                    r.released_at = now;
-                }
-            }
-        }
-    }
-
-    fn window_samples(&self) -> f64 {
-        self.config.dedupe_window.as_secs_f64() * f64::from(self.rate().hz())
-    }
-
-    fn take_sequence_id(&mut self) -> u64 {
-        let id = self.next_sequence_id;
-        self.next_sequence_id += 1;
-        id
-    }
-
-    fn handle_platform_digit(&mut self, digit: Digit) -> Result<(), Error> {
-        if self.format.is_none() {
-            return Err(Error::NotStarted);
-        }
-        let position = self.position() as f64;
-        let window = self.window_samples();
-        if let Some(r) = self.recent.iter_mut().rev().find(|r| {
-            r.digit == digit
-                && !r.platform
-                && r.start - window <= position
-                && r.end.is_none_or(|end| position <= end + window)
-        }) {
-            r.platform = true;
-            return Ok(());
-        }
-        self.pending.push_back(Pending {
-            digit,
-            position,
-            due_time: self.now + self.config.platform_hold,
-            caused_at: self.now,
-        });
-        Ok(())
-    }
-
-    fn emit_platform_only(&mut self, p: Pending) {
-        let sequence_id = self.take_sequence_id();
-        let ms = self.to_ms(p.position);
-        let saved = self.now;
-        self.now = p.caused_at;
-        self.emit(EventKind::Dtmf(DigitEvent {
-            digit: p.digit,
-            sequence_id,
-            participant: None,
-            start_ms: ms,
-            detected_ms: ms,
-            level_dbm0: None,
-            source: Seen::Platform,
-        }));
-        self.now = saved;
-        self.route_digit(p.digit, None);
-    }
-
-    /// Emits `dtmfEnd` for released digits whose dedupe window has passed.
-    fn report_ends(&mut self, all: bool) {
-        let position = self.position() as f64;
-        let window = self.window_samples();
-        let window_time = self.config.dedupe_window;
-        let now = self.now;
-        let mut ready = Vec::new();
-        for r in self.recent.iter_mut() {
-            if let (Some(end), false) = (r.end, r.end_reported) {
-                if all
-                    || r.platform
-                    || position >= end + window
-                    || now >= r.released_at + window_time
-                {
-                    r.end_reported = true;
-                    let source = if r.platform { Seen::Both } else { Seen::Inband };
-                    ready.push((r.digit, r.sequence_id, end, source));
-                }
-            }
-        }
-        for (digit, sequence_id, end, source) in ready {
-            let end_ms = self.to_ms(end);
-            self.emit(EventKind::DtmfEnd {
-                digit,
-                sequence_id,
-                end_ms,
-                source,
-            });
-        }
-    }
-
-    fn handle_mark_echo(&mut self, name: &str) {
-        let Some(out) = self.outbound.as_mut() else {
-            return;
-        };
-        if let Some(i) = out.awaiting_marks.iter().position(|(n, _)| n == name) {
-            // Marks come back in order; anything before this one has played too.
-            let done: Vec<_> = out.awaiting_marks.drain(..=i).map(|(_, k)| k).collect();
-            for due in done {
-                self.handle_due(due);
-            }
-        }
-    }
-
-    fn stop_outbound(&mut self) {
-        let Some(out) = self.outbound.as_mut() else {
-            return;
-        };
-        let mut events = Vec::new();
-        out.player.clear(&mut |e| events.push(e));
-        let mut kinds: Vec<Due> = Vec::new();
-        for (_, due) in out.scheduled.drain(..).chain(
-            out.awaiting_marks
-                .drain(..)
-                .map(|(_, k)| (Duration::ZERO, k)),
-        ) {
-            kinds.push(match due {
-                Due::Event(EventKind::PlayCompleted { id }) => {
-                    Due::Event(EventKind::PlayCanceled { id })
-                }
-                other => other,
-            });
-        }
-        out.epoch = self.now;
-        out.frames = 0;
-        let stop = match self.dialect {
-            Dialect::Acs => proto::acs::stop_audio(),
-            Dialect::Twilio => proto::twilio::clear(self.stream_id.as_deref().unwrap_or("")),
-            Dialect::Raw => r#"{"type":"stopAudio"}"#.to_owned(),
-        };
-        self.outputs
-            .push_back(Output::Transmit(Transmit::Text(stop)));
-        for due in kinds {
-            match due {
-                Due::Event(kind) => self.emit(kind),
-                Due::Operation(id) => {
-                    self.ops.on_audio_canceled(self.now, &id);
-                }
-            }
-        }
-        for e in events {
-            self.handle_player_event(e, Duration::ZERO);
-        }
-        self.apply_ops();
-    }
-
-    /// Reports an event whose audio has played.
-    fn handle_due(&mut self, due: Due) {
-        match due {
-            Due::Event(kind) => self.emit(kind),
-            Due::Operation(id) => {
-                self.ops.on_audio_played(self.now, &id);
-                self.apply_ops();
-            }
-        }
-    }
-
-    fn handle_player_event(&mut self, event: player::Event, frame_at: Duration) {
-        let rate = self.rate();
-        let at = |offset: usize| {
-            frame_at + Duration::from_secs_f64(offset as f64 / f64::from(rate.hz()))
-        };
-        let twilio = self.dialect == Dialect::Twilio;
-        match event {
-            player::Event::Started { id } if Operations::owns(&id) => {
-                self.ops.on_audio_started(&id);
-                self.apply_ops();
-            }
-            player::Event::Canceled { id } if Operations::owns(&id) => {
-                self.ops.on_audio_canceled(self.now, &id);
-                self.apply_ops();
-            }
-            player::Event::Finished { id, offset } if Operations::owns(&id) => {
-                let due = Due::Operation(id.clone());
-                self.after_played(twilio, format!("play:{id}"), due, at(offset));
-            }
-            player::Event::Started { id } => self.emit(EventKind::PlayStarted { id }),
-            player::Event::Canceled { id } => self.emit(EventKind::PlayCanceled { id }),
-            player::Event::Finished { id, offset } => {
-                let kind = Due::Event(EventKind::PlayCompleted { id: id.clone() });
-                self.after_played(twilio, format!("play:{id}"), kind, at(offset));
-            }
-            player::Event::Mark { name, offset } => {
-                let kind = EventKind::Mark { name: name.clone() };
-                if frame_at == Duration::ZERO {
-                    // Dropped by a stop: report at once.
-                    self.emit(kind);
-                } else {
-                    let due = Due::Event(kind);
-                    self.after_played(twilio, format!("mark:{name}"), due, at(offset));
-                }
-            }
-        }
-    }
-
-    fn after_played(&mut self, twilio: bool, wire_name: String, kind: Due, due: Duration) {
-        let stream_sid = self.stream_id.clone().unwrap_or_default();
-        let Some(out) = self.outbound.as_mut() else {
-            return;
-        };
-        if twilio {
-            self.outputs
-                .push_back(Output::Transmit(Transmit::Text(proto::twilio::mark(
-                    &stream_sid,
-                    &wire_name,
-                ))));
-            out.awaiting_marks.push_back((wire_name, kind));
-        } else {
-            out.scheduled.push_back((due, kind));
-        }
-    }
-
-    /// Sends due outbound frames, reports due events.
-    fn service(&mut self) {
-        let now = self.now;
-        // Platform digits whose hold has passed.
-        let position = self.position() as f64;
-        let hold = self.config.platform_hold.as_secs_f64() * f64::from(self.rate().hz());
-        while let Some(p) = self.pending.front() {
-            if now >= p.due_time || position >= p.position + hold {
-                let p = self.pending.pop_front().expect("front exists");
-                self.emit_platform_only(p);
-            } else {
-                break;
-            }
-        }
-        self.report_ends(false);
-        let Some(format) = self.format else {
-            return;
-        };
-        let lead = self.config.lead;
-        loop {
-            let Some(out) = self.outbound.as_mut() else {
-                return;
-            };
-            if out.player.is_idle() {
-                break;
-            }
-            let frame_at = out.frame_time(format.rate, out.frames);
-            if frame_at > now + lead {
-                break;
-            }
-            let mut events = Vec::new();
-            let written = out.player.fill(&mut out.samples, &mut |e| events.push(e));
-            if written == 0 {
-                // Only marks were left: report them, send no frame of silence.
-                for e in events {
-                    self.handle_player_event(e, frame_at.max(Duration::from_nanos(1)));
-                }
-                continue;
-            }
-            let n = out
-                .encoding
-                .encode(&out.samples, &mut out.bytes)
-                .unwrap_or(0);
-            out.frames += 1;
-            let transmit = match self.dialect {
-                Dialect::Acs => Transmit::Text(proto::acs::audio_frame(&out.bytes[..n])),
-                Dialect::Twilio => Transmit::Text(proto::twilio::media(
-                    self.stream_id.as_deref().unwrap_or(""),
-                    &out.bytes[..n],
-                )),
-                Dialect::Raw => Transmit::Binary(out.bytes[..n].to_vec()),
-            };
-            // Started precedes the frame; completions follow it.
-            let (before, after): (Vec<_>, Vec<_>) = events
-                .into_iter()
-                .partition(|e| matches!(e, player::Event::Started { .. }));
-            for e in before {
-                self.handle_player_event(e, frame_at);
-            }
-            self.outputs.push_back(Output::Transmit(transmit));
-            for e in after {
-                self.handle_player_event(e, frame_at.max(Duration::from_nanos(1)));
-            }
-        }
-        if let Some(out) = self.outbound.as_mut() {
-            let mut due = Vec::new();
-            while let Some((t, _)) = out.scheduled.front() {
-                if *t <= now {
-                    due.push(out.scheduled.pop_front().expect("front exists").1);
-                } else {
-                    break;
-                }
-            }
-            for kind in due {
-                self.handle_due(kind);
-            }
-        }
-    }
 }
+
+#[cfg(test)]
+mod tests;

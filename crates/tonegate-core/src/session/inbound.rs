@@ -1,0 +1,151 @@
+//! Inbound audio: one DTMF receiver per participant, gap filling from the platform's
+//! timestamps and sequence numbers, and feeding decoded samples to the receivers.
+
+use std::sync::Arc;
+
+use super::{Error, Session};
+use crate::proto;
+use tonegate_dsp::receiver::Receiver;
+
+/// One participant heard on the stream (ACS `participantRawID`, Twilio track), with its
+/// own receiver and position.
+pub(super) struct Participant {
+    pub(super) id: Option<Arc<str>>,
+    pub(super) receiver: Receiver,
+    /// Call position of this participant's first sample.
+    pub(super) offset: u64,
+    /// Samples received (including filled gaps).
+    pub(super) position: u64,
+    pub(super) last_sequence: Option<u64>,
+    pub(super) last_frame_len: usize,
+}
+
+impl Session {
+    pub(super) fn participant_index(
+        &mut self,
+        id: Option<&str>,
+        timestamp: Option<u64>,
+    ) -> Result<usize, Error> {
+        if let Some(i) = self.participants.iter().position(|p| p.id.as_deref() == id) {
+            return Ok(i);
+        }
+        if self.participants.len() >= self.config.max_participants {
+            return Err(Error::TooManyParticipants(self.config.max_participants));
+        }
+        let rate = self.rate();
+        let offset = match timestamp {
+            Some(ms) if self.participants.is_empty() => {
+                // Twilio's first timestamps are a few ms; align streams that start later.
+                let s = rate.ms_to_samples(ms as f64) as u64;
+                if s < rate.ms_to_samples(self.config.frame.as_secs_f64() * 1000.0) as u64 {
+                    0
+                } else {
+                    s
+                }
+            }
+            Some(ms) => rate.ms_to_samples(ms as f64) as u64,
+            // Platforms send one frame per participant per 20 ms round: a new
+            // participant's first frame belongs to the round the others' latest frames
+            // started.
+            None => self
+                .participants
+                .iter()
+                .map(|p| (p.offset + p.position).saturating_sub(p.last_frame_len as u64))
+                .max()
+                .unwrap_or(0),
+        };
+        let receiver = Receiver::new(rate, self.config.dtmf.clone())
+            .map_err(|_| Error::ReceiverUnavailable)?;
+        self.participants.push(Participant {
+            id: id.map(Arc::from),
+            receiver,
+            offset,
+            position: 0,
+            last_sequence: None,
+            last_frame_len: 0,
+        });
+        Ok(self.participants.len() - 1)
+    }
+
+    pub(super) fn handle_audio(&mut self, audio: proto::Audio<'_>) -> Result<(), Error> {
+        let Some(format) = self.format else {
+            return Err(Error::NotStarted);
+        };
+        let sample_size = format.encoding.bytes_per_sample();
+        if audio.payload.len() % sample_size != 0 {
+            return Err(Error::OddByteCount {
+                len: audio.payload.len(),
+                sample_size,
+            });
+        }
+        let count = audio.payload.len() / sample_size;
+        let index = self.participant_index(audio.participant.as_deref(), audio.timestamp_ms)?;
+        // Gap filling.
+        let rate = format.rate;
+        let max_gap = rate.ms_to_samples(self.config.max_gap.as_secs_f64() * 1000.0) as u64;
+        let gap = {
+            let p = &self.participants[index];
+            let here = p.offset + p.position;
+            if let Some(ms) = audio.timestamp_ms {
+                let target = rate.ms_to_samples(ms as f64) as u64;
+                let tolerance = (p.last_frame_len.max(count) as u64) / 2;
+                if p.position > 0 && target > here + tolerance {
+                    target - here
+                } else {
+                    0
+                }
+            } else if let (Some(seq), Some(last)) = (audio.sequence, p.last_sequence) {
+                seq.saturating_sub(last + 1) * p.last_frame_len as u64
+            } else {
+                0
+            }
+        };
+        if gap > 0 {
+            self.feed_silence(index, gap.min(max_gap));
+        }
+        if self.decoded.len() < count {
+            self.decoded.resize(count, 0.0);
+        }
+        let decoded = format
+            .encoding
+            .decode(audio.payload, &mut self.decoded[..count])
+            .map_err(|_| Error::OddByteCount {
+                len: audio.payload.len(),
+                sample_size,
+            })?;
+        let p = &mut self.participants[index];
+        p.last_sequence = audio.sequence.or(p.last_sequence);
+        p.last_frame_len = count;
+        self.feed(index, decoded, false);
+        Ok(())
+    }
+
+    pub(super) fn feed_silence(&mut self, index: usize, mut samples: u64) {
+        const CHUNK: usize = 1_024;
+        if self.decoded.len() < CHUNK {
+            self.decoded.resize(CHUNK, 0.0);
+        }
+        while samples > 0 {
+            let n = (samples as usize).min(CHUNK);
+            self.feed(index, n, true);
+            samples -= n as u64;
+        }
+    }
+
+    /// Runs the first `count` samples of `self.decoded` (or silence) through a receiver.
+    pub(super) fn feed(&mut self, index: usize, count: usize, silence: bool) {
+        if silence {
+            self.decoded[..count].fill(0.0);
+        }
+        let mut events = std::mem::take(&mut self.detector_events);
+        events.clear();
+        let p = &mut self.participants[index];
+        p.receiver
+            .process(&self.decoded[..count], &mut |e| events.push(e));
+        p.position += count as u64;
+        for event in events.drain(..) {
+            self.handle_detector_event(index, event);
+        }
+        self.detector_events = events;
+    }
+}
