@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::player::{self, Player, Prompt, Source as PlaySource};
+use crate::player::{self, OperationId, Owner, Player, Prompt, Source as PlaySource};
 use crate::proto::{self, Dialect, Inbound, StreamFormat};
 use tonegate_dsp::SampleRate;
 use tonegate_dsp::codec::Encoding;
@@ -364,7 +364,7 @@ enum Due {
     /// Report this event.
     Event(EventKind),
     /// Tell the operations engine its audio `id` has played.
-    Operation(Arc<str>),
+    Operation(OperationId),
 }
 
 struct Participant {
@@ -538,7 +538,7 @@ impl Session {
         }
     }
 
-    fn enqueue_operation_audio(&mut self, id: Arc<str>, audio: operations::Audio, looped: bool) {
+    fn enqueue_operation_audio(&mut self, id: OperationId, audio: operations::Audio, looped: bool) {
         let rate = self.rate();
         let cadence = self.ops.config().send_cadence;
         let now = self.now;
@@ -551,7 +551,7 @@ impl Session {
             operations::Audio::Tones(digits) => match PlaySource::digits(&digits, cadence, rate) {
                 Ok(s) => s,
                 Err(_) => {
-                    self.ops.on_audio_canceled(now, &id);
+                    self.ops.on_audio_canceled(now, id);
                     return;
                 }
             },
@@ -563,7 +563,7 @@ impl Session {
             out.epoch = out.frame_time(rate, out.frames).max(now);
             out.frames = 0;
         }
-        out.player.enqueue(id, source, looped);
+        out.player.enqueue(Owner::Operation(id), source, looped);
     }
 
     /// Hands a reported digit to the operations engine.
@@ -704,7 +704,7 @@ impl Session {
             out.epoch = out.frame_time(rate, out.frames).max(self.now);
             out.frames = 0;
         }
-        out.player.enqueue(Arc::from(id), source, looped);
+        out.player.enqueue(Owner::Client(Arc::from(id)), source, looped);
         self.service();
         Ok(())
     }
@@ -1169,7 +1169,7 @@ impl Session {
             match due {
                 Due::Event(kind) => self.emit(kind),
                 Due::Operation(id) => {
-                    self.ops.on_audio_canceled(self.now, &id);
+                    self.ops.on_audio_canceled(self.now, id);
                 }
             }
         }
@@ -1184,7 +1184,7 @@ impl Session {
         match due {
             Due::Event(kind) => self.emit(kind),
             Due::Operation(id) => {
-                self.ops.on_audio_played(self.now, &id);
+                self.ops.on_audio_played(self.now, id);
                 self.apply_ops();
             }
         }
@@ -1197,21 +1197,35 @@ impl Session {
         };
         let twilio = self.dialect == Dialect::Twilio;
         match event {
-            player::Event::Started { id } if Operations::owns(&id) => {
-                self.ops.on_audio_started(&id);
+            player::Event::Started {
+                owner: Owner::Operation(id),
+            } => {
+                self.ops.on_audio_started(id);
                 self.apply_ops();
             }
-            player::Event::Canceled { id } if Operations::owns(&id) => {
-                self.ops.on_audio_canceled(self.now, &id);
+            player::Event::Canceled {
+                owner: Owner::Operation(id),
+            } => {
+                self.ops.on_audio_canceled(self.now, id);
                 self.apply_ops();
             }
-            player::Event::Finished { id, offset } if Operations::owns(&id) => {
-                let due = Due::Operation(id.clone());
+            player::Event::Finished {
+                owner: Owner::Operation(id),
+                offset,
+            } => {
+                let due = Due::Operation(id);
                 self.after_played(twilio, format!("play:{id}"), due, at(offset));
             }
-            player::Event::Started { id } => self.emit(EventKind::PlayStarted { id }),
-            player::Event::Canceled { id } => self.emit(EventKind::PlayCanceled { id }),
-            player::Event::Finished { id, offset } => {
+            player::Event::Started {
+                owner: Owner::Client(id),
+            } => self.emit(EventKind::PlayStarted { id }),
+            player::Event::Canceled {
+                owner: Owner::Client(id),
+            } => self.emit(EventKind::PlayCanceled { id }),
+            player::Event::Finished {
+                owner: Owner::Client(id),
+                offset,
+            } => {
                 let kind = Due::Event(EventKind::PlayCompleted { id: id.clone() });
                 self.after_played(twilio, format!("play:{id}"), kind, at(offset));
             }

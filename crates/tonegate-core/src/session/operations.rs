@@ -61,7 +61,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::Error;
-use crate::player::Prompt;
+use crate::player::{OperationId, Prompt};
 use tonegate_dsp::dsp::Digit;
 use tonegate_dsp::dsp::tone::Cadence;
 
@@ -572,16 +572,13 @@ pub(crate) enum Action {
     Emit(OperationEvent),
     /// Stop and flush all outbound audio (StopAudio / clear).
     StopAudio,
-    /// Queue audio under `id`; report its start, end and cancellation back.
+    /// Queue audio of operation `id`; report its start, end and cancellation back.
     Enqueue {
-        id: Arc<str>,
+        id: OperationId,
         audio: Audio,
         looped: bool,
     },
 }
-
-/// Prefix of the player ids of operation audio.
-pub(crate) const AUDIO_PREFIX: &str = "tonegate-op-";
 
 #[derive(Debug)]
 enum Phase {
@@ -630,7 +627,7 @@ impl Kind {
 
 #[derive(Debug)]
 struct Op {
-    audio_id: Arc<str>,
+    audio_id: OperationId,
     meta: OperationMeta,
     kind: Kind,
     started: bool,
@@ -711,11 +708,6 @@ impl Operations {
     /// The next action for the session.
     pub(crate) fn pop_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
-    }
-
-    /// Whether `id` names operation audio.
-    pub(crate) fn owns(id: &str) -> bool {
-        id.starts_with(AUDIO_PREFIX)
     }
 
     fn emit(&mut self, event: OperationEvent) {
@@ -858,7 +850,7 @@ impl Operations {
                 return Ok(());
             }
         };
-        let audio_id: Arc<str> = Arc::from(format!("{AUDIO_PREFIX}{}", self.next_id));
+        let audio_id = OperationId(self.next_id);
         self.next_id += 1;
         let op = Op {
             audio_id,
@@ -981,7 +973,7 @@ impl Operations {
                 return;
             }
             op.started = true;
-            let id = op.audio_id.clone();
+            let id = op.audio_id;
             match &mut op.kind {
                 Kind::Play { prompt, looped, .. } => {
                     let (audio, looped) = (Audio::Prompt(prompt.clone()), *looped);
@@ -1041,7 +1033,7 @@ impl Operations {
                         if let (Phase::Prompting, Some(prompt)) = (&r.phase, r.prompt.take()) {
                             r.prompt_outstanding = true;
                             self.actions.push_back(Action::Enqueue {
-                                id: audio_id.clone(),
+                                id: *audio_id,
                                 audio: Audio::Prompt(prompt),
                                 looped: false,
                             });
@@ -1174,11 +1166,11 @@ impl Operations {
     }
 
     /// The operation audio `id` sent its first frame.
-    pub(crate) fn on_audio_started(&mut self, id: &str) {
+    pub(crate) fn on_audio_started(&mut self, id: OperationId) {
         let Some(op) = self.queue.front() else {
             return;
         };
-        if !op.started || *op.audio_id != *id {
+        if !op.started || op.audio_id != id {
             return;
         }
         if matches!(op.kind, Kind::Play { .. } | Kind::Recognize(_)) {
@@ -1192,21 +1184,21 @@ impl Operations {
     }
 
     /// The operation audio `id` has played out.
-    pub(crate) fn on_audio_played(&mut self, now: Duration, id: &str) {
+    pub(crate) fn on_audio_played(&mut self, now: Duration, id: OperationId) {
         self.audio_ended(now, id, false);
     }
 
     /// The operation audio `id` was dropped before it played out (a stop from
     /// elsewhere, e.g. a raw client's `stop`).
-    pub(crate) fn on_audio_canceled(&mut self, now: Duration, id: &str) {
+    pub(crate) fn on_audio_canceled(&mut self, now: Duration, id: OperationId) {
         self.audio_ended(now, id, true);
     }
 
-    fn audio_ended(&mut self, now: Duration, id: &str, canceled: bool) {
+    fn audio_ended(&mut self, now: Duration, id: OperationId, canceled: bool) {
         let Some(op) = self.queue.front_mut() else {
             return;
         };
-        if !op.started || *op.audio_id != *id {
+        if !op.started || op.audio_id != id {
             return;
         }
         match &mut op.kind {
