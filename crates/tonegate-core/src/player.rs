@@ -173,7 +173,8 @@ impl Source {
         Ok(Source::Digits(DigitSender::new(digits, cadence, rate)?))
     }
 
-    fn len_samples(&self) -> usize {
+    /// Length in samples (of one pass, for a looped item).
+    pub fn len_samples(&self) -> usize {
         match self {
             Source::Prompt(p) => p.len_samples(),
             Source::Digits(d) => d.len_samples(),

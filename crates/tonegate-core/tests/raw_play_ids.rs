@@ -14,7 +14,12 @@ use tonegate_dsp::dsp::Digit;
 
 /// The client's play events for `command`, run on a raw session until it is quiet.
 fn play_events(command: Command) -> Vec<EventKind> {
-    let mut session = Session::new(Config::default(), Dialect::Raw, Some("c".into()), "x".into());
+    let mut session = Session::new(
+        Config::default(),
+        Dialect::Raw,
+        Some("c".into()),
+        "x".into(),
+    );
     let format = StreamFormat {
         encoding: Encoding::S16le,
         rate: SampleRate::HZ_8000,
@@ -77,7 +82,11 @@ fn play(id: &str) -> Command {
 #[test]
 fn send_digits_reports_start_and_completion_for_any_id() {
     for id in ["d1", "tonegate-op-1"] {
-        assert_eq!(play_events(send_digits(id)), started_and_completed(id), "{id}");
+        assert_eq!(
+            play_events(send_digits(id)),
+            started_and_completed(id),
+            "{id}"
+        );
     }
 }
 
