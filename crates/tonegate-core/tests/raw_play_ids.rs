@@ -40,12 +40,14 @@ fn play_events(command: Command) -> Vec<EventKind> {
     while now < Duration::from_secs(10) {
         loop {
             match session.poll_output() {
-                Output::Event(e) => match e.kind {
-                    kind @ (EventKind::PlayStarted { .. }
+                Output::Event(e) => {
+                    if let kind @ (EventKind::PlayStarted { .. }
                     | EventKind::PlayCompleted { .. }
-                    | EventKind::PlayCanceled { .. }) => seen.push(kind),
-                    _ => {}
-                },
+                    | EventKind::PlayCanceled { .. }) = e.kind
+                    {
+                        seen.push(kind);
+                    }
+                }
                 Output::Transmit(_) => {}
                 Output::Timeout(_) => break,
             }

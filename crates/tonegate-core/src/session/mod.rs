@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::player::{self, OperationId, Owner, Player, Prompt, Source as PlaySource};
+use crate::player::{self, OperationId, Owner, Player, Prompt};
 use crate::proto::{self, Dialect, Inbound, StreamFormat};
 use tonegate_dsp::SampleRate;
 use tonegate_dsp::codec::Encoding;
@@ -542,21 +542,21 @@ impl Session {
 
     /// The player item for `audio`: a prompt converted to the stream rate, or tones at
     /// [`Config::cadence`]. The one way client and operation audio are made.
-    fn play_source(&self, audio: Audio) -> Result<PlaySource, player::Error> {
+    fn play_source(&self, audio: Audio) -> Result<player::Source, player::Error> {
         let rate = self.rate();
         Ok(match audio {
-            Audio::Prompt(p) if p.rate() == rate => PlaySource::Prompt(p),
-            Audio::Prompt(p) => PlaySource::Prompt(Prompt::from_samples(
+            Audio::Prompt(p) if p.rate() == rate => player::Source::Prompt(p),
+            Audio::Prompt(p) => player::Source::Prompt(Prompt::from_samples(
                 player::convert_rate(p.samples(), p.rate(), rate),
                 rate,
             )),
-            Audio::Tones(digits) => PlaySource::digits(&digits, self.config.cadence, rate)?,
+            Audio::Tones(digits) => player::Source::digits(&digits, self.config.cadence, rate)?,
         })
     }
 
     /// Queues a player item of `owner`, restarting the outbound clock if the player was
     /// idle.
-    fn enqueue(&mut self, owner: Owner, source: PlaySource, looped: bool) {
+    fn enqueue(&mut self, owner: Owner, source: player::Source, looped: bool) {
         let (rate, now) = (self.rate(), self.now);
         if let Some(out) = self.outbound.as_mut() {
             out.restart_if_idle(rate, now);

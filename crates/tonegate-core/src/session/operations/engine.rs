@@ -16,7 +16,7 @@ use crate::player::{OperationId, Prompt};
 use crate::session::Error;
 use tonegate_dsp::dsp::Digit;
 
-/// Audio an operation wants played.
+/// Audio to play, for an operation or the client; the session makes the player item.
 #[derive(Debug, Clone)]
 pub(crate) enum Audio {
     /// A prompt (any rate; the session converts it).
