@@ -102,7 +102,13 @@ async fn unmixed_participants_and_platform_digits() {
 
 #[tokio::test]
 async fn outbound_digits_and_stop_audio() {
-    let server = start(Config::default()).await;
+    // Digits of 100 ms tone and 100 ms pause, which the figures below assume.
+    let server = start(Config {
+        send_dtmf_on_ms: 100,
+        send_dtmf_off_ms: 100,
+        ..Config::default()
+    })
+    .await;
     let mut sse = Sse::connect(server.addr, "/v1/calls/acs-out/events").await;
     let mut ws = connect_with_header(
         server.addr,

@@ -41,7 +41,7 @@ async fn hmac_auth_validation_and_errors() {
     assert_eq!(failed.kind, "Microsoft.Communication.PlayFailed");
     let info = failed.data.result_information.as_ref().unwrap();
     assert_eq!((info.code, info.sub_code), (400, 8536));
-    assert_eq!(failed.data.extra["failedPlaySourceIndex"], 0);
+    assert_eq!(failed.data.details.failed_play_source_index, Some(0));
 
     // Wrong signature, wrong body hash, stale date: 401.
     let (status, err) = client.send("POST", PLAY, body, |_, _, a| a.push('x')).await;

@@ -33,7 +33,13 @@ impl Drop for Spinner {
 
 #[tokio::test(start_paused = true)]
 async fn outbound_frames_are_paced_with_a_lead() {
-    let server = start(Config::default()).await;
+    // Digits of 100 ms tone and 100 ms pause, which the figures below assume.
+    let server = start(Config {
+        send_dtmf_on_ms: 100,
+        send_dtmf_off_ms: 100,
+        ..Config::default()
+    })
+    .await;
     let spinner = spin();
     let mut ws = connect(server.addr, "/media/raw").await;
     send_text(

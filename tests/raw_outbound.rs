@@ -33,8 +33,11 @@ async fn plays_a_wav_at_another_rate_then_digits_then_stops() {
     let wav = file.into_inner();
     std::fs::write(dir.join("hello.wav"), &wav).unwrap();
 
+    // Digits of 100 ms tone and 100 ms pause, which the frame counts below assume.
     let server = start(Config {
         prompt_dir: dir.clone(),
+        send_dtmf_on_ms: 100,
+        send_dtmf_off_ms: 100,
         ..Config::default()
     })
     .await;

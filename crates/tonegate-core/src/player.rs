@@ -173,10 +173,43 @@ impl Source {
         Ok(Source::Digits(DigitSender::new(digits, cadence, rate)?))
     }
 
-    fn len_samples(&self) -> usize {
+    /// Length in samples (of one pass, for a looped item).
+    pub fn len_samples(&self) -> usize {
         match self {
             Source::Prompt(p) => p.len_samples(),
             Source::Digits(d) => d.len_samples(),
+        }
+    }
+}
+
+/// Who queued an item, and so who hears about its start, end and cancellation: the
+/// call's client (a raw `play` or `sendDigits`, under the id the client chose) or a
+/// media operation. A tag, not an id convention: a client may pick any id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// The client, under its own id.
+    Client(Arc<str>),
+    /// A media operation of the session.
+    Operation(OperationId),
+}
+
+/// The number a session gives one media operation's audio (from 1, per call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OperationId(pub u64);
+
+impl std::fmt::Display for OperationId {
+    /// `tonegate-op-<n>` (names the audio in Twilio marks and logs).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "tonegate-op-{}", self.0)
+    }
+}
+
+impl std::fmt::Display for Owner {
+    /// The client's id, or the operation's [`OperationId`] name.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Owner::Client(id) => f.write_str(id),
+            Owner::Operation(op) => op.fmt(f),
         }
     }
 }
@@ -187,13 +220,13 @@ impl Source {
 pub enum Event {
     /// The item's first sample was written.
     Started {
-        /// Item id.
-        id: Arc<str>,
+        /// Who queued the item.
+        owner: Owner,
     },
     /// The item's last sample was written; it ends `offset` samples into the buffer.
     Finished {
-        /// Item id.
-        id: Arc<str>,
+        /// Who queued the item.
+        owner: Owner,
         /// Offset of the end.
         offset: usize,
     },
@@ -206,15 +239,15 @@ pub enum Event {
     },
     /// The item was dropped by [`Player::clear`] before it finished.
     Canceled {
-        /// Item id.
-        id: Arc<str>,
+        /// Who queued the item.
+        owner: Owner,
     },
 }
 
 #[derive(Debug)]
 enum Entry {
     Play {
-        id: Arc<str>,
+        owner: Owner,
         source: Source,
         looped: bool,
         position: usize,
@@ -244,12 +277,12 @@ impl Player {
         self.rate
     }
 
-    /// Queues an item. A looped item plays until [`Player::clear`]; an empty one is
-    /// never looped.
-    pub fn enqueue(&mut self, id: Arc<str>, source: Source, looped: bool) {
+    /// Queues an item of `owner`. A looped item plays until [`Player::clear`]; an empty
+    /// one is never looped.
+    pub fn enqueue(&mut self, owner: Owner, source: Source, looped: bool) {
         let looped = looped && source.len_samples() > 0;
         self.queue.push_back(Entry::Play {
-            id,
+            owner,
             source,
             looped,
             position: 0,
@@ -298,7 +331,7 @@ impl Player {
                     self.queue.pop_front();
                 }
                 Entry::Play {
-                    id,
+                    owner,
                     source,
                     looped,
                     position,
@@ -306,7 +339,9 @@ impl Player {
                 } => {
                     if !*started {
                         *started = true;
-                        on_event(Event::Started { id: id.clone() });
+                        on_event(Event::Started {
+                            owner: owner.clone(),
+                        });
                     }
                     let space = &mut out[written..];
                     let n = match source {
@@ -325,7 +360,7 @@ impl Player {
                             *position = 0;
                         } else {
                             on_event(Event::Finished {
-                                id: id.clone(),
+                                owner: owner.clone(),
                                 offset: written,
                             });
                             self.queue.pop_front();
@@ -343,7 +378,7 @@ impl Player {
     pub fn clear(&mut self, on_event: &mut impl FnMut(Event)) {
         for entry in self.queue.drain(..) {
             match entry {
-                Entry::Play { id, .. } => on_event(Event::Canceled { id }),
+                Entry::Play { owner, .. } => on_event(Event::Canceled { owner }),
                 Entry::Mark(name) => on_event(Event::Mark { name, offset: 0 }),
             }
         }
@@ -363,25 +398,29 @@ mod tests {
         Arc::from(s)
     }
 
+    fn client(s: &str) -> Owner {
+        Owner::Client(id(s))
+    }
+
     #[test]
     fn plays_items_back_to_back_and_reports_offsets() {
         let rate = SampleRate::HZ_8000;
         let mut player = Player::new(rate);
         player.enqueue(
-            id("a"),
+            client("a"),
             Source::Prompt(Prompt::from_samples(vec![0.5; 250], rate)),
             false,
         );
         player.enqueue_mark(id("m"));
         player.enqueue(
-            id("b"),
+            client("b"),
             Source::Prompt(Prompt::from_samples(vec![0.25; 10], rate)),
             false,
         );
         let mut out = [0.0; 160];
         let mut events = Vec::new();
         assert_eq!(player.fill(&mut out, &mut |e| events.push(e)), 160);
-        assert_eq!(events, vec![Event::Started { id: id("a") }]);
+        assert_eq!(events, vec![Event::Started { owner: client("a") }]);
         events.clear();
         assert_eq!(player.fill(&mut out, &mut |e| events.push(e)), 100);
         assert_eq!(out[89], 0.5);
@@ -392,16 +431,16 @@ mod tests {
             events,
             vec![
                 Event::Finished {
-                    id: id("a"),
+                    owner: client("a"),
                     offset: 90
                 },
                 Event::Mark {
                     name: id("m"),
                     offset: 90
                 },
-                Event::Started { id: id("b") },
+                Event::Started { owner: client("b") },
                 Event::Finished {
-                    id: id("b"),
+                    owner: client("b"),
                     offset: 100
                 },
             ]
@@ -415,7 +454,7 @@ mod tests {
         let rate = SampleRate::HZ_8000;
         let mut player = Player::new(rate);
         player.enqueue(
-            id("l"),
+            client("l"),
             Source::Prompt(Prompt::from_samples(vec![0.1; 7], rate)),
             true,
         );
@@ -425,7 +464,7 @@ mod tests {
         }
         let mut events = Vec::new();
         player.clear(&mut |e| events.push(e));
-        assert_eq!(events, vec![Event::Canceled { id: id("l") }]);
+        assert_eq!(events, vec![Event::Canceled { owner: client("l") }]);
         assert!(player.is_idle());
     }
 

@@ -11,39 +11,25 @@
 //! style (`{"error": {"code", "message"}}`). Results come back as CloudEvents
 //! ([`super::webhook`]).
 
-use std::collections::{HashMap, VecDeque};
-use std::path::{Component, Path};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State as AxumState};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value};
 
 use super::log_text::Escaped;
 use super::replay::ReplayError;
-use super::{CallInfo, Config, State, auth, prompts, webhook};
+use super::{CallInfo, Config, RegistryError, State, auth, prompts, webhook};
 use tonegate_core::api::{
-    self, ApiError, CallProperties, CloudEvent, EventData, Identifier, MediaStreaming,
-    PlaySourceRef, ResultInformation,
+    self, ApiError, CallIds, CallProperties, CloudEvent, Identifier, MediaStreaming, PlaySourceRef,
 };
-use tonegate_core::player::Prompt;
-use tonegate_core::session::{self, Command, Event, EventKind, Operation, SourceFailure, Tone};
+use tonegate_core::session::{self, Command, Event, EventKind, Operation};
 
 /// The API's shared state.
 pub(crate) struct Api {
     key: Option<Vec<u8>>,
-    downloads: Mutex<Downloads>,
-}
-
-#[derive(Default)]
-struct Downloads {
-    map: HashMap<String, Bytes>,
-    order: VecDeque<String>,
-    bytes: u64,
 }
 
 impl Api {
@@ -54,10 +40,7 @@ impl Api {
                 "the media-operation API is disabled: set access_key (base64) to enable it"
             );
         }
-        Ok(Api {
-            key,
-            downloads: Mutex::new(Downloads::default()),
-        })
+        Ok(Api { key })
     }
 
     pub(crate) fn key(&self) -> Option<&[u8]> {
@@ -65,9 +48,99 @@ impl Api {
     }
 }
 
-fn error_response(e: &ApiError) -> Response {
-    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(e.body())).into_response()
+/// Why a request to the media-operation API was refused. [`RequestError::to_api_error`]
+/// is the one place each becomes an HTTP status and an ACS error body.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RequestError {
+    /// No access key is configured (401).
+    #[error("the media-operation API is disabled: the server has no access_key configured")]
+    Disabled,
+    /// The signature is wrong or replayed (401), or too many are remembered (503).
+    #[error(transparent)]
+    Signature(#[from] SignatureRefusal),
+    /// A `GET` of something other than a call (404).
+    #[error("no such resource: {0}")]
+    NoSuchResource(String),
+    /// A `POST` without `:{operation}` (404).
+    #[error("no operation in {0}: expected {{callConnectionId}}:{{operation}}")]
+    NoOperation(String),
+    /// The body did not read or validate (400), or the operation is unknown (404).
+    #[error(transparent)]
+    Invalid(#[from] ApiError),
+    /// A `file://` play source with `..` in its path (400).
+    #[error("{field}: \"..\" is not allowed in file paths")]
+    ClimbingPath {
+        /// The play source's field (`playSources[0].file.uri`).
+        field: String,
+    },
+    /// No audio socket streams this call (404).
+    #[error("call connection {0} not found (no audio stream with this id)")]
+    CallNotFound(String),
+    /// The call's socket went away while the operation was handed over (404).
+    #[error("call connection {call_id}: {error}")]
+    CallGone {
+        /// The call.
+        call_id: String,
+        /// What the registry said.
+        error: RegistryError,
+    },
+    /// The call's session refused the operation (status by the refusal).
+    #[error("call connection {call_id}: {error}")]
+    Refused {
+        /// The call.
+        call_id: String,
+        /// The session's refusal.
+        error: session::Error,
+    },
+}
+
+impl RequestError {
+    /// The HTTP status, ACS error code, message and sub-code of the refusal.
+    pub(crate) fn to_api_error(&self) -> ApiError {
+        let message = self.to_string();
+        match self {
+            RequestError::Disabled => ApiError::unauthorized(message),
+            RequestError::Signature(SignatureRefusal::Replay(ReplayError::Full)) => ApiError {
+                status: 503,
+                code: "ServiceUnavailable",
+                message,
+                sub_code: None,
+            },
+            RequestError::Signature(_) => ApiError::unauthorized(message),
+            RequestError::NoSuchResource(_)
+            | RequestError::NoOperation(_)
+            | RequestError::CallNotFound(_)
+            | RequestError::CallGone { .. } => ApiError::not_found(message),
+            RequestError::Invalid(e) => e.clone(),
+            RequestError::ClimbingPath { .. } => ApiError::bad_request(message),
+            RequestError::Refused { call_id, error } => match error {
+                session::Error::Conflict => ApiError::conflict(
+                    "the operation conflicts with a targeted play, sendDtmfTones or hold already running or queued",
+                ),
+                session::Error::InvalidArgument(field) => {
+                    ApiError::bad_request(format!("{field}: invalid value"))
+                }
+                session::Error::QueueFull => ApiError {
+                    status: 429,
+                    code: "TooManyRequests",
+                    message: "too many media operations queued for this call".to_owned(),
+                    sub_code: None,
+                },
+                session::Error::NotStarted | session::Error::Ended => {
+                    ApiError::not_found(format!("call connection {call_id} is not streaming"))
+                }
+                other => ApiError::bad_request(other.to_string()),
+            },
+        }
+    }
+}
+
+impl IntoResponse for RequestError {
+    fn into_response(self) -> Response {
+        let e = self.to_api_error();
+        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(e.body())).into_response()
+    }
 }
 
 fn authenticate(
@@ -76,14 +149,12 @@ fn authenticate(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(), ApiError> {
+) -> Result<(), RequestError> {
     let Some(key) = state.api.key() else {
         tracing::warn!(
             "media-operation API request refused: no access_key configured (set access_key, base64, in the config or TONEGATE_ACCESS_KEY)"
         );
-        return Err(ApiError::unauthorized(
-            "the media-operation API is disabled: the server has no access_key configured",
-        ));
+        return Err(RequestError::Disabled);
     };
     check_signature(state, key, method.as_str(), uri, headers, body).map_err(|refusal| {
         tracing::warn!(path = %Escaped(uri.path()), "media-operation API request refused: {refusal}");
@@ -92,15 +163,7 @@ fn authenticate(
             .errors
             .with_label_values(&["apiUnauthorized"])
             .inc();
-        match refusal {
-            SignatureRefusal::Replay(ReplayError::Full) => ApiError {
-                status: 503,
-                code: "ServiceUnavailable",
-                message: refusal.to_string(),
-                sub_code: None,
-            },
-            _ => ApiError::unauthorized(refusal.to_string()),
-        }
+        RequestError::Signature(refusal)
     })
 }
 
@@ -144,22 +207,11 @@ pub(crate) fn check_signature(
         })
 }
 
-/// Reads a request body as JSON into `T`; an empty or all-whitespace body is `T`'s
-/// default (every field absent), as the SDKs send for operations without options.
-pub fn parse_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("request body is not valid: {e}")))
-}
-
-fn call_info(state: &State, call_id: &str) -> Result<Arc<CallInfo>, ApiError> {
-    state.registry.info(call_id).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "call connection {call_id} not found (no audio stream with this id)"
-        ))
-    })
+fn call_info(state: &State, call_id: &str) -> Result<Arc<CallInfo>, RequestError> {
+    state
+        .registry
+        .info(call_id)
+        .ok_or_else(|| RequestError::CallNotFound(call_id.to_owned()))
 }
 
 /// `GET /calling/callConnections/{callConnectionId}`.
@@ -174,14 +226,14 @@ pub(super) async fn properties(
     let result = (|| {
         authenticate(&state, &method, &uri, &headers, &body)?;
         if segment.contains(':') {
-            return Err(ApiError::not_found(format!("no such resource: {segment}")));
+            return Err(RequestError::NoSuchResource(segment.clone()));
         }
         let info = call_info(&state, &segment)?;
         Ok(call_properties(&state, &info))
     })();
     match result {
         Ok(p) => (StatusCode::OK, Json(p)).into_response(),
-        Err(e) => error_response(&e),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -251,402 +303,86 @@ pub(super) async fn operation(
     body: Bytes,
 ) -> Response {
     if let Err(e) = authenticate(&state, &method, &uri, &headers, &body) {
-        return error_response(&e);
+        return e.into_response();
     }
-    let Some((call_id, op)) = segment.rsplit_once(':') else {
-        return error_response(&ApiError::not_found(format!(
-            "no operation in {segment}: expected {{callConnectionId}}:{{operation}}"
-        )));
+    let Some((call_id, name)) = segment.rsplit_once(':') else {
+        return RequestError::NoOperation(segment.clone()).into_response();
     };
-    let result = match op {
-        "play" => play(&state, call_id, &body).await,
-        "recognize" => recognize(&state, call_id, &body).await,
-        "startContinuousDtmfRecognition" => continuous(&state, call_id, &body, true).await,
-        "stopContinuousDtmfRecognition" => continuous(&state, call_id, &body, false).await,
-        "sendDtmfTones" => send_dtmf(&state, call_id, &body).await,
-        "cancelAllMediaOperations" => cancel_all(&state, call_id).await,
-        "hold" => hold(&state, call_id, &body).await,
-        "unhold" => unhold(&state, call_id, &body).await,
-        _ => Err(ApiError::not_found(format!("unknown operation {op}"))),
-    };
-    match result {
-        Ok(r) => r,
+    match run(&state, call_id, name, &body).await {
+        Ok(reply) => reply,
         Err(e) => {
-            if e.status != 404 {
-                tracing::info!(call_id = %Escaped(call_id), op = %Escaped(op), status = e.status, "{}", Escaped(&e.message));
+            let refusal = e.to_api_error();
+            if refusal.status != 404 {
+                tracing::info!(call_id = %Escaped(call_id), op = %Escaped(name), status = refusal.status, "{}", Escaped(&refusal.message));
             }
-            error_response(&e)
+            e.into_response()
         }
     }
 }
 
-fn check_file_uri(uri: &str, field: &str) -> Result<(), ApiError> {
-    if let Some(path) = file_uri_path(uri) {
-        if Path::new(&path)
-            .components()
-            .any(|c| matches!(c, Component::ParentDir))
-        {
-            return Err(ApiError::bad_request(format!(
-                "{field}: \"..\" is not allowed in file paths"
-            )));
+/// Reads the operation `name` of the call `call_id`, loads its play sources at the
+/// call's rate and hands it to the call's session; the reply for the accepted request.
+async fn run(
+    state: &Arc<State>,
+    call_id: &str,
+    name: &str,
+    body: &[u8],
+) -> Result<Response, RequestError> {
+    let operation = api::read_operation(name, body)?;
+    for (i, source) in operation.sources().iter().enumerate() {
+        if prompts::climbs_out(&source.uri) {
+            let field = source_field(&operation, i);
+            return Err(RequestError::ClimbingPath { field });
         }
     }
-    Ok(())
-}
-
-/// The path of a `file://` URI (`file:///abs`, `file://localhost/abs`, `file://rel`).
-fn file_uri_path(uri: &str) -> Option<String> {
-    if !uri.get(..7)?.eq_ignore_ascii_case("file://") {
-        return None;
-    }
-    let rest = &uri[7..];
-    let rest = rest
-        .strip_prefix("localhost")
-        .filter(|r| r.starts_with('/'))
-        .unwrap_or(rest);
-    Some(percent_decode(rest))
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-            if let Ok(b) = u8::from_str_radix(hex, 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Hands an operation to the call's session; its refusal becomes the HTTP error.
-async fn submit(state: &State, call_id: &str, operation: Operation) -> Result<(), ApiError> {
+    let info = call_info(state, call_id)?;
+    let reply = accepted(&operation);
+    let mut loaded = prompts::load_sources(state, operation.sources(), info.rate)
+        .await
+        .into_iter();
+    let operation = operation.map_sources(|_| loaded.next().expect("one load per source"));
     match state
         .registry
         .request(call_id, Command::Operation(operation))
         .await
     {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(session_error(call_id, e)),
-        Err(e) => Err(ApiError::not_found(format!(
-            "call connection {call_id}: {e}"
-        ))),
+        Ok(Ok(())) => Ok(reply),
+        Ok(Err(error)) => Err(RequestError::Refused {
+            call_id: call_id.to_owned(),
+            error,
+        }),
+        Err(error) => Err(RequestError::CallGone {
+            call_id: call_id.to_owned(),
+            error,
+        }),
     }
 }
 
-fn session_error(call_id: &str, e: session::Error) -> ApiError {
-    match e {
-        session::Error::Conflict => ApiError::conflict(
-            "the operation conflicts with a targeted play, sendDtmfTones or hold already running or queued",
-        ),
-        session::Error::InvalidArgument(field) => {
-            ApiError::bad_request(format!("{field}: invalid value"))
+/// The request field of an operation's `index`th play source.
+fn source_field(operation: &Operation<PlaySourceRef>, index: usize) -> String {
+    match operation {
+        Operation::Hold(_) => "playSourceInfo.file.uri".to_owned(),
+        Operation::Recognize(_) => format!("playPrompts[{index}].file.uri"),
+        _ => format!("playSources[{index}].file.uri"),
+    }
+}
+
+/// The reply to an accepted operation, as ACS gives it: 202 for those whose outcome
+/// comes as events (`sendDtmfTones` echoing its `operationContext`), 200 for the rest.
+fn accepted(operation: &Operation<PlaySourceRef>) -> Response {
+    match operation {
+        Operation::Play(_) | Operation::Recognize(_) | Operation::CancelAll => {
+            StatusCode::ACCEPTED.into_response()
         }
-        session::Error::QueueFull => ApiError {
-            status: 429,
-            code: "TooManyRequests",
-            message: "too many media operations queued for this call".to_owned(),
-            sub_code: None,
-        },
-        session::Error::NotStarted | session::Error::Ended => {
-            ApiError::not_found(format!("call connection {call_id} is not streaming"))
+        Operation::SendDtmfTones(r) => {
+            let reply = serde_json::json!({ "operationContext": r.meta.operation_context });
+            (StatusCode::ACCEPTED, Json(reply)).into_response()
         }
-        other => ApiError::bad_request(other.to_string()),
+        Operation::StartContinuousDtmf(_)
+        | Operation::StopContinuousDtmf(_)
+        | Operation::Hold(_)
+        | Operation::Unhold(_) => StatusCode::OK.into_response(),
     }
-}
-
-async fn play(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response, ApiError> {
-    let play = parse_body::<api::PlayRequest>(body)?.validate()?;
-    let sources = checked_sources(state, call_id, &play.sources, "playSources").await?;
-    let request = session::PlayRequest {
-        sources,
-        play_to: play.play_to,
-        looped: play.looped,
-        interrupt_call_media_operation: play.interrupt,
-        meta: play.meta,
-    };
-    submit(state, call_id, Operation::Play(request)).await?;
-    Ok(StatusCode::ACCEPTED.into_response())
-}
-
-async fn recognize(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response, ApiError> {
-    let r = parse_body::<api::RecognizeRequest>(body)?.validate()?;
-    let prompts = checked_sources(state, call_id, &r.prompts, "playPrompts").await?;
-    let request = session::RecognizeRequest {
-        prompts,
-        interrupt_call_media_operation: r.interrupt_call_media_operation,
-        options: session::RecognizeOptions {
-            interrupt_prompt: r.interrupt_prompt,
-            initial_silence_timeout: r.initial_silence_timeout,
-            target_participant: Some(r.target),
-            inter_tone_timeout: r.inter_tone_timeout,
-            max_tones_to_collect: r.max_tones,
-            stop_tones: r.stop_tones.into_iter().map(Tone::from).collect(),
-            dtmf_buffering: r.dtmf_buffering,
-        },
-        meta: r.meta,
-    };
-    submit(state, call_id, Operation::Recognize(request)).await?;
-    Ok(StatusCode::ACCEPTED.into_response())
-}
-
-async fn continuous(
-    state: &Arc<State>,
-    call_id: &str,
-    body: &[u8],
-    start: bool,
-) -> Result<Response, ApiError> {
-    let c = parse_body::<api::ContinuousDtmfRequest>(body)?.validate()?;
-    call_info(state, call_id)?;
-    let request = session::ContinuousDtmfRequest {
-        target_participant: Some(c.target),
-        meta: c.meta,
-    };
-    let operation = if start {
-        Operation::StartContinuousDtmf(request)
-    } else {
-        Operation::StopContinuousDtmf(request)
-    };
-    submit(state, call_id, operation).await?;
-    Ok(StatusCode::OK.into_response())
-}
-
-async fn send_dtmf(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response, ApiError> {
-    let send = parse_body::<api::SendDtmfTonesRequest>(body)?.validate()?;
-    call_info(state, call_id)?;
-    let context = send.meta.operation_context.clone();
-    let request = session::SendDtmfTonesRequest {
-        tones: send.tones.into_iter().map(Tone::from).collect(),
-        target_participant: Some(send.target),
-        meta: send.meta,
-    };
-    submit(state, call_id, Operation::SendDtmfTones(request)).await?;
-    let reply = serde_json::json!({ "operationContext": context });
-    Ok((StatusCode::ACCEPTED, Json(reply)).into_response())
-}
-
-async fn hold(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response, ApiError> {
-    let h = parse_body::<api::HoldRequest>(body)?.validate()?;
-    if let Some(m) = &h.music {
-        check_file_uri(&m.uri, "playSourceInfo.file.uri")?;
-    }
-    let info = call_info(state, call_id)?;
-    let music = match &h.music {
-        Some(m) => load_sources(state, std::slice::from_ref(m), info.rate)
-            .await
-            .pop(),
-        None => None,
-    };
-    let request = session::HoldRequest {
-        target_participant: Some(h.target),
-        music,
-        meta: h.meta,
-    };
-    submit(state, call_id, Operation::Hold(request)).await?;
-    Ok(StatusCode::OK.into_response())
-}
-
-async fn unhold(state: &Arc<State>, call_id: &str, body: &[u8]) -> Result<Response, ApiError> {
-    let u = parse_body::<api::UnholdRequest>(body)?.validate()?;
-    call_info(state, call_id)?;
-    let request = session::UnholdRequest {
-        target_participant: Some(u.target),
-        meta: u.meta,
-    };
-    submit(state, call_id, Operation::Unhold(request)).await?;
-    Ok(StatusCode::OK.into_response())
-}
-
-async fn cancel_all(state: &Arc<State>, call_id: &str) -> Result<Response, ApiError> {
-    call_info(state, call_id)?;
-    submit(state, call_id, Operation::CancelAll).await?;
-    Ok(StatusCode::ACCEPTED.into_response())
-}
-
-/// Checks every source's URI (an error names `field[i].file.uri`), then loads them at
-/// the call's rate.
-async fn checked_sources(
-    state: &Arc<State>,
-    call_id: &str,
-    sources: &[PlaySourceRef],
-    field: &str,
-) -> Result<Vec<Result<Prompt, SourceFailure>>, ApiError> {
-    for (i, source) in sources.iter().enumerate() {
-        check_file_uri(&source.uri, &format!("{field}[{i}].file.uri"))?;
-    }
-    let info = call_info(state, call_id)?;
-    Ok(load_sources(state, sources, info.rate).await)
-}
-
-/// Loads every source: a prompt, or why it could not be had.
-async fn load_sources(
-    state: &Arc<State>,
-    sources: &[PlaySourceRef],
-    rate: tonegate_dsp::SampleRate,
-) -> Vec<Result<Prompt, SourceFailure>> {
-    let mut out = Vec::with_capacity(sources.len());
-    for source in sources {
-        out.push(load_source(state, source, rate).await);
-    }
-    out
-}
-
-/// Loads one source; a failure is logged in detail and told to the client by its class
-/// only ([`prompts::Failure::public_message`]).
-async fn load_source(
-    state: &Arc<State>,
-    source: &PlaySourceRef,
-    rate: tonegate_dsp::SampleRate,
-) -> Result<Prompt, SourceFailure> {
-    let loaded = match file_uri_path(&source.uri) {
-        Some(path) => prompts::load(state, path, rate).await,
-        None => fetch_source(state, source, rate).await,
-    };
-    loaded.map_err(|failure| {
-        let uri = source.uri.split(['?', '#']).next().unwrap_or_default();
-        tracing::warn!(source = %Escaped(uri), "play source failed: {}", Escaped(&failure.to_string()));
-        let message = failure.public_message().to_owned();
-        match failure {
-            prompts::Failure::BadFormat(_) => SourceFailure::InvalidFormat(message),
-            _ => SourceFailure::DownloadFailed(message),
-        }
-    })
-}
-
-/// Downloads (or takes from the download cache) an http(s) source and decodes it.
-async fn fetch_source(
-    state: &Arc<State>,
-    source: &PlaySourceRef,
-    rate: tonegate_dsp::SampleRate,
-) -> Result<Prompt, prompts::Failure> {
-    let cached = state
-        .api
-        .downloads
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .map
-        .get(&source.cache_key)
-        .cloned();
-    let fetched = cached.is_none();
-    let bytes = match cached {
-        Some(bytes) => bytes,
-        None => download(state, &source.uri)
-            .await
-            .map_err(prompts::Failure::NotAvailable)?,
-    };
-    let wav = bytes.clone();
-    let max_len = state.prompts.max_len();
-    let prompt = tokio::task::spawn_blocking(move || {
-        Prompt::from_wav_within(&wav, rate, max_len).map_err(prompts::Failure::from_decoding)
-    })
-    .await
-    .unwrap_or_else(|e| Err(prompts::Failure::BadFormat(format!("decoder failed: {e}"))))?;
-    // Only playable content is cached, so a fixed file is fetched again.
-    if fetched {
-        remember_download(state, &source.cache_key, bytes);
-    }
-    Ok(prompt)
-}
-
-/// Fetches an http(s) play source within `max_download_bytes` and `download_timeout_ms`.
-async fn download(state: &Arc<State>, uri: &str) -> Result<Bytes, String> {
-    get_limited(
-        state.webhook.client(),
-        uri,
-        (state.config.max_download_bytes, "max_download_bytes"),
-        Duration::from_millis(state.config.download_timeout_ms),
-    )
-    .await
-}
-
-/// GETs `url` within `timeout` (not the client's own); a body over `limit.0` bytes is
-/// refused, naming the setting `limit.1`. The error is one line.
-pub(crate) async fn get_limited(
-    client: &reqwest::Client,
-    url: &str,
-    (limit, setting): (u64, &str),
-    timeout: Duration,
-) -> Result<Bytes, String> {
-    let fetch = async {
-        let mut response = client
-            .get(url)
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(download_error)?;
-        if !response.status().is_success() {
-            return Err(format!("HTTP {}", response.status()));
-        }
-        if response.content_length().is_some_and(|n| n > limit) {
-            return Err(format!("larger than {setting} ({limit})"));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(download_error)? {
-            if (body.len() + chunk.len()) as u64 > limit {
-                return Err(format!("larger than {setting} ({limit})"));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Bytes::from(body))
-    };
-    tokio::time::timeout(timeout, fetch)
-        .await
-        .map_err(|_| "download timed out".to_owned())?
-}
-
-/// A download error as one line with its causes (`connection refused`, ...).
-fn download_error(e: reqwest::Error) -> String {
-    if e.is_timeout() {
-        return "download timed out".to_owned();
-    }
-    // The URL may carry a credential in its query (signed URLs); the log names the
-    // source without it.
-    let e = e.without_url();
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
-}
-
-/// Keeps a downloaded source under `key`, dropping the oldest to stay within
-/// `play_cache_bytes`.
-fn remember_download(state: &State, key: &str, bytes: Bytes) {
-    let capacity = state.config.play_cache_bytes;
-    let size = bytes.len() as u64;
-    if size > capacity {
-        return;
-    }
-    let mut cache = state
-        .api
-        .downloads
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some(old) = cache.map.remove(key) {
-        cache.bytes -= old.len() as u64;
-        cache.order.retain(|k| k != key);
-    }
-    while cache.bytes + size > capacity {
-        let Some(old) = cache.order.pop_front() else {
-            break;
-        };
-        if let Some(b) = cache.map.remove(&old) {
-            cache.bytes -= b.len() as u64;
-        }
-    }
-    cache.map.insert(key.to_owned(), bytes);
-    cache.order.push_back(key.to_owned());
-    cache.bytes += size;
 }
 
 fn event_id() -> String {
@@ -673,31 +409,12 @@ pub(super) fn on_session_event(state: &Arc<State>, info: &CallInfo, event: &Even
         }
         _ => return,
     };
-    let mut extra = match serde_json::to_value(op) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
-    for key in [
-        "event",
-        "operationContext",
-        "operationCallbackUri",
-        "resultInformation",
-    ] {
-        extra.remove(key);
-    }
-    let data = EventData {
+    let call = CallIds {
         call_connection_id: info.call_id.to_string(),
         server_call_id: server_call_id(info),
         correlation_id: correlation_id(info),
-        operation_context: op.meta.operation_context.clone(),
-        result_information: Some(ResultInformation {
-            code: op.result_information.code,
-            sub_code: op.result_information.sub_code,
-            message: op.result_information.message.clone(),
-        }),
-        extra,
     };
-    let cloud = CloudEvent::new(op.event, event_id(), state.wall_now(), data);
+    let cloud = CloudEvent::from_operation(op, call, event_id(), state.wall_now());
     let callback = callback(state, info, op.meta.callback_uri.as_deref());
     webhook::publish(state, callback, cloud);
 }
@@ -707,23 +424,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn file_uris() {
-        assert_eq!(file_uri_path("file:///tmp/a.wav").unwrap(), "/tmp/a.wav");
+    fn session_refusals_map_to_acs_errors() {
+        let refused = |error| {
+            RequestError::Refused {
+                call_id: "c1".to_owned(),
+                error,
+            }
+            .to_api_error()
+        };
+        let conflict = refused(session::Error::Conflict);
         assert_eq!(
-            file_uri_path("FILE://localhost/tmp/a b.wav").unwrap(),
-            "/tmp/a b.wav"
+            (conflict.status, conflict.code, conflict.sub_code),
+            (412, "PreconditionFailed", Some(8583))
         );
+        let invalid = refused(session::Error::InvalidArgument("tones"));
         assert_eq!(
-            file_uri_path("file:///tmp/a%20b.wav").unwrap(),
-            "/tmp/a b.wav"
+            (invalid.status, invalid.message.as_str()),
+            (400, "tones: invalid value")
         );
+        assert_eq!(refused(session::Error::QueueFull).status, 429);
+        let ended = refused(session::Error::Ended);
         assert_eq!(
-            file_uri_path("file://greeting.wav").unwrap(),
-            "greeting.wav"
+            (ended.status, ended.message.as_str()),
+            (404, "call connection c1 is not streaming")
         );
-        assert!(file_uri_path("https://x/a.wav").is_none());
-        assert!(check_file_uri("file:///p/../etc/passwd", "f").is_err());
-        assert!(check_file_uri("file:///p/a.wav", "f").is_ok());
+        assert_eq!(refused(session::Error::NotStarted).status, 404);
     }
 
     #[test]

@@ -51,7 +51,8 @@ pub struct Config {
     /// WAV file a hold without `playSourceInfo` loops (any WAV tonegate reads; read once
     /// at start). Default none: silence.
     pub hold_music: Option<PathBuf>,
-    /// How long each digit of `sendDtmfTones` sounds, ms (40-1000). Default 70.
+    /// How long each sent digit sounds (`sendDtmfTones`, a raw `sendDigits`), ms
+    /// (40-1000). Default 70.
     pub send_dtmf_on_ms: u64,
     /// Silence after each sent digit, ms (40-1000). Default 70.
     pub send_dtmf_off_ms: u64,
@@ -346,15 +347,15 @@ impl Config {
             dedupe_window: Duration::from_millis(self.dedupe_window_ms),
             max_queued_audio: Duration::from_millis(self.max_queued_audio_ms),
             dtmf: dtmf::Config::for_profile(self.detector_profile),
-            operations: session::operations::Config {
+            cadence: Cadence {
+                on: Duration::from_millis(self.send_dtmf_on_ms),
+                off: Duration::from_millis(self.send_dtmf_off_ms),
+                level_dbm0: self.send_dtmf_level_dbm0,
+            },
+            operations: session::OperationsConfig {
                 dtmf_buffer: self.dtmf_buffer_digits,
-                send_cadence: Cadence {
-                    on: Duration::from_millis(self.send_dtmf_on_ms),
-                    off: Duration::from_millis(self.send_dtmf_off_ms),
-                    level_dbm0: self.send_dtmf_level_dbm0,
-                },
                 hold_music,
-                ..session::operations::Config::default()
+                ..session::OperationsConfig::default()
             },
             ..session::Config::default()
         })
@@ -401,8 +402,7 @@ mod tests {
     #[test]
     fn defaults_give_the_session_defaults_for_sending_and_hold() {
         let session = Config::default().session().unwrap();
-        let ops = session::operations::Config::default();
-        assert_eq!(session.operations.send_cadence, ops.send_cadence);
+        assert_eq!(session.cadence, session::Config::default().cadence);
         assert!(session.operations.hold_music.is_none());
     }
 
@@ -418,7 +418,7 @@ mod tests {
             ..Config::default()
         };
         let session = config.session().unwrap();
-        let cadence = session.operations.send_cadence;
+        let cadence = session.cadence;
         assert_eq!(cadence.on, Duration::from_millis(90));
         assert_eq!(cadence.off, Duration::from_millis(60));
         assert_eq!(cadence.level_dbm0, -6.0);

@@ -36,6 +36,7 @@ pub mod call_token;
 mod callback_policy;
 mod config;
 mod events;
+mod http;
 mod listener;
 mod log_text;
 mod metrics;

@@ -1,6 +1,7 @@
-//! Prompt files: the one path policy for every way a client names a file (a raw `play`
-//! request's `file`, a `file://` play source of the media-operation API), the limits on
-//! what is read and decoded, and the cache of decoded prompts.
+//! Prompts, however a client names them: the one path policy for every way a client
+//! names a file (a raw `play` request's `file`, a `file://` play source of the
+//! media-operation API), downloads of `http(s)://` play sources, the limits on what is
+//! read, fetched and decoded, and the caches of decoded prompts and downloaded files.
 //!
 //! A name resolves inside [`Config::prompt_dir`]: relative to it, or absolute and under
 //! it; `..` is refused outright. Unless [`Config::prompt_follow_symlinks`] is set, no
@@ -13,12 +14,17 @@
 //! file, an unreadable one and one the policy refuses read the same, so nobody can probe
 //! the file system through `play`. The server log keeps the detail.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use super::{Config, State};
+use axum::body::Bytes;
+
+use super::log_text::Escaped;
+use super::{Config, State, http};
+use tonegate_core::api::PlaySourceRef;
+use tonegate_core::api::model::{LoadedSource, SourceFailure};
 use tonegate_core::player::{self, Prompt};
 use tonegate_dsp::SampleRate;
 
@@ -82,13 +88,22 @@ impl Failure {
     }
 }
 
-/// The prompt path policy and cache of one server.
+/// The prompt path policy and caches of one server.
 pub(crate) struct Prompts {
     root: PathBuf,
     follow_symlinks: bool,
     max_bytes: u64,
     max_len: Duration,
     cache: Mutex<HashMap<Key, Prompt>>,
+    downloads: Mutex<Downloads>,
+}
+
+/// Downloaded play-source files by cache key, oldest first, within `play_cache_bytes`.
+#[derive(Default)]
+struct Downloads {
+    map: HashMap<String, Bytes>,
+    order: VecDeque<String>,
+    bytes: u64,
 }
 
 impl Prompts {
@@ -100,6 +115,7 @@ impl Prompts {
             max_bytes: config.max_prompt_bytes,
             max_len: Duration::from_millis(config.max_prompt_ms),
             cache: Mutex::new(HashMap::new()),
+            downloads: Mutex::new(Downloads::default()),
         }
     }
 
@@ -203,6 +219,148 @@ impl Prompts {
     }
 }
 
+/// The path of a `file://` URI (`file:///abs`, `file://localhost/abs`, `file://rel`).
+pub(crate) fn file_uri_path(uri: &str) -> Option<String> {
+    if !uri.get(..7)?.eq_ignore_ascii_case("file://") {
+        return None;
+    }
+    let rest = &uri[7..];
+    let rest = rest
+        .strip_prefix("localhost")
+        .filter(|r| r.starts_with('/'))
+        .unwrap_or(rest);
+    Some(percent_decode(rest))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(b) = u8::from_str_radix(hex, 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether the `file://` URI `uri` names a path with `..` (refused before any load;
+/// other URIs never do).
+pub(crate) fn climbs_out(uri: &str) -> bool {
+    file_uri_path(uri).is_some_and(|path| {
+        Path::new(&path)
+            .components()
+            .any(|c| matches!(c, Component::ParentDir))
+    })
+}
+
+/// Loads every play source at `rate`: a prompt, or why it could not be had.
+pub(crate) async fn load_sources(
+    state: &Arc<State>,
+    sources: &[PlaySourceRef],
+    rate: SampleRate,
+) -> Vec<LoadedSource> {
+    let mut out = Vec::with_capacity(sources.len());
+    for source in sources {
+        out.push(load_source(state, source, rate).await);
+    }
+    out
+}
+
+/// Loads one play source; a failure is logged in detail and told to the client by its
+/// class only ([`Failure::public_message`]).
+async fn load_source(state: &Arc<State>, source: &PlaySourceRef, rate: SampleRate) -> LoadedSource {
+    let loaded = match file_uri_path(&source.uri) {
+        Some(path) => load(state, path, rate).await,
+        None => fetch(state, source, rate).await,
+    };
+    loaded.map_err(|failure| {
+        let uri = source.uri.split(['?', '#']).next().unwrap_or_default();
+        tracing::warn!(source = %Escaped(uri), "play source failed: {}", Escaped(&failure.to_string()));
+        let message = failure.public_message().to_owned();
+        match failure {
+            Failure::BadFormat(_) => SourceFailure::InvalidFormat(message),
+            _ => SourceFailure::DownloadFailed(message),
+        }
+    })
+}
+
+/// Downloads (or takes from the download cache) an http(s) source and decodes it.
+async fn fetch(
+    state: &Arc<State>,
+    source: &PlaySourceRef,
+    rate: SampleRate,
+) -> Result<Prompt, Failure> {
+    let cached = state
+        .prompts
+        .downloads
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .map
+        .get(&source.cache_key)
+        .cloned();
+    let fetched = cached.is_none();
+    let bytes = match cached {
+        Some(bytes) => bytes,
+        None => http::get_limited(
+            state.webhook.client(),
+            &source.uri,
+            (state.config.max_download_bytes, "max_download_bytes"),
+            Duration::from_millis(state.config.download_timeout_ms),
+        )
+        .await
+        .map_err(Failure::NotAvailable)?,
+    };
+    let wav = bytes.clone();
+    let max_len = state.prompts.max_len();
+    let prompt = tokio::task::spawn_blocking(move || {
+        Prompt::from_wav_within(&wav, rate, max_len).map_err(Failure::from_decoding)
+    })
+    .await
+    .unwrap_or_else(|e| Err(Failure::BadFormat(format!("decoder failed: {e}"))))?;
+    // Only playable content is cached, so a fixed file is fetched again.
+    if fetched {
+        state
+            .prompts
+            .remember_download(&source.cache_key, bytes, state.config.play_cache_bytes);
+    }
+    Ok(prompt)
+}
+
+impl Prompts {
+    /// Keeps a downloaded source under `key`, dropping the oldest to stay within
+    /// `capacity` bytes.
+    fn remember_download(&self, key: &str, bytes: Bytes, capacity: u64) {
+        let size = bytes.len() as u64;
+        if size > capacity {
+            return;
+        }
+        let mut cache = self.downloads.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = cache.map.remove(key) {
+            cache.bytes -= old.len() as u64;
+            cache.order.retain(|k| k != key);
+        }
+        while cache.bytes + size > capacity {
+            let Some(old) = cache.order.pop_front() else {
+                break;
+            };
+            if let Some(b) = cache.map.remove(&old) {
+                cache.bytes -= b.len() as u64;
+            }
+        }
+        cache.map.insert(key.to_owned(), bytes);
+        cache.order.push_back(key.to_owned());
+        cache.bytes += size;
+    }
+}
+
 /// Loads the prompt file `name` at `rate` on the blocking pool.
 pub(crate) async fn load(
     state: &Arc<State>,
@@ -284,6 +442,26 @@ mod tests {
             Err(Failure::NotAvailable(_))
         ));
         let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn file_uris() {
+        assert_eq!(file_uri_path("file:///tmp/a.wav").unwrap(), "/tmp/a.wav");
+        assert_eq!(
+            file_uri_path("FILE://localhost/tmp/a b.wav").unwrap(),
+            "/tmp/a b.wav"
+        );
+        assert_eq!(
+            file_uri_path("file:///tmp/a%20b.wav").unwrap(),
+            "/tmp/a b.wav"
+        );
+        assert_eq!(
+            file_uri_path("file://greeting.wav").unwrap(),
+            "greeting.wav"
+        );
+        assert!(file_uri_path("https://x/a.wav").is_none());
+        assert!(climbs_out("file:///p/../etc/passwd"));
+        assert!(!climbs_out("file:///p/a.wav"));
     }
 
     #[test]

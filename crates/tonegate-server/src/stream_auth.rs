@@ -389,7 +389,7 @@ impl Source {
     async fn read(&self, client: &reqwest::Client, timeout: Duration) -> Result<Vec<u8>, String> {
         match self {
             Source::Url(url) => {
-                super::api::get_limited(client, url, (MAX_JWKS_BYTES, "1 MiB"), timeout)
+                super::http::get_limited(client, url, (MAX_JWKS_BYTES, "1 MiB"), timeout)
                     .await
                     .map(Vec::from)
             }

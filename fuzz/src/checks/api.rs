@@ -5,13 +5,12 @@ use std::fmt::Debug;
 use std::time::{Duration, SystemTime};
 
 use serde::de::DeserializeOwned;
+use tonegate::api::model::OperationMeta;
 use tonegate::api::{
-    self, ApiError, ContinuousDtmfRequest, HoldRequest, MAX_SEND_TONES, PlayRequest, PlaySourceRef,
-    RecognizeRequest, SendDtmfTonesRequest, UnholdRequest,
+    self, ApiError, ContinuousDtmfBody, HoldBody, MAX_SEND_TONES, PlayBody, PlaySourceRef,
+    RecognizeBody, SendDtmfTonesBody, UnholdBody, parse_body,
 };
-use tonegate::server::api::parse_body;
 use tonegate::server::auth::{self, Signed};
-use tonegate::session::OperationMeta;
 
 use super::Input;
 
@@ -27,34 +26,35 @@ use super::Input;
 ///   holds 1 to `MAX_SEND_TONES` tones, recognize timeouts lie in 0-300 s (initial
 ///   silence) and 1-60 s (between tones) and `maxTonesToCollect` is at least 1.
 pub(crate) fn api_request(data: &[u8]) {
-    if let Some(play) = read_and_validate::<PlayRequest, _>(data, PlayRequest::validate) {
+    if let Some(play) = read_and_validate::<PlayBody, _>(data, PlayBody::validate) {
         assert!(!play.sources.is_empty());
         play.sources.iter().for_each(check_source);
         check_meta(&play.meta);
     }
-    if let Some(r) = read_and_validate::<RecognizeRequest, _>(data, RecognizeRequest::validate) {
-        assert!(r.initial_silence_timeout <= Duration::from_secs(300));
-        assert!((Duration::from_secs(1)..=Duration::from_secs(60)).contains(&r.inter_tone_timeout));
-        assert!(r.max_tones.is_none_or(|n| n >= 1));
+    if let Some(r) = read_and_validate::<RecognizeBody, _>(data, RecognizeBody::validate) {
+        let options = &r.options;
+        assert!(options.initial_silence_timeout <= Duration::from_secs(300));
+        assert!(
+            (Duration::from_secs(1)..=Duration::from_secs(60))
+                .contains(&options.inter_tone_timeout)
+        );
+        assert!(options.max_tones_to_collect.is_none_or(|n| n >= 1));
         r.prompts.iter().for_each(check_source);
         check_meta(&r.meta);
     }
-    if let Some(c) =
-        read_and_validate::<ContinuousDtmfRequest, _>(data, ContinuousDtmfRequest::validate)
+    if let Some(c) = read_and_validate::<ContinuousDtmfBody, _>(data, ContinuousDtmfBody::validate)
     {
         check_meta(&c.meta);
     }
-    if let Some(s) =
-        read_and_validate::<SendDtmfTonesRequest, _>(data, SendDtmfTonesRequest::validate)
-    {
+    if let Some(s) = read_and_validate::<SendDtmfTonesBody, _>(data, SendDtmfTonesBody::validate) {
         assert!((1..=MAX_SEND_TONES).contains(&s.tones.len()));
         check_meta(&s.meta);
     }
-    if let Some(h) = read_and_validate::<HoldRequest, _>(data, HoldRequest::validate) {
+    if let Some(h) = read_and_validate::<HoldBody, _>(data, HoldBody::validate) {
         h.music.iter().for_each(check_source);
         check_meta(&h.meta);
     }
-    if let Some(u) = read_and_validate::<UnholdRequest, _>(data, UnholdRequest::validate) {
+    if let Some(u) = read_and_validate::<UnholdBody, _>(data, UnholdBody::validate) {
         check_meta(&u.meta);
     }
 }

@@ -3,18 +3,16 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
-/// The events tonegate sends: the session's operation event types.
-pub use crate::session::OperationEventType as EventName;
+use super::model::{OperationDetails, OperationEvent, ResultInformation};
+
+/// The events tonegate sends: the operation event types.
+pub use super::model::OperationEventType as EventName;
 
 /// The CloudEvent `type` of an event: `Microsoft.Communication.<Name>`.
 pub(super) fn event_type(name: EventName) -> String {
     format!("Microsoft.Communication.{}", name.name())
 }
-
-/// `resultInformation`: the session's own type, serialised as Call Automation does.
-pub use crate::session::ResultInformation;
 
 /// `data` of a CloudEvent: the common fields, then the per-event ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,7 +33,18 @@ pub struct EventData {
     /// Per-event fields (`recognitionType`, `dtmfResult`, `tone`, `sequenceId`,
     /// `failedPlaySourceIndex`, ...).
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub details: OperationDetails,
+}
+
+/// The ids of the call an event is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallIds {
+    /// The call.
+    pub call_connection_id: String,
+    /// Server call id.
+    pub server_call_id: String,
+    /// Correlation id.
+    pub correlation_id: String,
 }
 
 /// One CloudEvent 1.0.
@@ -74,6 +83,24 @@ impl CloudEvent {
             time: format_time(time),
             data,
         }
+    }
+
+    /// The CloudEvent of a media-operation event of the call `call`.
+    pub fn from_operation(
+        event: &OperationEvent,
+        call: CallIds,
+        id: String,
+        time: SystemTime,
+    ) -> CloudEvent {
+        let data = EventData {
+            call_connection_id: call.call_connection_id,
+            server_call_id: call.server_call_id,
+            correlation_id: call.correlation_id,
+            operation_context: event.meta.operation_context.clone(),
+            result_information: Some(event.result_information.clone()),
+            details: event.details.clone(),
+        };
+        CloudEvent::new(event.event, id, time, data)
     }
 
     /// The event name without the `Microsoft.Communication.` prefix.
@@ -130,8 +157,10 @@ mod tests {
 
     #[test]
     fn cloud_event_shape() {
-        let mut extra = Map::new();
-        extra.insert("recognitionType".into(), "dtmf".into());
+        let details = OperationDetails {
+            recognition_type: Some(super::super::model::RecognitionType::Dtmf),
+            ..OperationDetails::default()
+        };
         let e = CloudEvent::new(
             EventName::RecognizeCompleted,
             "e1".into(),
@@ -142,7 +171,7 @@ mod tests {
                 correlation_id: "k".into(),
                 operation_context: Some("r1".into()),
                 result_information: Some(ResultInformation::new(200, 8514, "stop tone")),
-                extra,
+                details,
             },
         );
         let v = serde_json::to_value(&e).unwrap();

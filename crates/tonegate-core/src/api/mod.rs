@@ -1,20 +1,25 @@
-//! The Call Automation media-operation API: request bodies, their validation, call
-//! properties, ACS-style errors and CloudEvents 1.0. Serde types and pure functions only;
-//! no IO and no clock (times are passed in).
+//! The Call Automation media-operation API: the typed [`model`] of operations and
+//! events, the HTTP bodies and their validation, call properties, ACS-style errors and
+//! CloudEvents 1.0. Serde types and pure functions only; no IO and no clock (times are
+//! passed in).
 //!
 //! Field names are exactly those of the ACS REST API (camelCase), so the official SDKs
-//! can drive tonegate. Every request type deserialises leniently (unknown fields are
-//! ignored, required fields are `Option`s) and is then checked by its `validate` method,
-//! whose errors name the offending field (`recognizeOptions.dtmfOptions.stopTones[1]`).
+//! can drive tonegate. Every body type (`*Body`) deserialises leniently (unknown fields
+//! are ignored, required fields are `Option`s) and is then checked by its `validate`
+//! method into a [`model`] request, whose errors name the offending field
+//! (`recognizeOptions.dtmfOptions.stopTones[1]`). [`read_operation`] does both for an
+//! operation by name.
 
 mod event;
-mod request;
+pub mod model;
+mod wire;
 
-pub use event::{CloudEvent, EventData, EventName, ResultInformation, format_time};
-pub use request::{
-    ContinuousDtmf, ContinuousDtmfRequest, DtmfOptions, FileSource, Hold, HoldRequest, Identifier,
-    MAX_SEND_TONES, Play, PlayOptions, PlayRequest, PlaySource, PlaySourceRef, Recognize,
-    RecognizeOptions, RecognizeRequest, SendDtmfTones, SendDtmfTonesRequest, Unhold, UnholdRequest,
+pub use event::{CallIds, CloudEvent, EventData, EventName, format_time};
+pub use model::{MAX_SEND_TONES, ResultInformation};
+pub use wire::{
+    ContinuousDtmfBody, DtmfOptions, FileSource, HoldBody, Identifier, PlayBody, PlayOptions,
+    PlaySource, PlaySourceRef, RecognizeBody, RecognizeOptionsBody, SendDtmfTonesBody, UnholdBody,
+    parse_body, read_operation,
 };
 
 use serde::{Deserialize, Serialize};

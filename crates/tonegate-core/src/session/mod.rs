@@ -27,6 +27,8 @@ mod inbound;
 pub mod operations;
 mod outbound;
 pub mod request;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -34,7 +36,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::player::{self, Player, Prompt, Source as PlaySource};
+use crate::player::{self, Owner, Player, Prompt};
 use crate::proto::{self, Dialect, Inbound, StreamFormat};
 use tonegate_dsp::SampleRate;
 use tonegate_dsp::codec::Encoding;
@@ -43,12 +45,13 @@ use tonegate_dsp::dsp::{Digit, dtmf};
 
 use digits::{Pending, RECENT_KEPT, Recent};
 use inbound::Participant;
-use operations::{Action, Operations};
-pub use operations::{
-    ContinuousDtmfRequest, DtmfResult, HoldRequest, Operation, OperationEvent, OperationEventType,
-    OperationMeta, PlayRequest, RecognizeOptions, RecognizeRequest, ResultInformation,
-    SendDtmfTonesRequest, SourceFailure, Tone, UnholdRequest,
+pub use crate::api::model::{
+    ContinuousDtmfRequest, DtmfResult, HoldRequest, LoadedSource, Operation, OperationEvent,
+    OperationEventType, OperationMeta, PlayRequest, RecognizeOptions, RecognizeRequest,
+    ResultInformation, SendDtmfTonesRequest, SourceFailure, Tone, UnholdRequest,
 };
+pub use operations::OperationsConfig;
+use operations::{Action, Audio, Operations};
 use outbound::{Due, Outbound};
 
 /// Session settings. Durations are stream or wall time as noted.
@@ -72,11 +75,13 @@ pub struct Config {
     pub max_queued_audio: Duration,
     /// Most participants (receivers) per call. Default 8.
     pub max_participants: usize,
-    /// Timing and level of digits sent with [`Command::SendDigits`].
+    /// Timing and level of sent digits: a client's [`Command::SendDigits`] and
+    /// `sendDtmfTones`. Default 70 ms on, 70 ms off, -10 dBm0 per frequency (ITU-T
+    /// Q.23/Q.24 ranges).
     pub cadence: Cadence,
-    /// Media operations ([`Command::Operation`]): DTMF buffering, send-DTMF cadence,
-    /// default hold music, queue limit.
-    pub operations: operations::Config,
+    /// Media operations ([`Command::Operation`]): DTMF buffering, default hold music,
+    /// queue limit.
+    pub operations: OperationsConfig,
 }
 
 impl Default for Config {
@@ -90,8 +95,12 @@ impl Default for Config {
             max_gap: Duration::from_secs(10),
             max_queued_audio: Duration::from_secs(600),
             max_participants: 8,
-            cadence: Cadence::default(),
-            operations: operations::Config::default(),
+            cadence: Cadence {
+                on: Duration::from_millis(70),
+                off: Duration::from_millis(70),
+                level_dbm0: -10.0,
+            },
+            operations: OperationsConfig::default(),
         }
     }
 }
@@ -357,30 +366,6 @@ impl Error {
             Error::InvalidArgument(_) => "invalidArgument",
         }
     }
-
-    /// HTTP status the API layer answers a refused operation with.
-    pub fn status(self) -> u16 {
-        match self {
-            Error::Conflict => 412,
-            Error::InvalidArgument(_) => 400,
-            Error::QueueFull => 429,
-            Error::NotStarted | Error::Ended => 404,
-            _ => 400,
-        }
-    }
-
-    /// Call Automation sub-code (8583 for a conflict, else 0).
-    pub fn sub_code(self) -> u32 {
-        match self {
-            Error::Conflict => 8583,
-            _ => 0,
-        }
-    }
-
-    /// The refusal as ACS result information (for the API layer's error body).
-    pub fn result_information(self) -> ResultInformation {
-        ResultInformation::new(self.status(), self.sub_code(), self.to_string())
-    }
 }
 
 /// One call's state machine. See the module docs.
@@ -594,7 +579,7 @@ impl Session {
         let max_queued = self.config.max_queued_audio.as_secs_f64() * f64::from(rate.hz());
         if let Command::Operation(op) = command {
             let seconds = |p: &Prompt| p.len_samples() as f64 / f64::from(p.rate().hz());
-            let ok = |s: &[operations::PlaySource]| {
+            let ok = |s: &[LoadedSource]| {
                 s.iter()
                     .filter_map(|s| s.as_ref().ok())
                     .map(seconds)
@@ -613,25 +598,9 @@ impl Session {
             self.service();
             return Ok(());
         }
-        let cadence = self.config.cadence;
-        let out = self.outbound.as_mut().ok_or(Error::NotStarted)?;
-        let (id, source, looped) = match command {
-            Command::Play { id, prompt, looped } => {
-                let prompt = if prompt.rate() == rate {
-                    prompt
-                } else {
-                    Prompt::from_samples(
-                        player::convert_rate(prompt.samples(), prompt.rate(), rate),
-                        rate,
-                    )
-                };
-                (id, PlaySource::Prompt(prompt), looped)
-            }
-            Command::SendDigits { id, digits } => {
-                let source =
-                    PlaySource::digits(&digits, cadence, rate).map_err(|_| Error::QueueFull)?;
-                (id, source, false)
-            }
+        let (owner, audio, looped) = match command {
+            Command::Play { id, prompt, looped } => (id, Audio::Prompt(prompt), looped),
+            Command::SendDigits { id, digits } => (id, Audio::Tones(digits), false),
             Command::Operation(_) => unreachable!("handled above"),
             Command::Stop => {
                 self.stop_outbound();
@@ -639,27 +608,19 @@ impl Session {
                 return Ok(());
             }
             Command::Mark { name } => {
-                if out.player.is_idle() {
-                    out.epoch = out.frame_time(rate, out.frames).max(self.now);
-                    out.frames = 0;
-                }
+                let out = self.outbound.as_mut().ok_or(Error::NotStarted)?;
+                out.restart_if_idle(rate, self.now);
                 out.player.enqueue_mark(Arc::from(name));
                 self.service();
                 return Ok(());
             }
         };
-        let length = match &source {
-            PlaySource::Prompt(p) => p.len_samples() as f64,
-            PlaySource::Digits(d) => d.len_samples() as f64,
-        };
-        if out.player.queued_samples() as f64 + length > max_queued {
+        let source = self.play_source(audio).map_err(|_| Error::QueueFull)?;
+        let out = self.outbound.as_ref().ok_or(Error::NotStarted)?;
+        if (out.player.queued_samples() + source.len_samples() as u64) as f64 > max_queued {
             return Err(Error::QueueFull);
         }
-        if out.player.is_idle() {
-            out.epoch = out.frame_time(rate, out.frames).max(self.now);
-            out.frames = 0;
-        }
-        out.player.enqueue(Arc::from(id), source, looped);
+        self.enqueue(Owner::Client(Arc::from(owner)), source, looped);
         self.service();
         Ok(())
     }

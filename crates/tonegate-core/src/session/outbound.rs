@@ -2,12 +2,11 @@
 //! stopping (barge-in), and reporting items once they have played.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
-use super::operations::{self, Operations};
+use super::operations::Audio;
 use super::{EventKind, Output, Session, Transmit};
-use crate::player::{self, Player, Prompt, Source as PlaySource};
+use crate::player::{self, OperationId, Owner, Player, Prompt};
 use crate::proto::{self, Dialect};
 use tonegate_dsp::SampleRate;
 use tonegate_dsp::codec::Encoding;
@@ -18,7 +17,7 @@ pub(super) enum Due {
     /// Report this event.
     Event(EventKind),
     /// Tell the operations engine its audio `id` has played.
-    Operation(Arc<str>),
+    Operation(OperationId),
 }
 
 /// Outbound state that exists once the format is known.
@@ -39,6 +38,15 @@ pub(super) struct Outbound {
 }
 
 impl Outbound {
+    /// Restarts the outbound clock at `now` (or where the last frame ends, if later)
+    /// when nothing is queued, so new audio is paced from when it arrives.
+    pub(super) fn restart_if_idle(&mut self, rate: SampleRate, now: Duration) {
+        if self.player.is_idle() {
+            self.epoch = self.frame_time(rate, self.frames).max(now);
+            self.frames = 0;
+        }
+    }
+
     pub(super) fn frame_time(&self, rate: SampleRate, frames: u64) -> Duration {
         let samples = frames * self.frame_len as u64;
         self.epoch + Duration::from_secs_f64(samples as f64 / f64::from(rate.hz()))
@@ -46,37 +54,37 @@ impl Outbound {
 }
 
 impl Session {
-    pub(super) fn enqueue_operation_audio(
-        &mut self,
-        id: Arc<str>,
-        audio: operations::Audio,
-        looped: bool,
-    ) {
-        let rate = self.rate();
-        let cadence = self.ops.config().send_cadence;
-        let now = self.now;
-        let source = match audio {
-            operations::Audio::Prompt(p) => PlaySource::Prompt(if p.rate() == rate {
-                p
-            } else {
-                Prompt::from_samples(player::convert_rate(p.samples(), p.rate(), rate), rate)
-            }),
-            operations::Audio::Tones(digits) => match PlaySource::digits(&digits, cadence, rate) {
-                Ok(s) => s,
-                Err(_) => {
-                    self.ops.on_audio_canceled(now, &id);
-                    return;
-                }
-            },
-        };
-        let Some(out) = self.outbound.as_mut() else {
-            return;
-        };
-        if out.player.is_idle() {
-            out.epoch = out.frame_time(rate, out.frames).max(now);
-            out.frames = 0;
+    /// Queues operation audio; audio that cannot be made counts as canceled.
+    pub(super) fn enqueue_operation_audio(&mut self, id: OperationId, audio: Audio, looped: bool) {
+        match self.play_source(audio) {
+            Ok(source) => self.enqueue(Owner::Operation(id), source, looped),
+            Err(_) => self.ops.on_audio_canceled(self.now, id),
         }
-        out.player.enqueue(id, source, looped);
+    }
+
+    /// The player item for `audio`: a prompt converted to the stream rate, or tones at
+    /// [`Config::cadence`](super::Config::cadence). The one way client and operation audio
+    /// are made.
+    pub(super) fn play_source(&self, audio: Audio) -> Result<player::Source, player::Error> {
+        let rate = self.rate();
+        Ok(match audio {
+            Audio::Prompt(p) if p.rate() == rate => player::Source::Prompt(p),
+            Audio::Prompt(p) => player::Source::Prompt(Prompt::from_samples(
+                player::convert_rate(p.samples(), p.rate(), rate),
+                rate,
+            )),
+            Audio::Tones(digits) => player::Source::digits(&digits, self.config.cadence, rate)?,
+        })
+    }
+
+    /// Queues a player item of `owner`, restarting the outbound clock if the player was
+    /// idle.
+    pub(super) fn enqueue(&mut self, owner: Owner, source: player::Source, looped: bool) {
+        let (rate, now) = (self.rate(), self.now);
+        if let Some(out) = self.outbound.as_mut() {
+            out.restart_if_idle(rate, now);
+            out.player.enqueue(owner, source, looped);
+        }
     }
 
     pub(super) fn handle_mark_echo(&mut self, name: &str) {
@@ -124,7 +132,7 @@ impl Session {
             match due {
                 Due::Event(kind) => self.emit(kind),
                 Due::Operation(id) => {
-                    self.ops.on_audio_canceled(self.now, &id);
+                    self.ops.on_audio_canceled(self.now, id);
                 }
             }
         }
@@ -139,7 +147,7 @@ impl Session {
         match due {
             Due::Event(kind) => self.emit(kind),
             Due::Operation(id) => {
-                self.ops.on_audio_played(self.now, &id);
+                self.ops.on_audio_played(self.now, id);
                 self.apply_ops();
             }
         }
@@ -152,21 +160,35 @@ impl Session {
         };
         let twilio = self.dialect == Dialect::Twilio;
         match event {
-            player::Event::Started { id } if Operations::owns(&id) => {
-                self.ops.on_audio_started(&id);
+            player::Event::Started {
+                owner: Owner::Operation(id),
+            } => {
+                self.ops.on_audio_started(id);
                 self.apply_ops();
             }
-            player::Event::Canceled { id } if Operations::owns(&id) => {
-                self.ops.on_audio_canceled(self.now, &id);
+            player::Event::Canceled {
+                owner: Owner::Operation(id),
+            } => {
+                self.ops.on_audio_canceled(self.now, id);
                 self.apply_ops();
             }
-            player::Event::Finished { id, offset } if Operations::owns(&id) => {
-                let due = Due::Operation(id.clone());
+            player::Event::Finished {
+                owner: Owner::Operation(id),
+                offset,
+            } => {
+                let due = Due::Operation(id);
                 self.after_played(twilio, format!("play:{id}"), due, at(offset));
             }
-            player::Event::Started { id } => self.emit(EventKind::PlayStarted { id }),
-            player::Event::Canceled { id } => self.emit(EventKind::PlayCanceled { id }),
-            player::Event::Finished { id, offset } => {
+            player::Event::Started {
+                owner: Owner::Client(id),
+            } => self.emit(EventKind::PlayStarted { id }),
+            player::Event::Canceled {
+                owner: Owner::Client(id),
+            } => self.emit(EventKind::PlayCanceled { id }),
+            player::Event::Finished {
+                owner: Owner::Client(id),
+                offset,
+            } => {
                 let kind = Due::Event(EventKind::PlayCompleted { id: id.clone() });
                 self.after_played(twilio, format!("play:{id}"), kind, at(offset));
             }

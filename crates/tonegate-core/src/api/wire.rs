@@ -1,16 +1,50 @@
-//! Request bodies of the media operations and their validation.
+//! The HTTP bodies of the media operations as they come off the wire, read leniently
+//! (every field optional, unknown ones ignored), and their validation into the
+//! [`model`](super::model) with play sources as [`PlaySourceRef`]s.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
+use super::model::{
+    ContinuousDtmfRequest, HoldRequest, MAX_SEND_TONES, Operation, OperationMeta, PlayRequest,
+    RecognizeOptions, RecognizeRequest, SendDtmfTonesRequest, Tone, UnholdRequest,
+};
 use crate::limits::{MAX_CONTEXT_CHARS, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_URI_CHARS, fits};
-use crate::session::OperationMeta;
-use tonegate_dsp::dsp::Digit;
 
-/// Most tones one `sendDtmfTones` request may carry.
-pub const MAX_SEND_TONES: usize = 18;
+/// Reads a request body as JSON into `T`; an empty or all-whitespace body is `T`'s
+/// default (every field absent), as the SDKs send for operations without options.
+pub fn parse_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("request body is not valid: {e}")))
+}
+
+/// Reads and validates the body of the operation `name` (`play`, `recognize`,
+/// `startContinuousDtmfRecognition`, `stopContinuousDtmfRecognition`, `sendDtmfTones`,
+/// `cancelAllMediaOperations`, `hold`, `unhold`); an unknown name is a 404.
+pub fn read_operation(name: &str, body: &[u8]) -> Result<Operation<PlaySourceRef>, ApiError> {
+    Ok(match name {
+        "play" => Operation::Play(parse_body::<PlayBody>(body)?.validate()?),
+        "recognize" => Operation::Recognize(parse_body::<RecognizeBody>(body)?.validate()?),
+        "startContinuousDtmfRecognition" => {
+            Operation::StartContinuousDtmf(parse_body::<ContinuousDtmfBody>(body)?.validate()?)
+        }
+        "stopContinuousDtmfRecognition" => {
+            Operation::StopContinuousDtmf(parse_body::<ContinuousDtmfBody>(body)?.validate()?)
+        }
+        "sendDtmfTones" => {
+            Operation::SendDtmfTones(parse_body::<SendDtmfTonesBody>(body)?.validate()?)
+        }
+        "cancelAllMediaOperations" => Operation::CancelAll,
+        "hold" => Operation::Hold(parse_body::<HoldBody>(body)?.validate()?),
+        "unhold" => Operation::Unhold(parse_body::<UnholdBody>(body)?.validate()?),
+        _ => return Err(ApiError::not_found(format!("unknown operation {name}"))),
+    })
+}
 
 /// Refuses `value` of `field` when it is longer than `max` characters.
 fn bounded(value: &str, field: &str, max: usize) -> Result<(), ApiError> {
@@ -24,12 +58,12 @@ fn bounded(value: &str, field: &str, max: usize) -> Result<(), ApiError> {
 }
 
 /// The tones `names` (the error names a bad tone by index only: tones are secrets).
-fn tones(field: &str, names: &[String]) -> Result<Vec<Digit>, ApiError> {
+fn tones(field: &str, names: &[String]) -> Result<Vec<Tone>, ApiError> {
     names
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            Digit::from_name_or_char(name).ok_or_else(|| {
+            name.parse::<Tone>().map_err(|_| {
                 ApiError::bad_request(format!(
                     "{field}[{i}]: unknown tone (expected zero-nine, a-d, pound, asterisk)"
                 ))
@@ -266,7 +300,7 @@ pub struct PlayOptions {
 /// Body of `:play`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PlayRequest {
+pub struct PlayBody {
     /// Required, at least one.
     #[serde(default)]
     pub play_sources: Option<Vec<PlaySource>>,
@@ -284,21 +318,6 @@ pub struct PlayRequest {
     pub meta: OperationMeta,
 }
 
-/// A validated `:play`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Play {
-    /// The sources, in order.
-    pub sources: Vec<PlaySourceRef>,
-    /// Raw ids of the targets (empty: everyone).
-    pub play_to: Vec<String>,
-    /// Repeat until canceled.
-    pub looped: bool,
-    /// Cancel what is playing first.
-    pub interrupt: bool,
-    /// `operationContext` and `operationCallbackUri`.
-    pub meta: OperationMeta,
-}
-
 fn play_sources(sources: &[PlaySource], field: &str) -> Result<Vec<PlaySourceRef>, ApiError> {
     sources
         .iter()
@@ -307,9 +326,9 @@ fn play_sources(sources: &[PlaySource], field: &str) -> Result<Vec<PlaySourceRef
         .collect()
 }
 
-impl PlayRequest {
+impl PlayBody {
     /// Checks the body.
-    pub fn validate(&self) -> Result<Play, ApiError> {
+    pub fn validate(&self) -> Result<PlayRequest<PlaySourceRef>, ApiError> {
         let sources = required(&self.play_sources, "playSources")?;
         if sources.is_empty() {
             return Err(ApiError::bad_request(
@@ -327,7 +346,7 @@ impl PlayRequest {
                     .ok_or_else(|| ApiError::bad_request(format!("playTo[{i}].rawId is required")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Play {
+        Ok(PlayRequest {
             sources,
             play_to,
             looped: self
@@ -335,7 +354,7 @@ impl PlayRequest {
                 .as_ref()
                 .and_then(|o| o.looped)
                 .unwrap_or(false),
-            interrupt: self.interrupt_call_media_operation.unwrap_or(false),
+            interrupt_call_media_operation: self.interrupt_call_media_operation.unwrap_or(false),
             meta: checked_meta(&self.meta)?,
         })
     }
@@ -359,7 +378,7 @@ pub struct DtmfOptions {
 /// `recognizeOptions`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RecognizeOptions {
+pub struct RecognizeOptionsBody {
     /// A digit stops the prompt.
     #[serde(default)]
     pub interrupt_prompt: Option<bool>,
@@ -381,7 +400,7 @@ pub struct RecognizeOptions {
 /// Body of `:recognize`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RecognizeRequest {
+pub struct RecognizeBody {
     /// Required: `dtmf` (others refused).
     #[serde(default)]
     pub recognize_input_type: Option<String>,
@@ -396,41 +415,15 @@ pub struct RecognizeRequest {
     pub interrupt_call_media_operation: Option<bool>,
     /// Required.
     #[serde(default)]
-    pub recognize_options: Option<RecognizeOptions>,
+    pub recognize_options: Option<RecognizeOptionsBody>,
     /// `operationContext` and `operationCallbackUri`.
     #[serde(flatten)]
     pub meta: OperationMeta,
 }
 
-/// A validated DTMF `:recognize`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Recognize {
-    /// Prompts played first.
-    pub prompts: Vec<PlaySourceRef>,
-    /// Cancel what is playing first.
-    pub interrupt_call_media_operation: bool,
-    /// A digit stops the prompt.
-    pub interrupt_prompt: bool,
-    /// Time allowed for the first digit (after the prompt).
-    pub initial_silence_timeout: Duration,
-    /// Time allowed between digits.
-    pub inter_tone_timeout: Duration,
-    /// Digits to collect (`None`: until a stop tone or timeout).
-    pub max_tones: Option<u32>,
-    /// tonegate's `recognizeOptions.dtmfBuffering`: `false` discards digits pressed
-    /// before the recognize started.
-    pub dtmf_buffering: Option<bool>,
-    /// Digits that end collection.
-    pub stop_tones: Vec<Digit>,
-    /// Raw id of the participant listened to.
-    pub target: String,
-    /// `operationContext` and `operationCallbackUri`.
-    pub meta: OperationMeta,
-}
-
-impl RecognizeRequest {
+impl RecognizeBody {
     /// Checks the body.
-    pub fn validate(&self) -> Result<Recognize, ApiError> {
+    pub fn validate(&self) -> Result<RecognizeRequest<PlaySourceRef>, ApiError> {
         let kind = required(&self.recognize_input_type, "recognizeInputType")?;
         bounded(kind, "recognizeInputType", MAX_NAME_CHARS)?;
         match kind.to_ascii_lowercase().as_str() {
@@ -487,16 +480,18 @@ impl RecognizeRequest {
         if let Some(ps) = &self.play_prompts {
             prompts.extend(play_sources(ps, "playPrompts")?);
         }
-        Ok(Recognize {
+        Ok(RecognizeRequest {
             prompts,
             interrupt_call_media_operation: self.interrupt_call_media_operation.unwrap_or(false),
-            interrupt_prompt: options.interrupt_prompt.unwrap_or(false),
-            initial_silence_timeout,
-            inter_tone_timeout,
-            max_tones,
-            dtmf_buffering: options.dtmf_buffering,
-            stop_tones,
-            target,
+            options: RecognizeOptions {
+                interrupt_prompt: options.interrupt_prompt.unwrap_or(false),
+                initial_silence_timeout,
+                target_participant: Some(target),
+                inter_tone_timeout,
+                max_tones_to_collect: max_tones,
+                stop_tones,
+                dtmf_buffering: options.dtmf_buffering,
+            },
             meta: checked_meta(&self.meta)?,
         })
     }
@@ -505,7 +500,7 @@ impl RecognizeRequest {
 /// Body of `:startContinuousDtmfRecognition` and `:stopContinuousDtmfRecognition`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ContinuousDtmfRequest {
+pub struct ContinuousDtmfBody {
     /// Required.
     #[serde(default)]
     pub target_participant: Option<Identifier>,
@@ -514,20 +509,14 @@ pub struct ContinuousDtmfRequest {
     pub meta: OperationMeta,
 }
 
-/// A validated continuous-DTMF start or stop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContinuousDtmf {
-    /// Raw id of the participant.
-    pub target: String,
-    /// `operationContext` and `operationCallbackUri`.
-    pub meta: OperationMeta,
-}
-
-impl ContinuousDtmfRequest {
+impl ContinuousDtmfBody {
     /// Checks the body.
-    pub fn validate(&self) -> Result<ContinuousDtmf, ApiError> {
-        Ok(ContinuousDtmf {
-            target: Identifier::require_raw(&self.target_participant, "targetParticipant")?,
+    pub fn validate(&self) -> Result<ContinuousDtmfRequest, ApiError> {
+        Ok(ContinuousDtmfRequest {
+            target_participant: Some(Identifier::require_raw(
+                &self.target_participant,
+                "targetParticipant",
+            )?),
             meta: checked_meta(&self.meta)?,
         })
     }
@@ -536,7 +525,7 @@ impl ContinuousDtmfRequest {
 /// Body of `:sendDtmfTones`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SendDtmfTonesRequest {
+pub struct SendDtmfTonesBody {
     /// Required, 1 to 18 tones.
     #[serde(default)]
     pub tones: Option<Vec<String>>,
@@ -548,20 +537,9 @@ pub struct SendDtmfTonesRequest {
     pub meta: OperationMeta,
 }
 
-/// A validated `:sendDtmfTones`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SendDtmfTones {
-    /// The digits.
-    pub tones: Vec<Digit>,
-    /// Raw id of the participant.
-    pub target: String,
-    /// `operationContext` and `operationCallbackUri`.
-    pub meta: OperationMeta,
-}
-
-impl SendDtmfTonesRequest {
+impl SendDtmfTonesBody {
     /// Checks the body.
-    pub fn validate(&self) -> Result<SendDtmfTones, ApiError> {
+    pub fn validate(&self) -> Result<SendDtmfTonesRequest, ApiError> {
         let names = required(&self.tones, "tones")?;
         if names.is_empty() {
             return Err(ApiError::bad_request("tones must hold at least one tone"));
@@ -572,9 +550,12 @@ impl SendDtmfTonesRequest {
                 names.len()
             )));
         }
-        Ok(SendDtmfTones {
+        Ok(SendDtmfTonesRequest {
             tones: tones("tones", names)?,
-            target: Identifier::require_raw(&self.target_participant, "targetParticipant")?,
+            target_participant: Some(Identifier::require_raw(
+                &self.target_participant,
+                "targetParticipant",
+            )?),
             meta: checked_meta(&self.meta)?,
         })
     }
@@ -583,7 +564,7 @@ impl SendDtmfTonesRequest {
 /// Body of `:hold`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct HoldRequest {
+pub struct HoldBody {
     /// Required.
     #[serde(default)]
     pub target_participant: Option<Identifier>,
@@ -595,22 +576,14 @@ pub struct HoldRequest {
     pub meta: OperationMeta,
 }
 
-/// A validated `:hold`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hold {
-    /// Raw id of the participant.
-    pub target: String,
-    /// Music on hold.
-    pub music: Option<PlaySourceRef>,
-    /// `operationContext` and `operationCallbackUri`.
-    pub meta: OperationMeta,
-}
-
-impl HoldRequest {
+impl HoldBody {
     /// Checks the body.
-    pub fn validate(&self) -> Result<Hold, ApiError> {
-        Ok(Hold {
-            target: Identifier::require_raw(&self.target_participant, "targetParticipant")?,
+    pub fn validate(&self) -> Result<HoldRequest<PlaySourceRef>, ApiError> {
+        Ok(HoldRequest {
+            target_participant: Some(Identifier::require_raw(
+                &self.target_participant,
+                "targetParticipant",
+            )?),
             music: self
                 .play_source_info
                 .as_ref()
@@ -624,7 +597,7 @@ impl HoldRequest {
 /// Body of `:unhold`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UnholdRequest {
+pub struct UnholdBody {
     /// Required.
     #[serde(default)]
     pub target_participant: Option<Identifier>,
@@ -633,20 +606,14 @@ pub struct UnholdRequest {
     pub meta: OperationMeta,
 }
 
-/// A validated `:unhold`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unhold {
-    /// Raw id of the participant.
-    pub target: String,
-    /// `operationContext` and `operationCallbackUri`.
-    pub meta: OperationMeta,
-}
-
-impl UnholdRequest {
+impl UnholdBody {
     /// Checks the body.
-    pub fn validate(&self) -> Result<Unhold, ApiError> {
-        Ok(Unhold {
-            target: Identifier::require_raw(&self.target_participant, "targetParticipant")?,
+    pub fn validate(&self) -> Result<UnholdRequest, ApiError> {
+        Ok(UnholdRequest {
+            target_participant: Some(Identifier::require_raw(
+                &self.target_participant,
+                "targetParticipant",
+            )?),
             meta: checked_meta(&self.meta)?,
         })
     }
@@ -662,7 +629,7 @@ mod tests {
 
     #[test]
     fn sdk_recognize_body_validates() {
-        let r: RecognizeRequest = parse(
+        let r: RecognizeBody = parse(
             r#"{"recognizeInputType":"dtmf","playPrompt":{"kind":"file","file":{"uri":"file:///tmp/p.wav"}},
              "interruptCallMediaOperation":false,
              "recognizeOptions":{"interruptPrompt":true,"initialSilenceTimeoutInSeconds":5,
@@ -671,22 +638,20 @@ mod tests {
              "operationContext":"r1"}"#,
         );
         let r = r.validate().unwrap();
-        assert_eq!(r.target, "4:+15551234567");
-        assert_eq!(r.max_tones, Some(4));
-        assert_eq!(r.inter_tone_timeout, Duration::from_secs(3));
-        assert_eq!(r.stop_tones, vec![Digit::from_char('#').unwrap()]);
+        assert_eq!(
+            r.options.target_participant.as_deref(),
+            Some("4:+15551234567")
+        );
+        assert_eq!(r.options.max_tones_to_collect, Some(4));
+        assert_eq!(r.options.inter_tone_timeout, Duration::from_secs(3));
+        assert_eq!(r.options.stop_tones, vec![Tone::Pound]);
         assert_eq!(r.prompts[0].uri, "file:///tmp/p.wav");
-        assert!(r.interrupt_prompt);
+        assert!(r.options.interrupt_prompt);
     }
 
     #[test]
     fn errors_name_the_field() {
-        let msg = |json: &str| {
-            parse::<RecognizeRequest>(json)
-                .validate()
-                .unwrap_err()
-                .message
-        };
+        let msg = |json: &str| parse::<RecognizeBody>(json).validate().unwrap_err().message;
         assert!(msg("{}").contains("recognizeInputType is required"));
         assert!(msg(r#"{"recognizeInputType":"speech"}"#).contains("not supported"));
         assert!(msg(r#"{"recognizeInputType":"choices"}"#).contains("choices"));
@@ -713,7 +678,7 @@ mod tests {
             .contains("stopTones[1]: unknown tone (")
         );
         let send = |json: &str| {
-            parse::<SendDtmfTonesRequest>(json)
+            parse::<SendDtmfTonesBody>(json)
                 .validate()
                 .unwrap_err()
                 .message
@@ -723,7 +688,7 @@ mod tests {
         assert!(send(&json.to_string()).contains("at most 18"));
         assert!(send(r#"{"tones":["one"]}"#).contains("targetParticipant is required"));
         assert!(send(r#"{"targetParticipant":{"rawId":"x"}}"#).contains("tones is required"));
-        let play = |json: &str| parse::<PlayRequest>(json).validate().unwrap_err().message;
+        let play = |json: &str| parse::<PlayBody>(json).validate().unwrap_err().message;
         assert!(play("{}").contains("playSources is required"));
         assert!(
             play(r#"{"playSources":[{"kind":"text","text":{"text":"hi"}}]}"#)
@@ -744,7 +709,7 @@ mod tests {
         let target = serde_json::json!({"rawId": "4:+1"});
         let long = |n: usize| "x".repeat(n);
         let send = |body: serde_json::Value| {
-            serde_json::from_value::<SendDtmfTonesRequest>(body)
+            serde_json::from_value::<SendDtmfTonesBody>(body)
                 .unwrap()
                 .validate()
                 .map(|_| ())
@@ -763,7 +728,7 @@ mod tests {
         let phone = serde_json::json!({"tones": ["one"], "targetParticipant": {"phoneNumber": {"value": long(MAX_ID_CHARS)}}});
         assert!(send(phone).unwrap_err().contains("targetParticipant.rawId"));
         let play = |body: serde_json::Value| {
-            serde_json::from_value::<PlayRequest>(body)
+            serde_json::from_value::<PlayBody>(body)
                 .unwrap()
                 .validate()
                 .unwrap_err()
@@ -784,7 +749,7 @@ mod tests {
         let to = serde_json::json!({"playSources": [{"kind": "file", "file": {"uri": "file:///a.wav"}}], "playTo": [{"rawId": long(MAX_ID_CHARS + 1)}]});
         assert!(play(to).contains("playTo[0].rawId is longer"));
         let kind = serde_json::json!({"recognizeInputType": long(MAX_NAME_CHARS + 1)});
-        let err = serde_json::from_value::<RecognizeRequest>(kind)
+        let err = serde_json::from_value::<RecognizeBody>(kind)
             .unwrap()
             .validate()
             .unwrap_err()

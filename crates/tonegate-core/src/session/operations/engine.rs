@@ -1,567 +1,27 @@
-//! Call Automation media operations, carried out inside one call's [`Session`]
-//! (sans-IO: no clock, no IO; time comes in as `now`).
-//!
-//! The API layer turns REST bodies into an [`Operation`] (with prompts already loaded:
-//! `file://` read, `http(s)://` downloaded, decoded into [`Prompt`]s, or a
-//! [`SourceFailure`] per source) and hands it to the session as
-//! [`Command::Operation`](super::Command::Operation). Results come back as
-//! [`EventKind::Operation`](super::EventKind::Operation) events carrying an
-//! [`OperationEvent`]: the Call Automation event type, the request's
-//! [`OperationMeta`] and a [`ResultInformation`].
-//!
-//! # Semantics
-//! - **Queue.** Play, recognize, send-DTMF and hold run one at a time, first in first
-//!   out: the next starts when the previous one's audio has *played* (stream time by
-//!   tonegate's pacing clock; Twilio: when its mark comes back) or when it completed.
-//! - **Conflicts** (ACS rules): a play to everyone and a recognize may queue behind
-//!   anything. A targeted play (`playTo` not empty), send-DTMF and hold are
-//!   *exclusive*: one is refused with [`Error::Conflict`](super::Error::Conflict)
-//!   (HTTP 412, subCode 8583) while another exclusive one is running or queued.
-//! - **interruptCallMediaOperation**: the running operation is canceled (its Canceled
-//!   event, its audio stopped at once) and the new one runs now; queued operations stay
-//!   queued behind it. A running hold is not interrupted (the new one queues first in
-//!   line behind it).
-//! - **Recognize (DTMF)**: optional prompt; with `interruptPrompt` the first key stops
-//!   it at once (StopAudio / clear). Timers start when the prompt has played (or at once
-//!   without a prompt, or at the first key when it interrupts the prompt):
-//!   `initialSilenceTimeout` until the first tone (RecognizeFailed 400/8510), then
-//!   `interToneTimeout` after each tone (RecognizeCompleted 400/8532 with the tones so
-//!   far). `maxTonesToCollect` completes with 200/8531, a stop tone with 200/8514 (the
-//!   stop tone is not in the result). Tones of participants other than
-//!   `targetParticipant` are ignored on unmixed streams.
-//! - **DTMF buffering** (tonegate extension): digits pressed while no recognize is
-//!   running (and not delivered to continuous recognition) are kept, up to
-//!   [`Config::dtmf_buffer`] digits (further ones are dropped), and feed the next
-//!   recognize in order when it starts, before its prompt: a buffered key interrupts an
-//!   interruptible prompt before it plays, a buffered stop tone completes at once.
-//!   `RecognizeOptions::dtmf_buffering = Some(false)` discards the buffer when that
-//!   recognize starts (strict Call Automation behaviour); `Config::dtmf_buffer = 0`
-//!   turns buffering off.
-//! - **Continuous DTMF**: per target participant (or everyone);
-//!   ContinuousDtmfRecognitionToneReceived per key with a per-call `sequenceId` from 1,
-//!   gapless over these events (the session's digit `sequenceId` counts every digit,
-//!   including ones pressed while continuous recognition was off, so it is not reused).
-//! - **Hold**: loops the music (or [`Config::hold_music`], or silence) until unhold.
-//! - **cancelAllMediaOperations**: StopAudio / clear, then PlayCanceled,
-//!   RecognizeCanceled (400/8508) or SendDtmfTonesFailed (400/8508) for the running and
-//!   queued operations, in queue order; a hold ends silently. Continuous DTMF and the
-//!   DTMF buffer are not touched.
-//! - The stream ending cancels what is left the same way (without StopAudio). A stream
-//!   *lost* (dropped connection, idle timeout, protocol error, shutdown; not an orderly
-//!   end) also fails every running continuous recognition with
-//!   ContinuousDtmfRecognitionToneFailed (500/9999), so the app learns that no more
-//!   tones will come.
+//! The media-operation engine of one call: the queue, recognize timers, continuous
+//! recognition, hold and cancel. Pure: it returns [`Action`]s for the session to carry
+//! out.
 
 use std::collections::VecDeque;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use super::Error;
-use crate::player::Prompt;
+use super::OperationsConfig;
+use crate::api::model::{
+    DtmfResult, LoadedSource, MAX_SEND_TONES, MAX_TONES, Operation, OperationEvent,
+    OperationEventType, OperationMeta, RecognitionType, RecognizeOptions, ResultInformation,
+    SourceFailure, Tone,
+};
+use crate::player::{OperationId, Prompt};
+use crate::session::Error;
 use tonegate_dsp::dsp::Digit;
-use tonegate_dsp::dsp::tone::Cadence;
 
-/// A DTMF tone by its Call Automation wire name (`zero` ... `nine`, `a` ... `d`,
-/// `pound`, `asterisk`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[allow(missing_docs)]
-pub enum Tone {
-    Zero,
-    One,
-    Two,
-    Three,
-    Four,
-    Five,
-    Six,
-    Seven,
-    Eight,
-    Nine,
-    A,
-    B,
-    C,
-    D,
-    Pound,
-    Asterisk,
-}
-
-impl Tone {
-    /// All tones, in the order of their wire names above.
-    pub const ALL: [Tone; 16] = [
-        Tone::Zero,
-        Tone::One,
-        Tone::Two,
-        Tone::Three,
-        Tone::Four,
-        Tone::Five,
-        Tone::Six,
-        Tone::Seven,
-        Tone::Eight,
-        Tone::Nine,
-        Tone::A,
-        Tone::B,
-        Tone::C,
-        Tone::D,
-        Tone::Pound,
-        Tone::Asterisk,
-    ];
-
-    /// The wire name.
-    pub fn name(self) -> &'static str {
-        self.digit().tone_name()
-    }
-
-    /// The key character (`0`-`9`, `A`-`D`, `#`, `*`).
-    pub fn as_char(self) -> char {
-        b"0123456789ABCD#*"[self as usize] as char
-    }
-
-    /// The keypad digit.
-    pub fn digit(self) -> Digit {
-        Digit::from_char(self.as_char()).expect("every tone is a key")
-    }
-}
-
-impl From<Digit> for Tone {
-    fn from(d: Digit) -> Tone {
-        let c = d.as_char();
-        Tone::ALL
-            .into_iter()
-            .find(|t| t.as_char() == c)
-            .expect("every key is a tone")
-    }
-}
-
-impl From<Tone> for Digit {
-    fn from(t: Tone) -> Digit {
-        t.digit()
-    }
-}
-
-impl fmt::Display for Tone {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Text that is not a tone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("not a DTMF tone name")]
-pub struct NotATone;
-
-impl FromStr for Tone {
-    type Err = NotATone;
-    /// Accepts the wire names (any case), `hash`/`star`, and key characters.
-    fn from_str(s: &str) -> Result<Tone, NotATone> {
-        Digit::from_name_or_char(s).map(Tone::from).ok_or(NotATone)
-    }
-}
-
-/// `resultInformation` of an event (and of a refusal, e.g. 412/8583).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ResultInformation {
-    /// HTTP-like status (200, 400, 412, 500).
-    pub code: u16,
-    /// Call Automation sub-code (0, 8508, 8510, 8514, 8531, 8532, 8535, 8536, 8583...).
-    pub sub_code: u32,
-    /// Human-readable message.
-    pub message: String,
-}
-
-impl ResultInformation {
-    /// A result from its parts.
-    pub fn new(code: u16, sub_code: u32, message: impl Into<String>) -> ResultInformation {
-        ResultInformation {
-            code,
-            sub_code,
-            message: message.into(),
-        }
-    }
-
-    fn success(message: &str) -> ResultInformation {
-        ResultInformation::new(200, 0, message)
-    }
-
-    fn canceled() -> ResultInformation {
-        ResultInformation::new(400, 8508, "Action failed, the operation was canceled.")
-    }
-}
-
-/// What every operation carries and gets back on its events.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OperationMeta {
-    /// `operationContext`, echoed on every event of the operation.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub operation_context: Option<String>,
-    /// `operationCallbackUri`: where the API layer delivers this operation's events
-    /// (else the call's callback URI).
-    #[serde(
-        rename = "operationCallbackUri",
-        skip_serializing_if = "Option::is_none",
-        default
-    )]
-    pub callback_uri: Option<String>,
-}
-
-/// Why one play source could not be turned into a [`Prompt`] (decided by the API layer).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceFailure {
-    /// The file is not audio tonegate can read (PlayFailed 400/8535).
-    InvalidFormat(String),
-    /// The file could not be read or downloaded (PlayFailed 400/8536).
-    DownloadFailed(String),
-    /// A source kind tonegate does not play (text, ssml): PlayFailed 400/8535.
-    Unsupported(String),
-}
-
-impl SourceFailure {
-    fn result(&self) -> ResultInformation {
-        match self {
-            SourceFailure::InvalidFormat(m) | SourceFailure::Unsupported(m) => {
-                ResultInformation::new(
-                    400,
-                    8535,
-                    format!("Action failed, file format is invalid: {m}"),
-                )
-            }
-            SourceFailure::DownloadFailed(m) => ResultInformation::new(
-                400,
-                8536,
-                format!("Action failed, file could not be downloaded: {m}"),
-            ),
-        }
-    }
-}
-
-/// One play source: the decoded prompt (any rate; the session converts it) or why it
-/// could not be had.
-pub type PlaySource = Result<Prompt, SourceFailure>;
-
-/// `play`.
-#[derive(Debug, Clone, Default)]
-pub struct PlayRequest {
-    /// `playSources`, played in sequence (at least one).
-    pub sources: Vec<PlaySource>,
-    /// `playTo` raw ids; empty = everyone. The outbound stream is mixed, so a targeted
-    /// play is heard by everyone on the stream; it only changes the conflict rules.
-    pub play_to: Vec<String>,
-    /// `playOptions.loop`: repeat the whole sequence until canceled.
-    pub looped: bool,
-    /// `interruptCallMediaOperation`.
-    pub interrupt_call_media_operation: bool,
-    /// Context and callback.
-    pub meta: OperationMeta,
-}
-
-/// `recognizeOptions` (DTMF), in Rust units. [`RecognizeOptions::default`] holds the
-/// Call Automation defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecognizeOptions {
-    /// `interruptPrompt`: the first key stops the prompt. Default false.
-    pub interrupt_prompt: bool,
-    /// `initialSilenceTimeoutInSeconds` (0-300 s; 0 fails at once unless a buffered
-    /// tone is there). Default 5 s.
-    pub initial_silence_timeout: Duration,
-    /// `targetParticipant` raw id (`4:+1555...`); `None`: anyone. Honoured where the
-    /// stream says who pressed (ACS unmixed).
-    pub target_participant: Option<String>,
-    /// `dtmfOptions.interToneTimeoutInSeconds` (1-60 s). Default 2 s.
-    pub inter_tone_timeout: Duration,
-    /// `dtmfOptions.maxTonesToCollect` (>= 1); `None`: no limit other than
-    /// [`MAX_TONES`]. Default `None`.
-    pub max_tones_to_collect: Option<u32>,
-    /// `dtmfOptions.stopTones`. Default none.
-    pub stop_tones: Vec<Tone>,
-    /// tonegate's `dtmfBuffering`: `Some(false)` discards digits pressed before this
-    /// recognize started; `None`/`Some(true)`: use the buffer (if configured). Default
-    /// `None`.
-    pub dtmf_buffering: Option<bool>,
-}
-
-/// Most tones one recognize collects (completes with 8531 there).
-pub const MAX_TONES: usize = 128;
-/// Most tones one `sendDtmfTones` may carry.
-pub const MAX_SEND_TONES: usize = 18;
-
-impl Default for RecognizeOptions {
-    fn default() -> Self {
-        RecognizeOptions {
-            interrupt_prompt: false,
-            initial_silence_timeout: Duration::from_secs(5),
-            target_participant: None,
-            inter_tone_timeout: Duration::from_secs(2),
-            max_tones_to_collect: None,
-            stop_tones: Vec::new(),
-            dtmf_buffering: None,
-        }
-    }
-}
-
-impl RecognizeOptions {
-    /// Checks the ranges of the spec (the API layer may call it to answer 400 early).
-    pub fn validate(&self) -> Result<(), Error> {
-        if self.initial_silence_timeout > Duration::from_secs(300) {
-            return Err(Error::InvalidArgument("initialSilenceTimeoutInSeconds"));
-        }
-        if self.inter_tone_timeout < Duration::from_secs(1)
-            || self.inter_tone_timeout > Duration::from_secs(60)
-        {
-            return Err(Error::InvalidArgument("interToneTimeoutInSeconds"));
-        }
-        if self.max_tones_to_collect == Some(0) {
-            return Err(Error::InvalidArgument("maxTonesToCollect"));
-        }
-        Ok(())
-    }
-}
-
-/// `recognize` with `recognizeInputType: dtmf` (the API layer answers 400 for other
-/// input types).
-#[derive(Debug, Clone, Default)]
-pub struct RecognizeRequest {
-    /// `playPrompt` / `playPrompts`, played in sequence before collecting; may be empty.
-    pub prompts: Vec<PlaySource>,
-    /// `interruptCallMediaOperation`.
-    pub interrupt_call_media_operation: bool,
-    /// The options.
-    pub options: RecognizeOptions,
-    /// Context and callback.
-    pub meta: OperationMeta,
-}
-
-/// `startContinuousDtmfRecognition` / `stopContinuousDtmfRecognition`.
-#[derive(Debug, Clone, Default)]
-pub struct ContinuousDtmfRequest {
-    /// `targetParticipant` raw id; `None`: everyone.
-    pub target_participant: Option<String>,
-    /// Context and callback.
-    pub meta: OperationMeta,
-}
-
-/// `sendDtmfTones`.
-#[derive(Debug, Clone, Default)]
-pub struct SendDtmfTonesRequest {
-    /// `tones`, 1 to [`MAX_SEND_TONES`].
-    pub tones: Vec<Tone>,
-    /// `targetParticipant` raw id (the outbound stream is mixed: informational).
-    pub target_participant: Option<String>,
-    /// Context and callback.
-    pub meta: OperationMeta,
-}
-
-/// `hold`.
-#[derive(Debug, Clone, Default)]
-pub struct HoldRequest {
-    /// `targetParticipant` raw id.
-    pub target_participant: Option<String>,
-    /// `playSourceInfo`: the music, looped; `None`: [`Config::hold_music`] (or
-    /// silence). A failed source answers HoldFailed.
-    pub music: Option<PlaySource>,
-    /// Context and callback.
-    pub meta: OperationMeta,
-}
-
-/// `unhold`.
-#[derive(Debug, Clone, Default)]
-pub struct UnholdRequest {
-    /// `targetParticipant` raw id; `None` ends any hold.
-    pub target_participant: Option<String>,
-    /// Context and callback (no event carries it: unhold has none).
-    pub meta: OperationMeta,
-}
-
-/// A Call Automation media operation.
-#[derive(Debug, Clone)]
-pub enum Operation {
-    /// `play`: events PlayStarted, PlayCompleted, PlayFailed, PlayCanceled.
-    Play(PlayRequest),
-    /// `recognize` (DTMF): events RecognizeCompleted, RecognizeFailed,
-    /// RecognizeCanceled, and PlayStarted / PlayCompleted for a prompt that plays out.
-    Recognize(RecognizeRequest),
-    /// `startContinuousDtmfRecognition`: ContinuousDtmfRecognitionToneReceived per key.
-    StartContinuousDtmf(ContinuousDtmfRequest),
-    /// `stopContinuousDtmfRecognition`: ContinuousDtmfRecognitionStopped.
-    StopContinuousDtmf(ContinuousDtmfRequest),
-    /// `sendDtmfTones`: SendDtmfTonesCompleted once the tones have played, or
-    /// SendDtmfTonesFailed.
-    SendDtmfTones(SendDtmfTonesRequest),
-    /// `hold`: HoldFailed on failure.
-    Hold(HoldRequest),
-    /// `unhold`: no event.
-    Unhold(UnholdRequest),
-    /// `cancelAllMediaOperations`: PlayCanceled / RecognizeCanceled /
-    /// SendDtmfTonesFailed for what was running or queued.
-    CancelAll,
-}
-
-/// The Call Automation event type (CloudEvents `type` is
-/// `Microsoft.Communication.<name>`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(missing_docs)]
-pub enum OperationEventType {
-    PlayStarted,
-    PlayCompleted,
-    PlayFailed,
-    PlayCanceled,
-    RecognizeCompleted,
-    RecognizeFailed,
-    RecognizeCanceled,
-    ContinuousDtmfRecognitionToneReceived,
-    ContinuousDtmfRecognitionToneFailed,
-    ContinuousDtmfRecognitionStopped,
-    SendDtmfTonesCompleted,
-    SendDtmfTonesFailed,
-    HoldFailed,
-}
-
-impl OperationEventType {
-    /// Every event type, in declaration order.
-    pub const ALL: [OperationEventType; 13] = [
-        OperationEventType::PlayStarted,
-        OperationEventType::PlayCompleted,
-        OperationEventType::PlayFailed,
-        OperationEventType::PlayCanceled,
-        OperationEventType::RecognizeCompleted,
-        OperationEventType::RecognizeFailed,
-        OperationEventType::RecognizeCanceled,
-        OperationEventType::ContinuousDtmfRecognitionToneReceived,
-        OperationEventType::ContinuousDtmfRecognitionToneFailed,
-        OperationEventType::ContinuousDtmfRecognitionStopped,
-        OperationEventType::SendDtmfTonesCompleted,
-        OperationEventType::SendDtmfTonesFailed,
-        OperationEventType::HoldFailed,
-    ];
-
-    /// The name (`RecognizeCompleted`).
-    pub fn name(self) -> &'static str {
-        match self {
-            OperationEventType::PlayStarted => "PlayStarted",
-            OperationEventType::PlayCompleted => "PlayCompleted",
-            OperationEventType::PlayFailed => "PlayFailed",
-            OperationEventType::PlayCanceled => "PlayCanceled",
-            OperationEventType::RecognizeCompleted => "RecognizeCompleted",
-            OperationEventType::RecognizeFailed => "RecognizeFailed",
-            OperationEventType::RecognizeCanceled => "RecognizeCanceled",
-            OperationEventType::ContinuousDtmfRecognitionToneReceived => {
-                "ContinuousDtmfRecognitionToneReceived"
-            }
-            OperationEventType::ContinuousDtmfRecognitionToneFailed => {
-                "ContinuousDtmfRecognitionToneFailed"
-            }
-            OperationEventType::ContinuousDtmfRecognitionStopped => {
-                "ContinuousDtmfRecognitionStopped"
-            }
-            OperationEventType::SendDtmfTonesCompleted => "SendDtmfTonesCompleted",
-            OperationEventType::SendDtmfTonesFailed => "SendDtmfTonesFailed",
-            OperationEventType::HoldFailed => "HoldFailed",
-        }
-    }
-}
-
-/// `dtmfResult` of RecognizeCompleted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DtmfResult {
-    /// The tones, in order, by name (a stop tone is not included).
-    pub tones: Vec<Tone>,
-}
-
-/// Payload of a media-operation event. Serialises to the fields of the CloudEvent's
-/// `data` (plus `event`, the type name); the API layer adds `callConnectionId`,
-/// `serverCallId` and `correlationId`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OperationEvent {
-    /// Which event.
-    pub event: OperationEventType,
-    /// The operation's context and callback URI.
-    #[serde(flatten)]
-    pub meta: OperationMeta,
-    /// Result.
-    pub result_information: ResultInformation,
-    /// PlayFailed / RecognizeFailed: index of the source that failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failed_play_source_index: Option<usize>,
-    /// RecognizeCompleted: always `"dtmf"`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub recognition_type: Option<&'static str>,
-    /// RecognizeCompleted: the tones.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dtmf_result: Option<DtmfResult>,
-    /// ContinuousDtmfRecognitionToneReceived: the tone.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tone: Option<Tone>,
-    /// ContinuousDtmfRecognitionToneReceived: per call, gapless from 1.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sequence_id: Option<u64>,
-    /// ContinuousDtmfRecognitionToneReceived: who pressed it (unmixed streams).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub participant: Option<Arc<str>>,
-}
-
-impl OperationEvent {
-    fn new(
-        event: OperationEventType,
-        meta: &OperationMeta,
-        result_information: ResultInformation,
-    ) -> OperationEvent {
-        OperationEvent {
-            event,
-            meta: meta.clone(),
-            result_information,
-            failed_play_source_index: None,
-            recognition_type: None,
-            dtmf_result: None,
-            tone: None,
-            sequence_id: None,
-            participant: None,
-        }
-    }
-}
-
-/// Media-operation settings (part of the session [`super::Config`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    /// Digits kept while no recognize runs (tonegate's DTMF buffering); 0 turns
-    /// buffering off (strict Call Automation behaviour). Default 32.
-    pub dtmf_buffer: usize,
-    /// Timing and level of `sendDtmfTones`. Default 70 ms on, 70 ms off, -10 dBm0 per
-    /// frequency (ITU-T Q.23/Q.24 ranges).
-    pub send_cadence: Cadence,
-    /// Music for a hold without `playSourceInfo`, at any rate; `None`: silence.
-    /// Default `None`.
-    pub hold_music: Option<Prompt>,
-    /// Most operations running and queued per call; more are refused with
-    /// [`Error::QueueFull`]. Default 64.
-    pub max_queued: usize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            dtmf_buffer: 32,
-            send_cadence: Cadence {
-                on: Duration::from_millis(70),
-                off: Duration::from_millis(70),
-                level_dbm0: -10.0,
-            },
-            hold_music: None,
-            max_queued: 64,
-        }
-    }
-}
-
-/// Audio an operation wants played.
+/// Audio to play, for an operation or the client; the session makes the player item.
 #[derive(Debug, Clone)]
 pub(crate) enum Audio {
     /// A prompt (any rate; the session converts it).
     Prompt(Prompt),
-    /// DTMF tones with [`Config::send_cadence`].
+    /// DTMF tones at the session's [`Config::cadence`](crate::session::Config::cadence).
     Tones(Vec<Digit>),
 }
 
@@ -572,16 +32,13 @@ pub(crate) enum Action {
     Emit(OperationEvent),
     /// Stop and flush all outbound audio (StopAudio / clear).
     StopAudio,
-    /// Queue audio under `id`; report its start, end and cancellation back.
+    /// Queue audio of operation `id`; report its start, end and cancellation back.
     Enqueue {
-        id: Arc<str>,
+        id: OperationId,
         audio: Audio,
         looped: bool,
     },
 }
-
-/// Prefix of the player ids of operation audio.
-pub(crate) const AUDIO_PREFIX: &str = "tonegate-op-";
 
 #[derive(Debug)]
 enum Phase {
@@ -630,7 +87,7 @@ impl Kind {
 
 #[derive(Debug)]
 struct Op {
-    audio_id: Arc<str>,
+    audio_id: OperationId,
     meta: OperationMeta,
     kind: Kind,
     started: bool,
@@ -640,7 +97,7 @@ struct Op {
 /// session to carry out.
 #[derive(Debug)]
 pub(crate) struct Operations {
-    config: Config,
+    config: OperationsConfig,
     /// Front = running (if `started`).
     queue: VecDeque<Op>,
     /// Continuous DTMF targets (`None` = everyone), with the start request's meta.
@@ -650,6 +107,22 @@ pub(crate) struct Operations {
     actions: VecDeque<Action>,
     next_id: u64,
     ended: bool,
+}
+
+/// Checks the ranges of the spec (the API layer checks them too, to name the field).
+fn check_options(options: &RecognizeOptions) -> Result<(), Error> {
+    if options.initial_silence_timeout > Duration::from_secs(300) {
+        return Err(Error::InvalidArgument("initialSilenceTimeoutInSeconds"));
+    }
+    if options.inter_tone_timeout < Duration::from_secs(1)
+        || options.inter_tone_timeout > Duration::from_secs(60)
+    {
+        return Err(Error::InvalidArgument("interToneTimeoutInSeconds"));
+    }
+    if options.max_tones_to_collect == Some(0) {
+        return Err(Error::InvalidArgument("maxTonesToCollect"));
+    }
+    Ok(())
 }
 
 /// Whether a digit from `participant` counts for `target`.
@@ -682,7 +155,7 @@ fn concat(prompts: Vec<Prompt>) -> Prompt {
 }
 
 /// Splits sources into prompts or the first failure with its index.
-fn collect_sources(sources: Vec<PlaySource>) -> Result<Vec<Prompt>, (usize, SourceFailure)> {
+fn collect_sources(sources: Vec<LoadedSource>) -> Result<Vec<Prompt>, (usize, SourceFailure)> {
     sources
         .into_iter()
         .enumerate()
@@ -691,7 +164,7 @@ fn collect_sources(sources: Vec<PlaySource>) -> Result<Vec<Prompt>, (usize, Sour
 }
 
 impl Operations {
-    pub(crate) fn new(config: Config) -> Operations {
+    pub(crate) fn new(config: OperationsConfig) -> Operations {
         Operations {
             config,
             queue: VecDeque::new(),
@@ -704,18 +177,9 @@ impl Operations {
         }
     }
 
-    pub(crate) fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// The next action for the session.
     pub(crate) fn pop_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
-    }
-
-    /// Whether `id` names operation audio.
-    pub(crate) fn owns(id: &str) -> bool {
-        id.starts_with(AUDIO_PREFIX)
     }
 
     fn emit(&mut self, event: OperationEvent) {
@@ -756,14 +220,14 @@ impl Operations {
                             &r.meta,
                             failure.result(),
                         );
-                        e.failed_play_source_index = Some(index);
+                        e.details.failed_play_source_index = Some(index);
                         self.emit(e);
                         return Ok(());
                     }
                 }
             }
             Operation::Recognize(r) => {
-                r.options.validate()?;
+                check_options(&r.options)?;
                 self.check_admission(false)?;
                 let prompt = match collect_sources(r.prompts) {
                     Ok(p) if p.is_empty() => None,
@@ -781,7 +245,7 @@ impl Operations {
                                 ),
                             ),
                         );
-                        e.failed_play_source_index = Some(index);
+                        e.details.failed_play_source_index = Some(index);
                         self.emit(e);
                         return Ok(());
                     }
@@ -816,7 +280,7 @@ impl Operations {
                             &r.meta,
                             failure.result(),
                         );
-                        e.failed_play_source_index = Some(0);
+                        e.details.failed_play_source_index = Some(0);
                         self.emit(e);
                         return Ok(());
                     }
@@ -858,7 +322,7 @@ impl Operations {
                 return Ok(());
             }
         };
-        let audio_id: Arc<str> = Arc::from(format!("{AUDIO_PREFIX}{}", self.next_id));
+        let audio_id = OperationId(self.next_id);
         self.next_id += 1;
         let op = Op {
             audio_id,
@@ -981,7 +445,7 @@ impl Operations {
                 return;
             }
             op.started = true;
-            let id = op.audio_id.clone();
+            let id = op.audio_id;
             match &mut op.kind {
                 Kind::Play { prompt, looped, .. } => {
                     let (audio, looped) = (Audio::Prompt(prompt.clone()), *looped);
@@ -1041,7 +505,7 @@ impl Operations {
                         if let (Phase::Prompting, Some(prompt)) = (&r.phase, r.prompt.take()) {
                             r.prompt_outstanding = true;
                             self.actions.push_back(Action::Enqueue {
-                                id: audio_id.clone(),
+                                id: *audio_id,
                                 audio: Audio::Prompt(prompt),
                                 looped: false,
                             });
@@ -1084,9 +548,9 @@ impl Operations {
                 &meta,
                 ResultInformation::success("Success"),
             );
-            e.tone = Some(tone);
-            e.sequence_id = Some(self.tone_sequence);
-            e.participant = participant.cloned();
+            e.details.tone = Some(tone);
+            e.details.sequence_id = Some(self.tone_sequence);
+            e.details.participant = participant.cloned();
             self.emit(e);
         }
         if let Some(Op {
@@ -1167,18 +631,18 @@ impl Operations {
         }
         let mut e = OperationEvent::new(event, &op.meta, result);
         if event == OperationEventType::RecognizeCompleted {
-            e.recognition_type = Some("dtmf");
-            e.dtmf_result = Some(DtmfResult { tones: r.tones });
+            e.details.recognition_type = Some(RecognitionType::Dtmf);
+            e.details.dtmf_result = Some(DtmfResult { tones: r.tones });
         }
         self.emit(e);
     }
 
     /// The operation audio `id` sent its first frame.
-    pub(crate) fn on_audio_started(&mut self, id: &str) {
+    pub(crate) fn on_audio_started(&mut self, id: OperationId) {
         let Some(op) = self.queue.front() else {
             return;
         };
-        if !op.started || *op.audio_id != *id {
+        if !op.started || op.audio_id != id {
             return;
         }
         if matches!(op.kind, Kind::Play { .. } | Kind::Recognize(_)) {
@@ -1192,21 +656,21 @@ impl Operations {
     }
 
     /// The operation audio `id` has played out.
-    pub(crate) fn on_audio_played(&mut self, now: Duration, id: &str) {
+    pub(crate) fn on_audio_played(&mut self, now: Duration, id: OperationId) {
         self.audio_ended(now, id, false);
     }
 
     /// The operation audio `id` was dropped before it played out (a stop from
     /// elsewhere, e.g. a raw client's `stop`).
-    pub(crate) fn on_audio_canceled(&mut self, now: Duration, id: &str) {
+    pub(crate) fn on_audio_canceled(&mut self, now: Duration, id: OperationId) {
         self.audio_ended(now, id, true);
     }
 
-    fn audio_ended(&mut self, now: Duration, id: &str, canceled: bool) {
+    fn audio_ended(&mut self, now: Duration, id: OperationId, canceled: bool) {
         let Some(op) = self.queue.front_mut() else {
             return;
         };
-        if !op.started || *op.audio_id != *id {
+        if !op.started || op.audio_id != id {
             return;
         }
         match &mut op.kind {
@@ -1318,6 +782,3 @@ impl Operations {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;
