@@ -272,3 +272,65 @@ fn strongest(values: &[f32]) -> usize {
     best
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn direct(samples: &[f32], omega: f32) -> Complex32 {
+        samples
+            .iter()
+            .enumerate()
+            .map(|(n, &x)| x * Complex32::from_polar(1.0, -omega * n as f32))
+            .sum()
+    }
+
+    #[test]
+    fn four_correlations_match_direct_sums() {
+        let samples: Vec<f32> = (0..WINDOW_LEN)
+            .map(|n| (n as f32 * 0.61).sin() + 0.3 * (n as f32 * 1.7).cos())
+            .collect();
+        let omegas = [0.55, 0.61, 1.2, 1.7];
+        let steps = omegas.map(|omega: f32| Complex32::from_polar(1.0, -omega));
+        let mut correlations = Correlations4 {
+            phasor_re: [1.0; 4],
+            phasor_im: [0.0; 4],
+            sum_re: [0.0; 4],
+            sum_im: [0.0; 4],
+            step_re: steps.map(|step| step.re),
+            step_im: steps.map(|step| step.im),
+        };
+        let (first, second) = samples.split_at(70);
+        correlations.add(first);
+        correlations.add(second);
+        for (k, omega) in omegas.into_iter().enumerate() {
+            let expected = direct(&samples, omega);
+            let got = Complex32::new(correlations.sum_re[k], correlations.sum_im[k]);
+            assert!(
+                (got - expected).norm() < 1e-3,
+                "{omega}: {got} vs {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn dirichlet_is_the_window_sum_of_an_offset_tone() {
+        assert!((dirichlet(0.0) - Complex32::new(WINDOW_LEN as f32, 0.0)).norm() < 1e-3);
+        for delta in [0.01f32, 0.1, -0.3, 1.0] {
+            let expected: Complex32 = (0..WINDOW_LEN)
+                .map(|n| Complex32::from_polar(1.0, delta * n as f32))
+                .sum();
+            let got = dirichlet(delta);
+            assert!(
+                (got - expected).norm() < 1e-2 * WINDOW_LEN as f32,
+                "{delta}: {got} vs {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn strongest_is_the_first_largest() {
+        assert_eq!(strongest(&[1.0, 3.0, 2.0, 3.0]), 1);
+        assert_eq!(strongest(&[5.0, 1.0]), 0);
+        assert_eq!(strongest(&[0.0, 0.0, 0.0, 0.5]), 3);
+    }
+}

@@ -195,3 +195,69 @@ impl Config {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_profile_passes_validation() {
+        for profile in Profile::ALL {
+            assert_eq!(Config::for_profile(profile).validate(), Ok(()), "{profile}");
+        }
+        assert_eq!(Config::for_profile(Profile::Default), Config::default());
+    }
+
+    #[test]
+    fn an_out_of_range_setting_names_its_field_and_range() {
+        let config = Config {
+            release_ms: 5.0,
+            ..Config::default()
+        };
+        let error = config.validate().unwrap_err();
+        assert_eq!(
+            error,
+            ConfigError::OutOfRange {
+                field: "release_ms",
+                value: 5.0,
+                range: "8 to 60",
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "detector setting release_ms = 5 is out of range (8 to 60)"
+        );
+        let nan = Config {
+            min_pair_share: f32::NAN,
+            ..Config::default()
+        };
+        assert!(matches!(
+            nan.validate(),
+            Err(ConfigError::OutOfRange {
+                field: "min_pair_share",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn profiles_parse_by_name_in_any_case() {
+        for profile in Profile::ALL {
+            assert_eq!(profile.name().parse(), Ok(profile));
+            assert_eq!(profile.name().to_uppercase().parse(), Ok(profile));
+            assert_eq!(profile.to_string(), profile.name());
+        }
+        assert_eq!(
+            "loud".parse::<Profile>(),
+            Err(UnknownProfile("loud".to_string()))
+        );
+    }
+
+    #[test]
+    fn strict_accepts_less_and_noisy_more_than_the_default() {
+        let [default, strict, noisy] = Profile::ALL.map(Config::for_profile);
+        assert!(strict.max_reverse_twist_db < default.max_reverse_twist_db);
+        assert!(strict.min_pair_share > default.min_pair_share);
+        assert!(noisy.max_normal_twist_db > default.max_normal_twist_db);
+        assert!(noisy.min_pair_share < default.min_pair_share);
+    }
+}

@@ -518,3 +518,80 @@ impl Detector {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::SampleRate;
+    use crate::dsp::tone::{Cadence, render_digits};
+
+    fn keyed(digits: &str, on_ms: u64, off_ms: u64) -> Vec<f32> {
+        let digits: Vec<Digit> = digits
+            .chars()
+            .map(|c| Digit::from_char(c).unwrap())
+            .collect();
+        let cadence = Cadence {
+            on: Duration::from_millis(on_ms),
+            off: Duration::from_millis(off_ms),
+            level_dbm0: -10.0,
+        };
+        let mut samples = vec![0.0; 800];
+        samples.extend(render_digits(&digits, cadence, SampleRate::HZ_8000).unwrap());
+        samples
+    }
+
+    fn events(samples: &[f32]) -> Vec<Event> {
+        let mut detector = Detector::new(Config::default()).unwrap();
+        let mut events = Vec::new();
+        detector.process(samples, &mut |event| events.push(event));
+        detector.flush(&mut |event| events.push(event));
+        events
+    }
+
+    #[test]
+    fn a_key_is_pressed_at_its_onset_and_released_at_its_end() {
+        let events = events(&keyed("5", 100, 100));
+        let [Event::Pressed(pressed), Event::Released { keypress, end }] = events[..] else {
+            panic!("{events:?}");
+        };
+        assert_eq!(pressed, keypress);
+        assert_eq!(pressed.digit.to_string(), "5");
+        assert!((pressed.start - 800.0).abs() < 8.0, "{}", pressed.start);
+        assert!((end - 1_600.0).abs() < 8.0, "{end}");
+        let latency = pressed.detected as f64 - pressed.start;
+        assert!((204.0..=224.0).contains(&latency), "{latency}");
+        assert!((pressed.level_dbm0() + 10.0).abs() < 0.5);
+    }
+
+    #[test]
+    fn keys_separated_by_a_pause_are_two_digits_and_a_short_tone_none() {
+        let digits: Vec<String> = events(&keyed("19", 60, 60))
+            .iter()
+            .filter_map(|event| match event {
+                Event::Pressed(keypress) => Some(keypress.digit.to_string()),
+                Event::Released { .. } => None,
+            })
+            .collect();
+        assert_eq!(digits, ["1", "9"]);
+        assert!(events(&keyed("1", 20, 60)).is_empty());
+    }
+
+    #[test]
+    fn silence_gives_nothing_and_positions_count_samples() {
+        let mut detector = Detector::new(Config::default()).unwrap();
+        detector.process(&[0.0; 1_000], &mut |event| panic!("{event:?}"));
+        assert_eq!(detector.position(), 1_000);
+        detector.reset();
+        assert_eq!(detector.position(), 0);
+    }
+
+    #[test]
+    fn an_invalid_config_is_refused() {
+        let config = Config {
+            min_tone_ms: 5.0,
+            ..Config::default()
+        };
+        assert!(Detector::new(config).is_err());
+    }
+}
