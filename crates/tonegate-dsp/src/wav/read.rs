@@ -7,6 +7,9 @@ use super::header::read_full;
 use super::{Error, FORMAT_IEEE_FLOAT, FORMAT_PCM, Header, SampleFormat};
 use crate::codec::Encoding;
 
+/// Bytes [`WavReader::new`] buffers.
+const READ_BUFFER_LEN: usize = 8 * 1024;
+
 /// Size of the canonical header hound decodes behind.
 const CANONICAL_HEADER_LEN: usize = 44;
 
@@ -62,7 +65,8 @@ enum Stop {
 /// beyond ±1.0 included), except that NaN and infinities read as 0.0 so they cannot
 /// poison a filter downstream.
 ///
-/// Construction allocates a fixed 8 KiB read buffer (the reader need not be buffered);
+/// Construction allocates a fixed 8 KiB read buffer, or the size given to
+/// [`WavReader::with_capacity`] (the reader need not be buffered);
 /// [`WavReader::read_frames`] does not allocate.
 pub struct WavReader<R> {
     samples: Samples<R>,
@@ -76,7 +80,13 @@ pub struct WavReader<R> {
 impl<R: Read> WavReader<R> {
     /// Reads and validates the header; the reader is then at the first sample.
     pub fn new(reader: R) -> Result<Self, Error> {
-        let mut buffered = BufReader::new(reader);
+        Self::with_capacity(READ_BUFFER_LEN, reader)
+    }
+
+    /// [`WavReader::new`] with a read buffer of `capacity` bytes: a large file read in
+    /// large pieces takes fewer system calls.
+    pub fn with_capacity(capacity: usize, reader: R) -> Result<Self, Error> {
+        let mut buffered = BufReader::with_capacity(capacity, reader);
         let header = Header::read(&mut buffered)?;
         Self::with_buffer(header, buffered)
     }
@@ -85,7 +95,7 @@ impl<R: Read> WavReader<R> {
     /// first byte of the data chunk's samples. Fails as [`Header::sample_format`] does
     /// for encodings other than those listed on [`WavReader`].
     pub fn from_header(header: Header, reader: R) -> Result<Self, Error> {
-        Self::with_buffer(header, BufReader::new(reader))
+        Self::with_buffer(header, BufReader::with_capacity(READ_BUFFER_LEN, reader))
     }
 
     fn with_buffer(header: Header, buffered: BufReader<R>) -> Result<Self, Error> {

@@ -50,24 +50,17 @@ impl Detector {
     }
 
     /// The window's correlations with `exp(-j omega n)` for four `omegas`, n = 0 at its
-    /// oldest sample, computed directly from the samples (only at confirmation, so
-    /// rarely). The four phasor recurrences run side by side: each is a serial chain of
-    /// complex products, so one pass over the window overlaps their latencies.
+    /// oldest sample, computed directly from the samples (only as a candidate nears
+    /// confirmation, so rarely), in the side-by-side segments of [`Correlations`].
     fn window_correlations(&self, omegas: [f32; 4]) -> [Complex32; 4] {
-        let steps = omegas.map(|omega| Complex32::from_polar(1.0, -omega));
-        let mut correlations = Correlations4 {
-            phasor_re: [1.0; 4],
-            phasor_im: [0.0; 4],
-            sum_re: [0.0; 4],
-            sum_im: [0.0; 4],
-            step_re: steps.map(|step| step.re),
-            step_im: steps.map(|step| step.im),
-        };
         // Oldest block first: after block b the oldest of the window sits in slot (b + 1) % 5.
         let (older, newer) = self.recent.split_at(self.slot_start());
-        correlations.add(newer);
-        correlations.add(older);
-        std::array::from_fn(|k| Complex32::new(correlations.sum_re[k], correlations.sum_im[k]))
+        let mut window = [0.0f32; WINDOW_LEN];
+        window[..newer.len()].copy_from_slice(newer);
+        window[newer.len()..].copy_from_slice(older);
+        let mut correlations = Correlations::new(omegas);
+        correlations.add(&window);
+        correlations.sums()
     }
 
     /// Checks the newest 20 ms window.
@@ -127,8 +120,9 @@ impl Detector {
         let column = 4 + strongest(&power[4..]);
         // Cheap gates first: most blocks of speech, music and silence stop here.
         // Tone energy in the window is 2|W|^2/N; deviation can cost up to ~4 dB before correction.
-        let pair_energy = 2.0 * (power[row] + power[column]) / WINDOW_LEN as f32;
-        if pair_energy < 0.4 * self.config.min_pair_share * energy {
+        // (Both sides times N, so no division slows the common rejection.)
+        let pair_energy_n = 2.0 * (power[row] + power[column]);
+        if pair_energy_n < 0.4 * self.config.min_pair_share * energy * WINDOW_LEN as f32 {
             return None;
         }
         if power[row].min(power[column]) < self.min_window_power {
@@ -197,7 +191,7 @@ impl Detector {
             sum += self.block_ago(ago).bins[lane] * turn;
             turn *= step;
         }
-        sum.norm()
+        magnitude(sum)
     }
 
     /// Share of the window that sound fills: 1 for steady sound throughout, m/5 for sound
@@ -219,33 +213,79 @@ impl Detector {
     }
 }
 
-/// Four running correlations `sum x[n] exp(-j omega n)`, split into real and imaginary
-/// parts so the compiler keeps the four in one vector register. Each lane performs the
-/// same operations, in the same order, as `sum += phasor * x; phasor *= step` on
-/// [`Complex32`].
-struct Correlations4 {
-    phasor_re: [f32; 4],
-    phasor_im: [f32; 4],
-    sum_re: [f32; 4],
-    sum_im: [f32; 4],
-    step_re: [f32; 4],
-    step_im: [f32; 4],
+/// Segments of the window whose correlations run side by side in
+/// [`Correlations::add`]: each is a serial chain of complex products, so running several
+/// overlaps their latencies.
+const SEGMENTS: usize = 4;
+/// Samples per segment.
+const SEGMENT_LEN: usize = WINDOW_LEN / SEGMENTS;
+/// Four frequencies times the segments: one lane each.
+const CORRELATION_LANES: usize = 4 * SEGMENTS;
+
+/// Four running correlations `sum x[n] exp(-j omega n)` over a window, each split into
+/// [`SEGMENTS`] segments whose sums add up at the end. Real and imaginary parts are kept
+/// apart so the compiler keeps the lanes in vector registers. Each lane performs the same
+/// operations as `sum += phasor * x; phasor *= step` on [`Complex32`].
+struct Correlations {
+    phasor_re: [f32; CORRELATION_LANES],
+    phasor_im: [f32; CORRELATION_LANES],
+    sum_re: [f32; CORRELATION_LANES],
+    sum_im: [f32; CORRELATION_LANES],
+    step_re: [f32; CORRELATION_LANES],
+    step_im: [f32; CORRELATION_LANES],
 }
 
-impl Correlations4 {
-    /// Continues the four correlations over `samples`.
+impl Correlations {
+    /// Starts the correlations with `exp(-j omega n)` for four `omegas`: lane
+    /// `4 * segment + k` holds frequency `k` from the segment's first sample on.
+    fn new(omegas: [f32; 4]) -> Correlations {
+        let steps = omegas.map(|omega| Complex32::from_polar(1.0, -omega));
+        // A segment starts SEGMENT_LEN steps after the one before.
+        let segment_steps = steps.map(|step| step.powu(SEGMENT_LEN as u32));
+        let phasors: [Complex32; CORRELATION_LANES] =
+            std::array::from_fn(|lane| segment_steps[lane % 4].powu((lane / 4) as u32));
+        let steps: [Complex32; CORRELATION_LANES] = std::array::from_fn(|lane| steps[lane % 4]);
+        Correlations {
+            phasor_re: phasors.map(|z| z.re),
+            phasor_im: phasors.map(|z| z.im),
+            sum_re: [0.0; CORRELATION_LANES],
+            sum_im: [0.0; CORRELATION_LANES],
+            step_re: steps.map(|z| z.re),
+            step_im: steps.map(|z| z.im),
+        }
+    }
+
+    /// Correlates the whole window, oldest sample first.
     #[inline(always)]
-    fn add(&mut self, samples: &[f32]) {
-        for &x in samples {
-            for k in 0..4 {
+    fn add(&mut self, window: &[f32; WINDOW_LEN]) {
+        for n in 0..SEGMENT_LEN {
+            let x: [f32; CORRELATION_LANES] =
+                std::array::from_fn(|lane| window[(lane / 4) * SEGMENT_LEN + n]);
+            for k in 0..CORRELATION_LANES {
                 let (re, im) = (self.phasor_re[k], self.phasor_im[k]);
-                self.sum_re[k] += re * x;
-                self.sum_im[k] += im * x;
+                self.sum_re[k] += re * x[k];
+                self.sum_im[k] += im * x[k];
                 self.phasor_re[k] = re * self.step_re[k] - im * self.step_im[k];
                 self.phasor_im[k] = im * self.step_re[k] + re * self.step_im[k];
             }
         }
     }
+
+    /// The four correlations over the whole window.
+    fn sums(&self) -> [Complex32; 4] {
+        std::array::from_fn(|k| {
+            (0..SEGMENTS).fold(Complex32::default(), |total, segment| {
+                let lane = 4 * segment + k;
+                total + Complex32::new(self.sum_re[lane], self.sum_im[lane])
+            })
+        })
+    }
+}
+
+/// `|z|` without `hypot`'s care for overflow (the detector's values are far from it),
+/// which costs more than the rest of a block's bookkeeping.
+pub(super) fn magnitude(z: Complex32) -> f32 {
+    z.norm_sqr().sqrt()
 }
 
 /// `sum_{n<N} exp(j delta n)` for the window length N: how a complex tone `delta`
@@ -261,13 +301,15 @@ fn dirichlet(delta: f32) -> Complex32 {
     Complex32::from_polar(magnitude, half * (n - 1.0))
 }
 
-/// Index of the largest value.
+/// Index of the largest value (the first, if several are equal). Written as selects
+/// rather than branches: in noise the winner is random, and mispredicted branches cost
+/// more here than the rest of the window's cheap gates.
 fn strongest(values: &[f32]) -> usize {
-    let mut best = 0;
-    for (k, &v) in values.iter().enumerate() {
-        if v > values[best] {
-            best = k;
-        }
+    let (mut best, mut best_value) = (0, values[0]);
+    for (k, &v) in values.iter().enumerate().skip(1) {
+        let better = v > best_value;
+        best = if better { k } else { best };
+        best_value = if better { v } else { best_value };
     }
     best
 }
@@ -285,26 +327,14 @@ mod tests {
     }
 
     #[test]
-    fn four_correlations_match_direct_sums() {
-        let samples: Vec<f32> = (0..WINDOW_LEN)
-            .map(|n| (n as f32 * 0.61).sin() + 0.3 * (n as f32 * 1.7).cos())
-            .collect();
+    fn segmented_correlations_match_direct_sums() {
+        let samples: [f32; WINDOW_LEN] =
+            std::array::from_fn(|n| (n as f32 * 0.61).sin() + 0.3 * (n as f32 * 1.7).cos());
         let omegas = [0.55, 0.61, 1.2, 1.7];
-        let steps = omegas.map(|omega: f32| Complex32::from_polar(1.0, -omega));
-        let mut correlations = Correlations4 {
-            phasor_re: [1.0; 4],
-            phasor_im: [0.0; 4],
-            sum_re: [0.0; 4],
-            sum_im: [0.0; 4],
-            step_re: steps.map(|step| step.re),
-            step_im: steps.map(|step| step.im),
-        };
-        let (first, second) = samples.split_at(70);
-        correlations.add(first);
-        correlations.add(second);
-        for (k, omega) in omegas.into_iter().enumerate() {
+        let mut correlations = Correlations::new(omegas);
+        correlations.add(&samples);
+        for (omega, got) in omegas.into_iter().zip(correlations.sums()) {
             let expected = direct(&samples, omega);
-            let got = Complex32::new(correlations.sum_re[k], correlations.sum_im[k]);
             assert!(
                 (got - expected).norm() < 1e-3,
                 "{omega}: {got} vs {expected}"

@@ -3,7 +3,7 @@
 
 use num_complex::Complex32;
 
-use super::analysis::Qualified;
+use super::analysis::{Qualified, magnitude};
 use super::goertzel::{self, Bank, BlockResult, LANES};
 use super::{
     ANALYSIS_RATE, BLOCK_LEN, CANDIDATE_BRIDGE_BLOCKS, CONFIRM_FRACTION, Config, ConfigError,
@@ -101,11 +101,11 @@ impl Detector {
             if self.block_fill == 0 && rest.len() >= goertzel::BATCH * BLOCK_LEN {
                 let (batch, tail) = rest.split_at(goertzel::BATCH * BLOCK_LEN);
                 let results = self.bank.process_blocks(batch);
-                for (block, result) in batch.chunks_exact(BLOCK_LEN).zip(results) {
-                    let start = self.slot_start();
-                    self.recent[start..start + BLOCK_LEN].copy_from_slice(block);
+                // By reference: iterating the array by value would copy it first.
+                for (block, result) in batch.chunks_exact(BLOCK_LEN).zip(&results) {
+                    self.store_block(block);
                     self.check_half_block(on_event);
-                    self.analyse_block(result, on_event);
+                    self.analyse_block(*result, on_event);
                 }
                 rest = tail;
                 continue;
@@ -160,7 +160,7 @@ impl Detector {
 
     /// Takes in the bank's `result` for the block just completed in `recent`.
     fn analyse_block(&mut self, mut result: BlockResult, on_event: &mut impl FnMut(Event)) {
-        result.energy = self.ac_energy(result.energy);
+        result.energy = Self::ac_energy(&result);
         self.history[(self.blocks_done % HISTORY_BLOCKS as u64) as usize] = result;
         self.blocks_done += 1;
         // A sounding digit whose tones still hold needs no window test: the common case
@@ -179,25 +179,26 @@ impl Detector {
         self.step(qualified, on_event);
     }
 
-    /// The energy of the block just completed in `recent` without its mean: a DC offset
-    /// (a cheap sound card, an unbalanced line) is not sound, and left in it would count
-    /// against the pair's share of the window.
-    fn ac_energy(&self, energy: f32) -> f32 {
-        let start = self.slot_start();
-        // Eight running sums side by side, so the compiler vectorises them.
-        let mut lanes = [0.0f32; 8];
-        for chunk in self.recent[start..start + BLOCK_LEN].chunks_exact(8) {
-            for (lane, &x) in lanes.iter_mut().zip(chunk) {
-                *lane += x;
-            }
-        }
-        let sum: f32 = lanes.iter().sum();
-        let dc = sum * sum / BLOCK_LEN as f32;
+    /// The block's energy without its mean: a DC offset (a cheap sound card, an
+    /// unbalanced line) is not sound, and left in it would count against the pair's share
+    /// of the window. The bank sums the samples in the same pass as their squares.
+    fn ac_energy(result: &BlockResult) -> f32 {
+        let dc = result.sum * result.sum / BLOCK_LEN as f32;
         if dc.is_finite() {
-            (energy - dc).max(0.0)
+            (result.energy - dc).max(0.0)
         } else {
-            energy
+            result.energy
         }
+    }
+
+    /// Copies a whole block into its slot of `recent` (a copy of known length, which the
+    /// compiler inlines rather than calling `memmove`).
+    fn store_block(&mut self, block: &[f32]) {
+        let start = self.slot_start();
+        let slot: &mut [f32; BLOCK_LEN] = (&mut self.recent[start..start + BLOCK_LEN])
+            .try_into()
+            .expect("a slot is one block");
+        *slot = block.try_into().expect("a whole block");
     }
 
     /// Where the block being filled lives in `recent`.
@@ -220,8 +221,8 @@ impl Detector {
     fn block_fraction(&self, ago: usize, digit: Digit, full_block: [f32; 2]) -> [f32; 2] {
         let bins = &self.block_ago(ago).bins;
         [
-            bins[digit.row()].norm() / full_block[0],
-            bins[4 + digit.column()].norm() / full_block[1],
+            magnitude(bins[digit.row()]) / full_block[0],
+            magnitude(bins[4 + digit.column()]) / full_block[1],
         ]
     }
 
@@ -255,7 +256,7 @@ impl Detector {
         let bins = &self.block_ago(ago).bins;
         [(new.row(), old.row()), (4 + new.column(), 4 + old.column())]
             .into_iter()
-            .all(|(n, o)| n == o || bins[n].norm() >= bins[o].norm())
+            .all(|(n, o)| n == o || bins[n].norm_sqr() >= bins[o].norm_sqr())
     }
 
     /// Whether block `ago` holds the pair.
@@ -271,7 +272,7 @@ impl Detector {
             .into_iter()
             .zip(full_block)
             .all(|(lane, full)| {
-                (newest[lane] + previous[lane]).norm() >= CONFIRM_FRACTION * 2.0 * full
+                magnitude(newest[lane] + previous[lane]) >= CONFIRM_FRACTION * 2.0 * full
             })
     }
 
