@@ -95,20 +95,21 @@ fn correlate_lanes<const N: usize>(
     // their accumulators would crowd the correlations out of the registers.
     let mut energy = [0.0f32; N];
     let mut sum = [0.0f32; N];
-    for b in 0..N {
+    for ((block, energy), sum) in blocks.iter().zip(&mut energy).zip(&mut sum) {
         let (mut squares, mut values) = ([0.0f32; LANES], [0.0f32; LANES]);
-        for chunk in blocks[b].chunks_exact(LANES) {
-            for k in 0..LANES {
-                squares[k] += chunk[k] * chunk[k];
-                values[k] += chunk[k];
+        for chunk in block.chunks_exact(LANES) {
+            for ((square, value), &x) in squares.iter_mut().zip(&mut values).zip(chunk) {
+                *square += x * x;
+                *value += x;
             }
         }
-        for (k, x) in blocks[b].chunks_exact(LANES).remainder().iter().enumerate() {
-            squares[k] += x * x;
-            values[k] += x;
+        let remainder = block.chunks_exact(LANES).remainder();
+        for ((square, value), &x) in squares.iter_mut().zip(&mut values).zip(remainder) {
+            *square += x * x;
+            *value += x;
         }
-        energy[b] = squares.iter().sum();
-        sum[b] = values.iter().sum();
+        *energy = squares.iter().sum();
+        *sum = values.iter().sum();
     }
     std::array::from_fn(|b| (re[b], im[b], energy[b], sum[b]))
 }

@@ -261,10 +261,10 @@ impl Correlations {
         for n in 0..SEGMENT_LEN {
             let x: [f32; CORRELATION_LANES] =
                 std::array::from_fn(|lane| window[(lane / 4) * SEGMENT_LEN + n]);
-            for k in 0..CORRELATION_LANES {
+            for (k, &x) in x.iter().enumerate() {
                 let (re, im) = (self.phasor_re[k], self.phasor_im[k]);
-                self.sum_re[k] += re * x[k];
-                self.sum_im[k] += im * x[k];
+                self.sum_re[k] += re * x;
+                self.sum_im[k] += im * x;
                 self.phasor_re[k] = re * self.step_re[k] - im * self.step_im[k];
                 self.phasor_im[k] = im * self.step_re[k] + re * self.step_im[k];
             }
