@@ -1,14 +1,20 @@
 //! Throughput by CPU time: the detector and the receiver at 8, 16, 24 and 48 kHz over
-//! 30 s of keyed digits in faint noise, timed with this thread's CPU clock, so the
-//! figures hold on a machine busy with other work (criterion's wall-clock figures in
-//! `benches/detector.rs` do not). Prints samples per second and x real time per core.
+//! 30 s of keyed digits in faint noise, and the path of `tonegate detect` on a 16-bit
+//! WAV file (reading and decoding the file from memory, then the receiver), timed with
+//! this thread's CPU clock, so the figures hold on a machine busy with other work
+//! (criterion's wall-clock figures in `benches/detector.rs` do not). Prints samples per
+//! second and x real time per core.
 //!
 //! `cargo bench --bench cpu_time`
 
 mod common;
 
+use std::io::Cursor;
+
 use tonegate::SampleRate;
+use tonegate::codec::Encoding;
 use tonegate::dsp::dtmf::{Config, Detector};
+use tonegate::media::wav::{self, WavReader};
 use tonegate::receiver::Receiver;
 
 const SECONDS: usize = 30;
@@ -43,6 +49,29 @@ fn main() {
     detector.process(&samples, &mut |_| digits += 1);
     report(
         "detector 8000 Hz",
+        rate,
+        samples.len(),
+        thread_cpu_seconds() - start,
+        digits / 2,
+    );
+    // The file path: a 16-bit WAV in memory, read 4 096 frames at a time as `detect` does.
+    let mut file = Vec::new();
+    wav::write_wav(&mut file, rate.hz(), 1, Encoding::S16le, &samples).unwrap();
+    let mut receiver = Receiver::new(rate, Config::default()).unwrap();
+    let mut frames = vec![0.0f32; 4_096];
+    let mut digits = 0;
+    let start = thread_cpu_seconds();
+    let mut reader = WavReader::new(Cursor::new(&file)).unwrap();
+    loop {
+        let read = reader.read_frames(&mut frames).unwrap();
+        if read == 0 {
+            break;
+        }
+        receiver.process(&frames[..read], &mut |_| digits += 1);
+    }
+    receiver.flush(&mut |_| digits += 1);
+    report(
+        "s16 WAV + receiver 8000",
         rate,
         samples.len(),
         thread_cpu_seconds() - start,

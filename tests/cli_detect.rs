@@ -297,3 +297,111 @@ fn profile_sets_the_twist_accepted() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown detector profile"));
     let _ = std::fs::remove_file(path);
 }
+
+/// Keys `digits` at -10 dBm0 per tone, 70 ms on and off after 100 ms of silence, at `hz`.
+fn keyed(digits: &str, hz: u32) -> Vec<f32> {
+    use std::time::Duration;
+    use tonegate::SampleRate;
+    use tonegate::dsp::keypad::Digit;
+    use tonegate::dsp::tone::{Cadence, render_digits};
+    let rate = SampleRate::new(hz).unwrap();
+    let digits: Vec<Digit> = digits
+        .chars()
+        .map(|c| Digit::from_char(c).unwrap())
+        .collect();
+    let cadence = Cadence {
+        on: Duration::from_millis(70),
+        off: Duration::from_millis(70),
+        level_dbm0: -10.0,
+    };
+    let mut samples = vec![0.0; rate.ms_to_samples(100.0)];
+    samples.extend(render_digits(&digits, cadence, rate).unwrap());
+    samples
+}
+
+/// Writes `channels` (equal lengths) as an interleaved WAV file of `bits`-bit PCM at `hz`
+/// with hound, into the temp directory.
+fn pcm_file(name: &str, hz: u32, bits: u16, channels: &[Vec<f32>]) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("tonegate-{}-{name}", std::process::id()));
+    let spec = hound::WavSpec {
+        channels: channels.len() as u16,
+        sample_rate: hz,
+        bits_per_sample: bits,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(&path, spec).unwrap();
+    let full_scale = f32::from(1u16 << (bits - 1));
+    for n in 0..channels[0].len() {
+        for channel in channels {
+            let value = (channel[n] * full_scale).round() as i32;
+            match bits {
+                8 => writer.write_sample(value as i8).unwrap(),
+                _ => writer.write_sample(value).unwrap(),
+            }
+        }
+    }
+    writer.finalize().unwrap();
+    path
+}
+
+/// Digits per channel, in order, from `detect --format jsonl`.
+fn digits_by_channel(output: &Output) -> Vec<(u16, String)> {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut channels: Vec<(u16, String)> = Vec::new();
+    for row in rows(output) {
+        match channels
+            .iter_mut()
+            .find(|(channel, _)| *channel == row.channel)
+        {
+            Some((_, digits)) => digits.push_str(&row.digit),
+            None => channels.push((row.channel, row.digit)),
+        }
+    }
+    channels.sort();
+    channels
+}
+
+#[test]
+fn an_8_bit_wav_file_is_read() {
+    let path = pcm_file("8bit.wav", 8_000, 8, &[keyed("5A0#", 8_000)]);
+    let output = detect(&["--format", "jsonl", path.to_str().unwrap()]);
+    assert_eq!(digits_by_channel(&output), [(0, "5A0#".to_string())]);
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn a_44k1_stereo_file_gives_each_channel_its_own_digits() {
+    let keys = keyed("2468", 44_100);
+    let silence = vec![0.0; keys.len()];
+    let left_only = pcm_file("left.wav", 44_100, 16, &[keys.clone(), silence.clone()]);
+    let output = detect(&["--format", "jsonl", left_only.to_str().unwrap()]);
+    assert_eq!(digits_by_channel(&output), [(0, "2468".to_string())]);
+    let right_only = pcm_file("right.wav", 44_100, 16, &[silence, keys.clone()]);
+    let output = detect(&["--format", "jsonl", right_only.to_str().unwrap()]);
+    assert_eq!(digits_by_channel(&output), [(1, "2468".to_string())]);
+    let both = pcm_file("both.wav", 44_100, 16, &[keys.clone(), keys]);
+    let output = detect(&["--format", "jsonl", both.to_str().unwrap()]);
+    assert_eq!(
+        digits_by_channel(&output),
+        [(0, "2468".to_string()), (1, "2468".to_string())]
+    );
+    for path in [left_only, right_only, both] {
+        std::fs::remove_file(path).unwrap();
+    }
+}
+
+#[test]
+fn a_4_khz_file_is_refused_with_the_reason() {
+    let path = pcm_file("4k.wav", 4_000, 16, &[vec![0.0; 4_000]]);
+    let output = detect(&[path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("4000 Hz"), "{stderr}");
+    assert!(stderr.contains("sox"), "says how to convert it: {stderr}");
+    std::fs::remove_file(path).unwrap();
+}

@@ -7,7 +7,9 @@
 //! Asserted: no row of the default and strict profiles reports a false digit (the noisy
 //! profile trades some for tones in noise); the default profile accepts
 //! twist from -12 to +10 dB and clipping up to 15 dB of overdrive entirely; the codec
-//! rows find what the README states; the profiles differ where their settings differ.
+//! rows find what the README states (AMR-NB at 12.2 kbit/s: every tone); keys at
+//! telephone level are found under dial tone; the profiles differ where their settings
+//! differ.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -76,6 +78,25 @@ fn robustness_corpus_without_false_digits() {
     assert_eq!(detected(&default, "IMA ADPCM: standard, 8 kHz"), 96);
     assert!(detected(&default, "GSM-FR: standard, 8 kHz") >= 92);
     assert!(detected(&default, "AMR-NB: standard, 8 kHz") >= 78);
+    for row in [
+        "standard",
+        "15 dB S/N",
+        "twist +4 dB",
+        "twist -8 dB",
+        "+1.5 %",
+        "-25 dBm0",
+    ] {
+        let name = format!("AMR-NB 12.2: {row}, 8 kHz");
+        assert_eq!(detected(&default, &name), 96, "{name}");
+    }
+    // Keys at telephone level under dial tone, and weaker ones once it stops.
+    for name in [
+        "sweep: first keys -6/-4 dBm0 under dial tone",
+        "sweep: first keys -8/-8 dBm0 under dial tone",
+        "sweep: first keys -20 dBm0, dial tone 40 ms in",
+    ] {
+        assert_eq!(detected(&default, name), 96, "{name}");
+    }
     assert!(detected(&default, "speech +10 dB S/I, 8 kHz") >= 88);
     assert!(detected(&default, "music +10 dB S/I, 8 kHz") >= 92);
 
@@ -84,5 +105,9 @@ fn robustness_corpus_without_false_digits() {
     assert_eq!(detected(&strict, "sweep: twist +8 dB"), 0);
     let noisy = evaluate("noisy");
     assert!(detected(&noisy, "sweep: white noise +0 dB S/N") > 48);
+    assert_eq!(
+        detected(&noisy, "sweep: first keys -10/-10 dBm0 under dial tone"),
+        96
+    );
     assert_eq!(detected(&default, "sweep: white noise +0 dB S/N"), 0);
 }

@@ -14,8 +14,9 @@ use super::input::Input;
 use super::output::{DigitRow, DigitWriter, tenth};
 use super::{ChannelSelection, DetectArgs, DetectFormat};
 
-/// Frames read per step.
-const CHUNK_FRAMES: usize = 4_096;
+/// Frames read per step: a multiple of the 160 samples (five 4 ms blocks) the detector
+/// analyses in one batch, so 8 kHz input never falls back to block-by-block work.
+const CHUNK_FRAMES: usize = 4_000;
 /// Files shorter than this many frames get no progress bar.
 const PROGRESS_MIN_FRAMES: u64 = 8_000 * 120;
 
@@ -34,8 +35,12 @@ pub(super) fn run(args: &DetectArgs) -> anyhow::Result<ExitCode> {
         (true, _, _) => bail!("--raw needs --rate and --encoding"),
         (false, _, _) => None,
     };
-    let stdout = io::stdout().lock();
-    let mut writer = DigitWriter::new(stdout, args.format);
+    // Rows go out as they come where someone may be waiting for them (a terminal, or
+    // audio streaming in on standard input); into a file or pipe they go in batches,
+    // one write per 64 KiB rather than one per digit.
+    let live = io::stdout().is_terminal() || args.files.iter().any(|f| f.as_os_str() == "-");
+    let stdout = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+    let mut writer = DigitWriter::new(stdout, args.format, live);
     let mut failed = false;
     for path in &args.files {
         let name = path.display().to_string();
@@ -109,11 +114,16 @@ fn detect_file<W: Write>(
             Err(error) => break Err(error),
         };
         for (receiver, &channel) in receivers.iter_mut().zip(&selected) {
-            let samples = &mut channel_samples[..read];
-            let interleaved = frames.chunks_exact(usize::from(channels));
-            for (sample, frame) in samples.iter_mut().zip(interleaved) {
-                *sample = frame[usize::from(channel)];
-            }
+            let samples = if channels == 1 {
+                &frames[..read]
+            } else {
+                let samples = &mut channel_samples[..read];
+                let interleaved = frames.chunks_exact(usize::from(channels));
+                for (sample, frame) in samples.iter_mut().zip(interleaved) {
+                    *sample = frame[usize::from(channel)];
+                }
+                samples
+            };
             receiver.process(samples, &mut |event| emit(channel, event, &mut output));
         }
         if let Some(bar) = &progress {
@@ -126,6 +136,9 @@ fn detect_file<W: Write>(
     // A cut or damaged input still yields the digits found before the damage.
     for (receiver, &channel) in receivers.iter_mut().zip(&selected) {
         receiver.flush(&mut |event| emit(channel, event, &mut output));
+    }
+    if output.is_ok() {
+        output = writer.flush();
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();

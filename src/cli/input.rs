@@ -6,12 +6,14 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use tonegate::SampleRate;
 use tonegate::codec::Encoding;
-use tonegate::media::wav::WavReader;
+use tonegate::media::wav::{self, WavReader};
+use tonegate::{SampleRate, SampleRateError};
 
 /// Bytes read per call from headerless input.
 const RAW_READ_BYTES: usize = 16 * 1024;
+/// Bytes a WAV file is read by per call: an hour of 8 kHz audio in under a thousand.
+const READ_BYTES: usize = 64 * 1024;
 
 /// An open audio input delivering interleaved frames as `f32`.
 pub(super) struct Input {
@@ -46,7 +48,8 @@ impl Input {
             if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
                 bail!("file is empty");
             }
-            Box::new(BufReader::with_capacity(64 * 1024, file))
+            // Both readers below buffer their input themselves.
+            Box::new(file)
         };
         match raw {
             Some((rate, encoding)) => {
@@ -70,7 +73,7 @@ impl Input {
                 })
             }
             None => {
-                let wav = WavReader::new(reader)?;
+                let wav = WavReader::with_capacity(READ_BYTES, reader).map_err(explain_low_rate)?;
                 Ok(Input {
                     rate: SampleRate::new(wav.sample_rate())?,
                     channels: wav.channels(),
@@ -115,6 +118,20 @@ fn starts_with_riff(reader: &mut impl BufRead) -> anyhow::Result<bool> {
         }
     };
     Ok(head.starts_with(b"RIFF"))
+}
+
+/// Says what to do with a file below 8 kHz (a 4 kHz recording, say): the receiver takes
+/// the rates live streams use, 8 to 48 kHz, and leaves upsampling to a tool made for it.
+fn explain_low_rate(error: wav::Error) -> anyhow::Error {
+    match error {
+        wav::Error::UnsupportedRate(SampleRateError(hz)) if hz < SampleRate::MIN => {
+            anyhow::anyhow!(
+                "{error}; the detector reads 8 to 48 kHz, so upsample it first, e.g. \
+             `sox in.wav -r 8000 out.wav`"
+            )
+        }
+        error => error.into(),
+    }
 }
 
 impl RawReader {

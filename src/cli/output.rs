@@ -30,15 +30,19 @@ pub(super) struct DigitWriter<W: Write> {
     out: W,
     format: DetectFormat,
     header_written: bool,
+    flush_each_row: bool,
 }
 
 impl<W: Write> DigitWriter<W> {
-    /// A writer for `format` onto `out`.
-    pub(super) fn new(out: W, format: DetectFormat) -> Self {
+    /// A writer for `format` onto `out`. With `flush_each_row`, each row is flushed as
+    /// it is written (for someone or something reading live); otherwise rows wait in
+    /// `out`'s buffer until [`Self::flush`].
+    pub(super) fn new(out: W, format: DetectFormat, flush_each_row: bool) -> Self {
         DigitWriter {
             out,
             format,
             header_written: false,
+            flush_each_row,
         }
     }
 
@@ -86,6 +90,14 @@ impl<W: Write> DigitWriter<W> {
                 )?;
             }
         }
+        if self.flush_each_row {
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes out the rows still buffered.
+    pub(super) fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 }

@@ -73,11 +73,28 @@ struct Keying {
     /// Dial tone (350 + 440 Hz, -13 dBm0 each) through each pause and this many ms
     /// into the next tone, as when a first key press overlaps dial tone.
     dial_tone_overlap_ms: Option<f32>,
+    /// Dial tone under the first key of each pair (the keys go in pairs, see
+    /// [`KeyOrder::Repeated`]): a line where the caller starts keying before the exchange
+    /// has stopped its dial tone.
+    first_key_dial_tone: Option<DialTone>,
     /// Recorded interference mixed in, at this signal-to-interference ratio (dB).
     interference: Option<(Recording, f32)>,
     /// Index into [`Extras::codecs`] of the codec the signal passes through.
     codec: Option<usize>,
 }
+
+/// Dial tone (350 + 440 Hz) sounding for [`DIAL_TONE_LEAD_MS`] before a key and on into it.
+#[derive(Debug, Clone, Copy)]
+struct DialTone {
+    /// Level of each of the two tones, dBm0 (-13 is the North American precise dial tone).
+    dbm0: f32,
+    /// How long the dial tone goes on after the key's onset, ms; past the key's length it
+    /// sounds on into the pause.
+    overlap_ms: f32,
+}
+
+/// How long dial tone sounds before the key it overlaps, ms.
+const DIAL_TONE_LEAD_MS: f32 = 400.0;
 
 /// Which recording of [`Extras`] a row mixes in.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -120,6 +137,7 @@ const NOMINAL: Keying = Keying {
     clip_db: None,
     dc_offset: 0.0,
     dial_tone_overlap_ms: None,
+    first_key_dial_tone: None,
     interference: None,
     codec: None,
 };
@@ -166,6 +184,7 @@ impl Condition {
                 self.expectation == Expectation::Accept
                     && keying.dropout_ms.is_none()
                     && keying.dial_tone_overlap_ms.is_none()
+                    && keying.first_key_dial_tone.is_none()
             }
             _ => false,
         }
@@ -241,6 +260,7 @@ pub fn run_with(rate: SampleRate, config: &dtmf::Config, extras: &Extras) -> Res
     let mut all = suite();
     all.extend(sweeps());
     all.extend(extra_rows(extras));
+    all.extend(dial_tone_rows());
     for (index, condition) in all.into_iter().enumerate() {
         let mut rng = ChaCha8Rng::seed_from_u64(0x746f_6e65 + index as u64);
         let rate = if condition.narrowband {
@@ -569,7 +589,11 @@ fn synthesise_digits(
         KeyOrder::Changes => key_changes(),
     };
     let mut pause_start = 0;
-    for digit in digits {
+    for (index, digit) in digits.into_iter().enumerate() {
+        let dial_tone = keying.first_key_dial_tone.filter(|_| index % 2 == 0);
+        if dial_tone.is_some() {
+            samples.resize(samples.len() + ms(DIAL_TONE_LEAD_MS), 0.0);
+        }
         let on = samples.len();
         // Keys sent back to back vary in length by up to a block instead, so that key
         // changes too fall anywhere in a block.
@@ -635,6 +659,21 @@ fn synthesise_digits(
             0
         };
         samples.resize(samples.len() + ms(keying.off_ms) + jitter, 0.0);
+        if let Some(dial) = dial_tone {
+            let until = on + ms(dial.overlap_ms);
+            if until > samples.len() {
+                samples.resize(until, 0.0);
+            }
+            for hz in [350.0, 440.0] {
+                add_sine(
+                    &mut samples[on - ms(DIAL_TONE_LEAD_MS)..until],
+                    rate,
+                    hz,
+                    dbm0_to_peak(dial.dbm0),
+                    rng.random(),
+                );
+            }
+        }
     }
     samples.resize(samples.len() + ms(100.0), 0.0);
     if let Some(snr_db) = keying.snr_db {
@@ -733,6 +772,51 @@ fn sweeps() -> Vec<Condition> {
                 snr_db: Some(snr as f32),
                 ..NOMINAL
             },
+        ));
+    }
+    rows
+}
+
+/// Sweeps of the first key of each pair over dial tone at -13 dBm0 that sounds 400 ms
+/// before it and through all of it (100 ms keys, 100 ms pauses), at key levels from
+/// telephone level (-6 / -4 dBm0) down to -20 dBm0; then a dial tone that stops 40 ms
+/// into the key, as when the exchange stops it on the first key. Listed last, so the
+/// seeds of the rows before them stay as they were.
+fn dial_tone_rows() -> Vec<Condition> {
+    let measure = |name: String, keying: Keying| Condition {
+        name,
+        expectation: Expectation::Measure,
+        signal: Signal::Digits(keying),
+        narrowband: false,
+    };
+    let overlapped = |low_dbm0: f32, high_dbm0: f32, overlap_ms: f32| Keying {
+        low_dbm0,
+        high_dbm0,
+        on_ms: 100.0,
+        off_ms: 100.0,
+        first_key_dial_tone: Some(DialTone {
+            dbm0: -13.0,
+            overlap_ms,
+        }),
+        ..NOMINAL
+    };
+    let mut rows = Vec::new();
+    for (low, high) in [
+        (-6.0, -4.0),
+        (-8.0, -8.0),
+        (-10.0, -10.0),
+        (-15.0, -15.0),
+        (-20.0, -20.0),
+    ] {
+        rows.push(measure(
+            format!("sweep: first keys {low:+}/{high:+} dBm0 under dial tone"),
+            overlapped(low, high, 100.0),
+        ));
+    }
+    for level in [-10.0, -20.0] {
+        rows.push(measure(
+            format!("sweep: first keys {level:+} dBm0, dial tone 40 ms in"),
+            overlapped(level, level, 40.0),
         ));
     }
     rows

@@ -10,7 +10,9 @@
 //! Input is handed to the resampler in pieces that end on the resampler's own processing
 //! boundaries, so both the digits and the `detected` positions are the same whatever
 //! chunking the caller uses, and `detected` is exactly the input position at which a
-//! real-time caller would have seen the event.
+//! real-time caller would have seen the event. Input already at the analysis rate goes
+//! to the detector whole, with no resampler and no copy: there input and analysis
+//! positions are the same, and the detector's own `detected` is the input position.
 
 use crate::SampleRate;
 use crate::dsp::dtmf::{self, ANALYSIS_RATE, Detector, Event};
@@ -30,7 +32,8 @@ pub enum Error {
 /// DTMF receiver for one channel: resampler plus detector.
 #[derive(Debug)]
 pub struct Receiver {
-    resampler: Resampler,
+    /// `None` for input at the analysis rate.
+    resampler: Option<Resampler>,
     detector: Detector,
     scratch: Vec<f32>,
     /// Input samples per piece handed to the resampler.
@@ -44,11 +47,21 @@ pub struct Receiver {
 impl Receiver {
     /// Builds a receiver for input at `rate` with the given detector settings.
     pub fn new(rate: SampleRate, config: dtmf::Config) -> Result<Receiver, Error> {
+        let detector = Detector::new(config)?;
         let analysis = SampleRate::new(ANALYSIS_RATE).expect("analysis rate is supported");
+        if rate == analysis {
+            return Ok(Receiver {
+                resampler: None,
+                detector,
+                scratch: Vec::new(),
+                step_len: 0,
+                consumed: 0,
+                reported_at: 0,
+            });
+        }
         let resampler = Resampler::with_filter(rate, analysis, Filter::Detection)?;
-        // Pieces end where the resampler produces output; a pass-through has no such
-        // boundaries, so its pieces end where the detector finishes a half block (where
-        // it may report a digit).
+        // Pieces end where the resampler produces output; one without such boundaries
+        // gets pieces of a half block (where the detector may report a digit).
         let step_len = match resampler.chunk_len() {
             0 | 1 => dtmf::HALF_BLOCK,
             chunk => chunk,
@@ -60,8 +73,8 @@ impl Receiver {
                 .max(resampler.max_flush_len())
         ];
         Ok(Receiver {
-            resampler,
-            detector: Detector::new(config)?,
+            resampler: Some(resampler),
+            detector,
             scratch,
             step_len,
             consumed: 0,
@@ -72,43 +85,48 @@ impl Receiver {
     /// Consumes `samples` at the input rate and calls `on_event` for each event, in order.
     /// Allocation-free.
     pub fn process(&mut self, samples: &[f32], on_event: &mut impl FnMut(Event)) {
+        let Some(resampler) = &mut self.resampler else {
+            self.detector.process(samples, on_event);
+            return;
+        };
         let mut rest = samples;
         while !rest.is_empty() {
             let until_boundary = self.step_len - (self.consumed % self.step_len as u64) as usize;
             let take = rest.len().min(until_boundary);
             let (piece, tail) = rest.split_at(take);
-            let produced = self.resampler.process(piece, &mut self.scratch);
+            let produced = resampler.process(piece, &mut self.scratch);
             self.consumed += take as u64;
-            self.detect(produced, on_event);
+            let mut clock = InputClock {
+                resampler,
+                consumed: self.consumed,
+                reported_at: &mut self.reported_at,
+            };
+            self.detector
+                .process(&self.scratch[..produced], &mut |event| {
+                    on_event(clock.map_event(event))
+                });
             rest = tail;
         }
     }
 
     /// Ends the stream: drains the resampler, ends a sounding digit, and resets.
     pub fn flush(&mut self, on_event: &mut impl FnMut(Event)) {
-        let produced = self.resampler.flush(&mut self.scratch);
-        self.detect(produced, on_event);
+        let Some(resampler) = &mut self.resampler else {
+            self.detector.flush(on_event);
+            return;
+        };
+        let produced = resampler.flush(&mut self.scratch);
         let mut clock = InputClock {
-            resampler: &self.resampler,
+            resampler,
             consumed: self.consumed,
             reported_at: &mut self.reported_at,
         };
+        let mut on_event = |event| on_event(clock.map_event(event));
         self.detector
-            .flush(&mut |event| on_event(clock.map_event(event)));
-        self.resampler.reset();
+            .process(&self.scratch[..produced], &mut on_event);
+        self.detector.flush(&mut on_event);
+        resampler.reset();
         self.consumed = 0;
-    }
-
-    fn detect(&mut self, produced: usize, on_event: &mut impl FnMut(Event)) {
-        let mut clock = InputClock {
-            resampler: &self.resampler,
-            consumed: self.consumed,
-            reported_at: &mut self.reported_at,
-        };
-        self.detector
-            .process(&self.scratch[..produced], &mut |event| {
-                on_event(clock.map_event(event))
-            });
     }
 }
 

@@ -51,8 +51,8 @@ const UNIT_ROTATORS: [[f64; LANES]; 2] = [[1.0; LANES], [0.0; LANES]];
 /// Blocks between renormalisations of the f64 rotators (drift per block is ~1e-16).
 const RENORMALISE_BLOCKS: u32 = 1024;
 
-/// Real parts, imaginary parts and energy of one block's correlations.
-type Correlations = ([f32; LANES], [f32; LANES], f32);
+/// Real parts, imaginary parts, energy and sum of one block's correlations.
+type Correlations = ([f32; LANES], [f32; LANES], f32, f32);
 
 /// The analysis of `N` consecutive blocks (correlation, then [`Phase::finish_block`]),
 /// compiled for the CPU the program runs on.
@@ -81,7 +81,6 @@ fn correlate_lanes<const N: usize>(
     }
     let mut re = [[0.0f32; LANES]; N];
     let mut im = [[0.0f32; LANES]; N];
-    let mut energy = [0.0f32; N];
     for m in 0..len {
         let (cos, sin) = (&cos[m], &sin[m]);
         for b in 0..N {
@@ -90,10 +89,29 @@ fn correlate_lanes<const N: usize>(
                 re[b][k] += x * cos[k];
                 im[b][k] += x * sin[k];
             }
-            energy[b] += x * x;
         }
     }
-    std::array::from_fn(|b| (re[b], im[b], energy[b]))
+    // Energy and sum in a pass of their own, eight samples abreast: inside the loop above
+    // their accumulators would crowd the correlations out of the registers.
+    let mut energy = [0.0f32; N];
+    let mut sum = [0.0f32; N];
+    for ((block, energy), sum) in blocks.iter().zip(&mut energy).zip(&mut sum) {
+        let (mut squares, mut values) = ([0.0f32; LANES], [0.0f32; LANES]);
+        for chunk in block.chunks_exact(LANES) {
+            for ((square, value), &x) in squares.iter_mut().zip(&mut values).zip(chunk) {
+                *square += x * x;
+                *value += x;
+            }
+        }
+        let remainder = block.chunks_exact(LANES).remainder();
+        for ((square, value), &x) in squares.iter_mut().zip(&mut values).zip(remainder) {
+            *square += x * x;
+            *value += x;
+        }
+        *energy = squares.iter().sum();
+        *sum = values.iter().sum();
+    }
+    std::array::from_fn(|b| (re[b], im[b], energy[b], sum[b]))
 }
 
 /// Correlates `N` consecutive blocks and moves them to the stream phase reference.
@@ -106,8 +124,10 @@ fn analyse_lanes<const N: usize>(
 ) -> [BlockResult; N] {
     // A plain loop rather than `map`, whose closure would not inherit the AVX2 codegen.
     let mut results = [BlockResult::default(); N];
-    for (result, correlations) in results.iter_mut().zip(correlate_lanes(blocks, cos, sin)) {
-        *result = phase.finish_block(correlations);
+    // By reference: iterating the array by value would copy it first.
+    let correlations = correlate_lanes(blocks, cos, sin);
+    for (result, correlations) in results.iter_mut().zip(&correlations) {
+        *result = phase.finish_block(*correlations);
     }
     results
 }
@@ -161,6 +181,8 @@ pub struct BlockResult {
     pub bins: [Complex32; LANES],
     /// Sum of squared samples over the block.
     pub energy: f32,
+    /// Sum of the samples over the block (its mean times its length).
+    pub sum: f32,
 }
 
 impl Bank {
@@ -237,9 +259,10 @@ impl Bank {
     pub fn process_goertzel(&mut self, block: &[f32]) -> BlockResult {
         assert_eq!(block.len(), self.block_len, "block length mismatch");
         let last = (self.block_len - 1) as f64;
-        let mut energy = 0.0f32;
+        let (mut energy, mut sum) = (0.0f32, 0.0f32);
         for &x in block {
             energy += x * x;
+            sum += x;
         }
         let local = std::array::from_fn(|k| {
             let w = self.omega[k];
@@ -259,7 +282,7 @@ impl Bank {
             Complex32::new(x.re as f32, x.im as f32)
         });
         self.phase
-            .finish_block((local.map(|z| z.re), local.map(|z| z.im), energy))
+            .finish_block((local.map(|z| z.re), local.map(|z| z.im), energy, sum))
     }
 }
 
@@ -273,7 +296,7 @@ impl Phase {
     /// same operations in the same order as `num_complex`'s `*` and `*=`, so the eight
     /// lanes vectorise without changing a bit of the results.
     #[inline(always)]
-    fn finish_block(&mut self, (re, im, energy): Correlations) -> BlockResult {
+    fn finish_block(&mut self, (re, im, energy, sum): Correlations) -> BlockResult {
         let [rotator_re, rotator_im] = &mut self.rotator;
         let result = if energy.is_finite() {
             let turn_re = rotator_re.map(|r| r as f32);
@@ -286,6 +309,7 @@ impl Phase {
                     )
                 }),
                 energy,
+                sum,
             }
         } else {
             BlockResult::default()
@@ -340,6 +364,7 @@ mod tests {
             let a = fast.process(block);
             let b = reference.process_goertzel(block);
             assert!((a.energy - b.energy).abs() <= 1e-5 * b.energy.max(1.0));
+            assert!((a.sum - b.sum).abs() <= 1e-5 * b.energy.max(1.0));
             for k in 0..LANES {
                 let scale = 1.0 + b.bins[k].norm();
                 assert!(
