@@ -4,6 +4,7 @@ mod detect;
 mod evaluate;
 mod generate;
 mod input;
+mod logging;
 mod output;
 mod serve;
 mod token;

@@ -1,12 +1,13 @@
 //! `tonegate serve`: settings from defaults, then `--config FILE` (TOML), then
 //! `TONEGATE_*` environment variables, then flags.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use tonegate::server::{self, Config, LogFormat};
+
+use super::logging;
+use tonegate::server::{self, Config};
 
 /// Flags of `tonegate serve`.
 #[derive(Debug, clap::Args)]
@@ -56,12 +57,9 @@ pub(super) fn load_config(
         None => toml::Table::new(),
     };
     for (key, value) in env {
-        let Some(name) = key.strip_prefix("TONEGATE_") else {
+        let Some(name) = setting_name(&key) else {
             continue;
         };
-        if name == "LOG" {
-            continue;
-        }
         let name = name.to_ascii_lowercase();
         // A number or boolean if it reads as one, else a string.
         let parsed = format!("v = {value}")
@@ -89,11 +87,44 @@ pub(super) fn load_config(
     Ok(config)
 }
 
+/// The setting an environment variable sets (`TONEGATE_MAX_SESSIONS`: `MAX_SESSIONS`);
+/// `None` for other variables and for `TONEGATE_LOG` (the log filter).
+fn setting_name(key: &str) -> Option<&str> {
+    key.strip_prefix("TONEGATE_").filter(|name| *name != "LOG")
+}
+
+/// Where the settings came from, for the start line: `defaults`, then the file, the
+/// environment variables (names only: values may be secrets) and `flags` that were
+/// applied over them.
+fn config_source(args: &Args, env: &[(String, String)]) -> String {
+    let mut layers = vec!["defaults".to_owned()];
+    if let Some(path) = &args.config {
+        layers.push(path.display().to_string());
+    }
+    let variables: Vec<&str> = env
+        .iter()
+        .map(|(key, _)| key.as_str())
+        .filter(|key| setting_name(key).is_some())
+        .collect();
+    if !variables.is_empty() {
+        layers.push(format!("env {}", variables.join(",")));
+    }
+    if args.listen.is_some()
+        || args.tls_cert.is_some()
+        || args.tls_key.is_some()
+        || args.prompt_dir.is_some()
+    {
+        layers.push("flags".to_owned());
+    }
+    layers.join(" < ")
+}
+
 /// Runs the server until SIGINT or SIGTERM.
 pub(super) fn run(args: Args) -> anyhow::Result<()> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
     // The settings choose the log format, so they are read before logging starts.
-    let config = load_config(&args, std::env::vars())?;
-    start_logging(config.log_format);
+    let config = load_config(&args, env.iter().cloned())?;
+    logging::start(config.log_format);
     if config.log_digits {
         tracing::warn!(
             "log_digits is on: callers' digits, tones and operationContext values are written to the log"
@@ -103,29 +134,15 @@ pub(super) fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(server::run_until_signal(config))?;
+    let source = config_source(&args, &env);
+    runtime.block_on(server::run_until_signal(config, &source))?;
     Ok(())
-}
-
-/// Logs to stderr in `format`, filtered by `TONEGATE_LOG` (default `info`); colours only
-/// on a terminal.
-fn start_logging(format: LogFormat) {
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TONEGATE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    match format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tonegate::server::LogFormat;
 
     fn args() -> Args {
         Args::with_config(None)
@@ -172,6 +189,23 @@ mod tests {
         assert_eq!(config.tls_cert, Some(PathBuf::from("flag.pem")));
         let bad = [("TONEGATE_NO_SUCH_KEY".to_owned(), "1".to_owned())];
         assert!(load_config(&args(), bad.into_iter()).is_err());
+    }
+
+    #[test]
+    fn config_source_names_each_layer_without_values() {
+        assert_eq!(config_source(&args(), &[]), "defaults");
+        let mut a = Args::with_config(Some(PathBuf::from("/etc/tonegate/tonegate.toml")));
+        a.listen = Some("127.0.0.1:1".parse().unwrap());
+        let env = [
+            ("TONEGATE_ACCESS_KEY", "c2VjcmV0"),
+            ("TONEGATE_LOG", "debug"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        assert_eq!(
+            config_source(&a, &env),
+            "defaults < /etc/tonegate/tonegate.toml < env TONEGATE_ACCESS_KEY < flags"
+        );
     }
 
     #[test]

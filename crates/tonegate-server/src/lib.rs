@@ -290,6 +290,15 @@ impl Handle {
     }
 }
 
+/// How a graceful shutdown went ([`Server::run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    /// Audio sockets open when shutdown began.
+    pub sessions: usize,
+    /// Of those, still open when `shutdown_grace_ms` ran out.
+    pub abandoned: usize,
+}
+
 /// A bound, not yet running server.
 pub struct Server {
     listener: tokio::net::TcpListener,
@@ -433,20 +442,28 @@ impl Server {
 
     /// Serves until [`Handle::shutdown`], then waits (up to the grace period) for every
     /// session to flush and close.
-    pub async fn run(self) -> Result<(), Error> {
+    pub async fn run(self) -> Result<Drained, Error> {
         let state = self.handle.state.clone();
         let app = router(state.clone());
         let mut shutdown = state.shutdown.clone();
         let listener = listener::Listener::new(self.listener, self.tls, state.clone());
         let serve = tokio::spawn(listener.run(app));
         shutting_down(&mut shutdown).await;
+        let sessions = state.active.load(Ordering::SeqCst);
         // Sessions flush their events and close; then the SSE streams end.
         let grace = state.now() + Duration::from_millis(state.config.shutdown_grace_ms);
         while state.active.load(Ordering::SeqCst) > 0 && state.now() < grace {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        let abandoned = state.active.load(Ordering::SeqCst);
         let _ = state.closed.send(true);
-        serve.await.map_err(|e| Error::Io(std::io::Error::other(e)))
+        serve
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        Ok(Drained {
+            sessions,
+            abandoned,
+        })
     }
 }
 
@@ -457,39 +474,60 @@ fn set_nodelay(tcp: &tokio::net::TcpStream) {
     }
 }
 
-/// Binds, serves, and shuts down gracefully on SIGINT or SIGTERM.
-pub async fn run_until_signal(config: Config) -> Result<(), Error> {
+/// Binds, serves, and shuts down gracefully on SIGINT or SIGTERM. Logs a start line
+/// (version, address, scheme and `source`: where the settings came from) and, once
+/// stopped, a line with the signal and how many sessions were drained.
+pub async fn run_until_signal(config: Config, source: &str) -> Result<(), Error> {
     let server = Server::bind(config).await?;
     let scheme = if server.is_tls() { "https" } else { "http" };
-    tracing::info!(addr = %server.local_addr()?, scheme, "tonegate listening");
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        addr = %server.local_addr()?,
+        scheme,
+        config = source,
+        "tonegate listening"
+    );
     let handle = server.handle();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down");
+    let signal = tokio::spawn(async move {
+        let reason = wait_for_signal().await;
+        tracing::info!(reason, sessions = handle.active_sessions(), "shutting down");
         handle.shutdown();
+        reason
     });
-    server.run().await
+    let drained = server.run().await?;
+    let reason = signal.await.unwrap_or("unknown");
+    tracing::info!(
+        reason,
+        sessions = drained.sessions,
+        drained = drained.sessions - drained.abandoned,
+        abandoned = drained.abandoned,
+        "tonegate stopped"
+    );
+    Ok(())
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGINT or SIGTERM; returns its name.
+async fn wait_for_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => "SIGINT",
+                    _ = term.recv() => "SIGTERM",
                 }
             }
             Err(_) => {
                 let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
             }
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
     }
 }
 
@@ -718,7 +756,7 @@ async fn accept(
         tracing::warn!("refusing audio socket: max_sessions reached");
         return (StatusCode::SERVICE_UNAVAILABLE, "too many sessions").into_response();
     }
-    state.metrics.sessions.inc();
+    state.metrics.active_sessions.inc();
     let slot = Slot(state.clone());
     let correlation_id = id_header(&headers, "x-ms-call-correlation-id");
     // Larger messages are refused from their frame header, before the payload is read.
@@ -761,6 +799,6 @@ struct Slot(Arc<State>);
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.active.fetch_sub(1, Ordering::SeqCst);
-        self.0.metrics.sessions.dec();
+        self.0.metrics.active_sessions.dec();
     }
 }

@@ -652,11 +652,7 @@ impl Conn {
             self.send_to_peer(Message::Text(json.into())).await;
         }
         if let EventKind::Dtmf(digit) = &event.kind {
-            let source = match digit.source {
-                Seen::Inband => "inband",
-                Seen::Platform => "platform",
-                Seen::Both => "both",
-            };
+            let source = digit.source.as_str();
             self.state.metrics.digits.with_label_values(&[source]).inc();
             tracing::info!(
                 call_id = %Escaped(&event.call_id),
