@@ -351,8 +351,8 @@ async fn webhooks_do_not_follow_redirects() {
         server
             .handle
             .metrics()
-            .errors
-            .with_label_values(&["webhookDropped"])
+            .webhook_dropped
+            .with_label_values(&["undeliverable"])
             .get()
     };
     wait_until("the 307 to be final", LIMIT, || dropped() > 0).await;

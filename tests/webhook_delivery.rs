@@ -271,8 +271,8 @@ async fn client_errors_are_final_and_retries_give_up() {
     let dropped = server
         .handle
         .metrics()
-        .errors
-        .with_label_values(&["webhookDropped"])
+        .webhook_dropped
+        .with_label_values(&["undeliverable"])
         .get();
     assert_eq!(dropped, 3);
     server.handle.shutdown();

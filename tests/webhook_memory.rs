@@ -20,8 +20,13 @@ async fn hanging_receiver() -> Peer {
     Peer::serve(Router::new().route("/events", post(std::future::pending::<()>))).await
 }
 
-fn errors(handle: &Handle, code: &str) -> u64 {
-    handle.metrics().errors.with_label_values(&[code]).get()
+/// `tonegate_webhook_dropped_total{reason}`.
+fn dropped(handle: &Handle, reason: &str) -> u64 {
+    handle
+        .metrics()
+        .webhook_dropped
+        .with_label_values(&[reason])
+        .get()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,7 +72,7 @@ async fn ended_calls_free_their_webhook_queues() {
     })
     .await;
     assert_eq!(metrics.webhook_queued_bytes.get(), 0);
-    assert_eq!(errors(&server.handle, "webhookCallEnded"), events);
+    assert_eq!(dropped(&server.handle, "callEnded"), events);
     assert_eq!(peer.requests().len(), 2, "nothing retried after the end");
     server.handle.shutdown();
 }
@@ -101,10 +106,10 @@ async fn queued_webhook_bytes_are_capped() {
     }
 
     wait_until("an event dropped at the cap", LIMIT, || {
-        errors(&server.handle, "webhookQueueBytes") > 0
+        dropped(&server.handle, "queueBytes") > 0
     })
     .await;
-    let dropped = errors(&server.handle, "webhookQueueBytes");
+    let dropped = dropped(&server.handle, "queueBytes");
     assert!(
         dropped < reported.len() as u64,
         "{dropped} of {reported:?} dropped"

@@ -5,6 +5,7 @@ mod docs;
 mod evaluate;
 mod generate;
 mod input;
+mod logging;
 mod output;
 mod replay;
 mod serve;

@@ -4,12 +4,13 @@
 //! variable that names no setting is warned about, not fatal (another program's
 //! `TONEGATE_VERSION` must not stop the server).
 
-use std::io::IsTerminal;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use anyhow::{Context, anyhow, bail};
-use tonegate::server::{self, Config, LogFormat};
+
+use super::logging;
+use tonegate::server::{self, Config};
 
 /// Environment variables with the `TONEGATE_` prefix that are not server settings.
 const OTHER_VARIABLES: [&str; 3] = [
@@ -90,13 +91,9 @@ pub(super) fn load_config(
     let mut env: Vec<_> = env.collect();
     env.sort();
     for (variable, value) in env {
-        let Some(name) = variable.strip_prefix("TONEGATE_") else {
+        let Some(key) = setting_name(&variable) else {
             continue;
         };
-        if OTHER_VARIABLES.contains(&variable.as_str()) {
-            continue;
-        }
-        let key = name.to_ascii_lowercase();
         if !known.contains(&key) {
             warnings.push(format!(
                 "ignoring the environment variable {variable}: no setting `{key}`"
@@ -179,11 +176,47 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The setting an environment variable sets (`TONEGATE_MAX_SESSIONS`: `max_sessions`);
+/// `None` for other variables, [`OTHER_VARIABLES`] among them.
+fn setting_name(variable: &str) -> Option<String> {
+    let name = variable.strip_prefix("TONEGATE_")?;
+    (!OTHER_VARIABLES.contains(&variable)).then(|| name.to_ascii_lowercase())
+}
+
+/// Where the settings came from, for the start line: `defaults`, then the file, the
+/// environment variables (names only: values may be secrets) and `flags` that were
+/// applied over them.
+fn config_source(args: &Args, env: &[(String, String)]) -> String {
+    let mut layers = vec!["defaults".to_owned()];
+    if let Some(path) = &args.config {
+        layers.push(path.display().to_string());
+    }
+    let known = setting_names();
+    let variables: Vec<&str> = env
+        .iter()
+        .map(|(key, _)| key.as_str())
+        .filter(|key| setting_name(key).is_some_and(|name| known.contains(&name)))
+        .collect();
+    if !variables.is_empty() {
+        layers.push(format!("env {}", variables.join(",")));
+    }
+    if args.listen.is_some()
+        || args.tls_cert.is_some()
+        || args.tls_key.is_some()
+        || args.prompt_dir.is_some()
+    {
+        layers.push("flags".to_owned());
+    }
+    layers.join(" < ")
+}
+
 /// Runs the server until SIGINT or SIGTERM.
 pub(super) fn run(args: Args) -> anyhow::Result<()> {
+    let mut env: Vec<(String, String)> = std::env::vars().collect();
+    env.sort();
     // The settings choose the log format, so they are read before logging starts.
-    let Loaded { config, warnings } = load_config(&args, std::env::vars())?;
-    start_logging(config.log_format);
+    let Loaded { config, warnings } = load_config(&args, env.iter().cloned())?;
+    logging::start(config.log_format);
     for warning in warnings {
         tracing::warn!("{warning}");
     }
@@ -197,33 +230,19 @@ pub(super) fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    let source = config_source(&args, &env);
     runtime
-        .block_on(server::run_until_signal(config))
+        .block_on(server::run_until_signal(config, &source))
         .map_err(|e| match e {
             server::Error::Io(io) => anyhow!("cannot serve on {listen}: {io}"),
             other => other.into(),
         })
 }
 
-/// Logs to stderr in `format`, filtered by `TONEGATE_LOG` (default `info`); colours only
-/// on a terminal.
-fn start_logging(format: LogFormat) {
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TONEGATE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    match format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tonegate::server::LogFormat;
 
     fn args() -> Args {
         Args::with_config(None)
@@ -279,6 +298,24 @@ mod tests {
         assert_eq!(
             loaded.warnings,
             ["ignoring the environment variable TONEGATE_NO_SUCH_KEY: no setting `no_such_key`"]
+        );
+    }
+
+    #[test]
+    fn config_source_names_each_layer_without_values() {
+        assert_eq!(config_source(&args(), &[]), "defaults");
+        let mut a = Args::with_config(Some(PathBuf::from("/etc/tonegate/tonegate.toml")));
+        a.listen = Some("127.0.0.1:1".to_owned());
+        let env = [
+            ("TONEGATE_ACCESS_KEY", "c2VjcmV0"),
+            ("TONEGATE_LOG", "debug"),
+            ("TONEGATE_VERSION", "7"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        assert_eq!(
+            config_source(&a, &env),
+            "defaults < /etc/tonegate/tonegate.toml < env TONEGATE_ACCESS_KEY < flags"
         );
     }
 

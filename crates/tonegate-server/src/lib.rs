@@ -168,6 +168,15 @@ impl Handle {
     }
 }
 
+/// How a graceful shutdown went ([`Server::run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    /// Audio sockets open when shutdown began.
+    pub sessions: usize,
+    /// Of those, still open when `shutdown_grace_ms` ran out.
+    pub abandoned: usize,
+}
+
 /// A bound, not yet running server.
 pub struct Server {
     listener: tokio::net::TcpListener,
@@ -312,18 +321,26 @@ impl Server {
 
     /// Serves until [`Handle::shutdown`], then waits (up to the grace period) for every
     /// session to flush and close.
-    pub async fn run(self) -> Result<(), Error> {
+    pub async fn run(self) -> Result<Drained, Error> {
         let state = self.handle.state.clone();
         let app = router(state.clone());
         let mut shutdown = state.shutdown.clone();
         let listener = listener::Listener::new(self.listener, self.tls, state.clone());
         let serve = tokio::spawn(listener.run(app));
         shutting_down(&mut shutdown).await;
+        let sessions = state.active.load(Ordering::SeqCst);
         // Sessions flush their events and close; then the SSE streams end.
         let grace = Duration::from_millis(state.config.shutdown_grace_ms);
         state.sessions.wait_all(grace).await;
+        let abandoned = state.active.load(Ordering::SeqCst);
         let _ = state.closed.send(true);
-        serve.await.map_err(|e| Error::Io(std::io::Error::other(e)))
+        serve
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        Ok(Drained {
+            sessions,
+            abandoned,
+        })
     }
 }
 
@@ -334,18 +351,36 @@ fn set_nodelay(tcp: &tokio::net::TcpStream) {
     }
 }
 
-/// Binds, serves, and shuts down gracefully on SIGINT or SIGTERM.
-pub async fn run_until_signal(config: Config) -> Result<(), Error> {
+/// Binds, serves, and shuts down gracefully on SIGINT or SIGTERM. Logs a start line
+/// (version, address, scheme and `source`: where the settings came from) and, once
+/// stopped, a line with the signal and how many sessions were drained.
+pub async fn run_until_signal(config: Config, source: &str) -> Result<(), Error> {
     let server = Server::bind(config).await?;
     let scheme = if server.is_tls() { "https" } else { "http" };
-    tracing::info!(addr = %server.local_addr()?, scheme, "tonegate listening");
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        addr = %server.local_addr()?,
+        scheme,
+        config = source,
+        "tonegate listening"
+    );
     let handle = server.handle();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down");
+    let signal = tokio::spawn(async move {
+        let reason = wait_for_signal().await;
+        tracing::info!(reason, sessions = handle.active_sessions(), "shutting down");
         handle.shutdown();
+        reason
     });
-    server.run().await
+    let drained = server.run().await?;
+    let reason = signal.await.unwrap_or("unknown");
+    tracing::info!(
+        reason,
+        sessions = drained.sessions,
+        drained = drained.sessions - drained.abandoned,
+        abandoned = drained.abandoned,
+        "tonegate stopped"
+    );
+    Ok(())
 }
 
 fn router(state: Arc<State>) -> Router {

@@ -1,17 +1,24 @@
 //! Prometheus metrics of one server (its own registry, so servers in one process, as in
 //! tests, do not share counters).
+//!
+//! Every family is exposed from the start: counters whose label values are known in
+//! advance (dialects, directions, digit sources, refusal reasons) begin at 0 for each.
+//! Beside the server's own: `tonegate_build_info` and, on Linux, the `process_*`
+//! metrics.
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
+use tonegate_core::proto::Dialect;
+use tonegate_core::session::Seen;
 
 /// The server's metrics.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    /// Open audio sockets.
-    pub sessions: IntGauge,
+    /// Open audio sockets (`tonegate_active_sessions`).
+    pub active_sessions: IntGauge,
     /// Audio sockets accepted, by dialect.
     pub sessions_total: IntCounterVec,
     /// Sockets refused because `max_sessions` were open.
@@ -51,13 +58,19 @@ pub struct Metrics {
     pub sse_buffered_bytes: IntGauge,
     /// Events an SSE subscriber missed because it fell behind.
     pub sse_missed_events: IntCounter,
+    /// Webhook events given up, by reason ([`Dropped::code`](super::webhook::Dropped::code)).
+    pub webhook_dropped: IntCounterVec,
 }
+
+/// Directions of the frame and byte counters.
+const DIRECTIONS: [&str; 2] = ["in", "out"];
 
 impl Metrics {
     /// Fresh metrics in a new registry.
     pub fn new() -> Metrics {
         let registry = Registry::new();
-        let sessions = IntGauge::new("tonegate_sessions", "Open audio sockets").expect("valid");
+        let active_sessions =
+            IntGauge::new("tonegate_active_sessions", "Open audio sockets").expect("valid");
         let sessions_total = IntCounterVec::new(
             Opts::new("tonegate_sessions_total", "Audio sockets accepted"),
             &["dialect"],
@@ -83,6 +96,16 @@ impl Metrics {
             &["source"],
         )
         .expect("valid");
+        for dialect in Dialect::ALL.map(Dialect::as_str) {
+            sessions_total.with_label_values(&[dialect]);
+            for direction in DIRECTIONS {
+                frames.with_label_values(&[dialect, direction]);
+                bytes.with_label_values(&[dialect, direction]);
+            }
+        }
+        for source in Seen::ALL.map(Seen::as_str) {
+            digits.with_label_values(&[source]);
+        }
         let errors = IntCounterVec::new(
             Opts::new(
                 "tonegate_decode_errors_total",
@@ -91,6 +114,10 @@ impl Metrics {
             &["code"],
         )
         .expect("valid");
+        // The frame decode errors; other codes (floods, timeouts...) appear on first use.
+        for code in tonegate_core::proto::Error::CODES {
+            errors.with_label_values(&[code]);
+        }
         let event_latency = Histogram::with_opts(
             HistogramOpts::new(
                 "tonegate_event_latency_seconds",
@@ -172,8 +199,19 @@ impl Metrics {
             "Events SSE subscribers missed by falling behind",
         )
         .expect("valid");
+        let webhook_dropped = IntCounterVec::new(
+            Opts::new(
+                "tonegate_webhook_dropped_total",
+                "Webhook events given up (queue full, call ended, or not deliverable)",
+            ),
+            &["reason"],
+        )
+        .expect("valid");
+        for dropped in super::webhook::Dropped::ALL {
+            webhook_dropped.with_label_values(&[dropped.code()]);
+        }
         for c in [
-            Box::new(sessions.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(active_sessions.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sessions_total.clone()),
             Box::new(sessions_rejected.clone()),
             Box::new(frames.clone()),
@@ -192,12 +230,21 @@ impl Metrics {
             Box::new(sse_subscribers.clone()),
             Box::new(sse_buffered_bytes.clone()),
             Box::new(sse_missed_events.clone()),
+            Box::new(webhook_dropped.clone()),
+            Box::new(build_info()),
         ] {
             registry.register(c).expect("unique metric names");
         }
+        // The process's CPU time, memory, open files and start time (read from /proc).
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("unique metric names");
         Metrics {
             registry,
-            sessions,
+            active_sessions,
             sessions_total,
             sessions_rejected,
             frames,
@@ -216,6 +263,7 @@ impl Metrics {
             sse_subscribers,
             sse_buffered_bytes,
             sse_missed_events,
+            webhook_dropped,
         }
     }
 
@@ -225,6 +273,19 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// `tonegate_build_info{version, rustc} 1`: which build is running.
+fn build_info() -> IntGauge {
+    let opts = Opts::new(
+        "tonegate_build_info",
+        "The running build: tonegate version and the rustc that compiled it; always 1",
+    )
+    .const_label("version", env!("CARGO_PKG_VERSION"))
+    .const_label("rustc", env!("TONEGATE_RUSTC_VERSION"));
+    let info = IntGauge::with_opts(opts).expect("valid");
+    info.set(1);
+    info
 }
 
 impl Default for Metrics {

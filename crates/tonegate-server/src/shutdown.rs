@@ -49,25 +49,27 @@ pub(crate) async fn shutting_down(receiver: &mut watch::Receiver<bool>) {
     let _ = receiver.wait_for(|s| *s).await;
 }
 
-/// Resolves on SIGINT or (Unix) SIGTERM.
-pub(crate) async fn wait_for_signal() {
+/// Waits for SIGINT or (Unix) SIGTERM; returns its name.
+pub(crate) async fn wait_for_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => "SIGINT",
+                    _ = term.recv() => "SIGTERM",
                 }
             }
             Err(_) => {
                 let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
             }
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
     }
 }

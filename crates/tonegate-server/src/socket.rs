@@ -305,11 +305,7 @@ impl Handler {
                 self.count_error(code);
             }
             EventKind::Dtmf(digit) => {
-                let source = match digit.source {
-                    Seen::Inband => "inband",
-                    Seen::Platform => "platform",
-                    Seen::Both => "both",
-                };
+                let source = digit.source.as_str();
                 self.state.metrics.digits.with_label_values(&[source]).inc();
                 tracing::info!(
                     call_id = %Escaped(&event.call_id),

@@ -180,7 +180,7 @@ async fn accept(
         tracing::warn!("refusing audio socket: max_sessions reached");
         return (StatusCode::SERVICE_UNAVAILABLE, "too many sessions").into_response();
     }
-    state.metrics.sessions.inc();
+    state.metrics.active_sessions.inc();
     let slot = Slot {
         state: state.clone(),
         _token: token,
@@ -229,6 +229,6 @@ struct Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.state.active.fetch_sub(1, Ordering::SeqCst);
-        self.state.metrics.sessions.dec();
+        self.state.metrics.active_sessions.dec();
     }
 }

@@ -36,6 +36,39 @@ pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
 /// Header carrying `v1,<base64 HMAC-SHA256>` ([`auth::webhook_signature`]).
 pub const SIGNATURE_HEADER: &str = "webhook-signature";
 
+/// Why a webhook event was given up (counted in `tonegate_webhook_dropped_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// The queues of all calls held `webhook_queue_bytes` already.
+    QueueBytes,
+    /// The call's queue held `webhook_queue` events already.
+    QueueFull,
+    /// The receiver refused it for good, or retries ran out (`webhook_retry_ms`).
+    Undeliverable,
+    /// Still queued `webhook_retry_ms` after its call ended.
+    CallEnded,
+}
+
+impl Dropped {
+    /// Every reason.
+    pub const ALL: [Dropped; 4] = [
+        Dropped::QueueBytes,
+        Dropped::QueueFull,
+        Dropped::Undeliverable,
+        Dropped::CallEnded,
+    ];
+
+    /// The metric label and log code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Dropped::QueueBytes => "queueBytes",
+            Dropped::QueueFull => "queueFull",
+            Dropped::Undeliverable => "undeliverable",
+            Dropped::CallEnded => "callEnded",
+        }
+    }
+}
+
 /// Where a call's events go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Callback {
@@ -220,7 +253,7 @@ pub(crate) fn publish(state: &Arc<State>, callback: Option<Callback>, event: Clo
     let call_id: Arc<str> = Arc::from(event.data.call_connection_id.as_str());
     let body = Bytes::from(serde_json::to_vec(&[&*event]).unwrap_or_default());
     let Some(reserved) = state.webhook.budget.reserve(body.len() as u64) else {
-        drop_event(state, &call_id, &event, "webhookQueueBytes");
+        drop_event(state, &call_id, &event, Dropped::QueueBytes);
         return;
     };
     let delivery = Delivery {
@@ -251,20 +284,29 @@ pub(crate) fn publish(state: &Arc<State>, callback: Option<Callback>, event: Clo
             .clone()
     };
     if sender.try_send(delivery).is_err() {
-        drop_event(state, &call_id, &event, "webhookQueueFull");
+        drop_event(state, &call_id, &event, Dropped::QueueFull);
     }
 }
 
-/// Logs and counts (`errors{code}`) an event that will not be delivered.
-fn drop_event(state: &State, call_id: &str, event: &CloudEvent, code: &'static str) {
-    state.metrics.errors.with_label_values(&[code]).inc();
+/// Logs and counts an event that will not be delivered.
+fn drop_event(state: &State, call_id: &str, event: &CloudEvent, reason: Dropped) {
+    count_dropped(state, reason, 1);
     tracing::error!(
         call_id = %Escaped(call_id),
         event = event.name(),
         id = %event.id,
-        code,
+        reason = reason.code(),
         "webhook queue full (webhook_queue or webhook_queue_bytes); event dropped"
     );
+}
+
+/// Adds `n` to `tonegate_webhook_dropped_total{reason}`.
+fn count_dropped(state: &State, reason: Dropped, n: u64) {
+    state
+        .metrics
+        .webhook_dropped
+        .with_label_values(&[reason.code()])
+        .inc_by(n);
 }
 
 /// Counts a live queue task in `tonegate_webhook_queues` while it exists.
@@ -319,11 +361,7 @@ async fn run(
         left += 1;
     }
     if left > 0 {
-        state
-            .metrics
-            .errors
-            .with_label_values(&["webhookCallEnded"])
-            .inc_by(left);
+        count_dropped(&state, Dropped::CallEnded, left);
         tracing::error!(
             call_id = %Escaped(&call_id),
             dropped = left,
@@ -399,11 +437,7 @@ async fn deliver(state: &Arc<State>, call_id: &str, d: &Delivery) {
             }
         };
         if !retry || state.now() + backoff > give_up {
-            state
-                .metrics
-                .errors
-                .with_label_values(&["webhookDropped"])
-                .inc();
+            count_dropped(state, Dropped::Undeliverable, 1);
             tracing::error!(call_id = %Escaped(call_id), url = %Escaped(url), event = d.name, id = %d.id, "webhook delivery given up");
             return;
         }

@@ -36,6 +36,9 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// Every dialect.
+    pub const ALL: [Dialect; 3] = [Dialect::Acs, Dialect::Twilio, Dialect::Raw];
+
     /// Lower-case name (`acs`, `twilio`, `raw`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -260,6 +263,20 @@ impl Error {
         }
     }
 
+    /// Every [`Error::code`], so counters can start at 0 for each.
+    pub const CODES: [&'static str; 10] = [
+        "malformedJson",
+        "missingField",
+        "invalidField",
+        "invalidBase64",
+        "unsupportedEncoding",
+        "unsupportedRate",
+        "unsupportedChannels",
+        "unexpectedBinary",
+        "audioBeforeStart",
+        "textTooLong",
+    ];
+
     /// Short machine-readable code for error events and metrics labels.
     pub fn code(self) -> &'static str {
         match self {
@@ -375,6 +392,38 @@ fn sample_rate(hz: u32) -> Result<SampleRate, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_lists_every_error_code() {
+        let one_of_each = [
+            Error::MalformedJson { line: 1, column: 1 },
+            Error::MissingField("f"),
+            Error::InvalidField("f"),
+            Error::InvalidBase64("f"),
+            Error::UnsupportedEncoding,
+            Error::UnsupportedRate(1),
+            Error::UnsupportedChannels(2),
+            Error::UnexpectedBinary,
+            Error::AudioBeforeStart,
+            Error::TooLong { field: "f", max: 1 },
+        ];
+        // A new variant fails to compile here until it is added above and to CODES.
+        for error in one_of_each {
+            match error {
+                Error::MalformedJson { .. }
+                | Error::MissingField(_)
+                | Error::InvalidField(_)
+                | Error::InvalidBase64(_)
+                | Error::UnsupportedEncoding
+                | Error::UnsupportedRate(_)
+                | Error::UnsupportedChannels(_)
+                | Error::UnexpectedBinary
+                | Error::AudioBeforeStart
+                | Error::TooLong { .. } => {}
+            }
+        }
+        assert_eq!(one_of_each.map(Error::code), Error::CODES);
+    }
 
     #[test]
     fn detects_dialects() {

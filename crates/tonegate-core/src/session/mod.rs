@@ -176,6 +176,20 @@ pub enum Seen {
     Both,
 }
 
+impl Seen {
+    /// Every way a digit can be seen.
+    pub const ALL: [Seen; 3] = [Seen::Inband, Seen::Platform, Seen::Both];
+
+    /// Lower-case name, as serialized (`inband`, `platform`, `both`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Seen::Inband => "inband",
+            Seen::Platform => "platform",
+            Seen::Both => "both",
+        }
+    }
+}
+
 /// A digit, as first reported.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
