@@ -548,3 +548,135 @@ fn frame_aligned_input_lags_by_the_group_delay_only() {
         );
     }
 }
+
+/// The integer ratios the detector's decimator takes (32 and 40 kHz included).
+const DECIMATION_RATES: [u32; 5] = [16_000, 24_000, 32_000, 40_000, 48_000];
+
+fn detection(from: u32) -> Resampler {
+    Resampler::with_filter(rate(from), rate(8_000), Filter::Detection).unwrap()
+}
+
+/// rubato's resampler with the detection filter, as the detection path used before the
+/// decimator: the reference it must match.
+fn rubato_detection(from: u32) -> Resampler {
+    let engine = Engine::new(rate(from), rate(8_000), Filter::Detection).unwrap();
+    Resampler {
+        from: rate(from),
+        to: rate(8_000),
+        conversion: Conversion::Rubato(Box::new(engine)),
+    }
+}
+
+#[test]
+fn decimator_matches_rubatos_detection_filter() {
+    let mut rng = Rng(0xdec1_0a7e);
+    for from in DECIMATION_RATES {
+        let input = rng.signal(from as usize / 3 + 11);
+        let (mut ours, mut theirs) = (detection(from), rubato_detection(from));
+        let (a, b) = (convert(&mut ours, &input), convert(&mut theirs, &input));
+        assert_eq!(a.len(), b.len(), "{from}: output length");
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "{from}: differs from rubato by {worst}");
+        for i in [0.0, 1.0, 1_000.5] {
+            assert_eq!(
+                ours.output_to_input_position(i),
+                theirs.output_to_input_position(i),
+                "{from}: position of output {i}"
+            );
+        }
+        // No chunk latency: at most the filter's half-length plus one output period.
+        assert!(ours.latency_input_samples() < theirs.latency_input_samples());
+    }
+}
+
+#[test]
+fn decimator_gives_identical_output_for_any_chunking() {
+    let mut rng = Rng(0x5eed_dec1);
+    for from in DECIMATION_RATES {
+        let input = rng.signal(from as usize / 4 + 5);
+        let whole = convert(&mut detection(from), &input);
+        let mut r = detection(from);
+        for _ in 0..6 {
+            let mut sizes = Vec::new();
+            let mut left = input.len();
+            while left > 0 {
+                let size = match rng.below(4) {
+                    0 => 0,
+                    1 => rng.below(4),
+                    2 => rng.below(200),
+                    _ => rng.below(3_000),
+                }
+                .min(left);
+                sizes.push(size);
+                left -= size;
+            }
+            // The same resampler each time: flush must have reset it.
+            let split = convert_in_chunks(&mut r, &input, &sizes);
+            assert!(
+                whole
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .eq(split.iter().map(|v| v.to_bits())),
+                "{from}: chunked output differs"
+            );
+        }
+        // Exactly the outputs that represent input before its end.
+        let end = input.len() as f64;
+        assert!(r.output_to_input_position((whole.len() - 1) as f64) < end);
+        assert!(r.output_to_input_position(whole.len() as f64) >= end);
+    }
+}
+
+/// Each output appears at the input position [`Resampler::input_at_output`] says, fed
+/// one sample at a time, and the worst wait for the output representing a sample is
+/// exactly [`Resampler::latency_input_samples`]: the half-length of the filter, about 1 ms.
+#[test]
+fn decimator_writes_each_output_as_soon_as_its_input_is_in() {
+    for from in DECIMATION_RATES {
+        let mut r = detection(from);
+        let mut out = vec![0.0; r.max_output_len(1)];
+        // written_at[i]: index of the input sample whose arrival wrote output i.
+        let mut written_at = Vec::new();
+        for n in 0..3_000u64 {
+            let made = r.process(&[0.25], &mut out);
+            written_at.extend(std::iter::repeat_n(n, made));
+            if made > 0 {
+                let outputs = written_at.len() as u64;
+                assert_eq!(r.input_at_output(outputs), Some(n + 1), "{from}");
+            }
+        }
+        let mut worst = 0;
+        let mut i = 0;
+        for n in 0..2_900u64 {
+            while r.output_to_input_position(i as f64) < n as f64 {
+                i += 1;
+            }
+            worst = worst.max(written_at[i] - n);
+        }
+        assert_eq!(worst as usize, r.latency_input_samples(), "{from}");
+        let ms = worst as f64 * 1_000.0 / f64::from(from);
+        assert!(ms <= 1.2, "{from}: {ms:.2} ms");
+    }
+}
+
+#[test]
+fn decimator_positions_match_input_time() {
+    for from in DECIMATION_RATES {
+        let freq = 1_000.0;
+        let mut r = detection(from);
+        let out = convert(&mut r, &sine(from, freq, 0.5, from as usize));
+        let (mut s, mut c) = (0.0, 0.0);
+        for (i, &v) in out.iter().enumerate().skip(2_000).take(4_000) {
+            let t = r.output_to_input_position(i as f64);
+            let theta = 2.0 * PI * freq * t / f64::from(from);
+            s += f64::from(v) * theta.sin();
+            c += f64::from(v) * theta.cos();
+        }
+        let error = c.atan2(s) / (2.0 * PI * freq) * f64::from(from);
+        assert!(error.abs() < 0.01, "{from}: timing off by {error:.4} samples");
+    }
+}
