@@ -30,6 +30,7 @@
 //! (HTTPS and WSS, rustls with the *ring* provider; see `tls.rs`): same routes, limits
 //! and shutdown.
 
+mod admission;
 pub mod api;
 pub mod auth;
 mod budget;
@@ -232,6 +233,8 @@ pub(crate) struct State {
     /// Every audio socket must authenticate, also where `stream_auth` is `none` (a
     /// non-loopback listener relying on Twilio signatures).
     require_audio_auth: bool,
+    /// Whether measured load admits new audio sockets.
+    admission: admission::Gate,
 }
 
 impl State {
@@ -404,6 +407,7 @@ impl Server {
             event_token,
             replay: replay::ReplayCache::new(config.replay_cache_entries),
             require_audio_auth,
+            admission: admission::Gate::default(),
             config,
         });
         Ok(Server {
@@ -439,7 +443,15 @@ impl Server {
         let mut shutdown = state.shutdown.clone();
         let listener = listener::Listener::new(self.listener, self.tls, state.clone());
         let serve = tokio::spawn(listener.run(app));
+        let sampler = {
+            let state = state.clone();
+            let limits = admission::Limits::new(&state.config);
+            tokio::spawn(async move {
+                admission::sample(&state.admission, limits, &state.metrics, || state.now()).await
+            })
+        };
         shutting_down(&mut shutdown).await;
+        sampler.abort();
         // Sessions flush their events and close; then the SSE streams end.
         let grace = state.now() + Duration::from_millis(state.config.shutdown_grace_ms);
         while state.active.load(Ordering::SeqCst) > 0 && state.now() < grace {
@@ -707,6 +719,9 @@ async fn accept(
             Err(refusal) => return (StatusCode::BAD_REQUEST, refusal.to_string()).into_response(),
         }
     }
+    if let Err(refusal) = state.admission.check() {
+        return overloaded(&state, refusal);
+    }
     // Reserve a slot before the upgrade so the cap is exact.
     let reserved = state
         .active
@@ -715,8 +730,7 @@ async fn accept(
         });
     if reserved.is_err() {
         state.metrics.sessions_rejected.inc();
-        tracing::warn!("refusing audio socket: max_sessions reached");
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many sessions").into_response();
+        return overloaded(&state, admission::Refusal::MaxSessions);
     }
     state.metrics.sessions.inc();
     let slot = Slot(state.clone());
@@ -732,6 +746,22 @@ async fn accept(
             let ids = (call_id, correlation_id, bound_call.map(Arc::from));
             socket::run(state, socket, dialect, ids, params, authenticated).await;
         })
+}
+
+/// The 503 of an upgrade refused for load (logged and counted): the calls already
+/// streaming keep the server's time.
+fn overloaded(state: &State, refusal: admission::Refusal) -> Response {
+    state
+        .metrics
+        .admission_refused
+        .with_label_values(&[refusal.code()])
+        .inc();
+    tracing::warn!(reason = refusal.code(), "refusing audio socket: {}", refusal.message());
+    let retry = (
+        axum::http::header::RETRY_AFTER,
+        admission::RETRY_AFTER_SECONDS.to_string(),
+    );
+    (StatusCode::SERVICE_UNAVAILABLE, [retry], refusal.message()).into_response()
 }
 
 /// The 401 of an upgrade that did not authenticate (logged and counted).

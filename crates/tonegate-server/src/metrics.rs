@@ -2,8 +2,8 @@
 //! tests, do not share counters).
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 /// The server's metrics.
@@ -51,6 +51,15 @@ pub struct Metrics {
     pub sse_buffered_bytes: IntGauge,
     /// Events an SSE subscriber missed because it fell behind.
     pub sse_missed_events: IntCounter,
+    /// SSE streams closed because their subscriber fell behind.
+    pub sse_cut_off: IntCounter,
+    /// Audio sockets refused with 503 by admission control, by reason (`maxSessions`,
+    /// `eventLoopLag`, `cpu`).
+    pub admission_refused: IntCounterVec,
+    /// How late the event loop ran over the last second (90th percentile), seconds.
+    pub event_loop_lag: Gauge,
+    /// The process's CPU time over the last second, as a share of the cores it may use.
+    pub cpu_share: Gauge,
 }
 
 impl Metrics {
@@ -172,6 +181,32 @@ impl Metrics {
             "Events SSE subscribers missed by falling behind",
         )
         .expect("valid");
+        let sse_cut_off = IntCounter::new(
+            "tonegate_sse_cut_off_total",
+            "SSE streams closed because their subscriber fell behind",
+        )
+        .expect("valid");
+        let admission_refused = IntCounterVec::new(
+            Opts::new(
+                "tonegate_admission_refused_total",
+                "Audio sockets refused with 503 by admission control",
+            ),
+            &["reason"],
+        )
+        .expect("valid");
+        for refusal in super::admission::Refusal::ALL {
+            admission_refused.with_label_values(&[refusal.code()]);
+        }
+        let event_loop_lag = Gauge::new(
+            "tonegate_event_loop_lag_seconds",
+            "How late the event loop ran over the last second (90th percentile)",
+        )
+        .expect("valid");
+        let cpu_share = Gauge::new(
+            "tonegate_cpu_share",
+            "Process CPU time over the last second, share of the available cores",
+        )
+        .expect("valid");
         for c in [
             Box::new(sessions.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sessions_total.clone()),
@@ -192,6 +227,10 @@ impl Metrics {
             Box::new(sse_subscribers.clone()),
             Box::new(sse_buffered_bytes.clone()),
             Box::new(sse_missed_events.clone()),
+            Box::new(sse_cut_off.clone()),
+            Box::new(admission_refused.clone()),
+            Box::new(event_loop_lag.clone()),
+            Box::new(cpu_share.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -216,6 +255,10 @@ impl Metrics {
             sse_subscribers,
             sse_buffered_bytes,
             sse_missed_events,
+            sse_cut_off,
+            admission_refused,
+            event_loop_lag,
+            cpu_share,
         }
     }
 
@@ -224,6 +267,32 @@ impl Metrics {
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// One audio socket's traffic counters, looked up once per dialect label instead of per
+/// frame (a label lookup hashes the labels under a lock).
+#[derive(Clone)]
+pub(crate) struct StreamCounters {
+    /// Messages in.
+    pub(crate) frames_in: IntCounter,
+    /// Payload bytes in.
+    pub(crate) bytes_in: IntCounter,
+    /// Messages out.
+    pub(crate) frames_out: IntCounter,
+    /// Payload bytes out.
+    pub(crate) bytes_out: IntCounter,
+}
+
+impl Metrics {
+    /// The traffic counters of sockets of dialect `label`.
+    pub(crate) fn stream_counters(&self, label: &str) -> StreamCounters {
+        StreamCounters {
+            frames_in: self.frames.with_label_values(&[label, "in"]),
+            bytes_in: self.bytes.with_label_values(&[label, "in"]),
+            frames_out: self.frames.with_label_values(&[label, "out"]),
+            bytes_out: self.bytes.with_label_values(&[label, "out"]),
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::budget::TokenBucket;
 use super::log_text::{Escaped, Secret};
+use super::metrics::StreamCounters;
 use super::{CallInfo, Control, Entry, State, StreamParams, prompts};
 use tonegate_core::proto::{Dialect, Inbound, Parser, Request};
 use tonegate_core::session::{
@@ -65,6 +66,8 @@ struct Conn {
     /// `max_audio_burst_ms`).
     audio: TokenBucket,
     label: &'static str,
+    /// The traffic counters of `label`.
+    counters: StreamCounters,
     next_request: u64,
     /// Raw requests not yet handed to the session, in order.
     requests: std::collections::VecDeque<Request>,
@@ -112,6 +115,9 @@ pub(super) async fn run(
         frames: TokenBucket::full(frame_burst, now),
         audio: TokenBucket::full(audio_burst, now),
         label: dialect.map_or("auto", Dialect::as_str),
+        counters: state
+            .metrics
+            .stream_counters(dialect.map_or("auto", Dialect::as_str)),
         next_request: 1,
         requests: std::collections::VecDeque::new(),
         loading: false,
@@ -154,6 +160,7 @@ pub(super) async fn run(
 impl Conn {
     fn start_session(&mut self, dialect: Dialect) {
         self.label = dialect.as_str();
+        self.counters = self.state.metrics.stream_counters(self.label);
         self.state
             .metrics
             .sessions_total
@@ -253,12 +260,8 @@ impl Conn {
             Message::Ping(_) | Message::Pong(_) => return Flow::Continue,
         };
         self.last_input = now;
-        let metrics = &self.state.metrics;
-        metrics.frames.with_label_values(&[self.label, "in"]).inc();
-        metrics
-            .bytes
-            .with_label_values(&[self.label, "in"])
-            .inc_by(len as u64);
+        self.counters.frames_in.inc();
+        self.counters.bytes_in.inc_by(len as u64);
         if !self.take_token(now) {
             let message = format!(
                 "flood: more than {} frames per second",
@@ -551,12 +554,8 @@ impl Conn {
                             (Message::Binary(b.into()), len)
                         }
                     };
-                    let metrics = &self.state.metrics;
-                    metrics.frames.with_label_values(&[self.label, "out"]).inc();
-                    metrics
-                        .bytes
-                        .with_label_values(&[self.label, "out"])
-                        .inc_by(len as u64);
+                    self.counters.frames_out.inc();
+                    self.counters.bytes_out.inc_by(len as u64);
                     self.send_to_peer(message).await;
                 }
                 Output::Event(event) => {
