@@ -93,7 +93,11 @@ async fn a_late_event_loop_refuses_new_calls_and_keeps_the_live_one() {
     let refused = r#"tonegate_admission_refused_total{reason="eventLoopLag"}"#;
     assert!(metric(server.addr, refused).await >= 1);
     assert_eq!(
-        metric(server.addr, r#"tonegate_admission_refused_total{reason="cpu"}"#).await,
+        metric(
+            server.addr,
+            r#"tonegate_admission_refused_total{reason="cpu"}"#
+        )
+        .await,
         0
     );
 
@@ -111,7 +115,15 @@ async fn a_late_event_loop_refuses_new_calls_and_keeps_the_live_one() {
 
     // The call admitted before the overload was never closed and still finds digits.
     let (samples, _) = signal("159", SampleRate::HZ_8000, 100.0, 300.0);
-    send_audio(&mut live, &samples, SampleRate::HZ_8000, Encoding::Ulaw, 20.0, false).await;
+    send_audio(
+        &mut live,
+        &samples,
+        SampleRate::HZ_8000,
+        Encoding::Ulaw,
+        20.0,
+        false,
+    )
+    .await;
     let mut found = String::new();
     while found.len() < 3 {
         let got = read_until(&mut live, "dtmf", Duration::from_secs(10)).await;

@@ -145,7 +145,10 @@ async fn a_subscriber_that_falls_behind_is_cut_off_with_the_id_to_resume_from() 
     let filler = "x".repeat(CONTEXT_BYTES);
     let mut requests = 0;
     while metric(&server, "tonegate_sse_cut_off_total").await == 0 {
-        assert!(requests < 3 * REQUESTS, "the slow subscriber was never cut off");
+        assert!(
+            requests < 3 * REQUESTS,
+            "the slow subscriber was never cut off"
+        );
         let body = json!({
             "playSources": [{"kind": "file", "file": {"uri": "file:///nonexistent/x.wav"}}],
             "operationContext": format!("{requests}-{filler}"),
@@ -180,8 +183,14 @@ async fn a_subscriber_that_falls_behind_is_cut_off_with_the_id_to_resume_from() 
     let resume = last_id.expect("events before the cut-off") + 1;
     assert_eq!(lagged["resumeFrom"], resume, "{lagged}");
     let message = lagged["message"].as_str().unwrap();
-    assert!(message.contains(&format!("resume from id {resume}")), "{message}");
-    assert!(contexts > 0 && contexts < requests, "{contexts} of {requests}");
+    assert!(
+        message.contains(&format!("resume from id {resume}")),
+        "{message}"
+    );
+    assert!(
+        contexts > 0 && contexts < requests,
+        "{contexts} of {requests}"
+    );
     let end = tokio::time::timeout(Duration::from_secs(20), slow.next_or_end())
         .await
         .expect("the stream ends in time");

@@ -569,11 +569,9 @@ impl Sse {
     /// Moves the whole chunks received into the body.
     fn decode_chunks(&mut self) {
         while let Some(line_end) = find(&self.buffer, b"\r\n") {
-            let size = usize::from_str_radix(
-                String::from_utf8_lossy(&self.buffer[..line_end]).trim(),
-                16,
-            )
-            .unwrap();
+            let size =
+                usize::from_str_radix(String::from_utf8_lossy(&self.buffer[..line_end]).trim(), 16)
+                    .unwrap();
             if self.buffer.len() < line_end + 2 + size + 2 {
                 break;
             }

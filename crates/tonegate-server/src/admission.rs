@@ -63,7 +63,8 @@ pub(crate) enum Refusal {
 
 impl Refusal {
     /// Every reason, for the metric's labels.
-    pub(crate) const ALL: [Refusal; 3] = [Refusal::MaxSessions, Refusal::EventLoopLag, Refusal::Cpu];
+    pub(crate) const ALL: [Refusal; 3] =
+        [Refusal::MaxSessions, Refusal::EventLoopLag, Refusal::Cpu];
 
     /// The `reason` label of `tonegate_admission_refused_total`.
     pub(crate) fn code(self) -> &'static str {
@@ -378,7 +379,8 @@ mod tests {
 
     #[test]
     fn reads_utime_and_stime_past_a_command_with_spaces() {
-        let stat = "4242 (tone gate) S 1 4242 4242 0 -1 4194560 3018 0 0 0 157 42 0 0 20 0 9 0 1 2 3";
+        let stat =
+            "4242 (tone gate) S 1 4242 4242 0 -1 4194560 3018 0 0 0 157 42 0 0 20 0 9 0 1 2 3";
         assert_eq!(
             parse_stat_cpu_time(stat),
             Some(Duration::from_millis(1_990))

@@ -295,8 +295,7 @@ impl Hub {
             if queue.cut_at.is_some() {
                 continue;
             }
-            if queue.items.len() < self.max_events && queue.bytes + frame.len() <= self.max_bytes
-            {
+            if queue.items.len() < self.max_events && queue.bytes + frame.len() <= self.max_bytes {
                 queue.bytes += frame.len();
                 queue.items.push_back(frame.clone());
                 self.metrics.sse_buffered_bytes.add(frame.len() as i64);

@@ -756,7 +756,11 @@ fn overloaded(state: &State, refusal: admission::Refusal) -> Response {
         .admission_refused
         .with_label_values(&[refusal.code()])
         .inc();
-    tracing::warn!(reason = refusal.code(), "refusing audio socket: {}", refusal.message());
+    tracing::warn!(
+        reason = refusal.code(),
+        "refusing audio socket: {}",
+        refusal.message()
+    );
     let retry = (
         axum::http::header::RETRY_AFTER,
         admission::RETRY_AFTER_SECONDS.to_string(),

@@ -108,9 +108,8 @@ impl Decimator {
         let count = (total - self.produced) as usize;
         if count > 0 {
             // Window start of the next output, in the sequence `history ++ input`.
-            let first = self.factor as u64 * self.produced + 1 + keep as u64
-                - self.half()
-                - self.consumed;
+            let first =
+                self.factor as u64 * self.produced + 1 + keep as u64 - self.half() - self.consumed;
             let mut start = first as usize;
             let head = input.len().min(keep);
             self.seam[..keep].copy_from_slice(&self.history);

@@ -149,7 +149,6 @@ enum Conversion {
     Rubato(Box<Engine>),
 }
 
-
 /// The anti-aliasing filter a [`Resampler`] uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Filter {

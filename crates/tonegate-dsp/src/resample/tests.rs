@@ -322,15 +322,14 @@ fn tone_burst_onset_maps_back_to_the_input_onset() {
                 .map(|i| {
                     let t = r.output_to_input_position(i as f64);
                     let theta = omega * (t - onset as f64);
-                    let level = f64::from(cos_out[i]) * theta.cos()
-                        + f64::from(sin_out[i]) * theta.sin();
+                    let level =
+                        f64::from(cos_out[i]) * theta.cos() + f64::from(sin_out[i]) * theta.sin();
                     (t, level)
                 })
                 .collect();
             let settled = &envelope[envelope.len() / 2..envelope.len() * 3 / 4];
-            let half = settled.iter().map(|&(_, level)| level).sum::<f64>()
-                / settled.len() as f64
-                / 2.0;
+            let half =
+                settled.iter().map(|&(_, level)| level).sum::<f64>() / settled.len() as f64 / 2.0;
             // The crossing lies between points k - 1 and k; interpolate with the cubic
             // through the four points around it (Lagrange), solved by bisection.
             let k = envelope
@@ -677,6 +676,9 @@ fn decimator_positions_match_input_time() {
             c += f64::from(v) * theta.cos();
         }
         let error = c.atan2(s) / (2.0 * PI * freq) * f64::from(from);
-        assert!(error.abs() < 0.01, "{from}: timing off by {error:.4} samples");
+        assert!(
+            error.abs() < 0.01,
+            "{from}: timing off by {error:.4} samples"
+        );
     }
 }
