@@ -58,6 +58,8 @@ const FRAME: usize = RATE / 50;
 const CYCLE: u64 = 100;
 const ONSET_FRAME: u64 = 50;
 const TONE_FRAMES: u64 = 5;
+/// Level of a full-scale sine, dBm0 (G.711 mu-law).
+const FULL_SCALE_DBM0: f64 = 3.17;
 const KEYS: &[u8; 16] = b"123A456B789C*0#D";
 const LOW: [f64; 4] = [697.0, 770.0, 852.0, 941.0];
 const HIGH: [f64; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
@@ -72,10 +74,10 @@ struct Frames {
 
 impl Frames {
     fn new() -> Frames {
-        // Amplitude of a sine at -10 dBm0 (a full-scale s16 sine is +3.14 dBm0) and the
+        // Amplitude of a sine at -10 dBm0 (a full-scale s16 sine is +3.17 dBm0) and the
         // RMS of -50 dBm0 noise.
-        let tone_amp = 32_767.0 * 10f64.powf((-10.0 - 3.14) / 20.0);
-        let noise_rms = 32_767.0 / 2f64.sqrt() * 10f64.powf((-50.0 - 3.14) / 20.0);
+        let tone_amp = 32_767.0 * 10f64.powf((-10.0 - FULL_SCALE_DBM0) / 20.0);
+        let noise_rms = 32_767.0 / 2f64.sqrt() * 10f64.powf((-50.0 - FULL_SCALE_DBM0) / 20.0);
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let cycle_len = CYCLE as usize * FRAME;
         let noise: Vec<f64> = (0..cycle_len)
