@@ -61,7 +61,8 @@ pub struct Config {
     pub send_dtmf_level_dbm0: f32,
     /// Directory prompt file names are resolved in; names may not leave it. Default `.`.
     pub prompt_dir: PathBuf,
-    /// Events buffered per SSE subscriber before it starts missing some. Default 1024.
+    /// Events buffered per SSE subscriber; one further behind is cut off, told the id
+    /// to resume from (a last `lagged` event). Default 1024.
     pub event_buffer: usize,
     /// PEM certificate chain (leaf first); with `tls_key`, the port serves only HTTPS and
     /// WSS. Default none (plain HTTP and WS).
@@ -190,7 +191,7 @@ pub struct Config {
     /// streams need credentials (also on loopback). Default none.
     pub event_token: Option<String>,
     /// Most bytes of events buffered for one SSE subscriber that does not read; beyond
-    /// it the subscriber misses events (and is told how many). Default 1 MiB.
+    /// it the subscriber is cut off, told the id to resume from. Default 1 MiB.
     pub event_subscriber_bytes: usize,
     /// Most SSE subscribers at once; more are refused with 503. Default 64.
     pub max_event_subscribers: usize,
