@@ -116,3 +116,84 @@ async fn a_subscriber_that_never_reads_holds_a_bounded_number_of_bytes() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A subscriber that falls behind is not left to lose events silently: it is cut off. It
+/// still gets every event queued for it, in order and gapless (only one call makes events
+/// here), then a last event `lagged` naming the id to resume from, and its stream ends.
+#[tokio::test]
+async fn a_subscriber_that_falls_behind_is_cut_off_with_the_id_to_resume_from() {
+    let server = start(Config {
+        access_key: Some(base64::engine::general_purpose::STANDARD.encode(KEY)),
+        event_token: Some(EVENT_TOKEN.to_owned()),
+        event_subscriber_bytes: BOUND,
+        ..Config::default()
+    })
+    .await;
+    let bearer = format!("Bearer {EVENT_TOKEN}");
+    let auth = [("authorization", bearer.as_str())];
+    let path = "/v1/calls/big/events";
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4_096).unwrap();
+    let slow_stream = socket.connect(server.addr).await.unwrap();
+    let mut slow = Sse::try_connect_on(slow_stream, server.addr, path, &auth)
+        .await
+        .unwrap();
+
+    let mut call = open_call(&server, "big", Encoding::Ulaw, SampleRate::HZ_8000, None).await;
+    tokio::spawn(async move { while let Some(Ok(_)) = call.next().await {} });
+    let client = ApiClient::new(server.addr, KEY);
+    let filler = "x".repeat(CONTEXT_BYTES);
+    let mut requests = 0;
+    while metric(&server, "tonegate_sse_cut_off_total").await == 0 {
+        assert!(
+            requests < 3 * REQUESTS,
+            "the slow subscriber was never cut off"
+        );
+        let body = json!({
+            "playSources": [{"kind": "file", "file": {"uri": "file:///nonexistent/x.wav"}}],
+            "operationContext": format!("{requests}-{filler}"),
+        });
+        let (status, reply) = client.operation("big", "play", &body).await;
+        assert_eq!(status, 202, "{reply}");
+        requests += 1;
+    }
+
+    // Now it reads: everything queued, then the cut-off notice, then the end.
+    let mut last_id: Option<u64> = None;
+    let mut contexts = 0;
+    let lagged = loop {
+        let (id, event) = tokio::time::timeout(Duration::from_secs(20), slow.next_with_id())
+            .await
+            .expect("event in time");
+        if event["type"] == "lagged" {
+            // No id of its own: a reconnecting client's last id is the last event it got.
+            assert_eq!(id, None, "{event}");
+            break event;
+        }
+        let id = id.expect("every event has an id");
+        if let Some(last) = last_id {
+            assert_eq!(id, last + 1, "a gap before {event}");
+        }
+        last_id = Some(id);
+        if let Some(context) = event["data"]["operationContext"].as_str() {
+            assert!(context.starts_with(&format!("{contexts}-")), "out of order");
+            contexts += 1;
+        }
+    };
+    let resume = last_id.expect("events before the cut-off") + 1;
+    assert_eq!(lagged["resumeFrom"], resume, "{lagged}");
+    let message = lagged["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("resume from id {resume}")),
+        "{message}"
+    );
+    assert!(
+        contexts > 0 && contexts < requests,
+        "{contexts} of {requests}"
+    );
+    let end = tokio::time::timeout(Duration::from_secs(20), slow.next_or_end())
+        .await
+        .expect("the stream ends in time");
+    assert!(end.is_none(), "an event after the cut-off: {end:?}");
+    assert!(metric(&server, "tonegate_sse_missed_events_total").await > 0);
+}

@@ -34,6 +34,16 @@ pub(crate) struct TestServer {
 
 pub(crate) async fn start(mut config: Config) -> TestServer {
     config.listen = "127.0.0.1:0".parse().unwrap();
+    // Test servers share the box with parallel tests and builds, whose load is not
+    // theirs to refuse calls for: load-based admission is off here (tests/admission.rs
+    // turns it on).
+    config.admission_max_lag_ms = 0;
+    config.admission_max_cpu_percent = 0;
+    serve(config).await
+}
+
+/// A real server on `config` exactly as given, run in a task.
+pub(crate) async fn serve(config: Config) -> TestServer {
     let server = Server::bind(config).await.unwrap();
     let addr = server.local_addr().unwrap();
     let handle = server.handle();
@@ -455,6 +465,8 @@ pub(crate) struct Sse {
     stream: TcpStream,
     buffer: Vec<u8>,
     body: String,
+    /// The response's last (empty) chunk came: the stream ended.
+    ended: bool,
 }
 
 impl Sse {
@@ -503,6 +515,7 @@ impl Sse {
             stream,
             buffer: Vec::new(),
             body: String::new(),
+            ended: false,
         };
         // Headers.
         loop {
@@ -529,29 +542,49 @@ impl Sse {
 
     /// The next event's JSON.
     pub(crate) async fn next(&mut self) -> Value {
+        self.next_with_id().await.1
+    }
+
+    /// The next event's `id:` (if it has one) and JSON; `None` once the stream ended.
+    pub(crate) async fn next_or_end(&mut self) -> Option<(Option<u64>, Value)> {
         loop {
-            // Decode whole chunks into the body.
-            while let Some(line_end) = find(&self.buffer, b"\r\n") {
-                let size = usize::from_str_radix(
-                    String::from_utf8_lossy(&self.buffer[..line_end]).trim(),
-                    16,
-                )
-                .unwrap();
-                if self.buffer.len() < line_end + 2 + size + 2 {
-                    break;
-                }
-                let data = self.buffer[line_end + 2..line_end + 2 + size].to_vec();
-                self.buffer.drain(..line_end + 2 + size + 2);
-                self.body.push_str(&String::from_utf8_lossy(&data));
-            }
+            self.decode_chunks();
             if let Some(end) = self.body.find("\n\n") {
                 let block: String = self.body.drain(..end + 2).collect();
+                let id = block
+                    .lines()
+                    .find_map(|l| l.strip_prefix("id: "))
+                    .map(|id| id.parse().unwrap());
                 if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
-                    return serde_json::from_str(data).unwrap();
+                    return Some((id, serde_json::from_str(data).unwrap()));
                 }
                 continue;
             }
+            if self.ended {
+                return None;
+            }
             self.fill().await;
+        }
+    }
+
+    /// The next event's `id:` and JSON.
+    pub(crate) async fn next_with_id(&mut self) -> (Option<u64>, Value) {
+        self.next_or_end().await.expect("SSE stream ended")
+    }
+
+    /// Moves the whole chunks received into the body.
+    fn decode_chunks(&mut self) {
+        while let Some(line_end) = find(&self.buffer, b"\r\n") {
+            let size =
+                usize::from_str_radix(String::from_utf8_lossy(&self.buffer[..line_end]).trim(), 16)
+                    .unwrap();
+            if self.buffer.len() < line_end + 2 + size + 2 {
+                break;
+            }
+            let data = self.buffer[line_end + 2..line_end + 2 + size].to_vec();
+            self.buffer.drain(..line_end + 2 + size + 2);
+            self.body.push_str(&String::from_utf8_lossy(&data));
+            self.ended |= size == 0;
         }
     }
 

@@ -7,15 +7,19 @@
 //! - `detected`: input samples consumed when the digit was emitted, so
 //!   `detected - start` is the true onset-to-report latency, every delay included.
 //!
-//! Input is handed to the resampler in pieces that end on the resampler's own processing
-//! boundaries, so both the digits and the `detected` positions are the same whatever
-//! chunking the caller uses, and `detected` is exactly the input position at which a
-//! real-time caller would have seen the event. Input already at the analysis rate goes
-//! to the detector whole, with no resampler and no copy: there input and analysis
-//! positions are the same, and the detector's own `detected` is the input position.
+//! The digits and the `detected` positions are the same whatever chunking the caller uses,
+//! and `detected` is exactly the input position at which a real-time caller would have
+//! seen the event. At 8 kHz and the integer ratios (16, 24, 48 kHz) the resampler writes
+//! each output as soon as its input is in, at a known input position
+//! ([`Resampler::input_at_output`]): input goes through in pieces of any length and each
+//! detector half block (where the detector may report) is dated by the position its last
+//! sample appeared at. Other rates go through rubato's fixed chunks: input is handed over
+//! in pieces that end on those chunks. Input already at the analysis rate (8 kHz) goes to
+//! the detector whole, with no resampler and no copy: there input and analysis positions
+//! are the same, and the detector's own `detected` is the input position.
 
 use crate::SampleRate;
-use crate::dsp::dtmf::{self, ANALYSIS_RATE, Detector, Event};
+use crate::dsp::dtmf::{self, ANALYSIS_RATE, Detector, Event, HALF_BLOCK};
 use crate::resample::{self, Filter, Resampler};
 
 /// Why a receiver could not be built.
@@ -32,14 +36,23 @@ pub enum Error {
 /// DTMF receiver for one channel: resampler plus detector.
 #[derive(Debug)]
 pub struct Receiver {
-    /// `None` for input at the analysis rate.
-    resampler: Option<Resampler>,
     detector: Detector,
+    /// The way to the analysis rate; `None` for input already at it.
+    resampled: Option<Resampled>,
+}
+
+/// A resampler in front of the detector, and the positions that map its output back to
+/// input time.
+#[derive(Debug)]
+struct Resampled {
+    resampler: Resampler,
     scratch: Vec<f32>,
-    /// Input samples per piece handed to the resampler.
-    step_len: usize,
+    /// How input is cut into pieces for the resampler.
+    pieces: Pieces,
     /// Input samples consumed since the start of the stream.
     consumed: u64,
+    /// Resampler outputs handed to the detector since the start of the stream.
+    analysed: u64,
     /// Input position at which the sounding digit was reported.
     reported_at: u64,
 }
@@ -49,84 +62,152 @@ impl Receiver {
     pub fn new(rate: SampleRate, config: dtmf::Config) -> Result<Receiver, Error> {
         let detector = Detector::new(config)?;
         let analysis = SampleRate::new(ANALYSIS_RATE).expect("analysis rate is supported");
-        if rate == analysis {
-            return Ok(Receiver {
-                resampler: None,
-                detector,
-                scratch: Vec::new(),
-                step_len: 0,
-                consumed: 0,
-                reported_at: 0,
-            });
-        }
-        let resampler = Resampler::with_filter(rate, analysis, Filter::Detection)?;
-        // Pieces end where the resampler produces output; one without such boundaries
-        // gets pieces of a half block (where the detector may report a digit).
-        let step_len = match resampler.chunk_len() {
-            0 | 1 => dtmf::HALF_BLOCK,
-            chunk => chunk,
+        let resampled = if rate == analysis {
+            None
+        } else {
+            Some(Resampled::new(Resampler::with_filter(
+                rate,
+                analysis,
+                Filter::Detection,
+            )?))
         };
-        let scratch = vec![
-            0.0;
-            resampler
-                .max_output_len(step_len)
-                .max(resampler.max_flush_len())
-        ];
         Ok(Receiver {
-            resampler: Some(resampler),
             detector,
-            scratch,
-            step_len,
-            consumed: 0,
-            reported_at: 0,
+            resampled,
         })
     }
 
     /// Consumes `samples` at the input rate and calls `on_event` for each event, in order.
     /// Allocation-free.
     pub fn process(&mut self, samples: &[f32], on_event: &mut impl FnMut(Event)) {
-        let Some(resampler) = &mut self.resampler else {
-            self.detector.process(samples, on_event);
-            return;
-        };
-        let mut rest = samples;
-        while !rest.is_empty() {
-            let until_boundary = self.step_len - (self.consumed % self.step_len as u64) as usize;
-            let take = rest.len().min(until_boundary);
-            let (piece, tail) = rest.split_at(take);
-            let produced = resampler.process(piece, &mut self.scratch);
-            self.consumed += take as u64;
-            let mut clock = InputClock {
-                resampler,
-                consumed: self.consumed,
-                reported_at: &mut self.reported_at,
-            };
-            self.detector
-                .process(&self.scratch[..produced], &mut |event| {
-                    on_event(clock.map_event(event))
-                });
-            rest = tail;
+        match &mut self.resampled {
+            None => self.detector.process(samples, on_event),
+            Some(resampled) => resampled.process(&mut self.detector, samples, on_event),
         }
     }
 
     /// Ends the stream: drains the resampler, ends a sounding digit, and resets.
     pub fn flush(&mut self, on_event: &mut impl FnMut(Event)) {
-        let Some(resampler) = &mut self.resampler else {
-            self.detector.flush(on_event);
-            return;
+        match &mut self.resampled {
+            None => self.detector.flush(on_event),
+            Some(resampled) => resampled.flush(&mut self.detector, on_event),
+        }
+    }
+}
+
+impl Resampled {
+    fn new(resampler: Resampler) -> Resampled {
+        let pieces = match resampler.input_at_output(1) {
+            Some(_) => Pieces::Exact,
+            None => Pieces::Chunks(resampler.chunk_len()),
         };
-        let produced = resampler.flush(&mut self.scratch);
-        let mut clock = InputClock {
+        let scratch = vec![
+            0.0;
+            resampler
+                .max_output_len(pieces.max_len())
+                .max(resampler.max_flush_len())
+        ];
+        Resampled {
             resampler,
+            scratch,
+            pieces,
+            consumed: 0,
+            analysed: 0,
+            reported_at: 0,
+        }
+    }
+
+    fn process(
+        &mut self,
+        detector: &mut Detector,
+        samples: &[f32],
+        on_event: &mut impl FnMut(Event),
+    ) {
+        let mut rest = samples;
+        while !rest.is_empty() {
+            let take = match self.pieces {
+                Pieces::Exact => rest.len().min(EXACT_PIECE_LEN),
+                Pieces::Chunks(chunk) => {
+                    let until_boundary = chunk - (self.consumed % chunk as u64) as usize;
+                    rest.len().min(until_boundary)
+                }
+            };
+            let (piece, tail) = rest.split_at(take);
+            let produced = self.resampler.process(piece, &mut self.scratch);
+            self.consumed += take as u64;
+            self.detect(detector, produced, on_event);
+            rest = tail;
+        }
+    }
+
+    fn flush(&mut self, detector: &mut Detector, on_event: &mut impl FnMut(Event)) {
+        let produced = self.resampler.flush(&mut self.scratch);
+        self.detect(detector, produced, on_event);
+        let mut clock = InputClock {
+            resampler: &self.resampler,
             consumed: self.consumed,
             reported_at: &mut self.reported_at,
         };
-        let mut on_event = |event| on_event(clock.map_event(event));
-        self.detector
-            .process(&self.scratch[..produced], &mut on_event);
-        self.detector.flush(&mut on_event);
-        resampler.reset();
+        detector.flush(&mut |event| on_event(clock.map_event(event)));
+        self.resampler.reset();
         self.consumed = 0;
+        self.analysed = 0;
+    }
+
+    /// Hands the resampler's `produced` outputs to the detector, dating each half block
+    /// by the input position at which its last sample appeared.
+    fn detect(
+        &mut self,
+        detector: &mut Detector,
+        produced: usize,
+        on_event: &mut impl FnMut(Event),
+    ) {
+        let mut done = 0;
+        while done < produced {
+            let to_boundary = HALF_BLOCK - (self.analysed % HALF_BLOCK as u64) as usize;
+            let take = match self.pieces {
+                Pieces::Exact => (produced - done).min(to_boundary),
+                Pieces::Chunks(_) => produced - done,
+            };
+            self.analysed += take as u64;
+            // Outputs of a flush appear at the end of the input.
+            let consumed = self
+                .resampler
+                .input_at_output(self.analysed)
+                .map_or(self.consumed, |at| at.min(self.consumed));
+            let mut clock = InputClock {
+                resampler: &self.resampler,
+                consumed,
+                reported_at: &mut self.reported_at,
+            };
+            detector.process(&self.scratch[done..done + take], &mut |event| {
+                on_event(clock.map_event(event))
+            });
+            done += take;
+        }
+    }
+}
+
+/// Most input samples handed to an exact resampler at once (bounds the scratch buffer).
+const EXACT_PIECE_LEN: usize = 1_024;
+
+/// How a receiver cuts its input for the resampler, so that event positions do not depend
+/// on the caller's chunking.
+#[derive(Debug, Clone, Copy)]
+enum Pieces {
+    /// Outputs appear at known input positions: any cut will do.
+    Exact,
+    /// rubato's fixed chunks of this many input samples: cut at their ends.
+    Chunks(usize),
+}
+
+impl Pieces {
+    /// Most input samples in one piece.
+    fn max_len(self) -> usize {
+        match self {
+            Pieces::Exact => EXACT_PIECE_LEN,
+            Pieces::Chunks(chunk) => chunk,
+        }
     }
 }
 

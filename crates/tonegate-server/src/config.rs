@@ -19,7 +19,9 @@ use tonegate_dsp::dsp::tone::Cadence;
 pub struct Config {
     /// Address to listen on. Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
-    /// Most concurrent audio sockets; more are refused with HTTP 503. Default 1000.
+    /// Most concurrent audio sockets; more are refused with HTTP 503 (and `Retry-After`).
+    /// Default 500 per core the process may use (1000 on 2 cores): what the box carries
+    /// at 16 kHz; load-based admission (`admission_*`) refuses earlier when it must.
     pub max_sessions: usize,
     /// Largest accepted WebSocket message, bytes; larger ones close the socket with
     /// 1009. Default 1 MiB.
@@ -60,7 +62,8 @@ pub struct Config {
     pub send_dtmf_level_dbm0: f32,
     /// Directory prompt file names are resolved in; names may not leave it. Default `.`.
     pub prompt_dir: PathBuf,
-    /// Events buffered per SSE subscriber before it starts missing some. Default 1024.
+    /// Events buffered per SSE subscriber; one further behind is cut off, told the id
+    /// to resume from (a last `lagged` event). Default 1024.
     pub event_buffer: usize,
     /// PEM certificate chain (leaf first); with `tls_key`, the port serves only HTTPS and
     /// WSS. Default none (plain HTTP and WS).
@@ -189,7 +192,7 @@ pub struct Config {
     /// streams need credentials (also on loopback). Default none.
     pub event_token: Option<String>,
     /// Most bytes of events buffered for one SSE subscriber that does not read; beyond
-    /// it the subscriber misses events (and is told how many). Default 1 MiB.
+    /// it the subscriber is cut off, told the id to resume from. Default 1 MiB.
     pub event_subscriber_bytes: usize,
     /// Most SSE subscribers at once; more are refused with 503. Default 64.
     pub max_event_subscribers: usize,
@@ -206,6 +209,14 @@ pub struct Config {
     /// Q.24's limits) or `noisy` (catches tones near 0 dB S/N, at some risk of false
     /// digits from speech and music). Default `default`.
     pub detector_profile: Profile,
+    /// Refuse new audio sockets (HTTP 503, `Retry-After`) while the event loop runs this
+    /// late: the 90th percentile, over the last second, of how late a probe task woke
+    /// every 10 ms; ms, 0 turns the check off. Default 20 (one frame's time).
+    pub admission_max_lag_ms: u64,
+    /// Refuse new audio sockets while the process used this share of the cores it may
+    /// use over the last second; percent, 0 turns the check off (as on platforms without
+    /// `/proc`). Default 90.
+    pub admission_max_cpu_percent: u32,
 }
 
 /// How log lines are written ([`Config::log_format`]).
@@ -223,7 +234,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            max_sessions: 1_000,
+            max_sessions: super::admission::default_max_sessions(),
             max_frame_bytes: 1 << 20,
             max_frames_per_second: 500,
             max_frame_burst: 3_000,
@@ -282,6 +293,8 @@ impl Default for Config {
             replay_cache_entries: 100_000,
             insecure_allow_unauthenticated: false,
             detector_profile: Profile::Default,
+            admission_max_lag_ms: 20,
+            admission_max_cpu_percent: 90,
         }
     }
 }

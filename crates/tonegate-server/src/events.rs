@@ -15,10 +15,14 @@
 //! `access_token` query parameter. With no credential configured, the streams are open.
 //!
 //! Memory is bounded in bytes: one task serialises each event once ([`forward`]) into a
-//! shared frame and hands it to every subscriber that wants it; a subscriber holds at
-//! most [`Config::event_subscriber_bytes`](super::Config::event_subscriber_bytes) (and
-//! [`Config::event_buffer`](super::Config::event_buffer) events) not yet written, and
-//! one that falls further behind misses events, told as the comment `missed N events`.
+//! shared frame, with an `id:` that counts the server's events (gaps on a one-call
+//! stream are other calls' events), and hands it to every subscriber that wants it. A
+//! subscriber holds at most
+//! [`Config::event_subscriber_bytes`](super::Config::event_subscriber_bytes) (and
+//! [`Config::event_buffer`](super::Config::event_buffer) events) not yet written. One
+//! that falls further behind is cut off rather than left to lose events silently: it
+//! gets what was queued, then a last event `lagged` naming the first id it did not get
+//! (`resumeFrom`), and the stream ends.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -90,9 +94,9 @@ fn respond(state: Arc<State>, call_id: Option<String>, uri: &Uri, headers: &Head
     let closed = state.closed.subscribe();
     let stream = futures_util::stream::unfold(
         (subscription, closed),
-        |(subscription, mut closed)| async move {
+        |(mut subscription, mut closed)| async move {
             let chunk = tokio::select! {
-                chunk = subscription.next() => chunk,
+                chunk = subscription.next() => chunk?,
                 _ = shutting_down(&mut closed) => return None,
             };
             Some((Ok::<_, Infallible>(chunk), (subscription, closed)))
@@ -227,17 +231,12 @@ struct Subscriber {
 
 #[derive(Default)]
 struct Queue {
-    items: VecDeque<Item>,
+    items: VecDeque<Bytes>,
     /// Bytes of the frames in `items`.
     bytes: usize,
-    /// Frames in `items`.
-    frames: usize,
-}
-
-enum Item {
-    Frame(Bytes),
-    /// This many events were missed here (consecutive misses merge).
-    Missed(u64),
+    /// Set when the subscriber fell behind: the id of the first event it did not get.
+    /// Nothing is queued after that; the stream ends once `items` are written.
+    cut_at: Option<u64>,
 }
 
 impl Hub {
@@ -272,6 +271,7 @@ impl Hub {
             hub: self.clone(),
             id,
             subscriber,
+            ended: false,
         })
     }
 
@@ -283,44 +283,45 @@ impl Hub {
             .any(|s| s.call_id.as_deref().is_none_or(|c| c == call_id))
     }
 
-    /// Queues `frame` of `call_id` for every subscriber that wants it and has room.
-    fn publish(&self, call_id: &str, frame: Bytes) {
+    /// Queues `frame` (event `id`) of `call_id` for every subscriber that wants it; one
+    /// without room is cut off at `id`.
+    fn publish(&self, call_id: &str, id: u64, frame: Bytes) {
         let subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
         for s in subscribers.values() {
             if s.call_id.as_deref().is_some_and(|c| c != call_id) {
                 continue;
             }
             let mut queue = s.queue.lock().unwrap_or_else(|e| e.into_inner());
-            if queue.frames < self.max_events && queue.bytes + frame.len() <= self.max_bytes {
+            if queue.cut_at.is_some() {
+                continue;
+            }
+            if queue.items.len() < self.max_events && queue.bytes + frame.len() <= self.max_bytes {
                 queue.bytes += frame.len();
-                queue.frames += 1;
-                queue.items.push_back(Item::Frame(frame.clone()));
+                queue.items.push_back(frame.clone());
                 self.metrics.sse_buffered_bytes.add(frame.len() as i64);
             } else {
-                queue.miss(1);
+                queue.cut_at = Some(id);
                 self.metrics.sse_missed_events.inc();
+                self.metrics.sse_cut_off.inc();
             }
             drop(queue);
             s.wake.notify_one();
         }
     }
 
-    /// Tells every subscriber it missed `n` events (the forwarder fell behind).
-    fn miss_all(&self, n: u64) {
+    /// Cuts off every subscriber at `id` after `n` events were lost before they had an id
+    /// (the forwarder itself fell behind the sessions).
+    fn cut_all(&self, id: u64, n: u64) {
         let subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
         for s in subscribers.values() {
-            s.queue.lock().unwrap_or_else(|e| e.into_inner()).miss(n);
-            self.metrics.sse_missed_events.inc_by(n);
+            let mut queue = s.queue.lock().unwrap_or_else(|e| e.into_inner());
+            if queue.cut_at.is_none() {
+                queue.cut_at = Some(id);
+                self.metrics.sse_missed_events.inc_by(n);
+                self.metrics.sse_cut_off.inc();
+            }
+            drop(queue);
             s.wake.notify_one();
-        }
-    }
-}
-
-impl Queue {
-    fn miss(&mut self, n: u64) {
-        match self.items.back_mut() {
-            Some(Item::Missed(m)) => *m += n,
-            _ => self.items.push_back(Item::Missed(n)),
         }
     }
 }
@@ -330,43 +331,78 @@ struct Subscription {
     hub: Arc<Hub>,
     id: u64,
     subscriber: Arc<Subscriber>,
+    /// The last event (`lagged`) was written.
+    ended: bool,
+}
+
+/// What a subscription has to write next.
+enum Next {
+    /// A queued event.
+    Frame(Bytes),
+    /// The subscriber fell behind: the last event, naming the first id it did not get.
+    Cut(u64),
+    /// Nothing yet.
+    Wait,
 }
 
 impl Subscription {
-    /// The next bytes to write: a frame, a `missed N events` comment, or (after
-    /// [`KEEP_ALIVE`] with nothing) a keep-alive comment.
-    async fn next(&self) -> Bytes {
+    /// The next bytes to write: a frame, (after [`KEEP_ALIVE`] with nothing) a
+    /// keep-alive comment, or, once cut off, the last event; then `None`.
+    async fn next(&mut self) -> Option<Bytes> {
+        if self.ended {
+            return None;
+        }
         loop {
-            if let Some(item) = self.pop() {
-                return match item {
-                    Item::Frame(frame) => frame,
-                    Item::Missed(n) => {
-                        tracing::warn!(missed = n, "an event subscriber missed events");
-                        Bytes::from(format!(": missed {n} events\n\n"))
-                    }
-                };
+            match self.pop() {
+                Next::Frame(frame) => return Some(frame),
+                Next::Cut(id) => {
+                    self.ended = true;
+                    tracing::warn!(
+                        resume_from = id,
+                        "an event subscriber fell behind; its stream is closed"
+                    );
+                    return Some(lagged_frame(id));
+                }
+                Next::Wait => {}
             }
             tokio::select! {
                 _ = self.subscriber.wake.notified() => {}
-                _ = tokio::time::sleep(KEEP_ALIVE) => return Bytes::from_static(b":\n\n"),
+                _ = tokio::time::sleep(KEEP_ALIVE) => return Some(Bytes::from_static(b":\n\n")),
             }
         }
     }
 
-    fn pop(&self) -> Option<Item> {
+    fn pop(&self) -> Next {
         let mut queue = self
             .subscriber
             .queue
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let item = queue.items.pop_front()?;
-        if let Item::Frame(frame) = &item {
-            queue.bytes -= frame.len();
-            queue.frames -= 1;
-            self.hub.metrics.sse_buffered_bytes.sub(frame.len() as i64);
+        match queue.items.pop_front() {
+            Some(frame) => {
+                queue.bytes -= frame.len();
+                self.hub.metrics.sse_buffered_bytes.sub(frame.len() as i64);
+                Next::Frame(frame)
+            }
+            None => queue.cut_at.map_or(Next::Wait, Next::Cut),
         }
-        Some(item)
     }
+}
+
+/// The last event of a stream cut off at `id`.
+fn lagged_frame(id: u64) -> Bytes {
+    let message = format!(
+        "this stream fell too far behind and is closed; events from id {id} on were not \
+         sent: resume from id {id}"
+    );
+    let data = serde_json::json!({
+        "type": "lagged",
+        "resumeFrom": id,
+        "message": message,
+    });
+    // No `id:`: a client's last id stays the last event it got (what `Last-Event-ID`
+    // carries on reconnection), one before `resumeFrom`.
+    frame(None, "lagged", &data)
 }
 
 impl Drop for Subscription {
@@ -398,36 +434,47 @@ pub(crate) async fn forward(
     mut events: broadcast::Receiver<Arc<Event>>,
     mut cloud: broadcast::Receiver<Arc<CloudEvent>>,
 ) {
+    // The id of the next event published.
+    let mut next_id: u64 = 1;
     loop {
+        let id = next_id;
         let received = tokio::select! {
             biased;
             r = events.recv() => r.map(|e| {
                 hub.wants(&e.call_id)
-                    .then(|| (e.call_id.to_string(), frame(e.kind.name(), &*e)))
+                    .then(|| (e.call_id.to_string(), frame(Some(id), e.kind.name(), &*e)))
             }),
             r = cloud.recv() => r.map(|e| {
                 hub.wants(&e.data.call_connection_id)
-                    .then(|| (e.data.call_connection_id.clone(), frame(&e.kind, &*e)))
+                    .then(|| (e.data.call_connection_id.clone(), frame(Some(id), &e.kind, &*e)))
             }),
         };
         match received {
-            Ok(Some((call_id, frame))) => hub.publish(&call_id, frame),
+            Ok(Some((call_id, frame))) => {
+                hub.publish(&call_id, id, frame);
+                next_id += 1;
+            }
             Ok(None) => {}
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 tracing::warn!(
                     missed = n,
-                    "event streams fell behind; subscribers missed events"
+                    "event streams fell behind; subscribers are cut off"
                 );
-                hub.miss_all(n);
+                hub.cut_all(id, n);
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
     }
 }
 
-/// One SSE frame: `event: <name>`, `data: <json>`, blank line.
-fn frame(name: &str, event: &impl serde::Serialize) -> Bytes {
-    let mut out = Vec::with_capacity(64);
+/// One SSE frame: `id: <id>` (if any), `event: <name>`, `data: <json>`, blank line.
+fn frame(id: Option<u64>, name: &str, event: &impl serde::Serialize) -> Bytes {
+    let mut out = Vec::with_capacity(96);
+    if let Some(id) = id {
+        out.extend_from_slice(b"id: ");
+        out.extend_from_slice(id.to_string().as_bytes());
+        out.push(b'\n');
+    }
     out.extend_from_slice(b"event: ");
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\ndata: ");

@@ -30,6 +30,7 @@
 //! (HTTPS and WSS, rustls with the *ring* provider; see `tls.rs`): same routes, limits
 //! and shutdown.
 
+mod admission;
 pub mod api;
 pub mod auth;
 pub mod call_token;
@@ -110,6 +111,8 @@ pub(crate) struct State {
     /// Every audio socket must authenticate, also where `stream_auth` is `none` (a
     /// non-loopback listener relying on Twilio signatures).
     require_audio_auth: bool,
+    /// Whether measured load admits new audio sockets.
+    admission: admission::Gate,
 }
 
 impl State {
@@ -292,6 +295,7 @@ impl Server {
             event_token,
             replay: replay::ReplayCache::new(config.replay_cache_entries),
             require_audio_auth,
+            admission: admission::Gate::default(),
             config,
         });
         Ok(Server {
@@ -327,8 +331,16 @@ impl Server {
         let mut shutdown = state.shutdown.clone();
         let listener = listener::Listener::new(self.listener, self.tls, state.clone());
         let serve = tokio::spawn(listener.run(app));
+        let sampler = {
+            let state = state.clone();
+            let limits = admission::Limits::new(&state.config);
+            tokio::spawn(async move {
+                admission::sample(&state.admission, limits, &state.metrics, || state.now()).await
+            })
+        };
         shutting_down(&mut shutdown).await;
         let sessions = state.active.load(Ordering::SeqCst);
+        sampler.abort();
         // Sessions flush their events and close; then the SSE streams end.
         let grace = Duration::from_millis(state.config.shutdown_grace_ms);
         state.sessions.wait_all(grace).await;

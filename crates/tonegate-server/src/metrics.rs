@@ -7,7 +7,7 @@
 //! metrics.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
 use tonegate_core::proto::Dialect;
@@ -60,6 +60,15 @@ pub struct Metrics {
     pub sse_missed_events: IntCounter,
     /// Webhook events given up, by reason ([`Dropped::code`](super::webhook::Dropped::code)).
     pub webhook_dropped: IntCounterVec,
+    /// SSE streams closed because their subscriber fell behind.
+    pub sse_cut_off: IntCounter,
+    /// Audio sockets refused with 503 by admission control, by reason (`maxSessions`,
+    /// `eventLoopLag`, `cpu`).
+    pub admission_refused: IntCounterVec,
+    /// How late the event loop ran over the last second (90th percentile), seconds.
+    pub event_loop_lag: Gauge,
+    /// The process's CPU time over the last second, as a share of the cores it may use.
+    pub cpu_share: Gauge,
 }
 
 /// Directions of the frame and byte counters.
@@ -207,9 +216,35 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid");
+        let sse_cut_off = IntCounter::new(
+            "tonegate_sse_cut_off_total",
+            "SSE streams closed because their subscriber fell behind",
+        )
+        .expect("valid");
+        let admission_refused = IntCounterVec::new(
+            Opts::new(
+                "tonegate_admission_refused_total",
+                "Audio sockets refused with 503 by admission control",
+            ),
+            &["reason"],
+        )
+        .expect("valid");
         for dropped in super::webhook::Dropped::ALL {
             webhook_dropped.with_label_values(&[dropped.code()]);
         }
+        for refusal in super::admission::Refusal::ALL {
+            admission_refused.with_label_values(&[refusal.code()]);
+        }
+        let event_loop_lag = Gauge::new(
+            "tonegate_event_loop_lag_seconds",
+            "How late the event loop ran over the last second (90th percentile)",
+        )
+        .expect("valid");
+        let cpu_share = Gauge::new(
+            "tonegate_cpu_share",
+            "Process CPU time over the last second, share of the available cores",
+        )
+        .expect("valid");
         for c in [
             Box::new(active_sessions.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sessions_total.clone()),
@@ -232,6 +267,10 @@ impl Metrics {
             Box::new(sse_missed_events.clone()),
             Box::new(webhook_dropped.clone()),
             Box::new(build_info()),
+            Box::new(sse_cut_off.clone()),
+            Box::new(admission_refused.clone()),
+            Box::new(event_loop_lag.clone()),
+            Box::new(cpu_share.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -264,6 +303,10 @@ impl Metrics {
             sse_buffered_bytes,
             sse_missed_events,
             webhook_dropped,
+            sse_cut_off,
+            admission_refused,
+            event_loop_lag,
+            cpu_share,
         }
     }
 
@@ -286,6 +329,32 @@ fn build_info() -> IntGauge {
     let info = IntGauge::with_opts(opts).expect("valid");
     info.set(1);
     info
+}
+
+/// One audio socket's traffic counters, looked up once per dialect label instead of per
+/// frame (a label lookup hashes the labels under a lock).
+#[derive(Clone)]
+pub(crate) struct StreamCounters {
+    /// Messages in.
+    pub(crate) frames_in: IntCounter,
+    /// Payload bytes in.
+    pub(crate) bytes_in: IntCounter,
+    /// Messages out.
+    pub(crate) frames_out: IntCounter,
+    /// Payload bytes out.
+    pub(crate) bytes_out: IntCounter,
+}
+
+impl Metrics {
+    /// The traffic counters of sockets of dialect `label`.
+    pub(crate) fn stream_counters(&self, label: &str) -> StreamCounters {
+        StreamCounters {
+            frames_in: self.frames.with_label_values(&[label, "in"]),
+            bytes_in: self.bytes.with_label_values(&[label, "in"]),
+            frames_out: self.frames.with_label_values(&[label, "out"]),
+            bytes_out: self.bytes.with_label_values(&[label, "out"]),
+        }
+    }
 }
 
 impl Default for Metrics {

@@ -13,6 +13,7 @@ use futures_util::SinkExt;
 use tokio::sync::mpsc;
 
 use super::log_text::{Escaped, Secret};
+use super::metrics::StreamCounters;
 use super::registry::{CallInfo, ClaimError, Control};
 use super::{Config, State, StreamParams, callback_policy, prompts};
 use tonegate_core::connection::{self, Cause, Connection, Host, LoadFailure, PromptLoad};
@@ -77,6 +78,8 @@ struct Handler {
     participants_seen: usize,
     /// The dialect's metric label (`auto` until it is known).
     label: &'static str,
+    /// The traffic counters of `label`.
+    counters: StreamCounters,
     /// The peer cannot be written to any more: outputs still go to the event bus and
     /// webhooks, nothing to the socket.
     peer_gone: bool,
@@ -100,6 +103,7 @@ pub(super) async fn run(
         state.now(),
     );
     let mut shutdown = state.shutdown.clone();
+    let counters = state.metrics.stream_counters("auto");
     let mut h = Handler {
         state,
         socket,
@@ -110,6 +114,7 @@ pub(super) async fn run(
         info: None,
         participants_seen: 0,
         label: "auto",
+        counters,
         peer_gone: false,
     };
     h.note_dialect();
@@ -205,7 +210,7 @@ impl Handler {
             }
             Message::Ping(_) | Message::Pong(_) => return None,
         };
-        self.count_frame("in", len);
+        self.count_in(len);
         self.note_dialect();
         self.note_participants();
         None
@@ -269,7 +274,7 @@ impl Handler {
                 (Message::Binary(b.into()), len)
             }
         };
-        self.count_frame("out", len);
+        self.count_out(len);
         if self.socket.send(message).await.is_err() {
             self.peer_gone = true;
         }
@@ -373,6 +378,7 @@ impl Handler {
         }
         if let Some(dialect) = self.conn.dialect() {
             self.label = dialect.as_str();
+            self.counters = self.state.metrics.stream_counters(self.label);
             let sessions = &self.state.metrics.sessions_total;
             sessions.with_label_values(&[self.label]).inc();
         }
@@ -392,12 +398,16 @@ impl Handler {
         *seen = session.participants().flatten().map(Arc::from).collect();
     }
 
-    /// Counts one message `direction` (`in`, `out`) of `len` bytes.
-    fn count_frame(&self, direction: &str, len: usize) {
-        let metrics = &self.state.metrics;
-        let labels = [self.label, direction];
-        metrics.frames.with_label_values(&labels).inc();
-        metrics.bytes.with_label_values(&labels).inc_by(len as u64);
+    /// Counts one message in of `len` bytes.
+    fn count_in(&self, len: usize) {
+        self.counters.frames_in.inc();
+        self.counters.bytes_in.inc_by(len as u64);
+    }
+
+    /// Counts one message out of `len` bytes.
+    fn count_out(&self, len: usize) {
+        self.counters.frames_out.inc();
+        self.counters.bytes_out.inc_by(len as u64);
     }
 
     fn count_error(&self, code: &str) {

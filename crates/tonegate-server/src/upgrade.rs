@@ -11,7 +11,8 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::{
-    State, StreamParams, callback_policy, shutdown, socket, stream_auth, twilio_signature,
+    State, StreamParams, admission, callback_policy, shutdown, socket, stream_auth,
+    twilio_signature,
 };
 use tonegate_core::proto::Dialect;
 
@@ -166,6 +167,9 @@ async fn accept(
             Err(refusal) => return (StatusCode::BAD_REQUEST, refusal.to_string()).into_response(),
         }
     }
+    if let Err(refusal) = state.admission.check() {
+        return overloaded(&state, refusal);
+    }
     let Some(token) = state.sessions.token() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     };
@@ -177,8 +181,7 @@ async fn accept(
         });
     if reserved.is_err() {
         state.metrics.sessions_rejected.inc();
-        tracing::warn!("refusing audio socket: max_sessions reached");
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many sessions").into_response();
+        return overloaded(&state, admission::Refusal::MaxSessions);
     }
     state.metrics.active_sessions.inc();
     let slot = Slot {
@@ -231,4 +234,24 @@ impl Drop for Slot {
         self.state.active.fetch_sub(1, Ordering::SeqCst);
         self.state.metrics.active_sessions.dec();
     }
+}
+
+/// The 503 of an upgrade refused for load (logged and counted): the calls already
+/// streaming keep the server's time.
+fn overloaded(state: &State, refusal: admission::Refusal) -> Response {
+    state
+        .metrics
+        .admission_refused
+        .with_label_values(&[refusal.code()])
+        .inc();
+    tracing::warn!(
+        reason = refusal.code(),
+        "refusing audio socket: {}",
+        refusal.message()
+    );
+    let retry = (
+        axum::http::header::RETRY_AFTER,
+        admission::RETRY_AFTER_SECONDS.to_string(),
+    );
+    (StatusCode::SERVICE_UNAVAILABLE, [retry], refusal.message()).into_response()
 }

@@ -101,10 +101,10 @@ pub fn parse<'a>(text: &'a str, scratch: &'a mut Vec<u8>) -> Result<Inbound<'a>,
                     max: MAX_ID_CHARS,
                 });
             }
-            decode_base64(&payload, scratch, "audioData.data")?;
+            let decoded = decode_base64(&payload, scratch, "audioData.data")?;
             Ok(Inbound::Audio(Audio {
                 participant: data.participant,
-                payload: scratch,
+                payload: decoded,
                 timestamp_ms: None,
                 sequence: None,
             }))

@@ -359,18 +359,24 @@ impl Parser {
     }
 }
 
-/// Decodes standard base64 into `out` (cleared first), without allocating once `out`
-/// has grown to the payload size.
-pub(crate) fn decode_base64(
+/// Decodes standard base64 into the front of `out` and returns the decoded bytes.
+///
+/// `out` is a buffer reused frame after frame: it is zero-filled only when it has to grow
+/// (to the largest payload seen), never per frame, and bytes past the payload are stale.
+pub(crate) fn decode_base64<'a>(
     text: &str,
-    out: &mut Vec<u8>,
+    out: &'a mut Vec<u8>,
     field: &'static str,
-) -> Result<(), Error> {
+) -> Result<&'a [u8], Error> {
     use base64::Engine;
-    out.clear();
-    base64::engine::general_purpose::STANDARD
-        .decode_vec(text.as_bytes(), out)
-        .map_err(|_| Error::InvalidBase64(field))
+    let estimate = base64::decoded_len_estimate(text.len());
+    if out.len() < estimate {
+        out.resize(estimate, 0);
+    }
+    let len = base64::engine::general_purpose::STANDARD
+        .decode_slice(text.as_bytes(), &mut out[..])
+        .map_err(|_| Error::InvalidBase64(field))?;
+    Ok(&out[..len])
 }
 
 /// Encodes bytes as standard base64.

@@ -123,7 +123,7 @@ pub fn parse<'a>(text: &'a str, scratch: &'a mut Vec<u8>) -> Result<Inbound<'a>,
         "media" => {
             let media = frame.media.ok_or(Error::MissingField("media"))?;
             let payload = media.payload.ok_or(Error::MissingField("media.payload"))?;
-            decode_base64(&payload, scratch, "media.payload")?;
+            let decoded = decode_base64(&payload, scratch, "media.payload")?;
             let participant = match media.track {
                 Some(t) if t == "outbound" || t == "outbound_track" => {
                     Some(Cow::Borrowed("outbound"))
@@ -132,7 +132,7 @@ pub fn parse<'a>(text: &'a str, scratch: &'a mut Vec<u8>) -> Result<Inbound<'a>,
             };
             Ok(Inbound::Audio(Audio {
                 participant,
-                payload: scratch,
+                payload: decoded,
                 timestamp_ms: number(media.timestamp.as_deref(), "media.timestamp")?,
                 sequence: number(frame.sequence_number.as_deref(), "sequenceNumber")?,
             }))

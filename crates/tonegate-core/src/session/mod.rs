@@ -43,13 +43,13 @@ use tonegate_dsp::codec::Encoding;
 use tonegate_dsp::dsp::tone::Cadence;
 use tonegate_dsp::dsp::{Digit, dtmf};
 
-use digits::{Pending, RECENT_KEPT, Recent};
-use inbound::Participant;
 pub use crate::api::model::{
     ContinuousDtmfRequest, DtmfResult, HoldRequest, LoadedSource, Operation, OperationEvent,
     OperationEventType, OperationMeta, PlayRequest, RecognizeOptions, RecognizeRequest,
     ResultInformation, SendDtmfTonesRequest, SourceFailure, Tone, UnholdRequest,
 };
+use digits::{Pending, RECENT_KEPT, Recent};
+use inbound::Participant;
 pub use operations::OperationsConfig;
 use operations::{Action, Audio, Operations};
 use outbound::{Due, Outbound};
