@@ -6,10 +6,11 @@
 //! - [`tonegate_dsp`]: samples to digits ([`codec`], [`dsp`], [`resample`], [`receiver`],
 //!   [`media::wav`], [`evaluate`]); no IO, no clock, no async runtime.
 //! - [`tonegate_core`]: one call's sans-IO state machine ([`proto`], [`session`],
-//!   [`media::player`], the Call Automation model in [`api`], [`limits`]).
+//!   [`media::player`], the Call Automation model in [`api`], credential checks in
+//!   [`auth`], [`limits`]).
 //! - [`tonegate_server`]: the tokio shell ([`server`]): sockets, HTTP API, webhooks, metrics.
 
-pub use tonegate_core::{api, limits, proto, session};
+pub use tonegate_core::{api, auth, limits, proto, session};
 pub use tonegate_dsp::{SampleRate, SampleRateError, codec, dsp, evaluate, receiver, resample};
 pub use tonegate_server as server;
 

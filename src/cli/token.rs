@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
-use tonegate::server::call_token::{self, Scope};
+use tonegate::auth::call_token::{self, Scope};
 
 /// Flags of `tonegate token`.
 #[derive(Debug, clap::Args)]

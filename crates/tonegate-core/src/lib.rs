@@ -6,12 +6,15 @@
 //! it so: this crate does not depend on tokio or any network crate.
 //!
 //! - [`api`]: Call Automation media-operation requests, call properties, CloudEvents.
+//! - [`auth`]: request signatures, call tokens, bearer tokens, JWTs and Twilio
+//!   signatures, checked with the time passed in.
 //! - [`limits`]: longest free text accepted from peers and API clients.
 //! - [`proto`]: wire dialects of the audio WebSocket (ACS, Twilio, raw).
 //! - [`player`]: the outbound audio queue of one call (prompts, digits, marks).
 //! - [`session`]: one call's state machine (digits, media operations, outbound audio).
 
 pub mod api;
+pub mod auth;
 pub mod limits;
 pub mod player;
 pub mod proto;

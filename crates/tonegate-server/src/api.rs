@@ -28,7 +28,7 @@ use super::replay::ReplayError;
 use super::{CallInfo, Config, State, auth, prompts, webhook};
 use tonegate_core::api::{
     self, ApiError, CallProperties, CloudEvent, EventData, Identifier, MediaStreaming,
-    PlaySourceRef, ResultInformation,
+    PlaySourceRef, ResultInformation, parse_body,
 };
 use tonegate_core::player::Prompt;
 use tonegate_core::session::{self, Command, Event, EventKind, Operation, SourceFailure, Tone};
@@ -142,16 +142,6 @@ pub(crate) fn check_signature(
                 .inc();
             SignatureRefusal::Replay(e)
         })
-}
-
-/// Reads a request body as JSON into `T`; an empty or all-whitespace body is `T`'s
-/// default (every field absent), as the SDKs send for operations without options.
-pub fn parse_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("request body is not valid: {e}")))
 }
 
 fn call_info(state: &State, call_id: &str) -> Result<Arc<CallInfo>, ApiError> {

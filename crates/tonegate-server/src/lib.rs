@@ -33,7 +33,6 @@
 pub mod api;
 pub mod auth;
 mod budget;
-pub mod call_token;
 mod callback_policy;
 mod config;
 mod events;
@@ -44,7 +43,6 @@ mod prompts;
 mod replay;
 mod socket;
 pub mod stream_auth;
-pub mod stream_params;
 mod tls;
 mod twilio_signature;
 pub mod webhook;
@@ -66,8 +64,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 pub use config::{Config, LogFormat};
 pub use metrics::Metrics;
 
-use stream_params::StreamParams;
 use tonegate_core::proto::Dialect;
+use tonegate_core::proto::stream_params::StreamParams;
 use tonegate_core::session::{self, Command, Event};
 use tonegate_dsp::SampleRate;
 

@@ -7,9 +7,11 @@
 //! ignored, required fields are `Option`s) and is then checked by its `validate` method,
 //! whose errors name the offending field (`recognizeOptions.dtmfOptions.stopTones[1]`).
 
+mod body;
 mod event;
 mod request;
 
+pub use body::parse_body;
 pub use event::{CloudEvent, EventData, EventName, ResultInformation, format_time};
 pub use request::{
     ContinuousDtmf, ContinuousDtmfRequest, DtmfOptions, FileSource, Hold, HoldRequest, Identifier,
