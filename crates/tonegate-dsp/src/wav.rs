@@ -332,7 +332,7 @@ impl Header {
         if container > 32 {
             return Err(Error::AbsurdHeader("bits per sample above 32"));
         }
-        if self.block_align % self.channels != 0 {
+        if !self.block_align.is_multiple_of(self.channels) {
             return Err(Error::AbsurdHeader(
                 "block align is not a whole number of bytes per channel",
             ));
@@ -994,7 +994,7 @@ mod tests {
     impl Read for Trickle<'_> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             self.calls += 1;
-            if self.calls % 4 == 0 {
+            if self.calls.is_multiple_of(4) {
                 return Err(io::ErrorKind::Interrupted.into());
             }
             let n = buf.len().min(3).min(self.bytes.len());

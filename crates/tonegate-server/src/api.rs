@@ -271,15 +271,14 @@ pub(super) async fn operation(
 }
 
 fn check_file_uri(uri: &str, field: &str) -> Result<(), ApiError> {
-    if let Some(path) = file_uri_path(uri) {
-        if Path::new(&path)
+    if let Some(path) = file_uri_path(uri)
+        && Path::new(&path)
             .components()
             .any(|c| matches!(c, Component::ParentDir))
-        {
-            return Err(ApiError::bad_request(format!(
-                "{field}: \"..\" is not allowed in file paths"
-            )));
-        }
+    {
+        return Err(ApiError::bad_request(format!(
+            "{field}: \"..\" is not allowed in file paths"
+        )));
     }
     Ok(())
 }

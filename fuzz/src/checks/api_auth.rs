@@ -131,7 +131,7 @@ pub fn api_auth(data: &[u8]) {
     let mut input = Input::new(data);
     let original = Request::signed();
     assert_eq!(original.verify(), Ok(()), "the fixed request verifies");
-    let request = if input.u8() % 2 == 0 {
+    let request = if input.u8().is_multiple_of(2) {
         let mut request = original.clone();
         for _ in 0..8 {
             if input.is_empty() {

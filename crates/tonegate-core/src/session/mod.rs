@@ -818,10 +818,10 @@ impl Session {
                 Err(Error::FormatChanged)
             };
         }
-        if !self.preset_call_id {
-            if let Some(id) = start.call_id.clone().or_else(|| start.stream_id.clone()) {
-                self.call_id = Arc::from(id);
-            }
+        if !self.preset_call_id
+            && let Some(id) = start.call_id.clone().or_else(|| start.stream_id.clone())
+        {
+            self.call_id = Arc::from(id);
         }
         self.stream_id = start.stream_id.clone();
         self.format = Some(start.format);
@@ -904,7 +904,7 @@ impl Session {
             return Err(Error::NotStarted);
         };
         let sample_size = format.encoding.bytes_per_sample();
-        if audio.payload.len() % sample_size != 0 {
+        if !audio.payload.len().is_multiple_of(sample_size) {
             return Err(Error::OddByteCount {
                 len: audio.payload.len(),
                 sample_size,
@@ -1101,16 +1101,15 @@ impl Session {
         let now = self.now;
         let mut ready = Vec::new();
         for r in self.recent.iter_mut() {
-            if let (Some(end), false) = (r.end, r.end_reported) {
-                if all
+            if let (Some(end), false) = (r.end, r.end_reported)
+                && (all
                     || r.platform
                     || position >= end + window
-                    || now >= r.released_at + window_time
-                {
-                    r.end_reported = true;
-                    let source = if r.platform { Seen::Both } else { Seen::Inband };
-                    ready.push((r.digit, r.sequence_id, end, source));
-                }
+                    || now >= r.released_at + window_time)
+            {
+                r.end_reported = true;
+                let source = if r.platform { Seen::Both } else { Seen::Inband };
+                ready.push((r.digit, r.sequence_id, end, source));
             }
         }
         for (digit, sequence_id, end, source) in ready {
