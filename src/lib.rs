@@ -6,11 +6,12 @@
 //! - [`tonegate_dsp`]: samples to digits ([`codec`], [`dsp`], [`resample`], [`receiver`],
 //!   [`media::wav`], [`evaluate`]); no IO, no clock, no async runtime.
 //! - [`tonegate_core`]: one call's sans-IO state machine ([`proto`], [`session`],
-//!   [`media::player`], the Call Automation model in [`api`], [`limits`]; one audio
-//!   socket in front of its session in [`connection`], flood control in [`budget`]).
+//!   [`media::player`], the Call Automation model in [`api`], credential checks in
+//!   [`auth`], [`limits`]; one audio socket in front of its session in [`connection`],
+//!   flood control in [`budget`]).
 //! - [`tonegate_server`]: the tokio shell ([`server`]): sockets, HTTP API, webhooks, metrics.
 
-pub use tonegate_core::{api, budget, connection, limits, proto, session};
+pub use tonegate_core::{api, auth, budget, connection, limits, proto, session};
 pub use tonegate_dsp::{SampleRate, SampleRateError, codec, dsp, evaluate, receiver, resample};
 pub use tonegate_server as server;
 

@@ -11,8 +11,9 @@ use base64::Engine;
 use common::http_peer::{ApiClient, open_call};
 use common::*;
 use tonegate::SampleRate;
+use tonegate::auth::request_signature as auth;
 use tonegate::codec::Encoding;
-use tonegate::server::{Config, auth};
+use tonegate::server::Config;
 
 const KEY: &[u8] = b"another test key for the api....";
 

@@ -13,9 +13,9 @@ use common::http_peer::ApiClient;
 use common::*;
 use serde_json::{Value, json};
 use tonegate::SampleRate;
+use tonegate::auth::call_token::{self, Scope};
 use tonegate::codec::Encoding;
 use tonegate::server::Config;
-use tonegate::server::call_token::{self, Scope};
 use tonegate::server::stream_auth::Mode;
 
 const KEY: &[u8] = b"call binding test key, 32 bytes.";

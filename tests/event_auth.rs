@@ -10,9 +10,9 @@ use base64::Engine;
 use common::http_peer::{ApiClient, open_call, signed_headers};
 use common::*;
 use tonegate::SampleRate;
+use tonegate::auth::call_token::{self, Scope};
 use tonegate::codec::Encoding;
 use tonegate::server::Config;
-use tonegate::server::call_token::{self, Scope};
 
 const KEY: &[u8] = b"event stream test key, 32 bytes.";
 const EVENT_TOKEN: &str = "all-calls-event-token";

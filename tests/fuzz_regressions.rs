@@ -3,6 +3,8 @@
 //! needing cargo-fuzz or a nightly compiler. The checks are the fuzz crate's own code,
 //! included here, not a copy.
 
+// The checks are the fuzz crate's public API; here they are used by this file only.
+#[allow(unreachable_pub)]
 #[path = "../fuzz/src/checks.rs"]
 mod checks;
 

@@ -17,8 +17,9 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite;
 use tonegate::SampleRate;
+use tonegate::auth::jwt::ACS_ISSUER;
 use tonegate::codec::Encoding;
-use tonegate::server::stream_auth::{ACS_ISSUER, Mode};
+use tonegate::server::stream_auth::Mode;
 use tonegate::server::{Config, Server};
 
 const KEY_A: &str = include_str!("../testdata/stream_auth/key_a.pem");

@@ -1,11 +1,11 @@
-//! `tonegate token`: prints a call token (see `tonegate::server::call_token`) made with
+//! `tonegate token`: prints a call token (see `tonegate::auth::call_token`) made with
 //! the access key of the server's settings (`--config` file, then `TONEGATE_ACCESS_KEY`).
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
-use tonegate::server::call_token::{self, Scope};
+use tonegate::auth::call_token::{self, Scope};
 
 /// Flags of `tonegate token`.
 #[derive(Debug, clap::Args)]

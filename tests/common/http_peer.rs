@@ -19,9 +19,9 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tonegate::SampleRate;
+use tonegate::auth::request_signature as auth;
 use tonegate::codec::Encoding;
 use tonegate::media::wav::write_wav;
-use tonegate::server::auth;
 
 use super::tls::Pki;
 use super::{Ws, send_binary, send_text};

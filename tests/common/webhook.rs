@@ -10,8 +10,9 @@ use axum::http::HeaderMap;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tonegate::SampleRate;
+use tonegate::auth::webhook_signature;
 use tonegate::codec::Encoding;
-use tonegate::server::{auth, webhook};
+use tonegate::server::webhook;
 
 use super::{Ws, read_until_operation, send_audio, send_text, signal};
 
@@ -37,7 +38,7 @@ pub(crate) fn assert_signed(key: &[u8], headers: &HeaderMap, body: &[u8]) {
     let timestamp: u64 = header(webhook::TIMESTAMP_HEADER).parse().unwrap();
     assert_eq!(
         header(webhook::SIGNATURE_HEADER),
-        auth::webhook_signature(key, id, timestamp, body),
+        webhook_signature(key, id, timestamp, body),
         "bad webhook signature"
     );
     let batch: Value = serde_json::from_slice(body).expect("a JSON body");

@@ -9,12 +9,15 @@
 //! - [`budget`]: flood control for one audio socket (messages and seconds of audio).
 //! - [`connection`]: one audio socket in front of its session: dialect detection, flood
 //!   control, the idle deadline, the raw request queue, refusals.
+//! - [`auth`]: request signatures, call tokens, bearer tokens, JWTs and Twilio
+//!   signatures, checked with the time passed in.
 //! - [`limits`]: longest free text accepted from peers and API clients.
 //! - [`proto`]: wire dialects of the audio WebSocket (ACS, Twilio, raw).
 //! - [`player`]: the outbound audio queue of one call (prompts, digits, marks).
 //! - [`session`]: one call's state machine (digits, media operations, outbound audio).
 
 pub mod api;
+pub mod auth;
 pub mod budget;
 pub mod connection;
 pub mod limits;

@@ -267,7 +267,7 @@ impl Default for Config {
             max_tls_handshakes: 256,
             stream_auth: Mode::None,
             stream_auth_jwks: None,
-            stream_auth_issuer: super::stream_auth::ACS_ISSUER.to_owned(),
+            stream_auth_issuer: tonegate_core::auth::jwt::ACS_ISSUER.to_owned(),
             stream_auth_audience: None,
             stream_auth_jwks_refresh_ms: 3_600_000,
             stream_auth_jwks_min_interval_ms: 10_000,

@@ -37,11 +37,13 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::{Notify, broadcast};
 
 use super::api::{SignatureRefusal, check_signature};
-use super::call_token::{self, Scope, TokenError};
 use super::replay::ReplayError;
-use super::stream_auth::{bearer, constant_time_eq, digest, unix_seconds};
+use super::stream_auth::bearer_header;
 use super::{Config, Metrics, State, shutting_down};
 use tonegate_core::api::CloudEvent;
+use tonegate_core::auth::bearer::{constant_time_eq, digest};
+use tonegate_core::auth::call_token::{self, Scope, TokenError};
+use tonegate_core::auth::unix_seconds;
 use tonegate_core::session::Event;
 
 /// A comment sent on an idle stream this often, so proxies keep it open.
@@ -184,7 +186,7 @@ fn authenticate(
     }
     let query_token = access_token(uri.query());
     let token = match authorization {
-        Some(_) => bearer(authorization).map_err(|_| Denied::Invalid)?,
+        Some(_) => bearer_header(authorization).map_err(|_| Denied::Invalid)?,
         None => query_token.as_deref().ok_or(Denied::Missing)?,
     };
     if call_token::is_call_token(token) {

@@ -33,7 +33,7 @@
 mod admission;
 pub mod api;
 pub mod auth;
-pub mod call_token;
+
 mod callback_policy;
 mod config;
 mod events;
@@ -47,7 +47,6 @@ mod replay;
 mod shutdown;
 mod socket;
 pub mod stream_auth;
-pub mod stream_params;
 mod tls;
 mod twilio_signature;
 mod upgrade;
@@ -71,8 +70,8 @@ pub use registry::{Registry, RegistryError};
 
 use registry::CallInfo;
 use shutdown::{shutting_down, wait_for_signal};
-use stream_params::StreamParams;
 use tonegate_core::connection;
+use tonegate_core::proto::stream_params::StreamParams;
 use tonegate_core::session::Event;
 
 pub(crate) struct State {

@@ -1,12 +1,15 @@
 //! Refuses a signed request seen before. An HMAC-signed request is valid while its
-//! `x-ms-date` is within [`super::auth::MAX_CLOCK_SKEW`] of the server's clock, so its
-//! signature is remembered until then. The memory is bounded: when it is full of
+//! `x-ms-date` is within
+//! [`MAX_CLOCK_SKEW`](tonegate_core::auth::request_signature::MAX_CLOCK_SKEW) of the
+//! server's clock, so its signature is remembered until then. The memory is bounded: when it is full of
 //! signatures still valid, new signed requests are refused (never an old signature
 //! forgotten, which would let it be replayed).
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Mutex;
 use std::time::SystemTime;
+
+use tonegate_core::auth::unix_seconds;
 
 /// Why a signature cannot be accepted again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -76,11 +79,6 @@ impl ReplayCache {
         let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         seen.signatures.len()
     }
-}
-
-fn unix_seconds(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //!
 //! Signed as Standard Webhooks: `webhook-id` (the CloudEvent `id`, the same on every
 //! retry, so receivers can drop duplicates), `webhook-timestamp` (unix seconds of the
-//! attempt) and `webhook-signature` ([`auth::webhook_signature`] with the access key),
+//! attempt) and `webhook-signature` ([`webhook_signature`] with the access key),
 //! so a receiver refuses a replayed or stale delivery.
 //!
 //! Memory is bounded: all queues together hold at most
@@ -24,16 +24,16 @@ use axum::body::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::State;
-use super::auth;
 use super::callback_policy::{self, Policy, ResolvedPrivate};
 use super::log_text::{Escaped, Secret};
 use tonegate_core::api::CloudEvent;
+use tonegate_core::auth::webhook_signature;
 
 /// Header carrying the event id (the CloudEvent `id`).
 pub const ID_HEADER: &str = "webhook-id";
 /// Header carrying the attempt's time, unix seconds.
 pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
-/// Header carrying `v1,<base64 HMAC-SHA256>` ([`auth::webhook_signature`]).
+/// Header carrying `v1,<base64 HMAC-SHA256>` ([`webhook_signature`]).
 pub const SIGNATURE_HEADER: &str = "webhook-signature";
 
 /// Why a webhook event was given up (counted in `tonegate_webhook_dropped_total`).
@@ -411,7 +411,7 @@ async fn deliver(state: &Arc<State>, call_id: &str, d: &Delivery) {
                 .header(TIMESTAMP_HEADER, timestamp.to_string())
                 .header(
                     SIGNATURE_HEADER,
-                    auth::webhook_signature(key, &d.id, timestamp, &d.body),
+                    webhook_signature(key, &d.id, timestamp, &d.body),
                 );
         }
         let retry = match request.send().await {

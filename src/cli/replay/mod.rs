@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use base64::Engine;
-use tonegate::server::call_token::{self, Scope};
+use tonegate::auth::call_token::{self, Scope};
 
 use args::{Args, EventSource, SummaryFormat};
 use call::{Report, Shared, SseSource};

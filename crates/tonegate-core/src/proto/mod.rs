@@ -6,12 +6,14 @@
 //! - [`twilio`]: Twilio Media Streams (JSON text frames).
 //! - [`raw`]: tonegate's own dialect: a JSON `start` frame, then binary audio
 //!   (see `docs/raw-protocol.md`).
+//! - [`stream_params`]: per-call settings in the audio socket URL's query.
 //!
 //! [`Parser`] holds the scratch buffer base64 payloads are decoded into, so parsing an
 //! audio frame allocates nothing once the buffer has grown to the frame size.
 
 pub mod acs;
 pub mod raw;
+pub mod stream_params;
 pub mod twilio;
 
 use std::borrow::Cow;

@@ -148,16 +148,15 @@ impl Session {
         let now = self.now;
         let mut ready = Vec::new();
         for r in self.recent.iter_mut() {
-            if let (Some(end), false) = (r.end, r.end_reported) {
-                if all
+            if let (Some(end), false) = (r.end, r.end_reported)
+                && (all
                     || r.platform
                     || position >= end + window
-                    || now >= r.released_at + window_time
-                {
-                    r.end_reported = true;
-                    let source = if r.platform { Seen::Both } else { Seen::Inband };
-                    ready.push((r.digit, r.sequence_id, end, source));
-                }
+                    || now >= r.released_at + window_time)
+            {
+                r.end_reported = true;
+                let source = if r.platform { Seen::Both } else { Seen::Inband };
+                ready.push((r.digit, r.sequence_id, end, source));
             }
         }
         for (digit, sequence_id, end, source) in ready {

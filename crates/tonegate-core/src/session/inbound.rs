@@ -72,7 +72,7 @@ impl Session {
             return Err(Error::NotStarted);
         };
         let sample_size = format.encoding.bytes_per_sample();
-        if audio.payload.len() % sample_size != 0 {
+        if !audio.payload.len().is_multiple_of(sample_size) {
             return Err(Error::OddByteCount {
                 len: audio.payload.len(),
                 sample_size,

@@ -748,10 +748,10 @@ impl Session {
                 Err(Error::FormatChanged)
             };
         }
-        if !self.preset_call_id {
-            if let Some(id) = start.call_id.clone().or_else(|| start.stream_id.clone()) {
-                self.call_id = Arc::from(id);
-            }
+        if !self.preset_call_id
+            && let Some(id) = start.call_id.clone().or_else(|| start.stream_id.clone())
+        {
+            self.call_id = Arc::from(id);
         }
         self.stream_id = start.stream_id.clone();
         self.format = Some(start.format);

@@ -74,7 +74,7 @@ impl Encoding {
     /// left untouched then. Never allocates.
     pub fn decode(self, bytes: &[u8], out: &mut [f32]) -> Result<usize, Error> {
         let sample_size = self.bytes_per_sample();
-        if bytes.len() % sample_size != 0 {
+        if !bytes.len().is_multiple_of(sample_size) {
             return Err(Error::OddByteCount {
                 len: bytes.len(),
                 sample_size,

@@ -44,7 +44,7 @@ pub fn f32_to_i16(x: f32) -> i16 {
 /// Fails with [`Error::OddByteCount`] when `bytes.len()` is odd and with
 /// [`Error::OutputTooShort`] (counted in samples) when `out` is too short.
 pub fn s16le_to_i16(bytes: &[u8], out: &mut [i16]) -> Result<usize, Error> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(Error::OddByteCount {
             len: bytes.len(),
             sample_size: 2,

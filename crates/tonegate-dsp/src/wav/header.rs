@@ -166,7 +166,7 @@ impl Header {
         if container > 32 {
             return Err(Error::AbsurdHeader("bits per sample above 32"));
         }
-        if self.block_align % self.channels != 0 {
+        if !self.block_align.is_multiple_of(self.channels) {
             return Err(Error::AbsurdHeader(
                 "block align is not a whole number of bytes per channel",
             ));

@@ -288,7 +288,7 @@ struct Trickle<'a> {
 impl Read for Trickle<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.calls += 1;
-        if self.calls % 4 == 0 {
+        if self.calls.is_multiple_of(4) {
             return Err(io::ErrorKind::Interrupted.into());
         }
         let n = buf.len().min(3).min(self.bytes.len());

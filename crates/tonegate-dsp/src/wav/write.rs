@@ -40,7 +40,7 @@ pub fn write_wav<W: Write>(
     if channels == 0 {
         return Err(Error::ZeroChannels);
     }
-    if samples.len() % usize::from(channels) != 0 {
+    if !samples.len().is_multiple_of(usize::from(channels)) {
         return Err(Error::PartialFrame {
             samples: samples.len(),
             channels,

@@ -10,8 +10,9 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
+
+use super::{HmacSha256, hmac_sha256};
 
 /// Prefix of every call token (its format version).
 pub const PREFIX: &str = "tgc1.";
@@ -67,8 +68,8 @@ pub enum TokenError {
     Signature,
 }
 
-fn mac(key: &[u8], scope: Scope, call_id: &str, expires: u64) -> Hmac<Sha256> {
-    let mut m = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+fn mac(key: &[u8], scope: Scope, call_id: &str, expires: u64) -> HmacSha256 {
+    let mut m = hmac_sha256(key);
     for part in [DOMAIN, scope.as_str(), call_id] {
         m.update(part.as_bytes());
         m.update(b"\n");

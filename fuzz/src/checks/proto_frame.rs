@@ -1,6 +1,6 @@
 //! `proto_frame`: the inbound frame parsers of the three audio-socket dialects.
 
-use tonegate::proto::{self, Dialect, Error, Inbound, Parser, Request, acs, raw, twilio};
+use tonegate_core::proto::{self, Dialect, Error, Inbound, Parser, Request, acs, raw, twilio};
 
 /// The dialects, each parsed on every input.
 const DIALECTS: [Dialect; 3] = [Dialect::Acs, Dialect::Twilio, Dialect::Raw];
@@ -23,7 +23,7 @@ const STREAM_SID: &str = "MZ00000000000000000000000000000000";
 /// - the outbound builders take the input itself (as a stream id, mark name and
 ///   payload) and their frames parse back to exactly that;
 /// - `Dialect::detect` is deterministic.
-pub(crate) fn proto_frame(data: &[u8]) {
+pub fn proto_frame(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     assert_eq!(
         Dialect::detect(&text),

@@ -30,7 +30,7 @@ impl StreamParams {
             return Err("serverCallId must be 1 to 512 characters".to_owned());
         }
         if let Some(uri) = &params.callback_uri {
-            tonegate_core::api::check_http_url(uri).map_err(|why| format!("callbackUri {why}"))?;
+            crate::api::check_http_url(uri).map_err(|why| format!("callbackUri {why}"))?;
         }
         Ok(params)
     }
