@@ -62,3 +62,65 @@ impl JwtVerifier for Rs256 {
         Algorithm::RS256
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use jsonwebtoken::jwk::Jwk;
+    use ring::rand::SystemRandom;
+    use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+
+    const JWKS: &str = include_str!("../../../../testdata/stream_auth/jwks.json");
+    const PRIVATE_KEY: &str = include_str!("../../../../testdata/stream_auth/key_a.pem");
+
+    fn sign(message: &[u8]) -> Vec<u8> {
+        let base64: String = PRIVATE_KEY
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let key = RsaKeyPair::from_pkcs8(&STANDARD.decode(base64).unwrap()).unwrap();
+        let mut signature = vec![0; key.public().modulus_len()];
+        key.sign(
+            &RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            message,
+            &mut signature,
+        )
+        .unwrap();
+        signature
+    }
+
+    fn public_key() -> DecodingKey {
+        let document: serde_json::Value = serde_json::from_str(JWKS).unwrap();
+        let jwk: Jwk = serde_json::from_value(document["keys"][0].clone()).unwrap();
+        DecodingKey::from_jwk(&jwk).unwrap()
+    }
+
+    #[test]
+    fn rs256_signatures_verify_and_nothing_else_does() {
+        let key = public_key();
+        let message = b"header.claims";
+        let signature = sign(message);
+        let rs256 = verifier(&Algorithm::RS256, &key).unwrap();
+        assert!(rs256.verify(message, &signature).is_ok());
+        assert!(rs256.verify(b"header.claimz", &signature).is_err());
+        let mut flipped = signature.clone();
+        flipped[10] ^= 1;
+        assert!(rs256.verify(message, &flipped).is_err());
+        assert!(rs256.verify(message, &Vec::new()).is_err());
+        // Other algorithms and key kinds are refused before any check.
+        assert!(verifier(&Algorithm::HS256, &key).is_err());
+        assert!(verifier(&Algorithm::RS384, &key).is_err());
+        assert!(verifier(&Algorithm::RS256, &DecodingKey::from_secret(b"k")).is_err());
+        // jsonwebtoken's own verification reaches this provider once installed.
+        install();
+        let encoded = URL_SAFE_NO_PAD.encode(&signature);
+        let check = |message: &[u8]| {
+            jsonwebtoken::crypto::verify(&encoded, message, &key, Algorithm::RS256).unwrap()
+        };
+        assert!(check(message));
+        assert!(!check(b"header.claimz"));
+    }
+}
