@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use common::*;
-use jsonwebtoken::jwk::{Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use ring::rand::SystemRandom;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite;
 use tonegate::SampleRate;
@@ -44,12 +44,41 @@ fn claims() -> Value {
     json!({"iss": ACS_ISSUER, "aud": AUDIENCE, "nbf": now - 60, "iat": now - 60, "exp": now + 3_600})
 }
 
+/// The RSA key pair of a PKCS#8 PEM `key`.
+fn key_pair(pem: &str) -> RsaKeyPair {
+    let base64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    RsaKeyPair::from_pkcs8(&STANDARD.decode(base64).unwrap()).unwrap()
+}
+
+/// A JWT of `header` and `claims`, its signature made by `sign` from the signed part.
+fn jwt(header: &Value, claims: &Value, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
+    let signed = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = sign(signed.as_bytes());
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
 /// An RS256 token signed with the PEM `key`, naming `kid`.
 fn rs256(key: &str, kid: Option<&str>, claims: &Value) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = kid.map(str::to_owned);
-    let key = EncodingKey::from_rsa_pem(key.as_bytes()).unwrap();
-    jsonwebtoken::encode(&header, claims, &key).unwrap()
+    let mut header = json!({"typ": "JWT", "alg": "RS256"});
+    if let Some(kid) = kid {
+        header["kid"] = kid.into();
+    }
+    let key = key_pair(key);
+    jwt(&header, claims, |signed| {
+        let mut signature = vec![0; key.public().modulus_len()];
+        key.sign(
+            &RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            signed,
+            &mut signature,
+        )
+        .unwrap();
+        signature
+    })
 }
 
 fn bearer(token: &str) -> String {
@@ -69,16 +98,20 @@ fn with(field: &str, value: Value) -> Value {
 
 /// The JWKS of the given PEM keys and kids.
 fn jwks(keys: &[(&str, &str)]) -> String {
-    let keys = keys
+    let keys: Vec<Value> = keys
         .iter()
         .map(|(pem, kid)| {
-            let key = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
-            let mut jwk = Jwk::from_encoding_key(&key, Algorithm::RS256).unwrap();
-            jwk.common.key_id = Some((*kid).to_owned());
-            jwk
+            let public: RsaPublicKeyComponents<Vec<u8>> = key_pair(pem).public().into();
+            json!({
+                "kty": "RSA",
+                "alg": "RS256",
+                "kid": kid,
+                "n": URL_SAFE_NO_PAD.encode(public.n),
+                "e": URL_SAFE_NO_PAD.encode(public.e),
+            })
         })
         .collect();
-    serde_json::to_string(&JwkSet { keys }).unwrap()
+    json!({ "keys": keys }).to_string()
 }
 
 fn jwt_config(jwks: String) -> Config {
@@ -151,14 +184,15 @@ async fn jwt_from_a_file_accepts_good_tokens_and_refuses_the_rest() {
         URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT","kid":"test-key-a"}"#),
         URL_SAFE_NO_PAD.encode(claims().to_string())
     );
-    let mut hs256_header = Header::new(Algorithm::HS256);
-    hs256_header.kid = Some(KID_A.to_owned());
-    let hs256 = jsonwebtoken::encode(
-        &hs256_header,
+    // The public key's PEM text as an HMAC secret: the algorithm-confusion attack.
+    let hs256 = jwt(
+        &json!({"typ": "JWT", "alg": "HS256", "kid": KID_A}),
         &claims(),
-        &EncodingKey::from_secret(PUBLIC_A.as_bytes()),
-    )
-    .unwrap();
+        |signed| {
+            let secret = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, PUBLIC_A.as_bytes());
+            ring::hmac::sign(&secret, signed).as_ref().to_vec()
+        },
+    );
     let now = unix_now();
     let signed = |claims: Value| bearer(&rs256(KEY_A, Some(KID_A), &claims));
     let cases = [

@@ -2,8 +2,9 @@
 //! test) fed by raw-dialect calls whose continuous DTMF recognition makes events:
 //! retries on 5xx, 429 and a timed-out POST with growing gaps and the same event `id`,
 //! every attempt signed; events of a call queued behind a failing one and delivered in
-//! order; other 4xx not retried; giving up after `webhook_retry_ms` with later events
-//! still flowing; and a failing receiver of one call not delaying another call.
+//! order; a 503's `Retry-After` honoured; other 4xx not retried; giving up after
+//! `webhook_retry_ms` with later events still flowing; and a failing receiver of one call
+//! not delaying another call.
 
 mod common;
 
@@ -16,6 +17,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use common::http_peer::{Peer, Seen, open_call};
 use common::*;
@@ -32,6 +35,8 @@ const RATE: SampleRate = SampleRate::HZ_8000;
 #[derive(Debug, Clone, Copy)]
 enum Reply {
     Status(u16),
+    /// 503 with this `Retry-After` value.
+    Busy(&'static str),
     /// Never answers in time (longer than any test's `webhook_timeout_ms`).
     Hang,
 }
@@ -49,7 +54,7 @@ async fn hook(
     State(receiver): State<Arc<Receiver>>,
     Path(name): Path<String>,
     body: Bytes,
-) -> StatusCode {
+) -> Response {
     let batch: Vec<Value> = serde_json::from_slice(&body).unwrap_or_default();
     let event = batch.first().cloned().unwrap_or(Value::Null);
     let attempt = {
@@ -61,10 +66,15 @@ async fn hook(
         *n
     };
     match (receiver.policy)(&name, &event, attempt) {
-        Reply::Status(code) => StatusCode::from_u16(code).unwrap(),
+        Reply::Status(code) => StatusCode::from_u16(code).unwrap().into_response(),
+        Reply::Busy(retry_after) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(RETRY_AFTER, retry_after)],
+        )
+            .into_response(),
         Reply::Hang => {
             tokio::time::sleep(Duration::from_secs(120)).await;
-            StatusCode::OK
+            StatusCode::OK.into_response()
         }
     }
 }
@@ -146,12 +156,15 @@ fn assert_signed(posts: &[Seen]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_with_backoff_keep_id_order_and_signature() {
+    // The timed-out attempt comes last: its 300 ms add to the gap after it, so every gap
+    // still outgrows the one before (each backoff wait is its base plus up to the same
+    // again in jitter, so wait n+1 is at least wait n).
     let script = [
         Reply::Status(503),
         Reply::Status(500),
-        Reply::Hang,
         Reply::Status(429),
         Reply::Status(408),
+        Reply::Hang,
     ];
     let peer = receiver(move |_, event, attempt| match script.get(attempt - 1) {
         Some(&reply) if seq(event) == 1 => reply,
@@ -189,7 +202,7 @@ async fn retries_with_backoff_keep_id_order_and_signature() {
     let statuses: Vec<Option<u16>> = first.iter().map(|p| p.status).collect();
     assert_eq!(
         statuses,
-        [Some(503), Some(500), None, Some(429), Some(408), Some(200)]
+        [Some(503), Some(500), Some(429), Some(408), None, Some(200)]
     );
     assert!(first.iter().all(|p| p.body == first[0].body));
     assert!(
@@ -211,6 +224,44 @@ async fn retries_with_backoff_keep_id_order_and_signature() {
     let through = posts.iter().position(|p| p.status == Some(200)).unwrap();
     assert!(posts[..through].iter().all(|p| seq(&event(p)) == 1));
     assert_eq!(posts.len(), first.len() + reported.len() - 1);
+    server.handle.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_receivers_retry_after_is_honoured() {
+    // The first event is answered 503 with `Retry-After: 1` once, then accepted.
+    let peer = receiver(|_, event, attempt| match (seq(event), attempt) {
+        (1, 1) => Reply::Busy("1"),
+        _ => Reply::Status(200),
+    })
+    .await;
+    let server = server(
+        &peer,
+        Config {
+            webhook_retry_ms: 60_000,
+            ..Config::default()
+        },
+    )
+    .await;
+    let mut ws = open_call(
+        &server,
+        "busy-1",
+        Encoding::Ulaw,
+        RATE,
+        Some(&peer.url("/hook/busy")),
+    )
+    .await;
+    let reported = webhook::press_continuous(&mut ws, "1").await;
+    wait_accepted(&peer, "busy", reported.len()).await;
+
+    let posts = posts(&peer, "busy");
+    assert_eq!(accepted(&posts), reported);
+    let first: Vec<&Seen> = posts.iter().filter(|p| seq(&event(p)) == 1).collect();
+    let statuses: Vec<Option<u16>> = first.iter().map(|p| p.status).collect();
+    assert_eq!(statuses, [Some(503), Some(200)]);
+    // The retry waited the second asked for, not the 250 ms first backoff wait.
+    let gap = first[1].at - first[0].at;
+    assert!(gap >= Duration::from_secs(1), "retried after {gap:?}");
     server.handle.shutdown();
 }
 

@@ -385,18 +385,9 @@ fn accepted(operation: &Operation<PlaySourceRef>) -> Response {
     }
 }
 
+/// A fresh CloudEvent id: a random version-4 UUID, hyphenated lower-case hex.
 fn event_id() -> String {
-    let v: u128 = rand::random();
-    let v = (v & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
-    let h = format!("{v:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// Turns a session's media-operation event into a CloudEvent and publishes it.

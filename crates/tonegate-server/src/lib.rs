@@ -51,6 +51,7 @@ mod tls;
 mod twilio_signature;
 mod upgrade;
 pub mod webhook;
+mod webhook_retry;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

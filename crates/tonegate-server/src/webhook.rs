@@ -1,8 +1,9 @@
 //! CloudEvent delivery: every event goes to the SSE streams and, if a callback URI is
 //! known, is POSTed as a one-element JSON array. Delivery is in order per call (one task
-//! per call works through its queue), retried with exponential backoff on a transport
-//! error, a 5xx, 408 or 429 for [`Config::webhook_retry_ms`](super::Config). Redirects
-//! are never followed (a 3xx is a final refusal).
+//! per call works through its queue), retried with exponential backoff and jitter on a
+//! transport error, a 5xx, 408 or 429 for [`Config::webhook_retry_ms`](super::Config),
+//! waiting longer when a 429 or 503 asks to with `Retry-After`. Redirects are never
+//! followed (a 3xx is a final refusal).
 //!
 //! Signed as Standard Webhooks: `webhook-id` (the CloudEvent `id`, the same on every
 //! retry, so receivers can drop duplicates), `webhook-timestamp` (unix seconds of the
@@ -26,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::State;
 use super::callback_policy::{self, Policy, ResolvedPrivate};
 use super::log_text::{Escaped, Secret};
+use super::webhook_retry;
 use tonegate_core::api::CloudEvent;
 use tonegate_core::auth::webhook_signature;
 
@@ -397,7 +399,7 @@ async fn deliver(state: &Arc<State>, call_id: &str, d: &Delivery) {
     };
     let url = &d.callback.url;
     let give_up = state.now() + Duration::from_millis(state.config.webhook_retry_ms);
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = webhook_retry::backoff();
     let mut attempt = 1u32;
     loop {
         let mut request = client
@@ -414,9 +416,15 @@ async fn deliver(state: &Arc<State>, call_id: &str, d: &Delivery) {
                     webhook_signature(key, &d.id, timestamp, &d.body),
                 );
         }
+        let mut asked = None;
         let retry = match request.send().await {
             Ok(r) if r.status().is_success() => return,
             Ok(r) => {
+                asked = webhook_retry::retry_after(
+                    r.status(),
+                    r.headers().get(reqwest::header::RETRY_AFTER),
+                    state.wall_now(),
+                );
                 let status = r.status().as_u16();
                 let retry = status >= 500 || status == 408 || status == 429;
                 tracing::warn!(call_id = %Escaped(call_id), url = %Escaped(url), status, attempt, event = d.name, "webhook refused");
@@ -436,13 +444,18 @@ async fn deliver(state: &Arc<State>, call_id: &str, d: &Delivery) {
                 true
             }
         };
-        if !retry || state.now() + backoff > give_up {
+        // The receiver's `Retry-After` is honoured when longer than the backoff wait, but
+        // never past the give-up deadline (then delivery gives up now).
+        let wait = backoff
+            .next()
+            .unwrap_or(Duration::MAX)
+            .max(asked.unwrap_or_default());
+        if !retry || state.now().checked_add(wait).is_none_or(|at| at > give_up) {
             count_dropped(state, Dropped::Undeliverable, 1);
             tracing::error!(call_id = %Escaped(call_id), url = %Escaped(url), event = d.name, id = %d.id, "webhook delivery given up");
             return;
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(10));
+        tokio::time::sleep(wait).await;
         attempt += 1;
     }
 }

@@ -4,7 +4,11 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::DecodingKey;
+use ring::rand::SystemRandom;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use serde_json::json;
 use tonegate_core::auth::Refusal;
 use tonegate_core::auth::jwt::{ACS_ISSUER, Jwt, header_kid, parse_jwks};
@@ -34,14 +38,11 @@ pub(super) struct Fixed {
 pub(super) fn fixed() -> &'static Fixed {
     static FIXED: OnceLock<Fixed> = OnceLock::new();
     FIXED.get_or_init(|| {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(KID.to_owned());
         let claims = json!({"iss": ACS_ISSUER, "aud": AUDIENCE, "nbf": NOW_SECS - 60, "exp": NOW_SECS + 3_600});
-        let key = EncodingKey::from_rsa_pem(PRIVATE_KEY.as_bytes()).expect("test key");
         let fixed = Fixed {
             jwt: Jwt::new(ACS_ISSUER, AUDIENCE),
             keys: parse_jwks(JWKS.as_bytes()).expect("test JWKS"),
-            token: jsonwebtoken::encode(&header, &claims, &key).expect("signs"),
+            token: rs256(&claims),
         };
         assert_eq!(
             fixed.check(&fixed.token),
@@ -50,6 +51,30 @@ pub(super) fn fixed() -> &'static Fixed {
         );
         fixed
     })
+}
+
+/// `claims` as an RS256 token signed with the test key, naming its `kid`.
+fn rs256(claims: &serde_json::Value) -> String {
+    let der: String = PRIVATE_KEY
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let key = RsaKeyPair::from_pkcs8(&STANDARD.decode(der).expect("PEM base64")).expect("test key");
+    let header = json!({"typ": "JWT", "alg": "RS256", "kid": KID});
+    let signed = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut signature = vec![0; key.public().modulus_len()];
+    key.sign(
+        &RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        signed.as_bytes(),
+        &mut signature,
+    )
+    .expect("signs");
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
 impl Fixed {

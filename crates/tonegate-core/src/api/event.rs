@@ -3,6 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::model::{OperationDetails, OperationEvent, ResultInformation};
 
@@ -112,34 +113,23 @@ impl CloudEvent {
 }
 
 /// RFC 3339 in UTC with 7 fractional digits, as ACS writes it:
-/// `2024-07-23T21:51:40.1282466+00:00`.
+/// `2024-07-23T21:51:40.1282466+00:00`. Times before 1970 read as 1970, times after
+/// 9999 as the last instant of 9999.
 pub fn format_time(time: SystemTime) -> String {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    let secs = since.as_secs();
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
+    let at = i128::try_from(since.as_nanos())
+        .ok()
+        .and_then(|nanos| OffsetDateTime::from_unix_timestamp_nanos(nanos).ok())
+        .unwrap_or(PrimitiveDateTime::MAX.assume_utc());
+    let (year, month, day) = at.to_calendar_date();
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:07}+00:00",
-        rem / 3_600,
-        rem / 60 % 60,
-        rem % 60,
-        since.subsec_nanos() / 100
+        "{year:04}-{:02}-{day:02}T{:02}:{:02}:{:02}.{:07}+00:00",
+        u8::from(month),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.nanosecond() / 100
     )
-}
-
-/// Days since 1970-01-01 to (year, month, day) (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]
@@ -153,6 +143,8 @@ mod tests {
         assert_eq!(format_time(UNIX_EPOCH), "1970-01-01T00:00:00.0000000+00:00");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert!(format_time(leap).starts_with("2000-02-29T00:00:00"));
+        let far = UNIX_EPOCH + Duration::from_secs(1 << 40); // beyond year 9999
+        assert_eq!(format_time(far), "9999-12-31T23:59:59.9999999+00:00");
     }
 
     #[test]

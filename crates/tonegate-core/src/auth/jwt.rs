@@ -66,6 +66,7 @@ pub struct Jwt {
 impl Jwt {
     /// Checks for tokens of `issuer` meant for `audience`.
     pub fn new(issuer: &str, audience: &str) -> Jwt {
+        super::rs256::install();
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);

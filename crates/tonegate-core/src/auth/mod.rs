@@ -16,6 +16,7 @@ pub mod call_token;
 pub mod jwt;
 mod refusal;
 pub mod request_signature;
+mod rs256;
 pub mod twilio_signature;
 
 pub use refusal::Refusal;
