@@ -210,8 +210,8 @@ async fn retries_with_backoff_keep_id_order_and_signature() {
             .as_str()
             .is_some_and(|id| id.len() == 36)
     );
-    // Exponential backoff: each gap at least the documented wait (250 ms doubling), and
-    // each longer than the one before.
+    // Exponential backoff: each gap at least the documented wait (250 ms doubling; the
+    // jitter only adds to it, so the bound holds whatever the draw).
     let gaps: Vec<Duration> = first.windows(2).map(|w| w[1].at - w[0].at).collect();
     for (i, gap) in gaps.iter().enumerate() {
         assert!(
@@ -219,7 +219,6 @@ async fn retries_with_backoff_keep_id_order_and_signature() {
             "gap {i} is {gap:?}; all {gaps:?}"
         );
     }
-    assert!(gaps.windows(2).all(|w| w[1] > w[0]), "{gaps:?}");
     // The events behind the first waited for it: none was posted before it got through.
     let through = posts.iter().position(|p| p.status == Some(200)).unwrap();
     assert!(posts[..through].iter().all(|p| seq(&event(p)) == 1));
