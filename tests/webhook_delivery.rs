@@ -156,9 +156,7 @@ fn assert_signed(posts: &[Seen]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_with_backoff_keep_id_order_and_signature() {
-    // The timed-out attempt comes last: its 300 ms add to the gap after it, so every gap
-    // still outgrows the one before (each backoff wait is its base plus up to the same
-    // again in jitter, so wait n+1 is at least wait n).
+    // The timed-out attempt comes last: its 300 ms only add to the gap after it.
     let script = [
         Reply::Status(503),
         Reply::Status(500),
