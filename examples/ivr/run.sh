@@ -49,7 +49,7 @@ export TONEGATE_ACCESS_KEY
 pids+=($!)
 addr=""
 for _ in $(seq 600); do
-    addr="$(sed -n 's/.*tonegate listening addr=\([^ ]*\).*/\1/p' "$work/serve.log" | head -n 1)"
+    addr="$(sed -n 's/.*tonegate listening .*addr=\([^ ]*\).*/\1/p' "$work/serve.log" | head -n 1)"
     [ -n "$addr" ] && break
     kill -0 "${pids[0]}" 2>/dev/null || break
     sleep 0.1
