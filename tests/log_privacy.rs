@@ -6,11 +6,9 @@
 
 mod common;
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::logged::LoggedServe;
 use common::*;
 use serde_json::Value;
 use tonegate::SampleRate;
@@ -21,76 +19,12 @@ const CONTEXT: &str = "ctx-pin-7731";
 /// A call id that would forge a log line (and clear a terminal) if logged as is.
 const CALL_ID: &str = "log-1\nFORGED 2099-01-01T00:00:00Z  INFO tonegate: fake\u{1b}[2J";
 
-/// `tonegate serve` on a free loopback port, its stderr lines collected as they come.
-struct Served {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Served {
-    fn start(env: &[(&str, &str)]) -> Served {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tonegate"));
-        command
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env_remove("TONEGATE_LOG")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Served { child, lines }
-    }
-
-    /// Waits (up to 20 s) for a log line containing `text`; returns it.
-    async fn line_with(&self, text: &str) -> String {
-        for _ in 0..400 {
-            if let Some(line) = self.lines().into_iter().find(|l| l.contains(text)) {
-                return line;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("no log line with {text:?}: {:#?}", self.lines());
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    /// The port from the `tonegate listening` line (text or JSON).
-    async fn addr(&self) -> std::net::SocketAddr {
-        let line = self.line_with("tonegate listening").await;
-        let at = line.find("127.0.0.1:").expect("listen address in the line");
-        let port: String = line[at + 10..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        format!("127.0.0.1:{port}").parse().unwrap()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Runs the call against the server started with `env`; returns every log line up to
 /// the end of the call.
 async fn log_of_a_call(env: &[(&str, &str)]) -> Vec<String> {
-    let served = Served::start(env);
+    let served = LoggedServe::start(env, |command| {
+        command.env("NO_COLOR", "1");
+    });
     let addr = served.addr().await;
     let mut ws = connect(addr, "/media/raw").await;
     let start = serde_json::json!({
