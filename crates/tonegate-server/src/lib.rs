@@ -87,6 +87,9 @@ pub(crate) struct State {
     closed: watch::Sender<bool>,
     /// Open audio sockets (and upgrades under way), against [`Config::max_sessions`].
     active: AtomicUsize,
+    /// Audio sockets open when shutdown was asked for (sessions may end before
+    /// [`Server::run`] looks).
+    open_at_shutdown: AtomicUsize,
     /// The session tasks shutdown waits for.
     sessions: shutdown::Sessions,
     next_socket: AtomicUsize,
@@ -142,6 +145,10 @@ pub struct Handle {
 impl Handle {
     /// Starts graceful shutdown.
     pub fn shutdown(&self) {
+        if !*self.shutdown.borrow() {
+            let open = self.state.active.load(Ordering::SeqCst);
+            self.state.open_at_shutdown.store(open, Ordering::SeqCst);
+        }
         let _ = self.shutdown.send(true);
     }
 
@@ -279,6 +286,7 @@ impl Server {
             shutdown: shutdown_rx,
             closed: watch::channel(false).0,
             active: AtomicUsize::new(0),
+            open_at_shutdown: AtomicUsize::new(0),
             sessions: shutdown::Sessions::new(),
             next_socket: AtomicUsize::new(1),
             #[allow(clippy::disallowed_methods)]
@@ -339,7 +347,7 @@ impl Server {
             })
         };
         shutting_down(&mut shutdown).await;
-        let sessions = state.active.load(Ordering::SeqCst);
+        let sessions = state.open_at_shutdown.load(Ordering::SeqCst);
         sampler.abort();
         // Sessions flush their events and close; then the SSE streams end.
         let grace = Duration::from_millis(state.config.shutdown_grace_ms);
@@ -388,7 +396,7 @@ pub async fn run_until_signal(config: Config, source: &str) -> Result<(), Error>
     tracing::info!(
         reason,
         sessions = drained.sessions,
-        drained = drained.sessions - drained.abandoned,
+        drained = drained.sessions.saturating_sub(drained.abandoned),
         abandoned = drained.abandoned,
         "tonegate stopped"
     );
