@@ -16,6 +16,10 @@
 //!
 //! Each stream reads the server's event log (`event_log`): every event has an `id:`
 //! that counts the server's events (gaps on a one-call stream are other calls' events).
+//! A client that reconnects with `Last-Event-ID: N` (or `?lastEventId=N`) first gets
+//! the retained events after `N` that its stream shows, then the live ones, with no gap
+//! and no duplicate; if events after `N` are no longer retained it is told first, with
+//! an event `missed` (how many ids were skipped, and `resumeFrom`, the first id sent).
 //! Memory is bounded in bytes: a subscriber holds at most
 //! [`Config::event_subscriber_bytes`](super::Config::event_subscriber_bytes) (and
 //! [`Config::event_buffer`](super::Config::event_buffer) events) not yet written. One
@@ -81,8 +85,15 @@ fn respond(state: Arc<State>, call_id: Option<String>, uri: &Uri, headers: &Head
         let challenge = (header::WWW_AUTHENTICATE, "Bearer, HMAC-SHA256");
         return (status, [challenge], denied.to_string()).into_response();
     }
+    let from = match resume_from(uri, headers) {
+        Ok(from) => from,
+        Err(bad) => {
+            tracing::info!(path = %uri.path(), "refusing event stream: {bad}");
+            return (StatusCode::BAD_REQUEST, bad.to_string()).into_response();
+        }
+    };
     let filter = call_id.map_or(CallFilter::All, |c| CallFilter::Call(Arc::from(c)));
-    let items = match state.event_log.subscribe(None, filter) {
+    let items = match state.event_log.subscribe(from, filter) {
         Ok(items) => items,
         Err(e) => {
             tracing::warn!("refusing event stream: {e}");
@@ -202,10 +213,39 @@ fn authenticate(
 
 /// The `access_token` query parameter, if any.
 fn access_token(query: Option<&str>) -> Option<String> {
+    query_parameter(query, "access_token")
+}
+
+/// The query parameter `name`, if any.
+fn query_parameter(query: Option<&str>, name: &str) -> Option<String> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query?).ok()?;
     pairs
         .into_iter()
-        .find_map(|(name, value)| (name == "access_token").then_some(value))
+        .find_map(|(n, value)| (n == name).then_some(value))
+}
+
+/// The query parameter naming the last event a client got, for clients that cannot
+/// set the `Last-Event-ID` header.
+const LAST_EVENT_ID_PARAMETER: &str = "lastEventId";
+
+/// A `Last-Event-ID` that is not one of this server's event ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Last-Event-ID (or lastEventId) must be an event id: a whole number from an id: line")]
+pub(crate) struct BadResume;
+
+/// The id a reconnecting client got last: the `Last-Event-ID` header, else the
+/// `lastEventId` query parameter; `None` (live events only) when neither is given or
+/// the value is empty (a client that has had no event yet).
+fn resume_from(uri: &Uri, headers: &HeaderMap) -> Result<Option<EventId>, BadResume> {
+    let value = match headers.get("last-event-id") {
+        Some(value) => value.to_str().map_err(|_| BadResume)?.to_owned(),
+        None => query_parameter(uri.query(), LAST_EVENT_ID_PARAMETER).unwrap_or_default(),
+    };
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    value.parse().map(Some).map_err(|_| BadResume)
 }
 
 /// The last event of a stream cut off at `id`.
@@ -289,6 +329,28 @@ fn frame(name: &str, data: &serde_json::Value) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resume_from_the_header_or_the_parameter() {
+        let uri = |q: &str| format!("/v1/events{q}").parse::<Uri>().unwrap();
+        let header = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert("last-event-id", header::HeaderValue::from_static(v));
+            h
+        };
+        let none = HeaderMap::new();
+        assert_eq!(resume_from(&uri(""), &none), Ok(None));
+        assert_eq!(resume_from(&uri(""), &header("42")), Ok(Some(42)));
+        assert_eq!(resume_from(&uri("?lastEventId=7"), &none), Ok(Some(7)));
+        // The header wins; an empty one means no event yet.
+        assert_eq!(
+            resume_from(&uri("?lastEventId=7"), &header("9")),
+            Ok(Some(9))
+        );
+        assert_eq!(resume_from(&uri(""), &header("")), Ok(None));
+        assert_eq!(resume_from(&uri(""), &header("x1")), Err(BadResume));
+        assert_eq!(resume_from(&uri("?lastEventId=-1"), &none), Err(BadResume));
+    }
 
     #[test]
     fn access_token_parameter() {
