@@ -49,6 +49,7 @@ mod shutdown;
 mod socket;
 pub mod stream_auth;
 mod tls;
+mod tts;
 mod twilio_signature;
 mod upgrade;
 pub mod webhook;
@@ -66,7 +67,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::{broadcast, watch};
 
-pub use config::{Config, LogFormat};
+pub use config::{Config, LogFormat, TtsEngine};
 pub use metrics::Metrics;
 pub use registry::{Registry, RegistryError};
 
@@ -96,6 +97,8 @@ pub(crate) struct State {
     next_socket: AtomicUsize,
     epoch: tokio::time::Instant,
     prompts: prompts::Prompts,
+    /// The speech engine of text and SSML play sources.
+    tts: tts::Tts,
     /// Wall-clock time at `epoch`.
     wall_epoch: std::time::SystemTime,
     api: api::Api,
@@ -269,6 +272,8 @@ impl Server {
             twilio_signature::Verifier::new(&config, tls.is_some()).map_err(Error::Config)?;
         let metrics = Metrics::new();
         let webhook = webhook::Webhook::new(&config, &metrics).map_err(Error::Config)?;
+        let tts =
+            tts::Tts::new(&config, webhook.client().clone(), &metrics).map_err(Error::Config)?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
         let (cloud_events, _) = broadcast::channel(config.event_buffer.max(16));
@@ -293,6 +298,7 @@ impl Server {
             #[allow(clippy::disallowed_methods)]
             epoch: tokio::time::Instant::now(),
             prompts: prompts::Prompts::new(&config),
+            tts,
             #[allow(clippy::disallowed_methods)]
             wall_epoch: std::time::SystemTime::now(),
             api,

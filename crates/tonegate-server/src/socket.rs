@@ -280,13 +280,13 @@ impl Handler {
         }
     }
 
-    /// Loads a raw client's prompt off the socket task; the result comes back as
-    /// [`Control::Loaded`].
+    /// Loads (or synthesises) a raw client's prompt off the socket task; the result
+    /// comes back as [`Control::Loaded`].
     fn load(&self, PromptLoad { load, rate }: PromptLoad) {
         let state = self.state.clone();
         let control = self.control_tx.clone();
         tokio::spawn(async move {
-            let prompt = prompts::load(&state, load.file.clone(), rate).await;
+            let prompt = prompts::load_prompt(&state, &load.source, rate).await;
             let _ = control.send(Control::Loaded { load, prompt }).await;
         });
     }

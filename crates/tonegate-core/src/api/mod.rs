@@ -17,9 +17,9 @@ mod wire;
 pub use event::{CallIds, CloudEvent, EventData, EventName, format_time};
 pub use model::{MAX_SEND_TONES, ResultInformation};
 pub use wire::{
-    ContinuousDtmfBody, DtmfOptions, FileSource, HoldBody, Identifier, PlayBody, PlayOptions,
-    PlaySource, PlaySourceRef, RecognizeBody, RecognizeOptionsBody, SendDtmfTonesBody, UnholdBody,
-    parse_body, read_operation,
+    ContinuousDtmfBody, DtmfOptions, FileRef, FileSource, HoldBody, Identifier, PlayBody,
+    PlayOptions, PlaySource, PlaySourceRef, RecognizeBody, RecognizeOptionsBody, SendDtmfTonesBody,
+    SsmlSourceBody, TextSourceBody, UnholdBody, parse_body, read_operation,
 };
 
 use serde::{Deserialize, Serialize};
