@@ -217,6 +217,11 @@ pub struct Config {
     /// use over the last second; percent, 0 turns the check off (as on platforms without
     /// `/proc`). Default 90.
     pub admission_max_cpu_percent: u32,
+    /// Most events the event log keeps for SSE streams to resume from (`Last-Event-ID`);
+    /// a client resuming from an older id is told how many it missed. Default 10000.
+    pub event_log_max_events: usize,
+    /// Most bytes of events (JSON) the event log keeps for resuming. Default 16 MiB.
+    pub event_log_max_bytes: usize,
     /// Text-to-speech engine of `TextSource` / `SsmlSource` play sources and raw `play`
     /// requests with `text` or `ssml`: `espeak` (espeak-ng, run as a separate program),
     /// `http` (an OpenAI-compatible speech service at `tts_http_url`) or `off` (such
@@ -341,6 +346,8 @@ impl Default for Config {
             detector_profile: Profile::Default,
             admission_max_lag_ms: 20,
             admission_max_cpu_percent: 90,
+            event_log_max_events: 10_000,
+            event_log_max_bytes: 16 << 20,
             tts_engine: TtsEngine::Espeak,
             tts_espeak_program: PathBuf::from("espeak-ng"),
             tts_voice: None,

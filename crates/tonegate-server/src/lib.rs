@@ -36,6 +36,7 @@ pub mod auth;
 
 mod callback_policy;
 mod config;
+mod event_log;
 mod events;
 mod http;
 mod listener;
@@ -108,8 +109,8 @@ pub(crate) struct State {
     webhook: webhook::Webhook,
     /// CloudEvents of the media-operation API, for the SSE streams.
     cloud_events: broadcast::Sender<Arc<tonegate_core::api::CloudEvent>>,
-    /// The SSE subscribers' queues.
-    event_hub: Arc<events::Hub>,
+    /// Every event of every call, in order, with ids: what the SSE streams read.
+    event_log: event_log::EventLog,
     /// [`Config::event_token`].
     event_token: events::EventToken,
     /// Signatures of signed requests already used.
@@ -277,9 +278,9 @@ impl Server {
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
         let (cloud_events, _) = broadcast::channel(config.event_buffer.max(16));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let event_hub = Arc::new(events::Hub::new(&config, metrics.clone()));
-        tokio::spawn(events::forward(
-            event_hub.clone(),
+        let event_log = event_log::open(&config, &metrics);
+        tokio::spawn(event_log::append_all(
+            event_log.clone(),
             events.subscribe(),
             cloud_events.subscribe(),
         ));
@@ -305,7 +306,7 @@ impl Server {
             twilio_signature,
             webhook,
             cloud_events,
-            event_hub,
+            event_log,
             event_token,
             replay: replay::ReplayCache::new(config.replay_cache_entries),
             require_audio_auth,
