@@ -57,6 +57,16 @@ impl RecognizeInput {
         !matches!(self, RecognizeInput::Dtmf)
     }
 
+    /// The wire name (`speechOrDtmf`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RecognizeInput::Dtmf => "dtmf",
+            RecognizeInput::Choices => "choices",
+            RecognizeInput::Speech => "speech",
+            RecognizeInput::SpeechOrDtmf => "speechOrDtmf",
+        }
+    }
+
     /// Whether keys are collected as tones (`dtmfResult`).
     pub fn collects_tones(self) -> bool {
         matches!(self, RecognizeInput::Dtmf | RecognizeInput::SpeechOrDtmf)
