@@ -407,7 +407,7 @@ const MAX_PHRASES: usize = 20;
 /// Longest phrase, characters.
 const MAX_PHRASE_CHARS: usize = 100;
 /// Longest `endSilenceTimeoutInMs`.
-const MAX_END_SILENCE_MS: f64 = 10_000.0;
+pub(crate) const MAX_END_SILENCE_MS: f64 = 10_000.0;
 
 /// A phrase as the recogniser takes it: lower-case words of letters and apostrophes,
 /// single spaces; anything else is refused (it would be grammar syntax).
@@ -426,6 +426,23 @@ fn phrase(text: &str, field: &str) -> Result<String, ApiError> {
         return Err(ApiError::bad_request(format!("{field} is empty")));
     }
     Ok(words.join(" "))
+}
+
+/// Checks `choices` (at most [`MAX_CHOICES`]); errors name `field[i]...`.
+pub(crate) fn validate_choices(
+    choices: &[ChoiceBody],
+    field: &str,
+) -> Result<Vec<Choice>, ApiError> {
+    if choices.len() > MAX_CHOICES {
+        return Err(ApiError::bad_request(format!(
+            "{field} must hold 1 to {MAX_CHOICES} choices"
+        )));
+    }
+    choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| c.validate(&format!("{field}[{i}]")))
+        .collect()
 }
 
 impl ChoiceBody {
@@ -532,16 +549,12 @@ impl RecognizeBody {
         };
         let options = required(&self.recognize_options, "recognizeOptions")?;
         let choices = options.choices.as_deref().unwrap_or(&[]);
-        if input == RecognizeInput::Choices && (choices.is_empty() || choices.len() > MAX_CHOICES) {
+        if input == RecognizeInput::Choices && choices.is_empty() {
             return Err(ApiError::bad_request(format!(
                 "recognizeOptions.choices must hold 1 to {MAX_CHOICES} choices for recognizeInputType choices"
             )));
         }
-        let choices = choices
-            .iter()
-            .enumerate()
-            .map(|(i, c)| c.validate(&format!("recognizeOptions.choices[{i}]")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let choices = validate_choices(choices, "recognizeOptions.choices")?;
         let end_silence_ms = options
             .speech_options
             .as_ref()
