@@ -84,6 +84,14 @@ pub(crate) enum RequestError {
         /// What the registry said.
         error: RegistryError,
     },
+    /// A speech recognize while the server has no speech recogniser (400).
+    #[error("recognizeInputType {input}: no speech recognizer: {reason}")]
+    NoRecognizer {
+        /// The input type asked for.
+        input: &'static str,
+        /// Why there is none.
+        reason: String,
+    },
     /// The call's session refused the operation (status by the refusal).
     #[error("call connection {call_id}: {error}")]
     Refused {
@@ -112,7 +120,9 @@ impl RequestError {
             | RequestError::CallNotFound(_)
             | RequestError::CallGone { .. } => ApiError::not_found(message),
             RequestError::Invalid(e) => e.clone(),
-            RequestError::ClimbingPath { .. } => ApiError::bad_request(message),
+            RequestError::ClimbingPath { .. } | RequestError::NoRecognizer { .. } => {
+                ApiError::bad_request(message)
+            }
             RequestError::Refused { call_id, error } => match error {
                 session::Error::Conflict => ApiError::conflict(
                     "the operation conflicts with a targeted play, sendDtmfTones or hold already running or queued",
@@ -334,6 +344,14 @@ async fn run(
             let field = source_field(&operation, i);
             return Err(RequestError::ClimbingPath { field });
         }
+    }
+    if let (Operation::Recognize(r), Err(reason)) = (&operation, &state.recognizer)
+        && r.options.input.listens()
+    {
+        return Err(RequestError::NoRecognizer {
+            input: r.options.input.name(),
+            reason: reason.clone(),
+        });
     }
     let info = call_info(state, call_id)?;
     let reply = accepted(&operation);

@@ -255,6 +255,22 @@ pub struct Config {
     /// `http`: voices a request's `voiceName` may choose; others speak `tts_voice`.
     /// Default empty.
     pub tts_http_voices: Vec<String>,
+    /// Speech recogniser for `choices`, `speech` and `speechOrDtmf` recognizes:
+    /// `pocketsphinx` (its program, run once per utterance, with the US English model)
+    /// or `off`. Where the program or model is missing, speech recognizes are refused
+    /// with 400 naming what is missing. Default `pocketsphinx`.
+    pub speech_recognizer: SpeechRecognizer,
+    /// The pocketsphinx program (5prealpha's `pocketsphinx_continuous`), a path or a
+    /// name looked up in `PATH`. Default `pocketsphinx_continuous`.
+    pub pocketsphinx_program: PathBuf,
+    /// The pocketsphinx US English model: a directory holding `en-us/` (acoustic model),
+    /// `en-us.lm.bin` and `cmudict-en-us.dict`. Default
+    /// `/usr/share/pocketsphinx/model/en-us` (Debian's `pocketsphinx-en-us`).
+    pub pocketsphinx_model_dir: PathBuf,
+    /// Most utterances recognised at once, each on a worker thread (a recognition keeps
+    /// a core busy while it runs); an utterance that finds none free fails its
+    /// recognize with 503/8583. Default 2.
+    pub max_recognitions: usize,
 }
 
 /// Which engine speaks text and SSML ([`Config::tts_engine`]).
@@ -267,6 +283,17 @@ pub enum TtsEngine {
     /// An OpenAI-compatible speech service at [`Config::tts_http_url`].
     Http,
     /// None: text and SSML plays fail with PlayFailed 400/8565.
+    Off,
+}
+
+/// Which speech recogniser runs ([`Config::speech_recognizer`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpeechRecognizer {
+    /// pocketsphinx, run as a separate program.
+    #[default]
+    Pocketsphinx,
+    /// None: speech recognizes are refused.
     Off,
 }
 
@@ -359,6 +386,10 @@ impl Default for Config {
             tts_http_api_key: None,
             tts_http_model: "tts-1".to_owned(),
             tts_http_voices: Vec::new(),
+            speech_recognizer: SpeechRecognizer::Pocketsphinx,
+            pocketsphinx_program: PathBuf::from("pocketsphinx_continuous"),
+            pocketsphinx_model_dir: PathBuf::from("/usr/share/pocketsphinx/model/en-us"),
+            max_recognitions: 2,
         }
     }
 }
@@ -451,6 +482,7 @@ impl Config {
             ),
             ("max_audio_speed", u64::from(self.max_audio_speed)),
             ("max_audio_burst_ms", self.max_audio_burst_ms),
+            ("max_recognitions", self.max_recognitions as u64),
         ];
         if let Some((name, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
             return Err(format!("{name} must be at least 1"));

@@ -32,6 +32,7 @@
 
 mod admission;
 pub mod api;
+mod asr;
 pub mod auth;
 
 mod callback_policy;
@@ -120,6 +121,9 @@ pub(crate) struct State {
     require_audio_auth: bool,
     /// Whether measured load admits new audio sockets.
     admission: admission::Gate,
+    /// The speech recogniser, or why there is none (speech recognizes are refused
+    /// with it).
+    recognizer: Result<Arc<asr::Recognizer>, String>,
 }
 
 impl State {
@@ -271,6 +275,10 @@ impl Server {
         let twilio_signature =
             twilio_signature::Verifier::new(&config, tls.is_some()).map_err(Error::Config)?;
         let metrics = Metrics::new();
+        let recognizer = asr::Recognizer::from_config(&config).map(Arc::new);
+        if let Err(reason) = &recognizer {
+            tracing::info!("speech recognition off: {reason}");
+        }
         let webhook = webhook::Webhook::new(&config, &metrics).map_err(Error::Config)?;
         let tts =
             tts::Tts::new(&config, webhook.client().clone(), &metrics).map_err(Error::Config)?;
@@ -311,6 +319,7 @@ impl Server {
             replay: replay::ReplayCache::new(config.replay_cache_entries),
             require_audio_auth,
             admission: admission::Gate::default(),
+            recognizer,
             config,
         });
         Ok(Server {

@@ -52,6 +52,13 @@ pub(crate) enum Control {
     Command(Command),
     /// A command whose outcome the sender waits for ([`Registry::request`]).
     Request(Command, oneshot::Sender<Result<(), session::Error>>),
+    /// A speech recognition finished.
+    Recognized {
+        /// The [`SpeechJob`](tonegate_core::session::speech::SpeechJob)'s id.
+        id: u64,
+        /// What the recogniser made of it.
+        outcome: tonegate_core::session::speech::SpeechOutcome,
+    },
     /// A raw client's prompt load finished.
     Loaded {
         /// The `play` that asked for it.

@@ -18,6 +18,7 @@ use super::registry::{CallInfo, ClaimError, Control};
 use super::{Config, State, StreamParams, callback_policy, prompts};
 use tonegate_core::connection::{self, Cause, Connection, Host, LoadFailure, PromptLoad};
 use tonegate_core::proto::Dialect;
+use tonegate_core::session::speech::{SpeechJob, SpeechOutcome};
 use tonegate_core::session::{Event, EventKind, Seen, Transmit};
 
 /// Audio sockets' read and write buffers, bytes: room for several 20 ms frames (1-2 KiB
@@ -233,12 +234,18 @@ impl Handler {
                 });
                 self.conn.handle_prompt(now, load, prompt);
             }
+            Control::Recognized { id, outcome } => {
+                self.conn.handle_speech_outcome(now, id, outcome);
+            }
         }
     }
 
     /// Carries the connection's outputs away: its next deadline, or how the socket
     /// ends.
     async fn drain(&mut self) -> Result<Option<Duration>, End> {
+        while let Some(job) = self.conn.poll_speech_job() {
+            self.recognize(job);
+        }
         loop {
             match self.conn.poll_output() {
                 connection::Output::Timeout(_) if self.peer_gone => {
@@ -278,6 +285,21 @@ impl Handler {
         if self.socket.send(message).await.is_err() {
             self.peer_gone = true;
         }
+    }
+
+    /// Recognises an utterance off the socket task; the outcome comes back as
+    /// [`Control::Recognized`].
+    fn recognize(&self, job: SpeechJob) {
+        let control = self.control_tx.clone();
+        let id = job.id;
+        let recognizer = self.state.recognizer.clone();
+        tokio::spawn(async move {
+            let outcome = match recognizer {
+                Ok(recognizer) => recognizer.recognize(job).await,
+                Err(reason) => SpeechOutcome::Failed(reason),
+            };
+            let _ = control.send(Control::Recognized { id, outcome }).await;
+        });
     }
 
     /// Loads (or synthesises) a raw client's prompt off the socket task; the result

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiError;
 use super::model::{
-    ContinuousDtmfRequest, HoldRequest, MAX_SEND_TONES, Operation, OperationMeta, PlayRequest,
-    RecognizeOptions, RecognizeRequest, SendDtmfTonesRequest, Speech, SpeechInput, Tone,
-    UnholdRequest,
+    Choice, ContinuousDtmfRequest, HoldRequest, MAX_SEND_TONES, Operation, OperationMeta,
+    PlayRequest, RecognizeInput, RecognizeOptions, RecognizeRequest, SendDtmfTonesRequest, Speech,
+    SpeechInput, Tone, UnholdRequest,
 };
 use crate::limits::{
     MAX_CONTEXT_CHARS, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_SPEECH_CHARS, MAX_URI_CHARS, fits,
@@ -488,6 +488,103 @@ pub struct DtmfOptions {
     pub stop_tones: Option<Vec<String>>,
 }
 
+/// One of `recognizeOptions.choices`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChoiceBody {
+    /// Required: reported in `choiceResult.label`.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Required, at least one: words that select the choice.
+    #[serde(default)]
+    pub phrases: Option<Vec<String>>,
+    /// A key that selects the choice.
+    #[serde(default)]
+    pub tone: Option<String>,
+}
+
+/// `recognizeOptions.speechOptions`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpeechOptionsBody {
+    /// Silence that ends an utterance, ms (1-`MAX_END_SILENCE_MS`, default 1000).
+    #[serde(default)]
+    pub end_silence_timeout_in_ms: Option<f64>,
+}
+
+/// Most `choices` in one recognize.
+const MAX_CHOICES: usize = 10;
+/// Most phrases per choice.
+const MAX_PHRASES: usize = 20;
+/// Longest phrase, characters.
+const MAX_PHRASE_CHARS: usize = 100;
+/// Longest `endSilenceTimeoutInMs`.
+pub(crate) const MAX_END_SILENCE_MS: f64 = 10_000.0;
+
+/// A phrase as the recogniser takes it: lower-case words of letters and apostrophes,
+/// single spaces; anything else is refused (it would be grammar syntax).
+fn phrase(text: &str, field: &str) -> Result<String, ApiError> {
+    bounded(text, field, MAX_PHRASE_CHARS)?;
+    if !text
+        .chars()
+        .all(|c| c.is_alphabetic() || c == '\'' || c.is_whitespace())
+    {
+        return Err(ApiError::bad_request(format!(
+            "{field} may hold only letters, apostrophes and spaces (got \"{text}\")"
+        )));
+    }
+    let words: Vec<String> = text.split_whitespace().map(str::to_lowercase).collect();
+    if words.is_empty() {
+        return Err(ApiError::bad_request(format!("{field} is empty")));
+    }
+    Ok(words.join(" "))
+}
+
+/// Checks `choices` (at most [`MAX_CHOICES`]); errors name `field[i]...`.
+pub(crate) fn validate_choices(
+    choices: &[ChoiceBody],
+    field: &str,
+) -> Result<Vec<Choice>, ApiError> {
+    if choices.len() > MAX_CHOICES {
+        return Err(ApiError::bad_request(format!(
+            "{field} must hold 1 to {MAX_CHOICES} choices"
+        )));
+    }
+    choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| c.validate(&format!("{field}[{i}]")))
+        .collect()
+}
+
+impl ChoiceBody {
+    fn validate(&self, field: &str) -> Result<Choice, ApiError> {
+        let label = required(&self.label, &format!("{field}.label"))?;
+        bounded(label, &format!("{field}.label"), MAX_ID_CHARS)?;
+        let phrases = self.phrases.as_deref().unwrap_or(&[]);
+        if phrases.is_empty() || phrases.len() > MAX_PHRASES {
+            return Err(ApiError::bad_request(format!(
+                "{field}.phrases must hold 1 to {MAX_PHRASES} phrases"
+            )));
+        }
+        let phrases = phrases
+            .iter()
+            .enumerate()
+            .map(|(i, p)| phrase(p, &format!("{field}.phrases[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tone = self
+            .tone
+            .as_ref()
+            .map(|t| tones(&format!("{field}.tone"), std::slice::from_ref(t)).map(|v| v[0]))
+            .transpose()?;
+        Ok(Choice {
+            label: label.clone(),
+            phrases,
+            tone,
+        })
+    }
+}
+
 /// `recognizeOptions`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -508,6 +605,18 @@ pub struct RecognizeOptionsBody {
     /// started (strict Call Automation); default: they feed it.
     #[serde(default)]
     pub dtmf_buffering: Option<bool>,
+    /// For `choices`: 1 to [`MAX_CHOICES`].
+    #[serde(default)]
+    pub choices: Option<Vec<ChoiceBody>>,
+    /// For `speech` and `speechOrDtmf`.
+    #[serde(default)]
+    pub speech_options: Option<SpeechOptionsBody>,
+    /// BCP 47 language of the speech (the engine's default when absent).
+    #[serde(default)]
+    pub speech_language: Option<String>,
+    /// A custom model (accepted and ignored: tonegate's engines have none).
+    #[serde(default)]
+    pub speech_recognition_model_endpoint_id: Option<String>,
 }
 
 /// Body of `:recognize`.
@@ -539,20 +648,38 @@ impl RecognizeBody {
     pub fn validate(&self) -> Result<RecognizeRequest<PlaySourceRef>, ApiError> {
         let kind = required(&self.recognize_input_type, "recognizeInputType")?;
         bounded(kind, "recognizeInputType", MAX_NAME_CHARS)?;
-        match kind.to_ascii_lowercase().as_str() {
-            "dtmf" => {}
-            "speech" | "speechordtmf" | "choices" => {
-                return Err(ApiError::bad_request(format!(
-                    "recognizeInputType \"{kind}\" is not supported: tonegate has no speech engine; use \"dtmf\""
-                )));
-            }
+        let input = match kind.to_ascii_lowercase().as_str() {
+            "dtmf" => RecognizeInput::Dtmf,
+            "speech" => RecognizeInput::Speech,
+            "speechordtmf" => RecognizeInput::SpeechOrDtmf,
+            "choices" => RecognizeInput::Choices,
             _ => {
                 return Err(ApiError::bad_request(format!(
-                    "recognizeInputType \"{kind}\" is unknown; use \"dtmf\""
+                    "recognizeInputType \"{kind}\" is unknown; use dtmf, speech, speechOrDtmf or choices"
                 )));
             }
-        }
+        };
         let options = required(&self.recognize_options, "recognizeOptions")?;
+        let choices = options.choices.as_deref().unwrap_or(&[]);
+        if input == RecognizeInput::Choices && choices.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "recognizeOptions.choices must hold 1 to {MAX_CHOICES} choices for recognizeInputType choices"
+            )));
+        }
+        let choices = validate_choices(choices, "recognizeOptions.choices")?;
+        let end_silence_ms = options
+            .speech_options
+            .as_ref()
+            .and_then(|o| o.end_silence_timeout_in_ms)
+            .unwrap_or(1_000.0);
+        if !end_silence_ms.is_finite() || !(1.0..=MAX_END_SILENCE_MS).contains(&end_silence_ms) {
+            return Err(ApiError::bad_request(format!(
+                "recognizeOptions.speechOptions.endSilenceTimeoutInMs must be between 1 and {MAX_END_SILENCE_MS} ms (got {end_silence_ms})"
+            )));
+        }
+        if let Some(language) = &options.speech_language {
+            bounded(language, "recognizeOptions.speechLanguage", MAX_NAME_CHARS)?;
+        }
         let target = Identifier::require_raw(
             &options.target_participant,
             "recognizeOptions.targetParticipant",
@@ -604,6 +731,10 @@ impl RecognizeBody {
                 max_tones_to_collect: max_tones,
                 stop_tones,
                 dtmf_buffering: options.dtmf_buffering,
+                input,
+                choices,
+                end_silence_timeout: Duration::from_secs_f64(end_silence_ms / 1_000.0),
+                speech_language: options.speech_language.clone(),
             },
             meta: checked_meta(&self.meta)?,
         })
@@ -763,11 +894,73 @@ mod tests {
     }
 
     #[test]
+    fn a_choices_recognize_carries_its_choices_as_lower_case_words() {
+        let body = r#"{"recognizeInputType":"choices","recognizeOptions":{
+            "targetParticipant":{"rawId":"4:+1"},"interruptPrompt":true,
+            "speechOptions":{"endSilenceTimeoutInMs":700},"speechLanguage":"en-US",
+            "choices":[{"label":"Sales","phrases":["Sales","buy  something"],"tone":"one"},
+                       {"label":"Support","phrases":["support"]}]}}"#;
+        let r = parse::<RecognizeBody>(body).validate().unwrap();
+        assert_eq!(r.options.input, RecognizeInput::Choices);
+        assert_eq!(r.options.end_silence_timeout, Duration::from_millis(700));
+        assert_eq!(r.options.speech_language.as_deref(), Some("en-US"));
+        assert_eq!(
+            r.options.choices,
+            vec![
+                Choice {
+                    label: "Sales".to_owned(),
+                    phrases: vec!["sales".to_owned(), "buy something".to_owned()],
+                    tone: Some(Tone::One),
+                },
+                Choice {
+                    label: "Support".to_owned(),
+                    phrases: vec!["support".to_owned()],
+                    tone: None,
+                },
+            ]
+        );
+        let speech = r#"{"recognizeInputType":"speechOrDtmf","recognizeOptions":{"targetParticipant":{"rawId":"4:+1"}}}"#;
+        let r = parse::<RecognizeBody>(speech).validate().unwrap();
+        assert_eq!(r.options.input, RecognizeInput::SpeechOrDtmf);
+        assert_eq!(r.options.end_silence_timeout, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn choices_that_could_break_a_grammar_or_memory_are_refused() {
+        let msg = |options: &str| {
+            let body = format!(
+                r#"{{"recognizeInputType":"choices","recognizeOptions":{{"targetParticipant":{{"rawId":"4:+1"}},{options}}}}}"#
+            );
+            parse::<RecognizeBody>(&body)
+                .validate()
+                .unwrap_err()
+                .message
+        };
+        assert!(msg(r#""choices":[]"#).contains("1 to 10 choices"));
+        assert!(msg(r#""choices":[{"phrases":["a"]}]"#).contains("choices[0].label is required"));
+        assert!(
+            msg(r#""choices":[{"label":"x","phrases":[]}]"#)
+                .contains("choices[0].phrases must hold")
+        );
+        assert!(
+            msg(r#""choices":[{"label":"x","phrases":["<a> = b;"]}]"#)
+                .contains("choices[0].phrases[0] may hold only letters")
+        );
+        assert!(msg(r#""choices":[{"label":"x","phrases":["   "]}]"#).contains("is empty"));
+        let many = vec![r#"{"label":"x","phrases":["a"]}"#; 11].join(",");
+        assert!(msg(&format!(r#""choices":[{many}]"#)).contains("1 to 10 choices"));
+        assert!(
+            msg(r#""choices":[{"label":"x","phrases":["a"]}],"speechOptions":{"endSilenceTimeoutInMs":0}"#)
+                .contains("endSilenceTimeoutInMs must be between")
+        );
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let msg = |json: &str| parse::<RecognizeBody>(json).validate().unwrap_err().message;
         assert!(msg("{}").contains("recognizeInputType is required"));
-        assert!(msg(r#"{"recognizeInputType":"speech"}"#).contains("not supported"));
-        assert!(msg(r#"{"recognizeInputType":"choices"}"#).contains("choices"));
+        assert!(msg(r#"{"recognizeInputType":"speech"}"#).contains("recognizeOptions is required"));
+        assert!(msg(r#"{"recognizeInputType":"voice"}"#).contains("unknown"));
         assert!(msg(r#"{"recognizeInputType":"dtmf"}"#).contains("recognizeOptions is required"));
         assert!(
             msg(r#"{"recognizeInputType":"dtmf","recognizeOptions":{}}"#)

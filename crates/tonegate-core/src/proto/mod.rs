@@ -177,6 +177,8 @@ pub enum Request {
         inter_tone_ms: Option<u64>,
         /// tonegate's `dtmfBuffering`.
         buffering: Option<bool>,
+        /// What the caller may answer with besides keys.
+        speech: SpeechInput,
     },
     /// Start (`on`) or stop continuous DTMF recognition.
     ContinuousDtmf {
@@ -187,6 +189,20 @@ pub enum Request {
     },
     /// Cancel all media operations.
     CancelAll,
+}
+
+/// The speech part of a raw `recognize` (`input`, `choices`, `endSilenceMs`,
+/// `language`); [`Default`] is a DTMF recognize.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpeechInput {
+    /// `input`: `dtmf` (default), `choices`, `speech` or `speechOrDtmf`.
+    pub input: crate::api::model::RecognizeInput,
+    /// `choices`, validated like Call Automation's.
+    pub choices: Vec<crate::api::model::Choice>,
+    /// `endSilenceMs`: silence that ends an utterance.
+    pub end_silence_ms: Option<u64>,
+    /// `language` (BCP 47).
+    pub language: Option<String>,
 }
 
 /// One parsed inbound frame.

@@ -12,10 +12,11 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::{
-    Error, Inbound, PromptSource, Request, Start, StreamFormat, owned_within, parse_digit,
-    sample_rate,
+    Error, Inbound, PromptSource, Request, SpeechInput, Start, StreamFormat, owned_within,
+    parse_digit, sample_rate,
 };
-use crate::api::model::{Speech, SpeechInput};
+use crate::api::model::{RecognizeInput, Speech, SpeechInput as SpokenText};
+use crate::api::{ChoiceBody, MAX_END_SILENCE_MS, validate_choices};
 use crate::limits::{
     MAX_CONTEXT_CHARS, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_SPEECH_CHARS, MAX_URI_CHARS,
 };
@@ -69,11 +70,48 @@ struct Frame<'a> {
     inter_tone_ms: Option<u64>,
     #[serde(default)]
     buffering: Option<bool>,
+    #[serde(borrow, default)]
+    input: Option<Cow<'a, str>>,
+    #[serde(default)]
+    choices: Option<Vec<ChoiceBody>>,
+    #[serde(rename = "endSilenceMs", default)]
+    end_silence_ms: Option<u64>,
+    #[serde(borrow, default)]
+    language: Option<Cow<'a, str>>,
+}
+
+/// The speech fields of a `recognize` frame.
+fn speech_input(frame: &mut Frame<'_>) -> Result<SpeechInput, Error> {
+    let input = match frame.input.as_deref().unwrap_or("dtmf") {
+        "dtmf" => RecognizeInput::Dtmf,
+        "choices" => RecognizeInput::Choices,
+        "speech" => RecognizeInput::Speech,
+        "speechOrDtmf" => RecognizeInput::SpeechOrDtmf,
+        _ => return Err(Error::InvalidField("input")),
+    };
+    let bodies = frame.choices.take().unwrap_or_default();
+    if input == RecognizeInput::Choices && bodies.is_empty() {
+        return Err(Error::MissingField("choices"));
+    }
+    let choices =
+        validate_choices(&bodies, "choices").map_err(|_| Error::InvalidField("choices"))?;
+    if frame
+        .end_silence_ms
+        .is_some_and(|ms| ms == 0 || ms as f64 > MAX_END_SILENCE_MS)
+    {
+        return Err(Error::InvalidField("endSilenceMs"));
+    }
+    Ok(SpeechInput {
+        input,
+        choices,
+        end_silence_ms: frame.end_silence_ms,
+        language: owned_within(frame.language.take(), "language", MAX_NAME_CHARS)?,
+    })
 }
 
 /// Parses one inbound raw text frame.
 pub fn parse(text: &str) -> Result<Inbound<'_>, Error> {
-    let frame: Frame<'_> = serde_json::from_str(text)?;
+    let mut frame: Frame<'_> = serde_json::from_str(text)?;
     let id = |c| owned_within(c, "id", MAX_ID_CHARS);
     let context = |c| owned_within(c, "context", MAX_CONTEXT_CHARS);
     match &*frame.kind {
@@ -125,7 +163,9 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, Error> {
                 .map(Digit::from_char)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|_| Error::InvalidField("stopTones"))?;
+            let speech = speech_input(&mut frame)?;
             Ok(Inbound::Request(Request::Recognize {
+                speech,
                 context: context(frame.context)?,
                 max_tones: frame.max_tones,
                 stop_tones,
@@ -163,15 +203,15 @@ fn prompt_source(frame: Frame<'_>) -> Result<PromptSource, Error> {
     let ssml = owned_within(frame.ssml, "ssml", MAX_SPEECH_CHARS)?;
     let input = match (file, text, ssml) {
         (Some(file), None, None) => return Ok(PromptSource::File(file)),
-        (None, Some(text), None) => SpeechInput::Text(text),
-        (None, None, Some(ssml)) => SpeechInput::Ssml(ssml),
+        (None, Some(text), None) => SpokenText::Text(text),
+        (None, None, Some(ssml)) => SpokenText::Ssml(ssml),
         (None, None, None) => return Err(Error::MissingField("file")),
         _ => return Err(Error::InvalidField("play: give one of file, text, ssml")),
     };
     if input.as_str().trim().is_empty() {
         return Err(Error::InvalidField(match input {
-            SpeechInput::Text(_) => "text",
-            SpeechInput::Ssml(_) => "ssml",
+            SpokenText::Text(_) => "text",
+            SpokenText::Ssml(_) => "ssml",
         }));
     }
     let name = |value: Option<Cow<'_, str>>, field| {
@@ -217,7 +257,7 @@ mod tests {
         assert_eq!(
             source(r#"{"type":"play","text":"press one","voice":"en-gb","locale":"en-GB"}"#),
             Ok(PromptSource::Speech(Speech {
-                input: SpeechInput::Text("press one".to_owned()),
+                input: SpokenText::Text("press one".to_owned()),
                 voice_name: Some("en-gb".to_owned()),
                 source_locale: Some("en-GB".to_owned()),
             }))
@@ -225,7 +265,7 @@ mod tests {
         assert_eq!(
             source(r#"{"type":"play","ssml":"<speak>hi</speak>","voice":" "}"#),
             Ok(PromptSource::Speech(Speech {
-                input: SpeechInput::Ssml("<speak>hi</speak>".to_owned()),
+                input: SpokenText::Ssml("<speak>hi</speak>".to_owned()),
                 voice_name: None,
                 source_locale: None,
             }))
@@ -253,6 +293,37 @@ mod tests {
                 max: MAX_SPEECH_CHARS
             })
         );
+    }
+
+    #[test]
+    fn a_speech_recognize_carries_its_choices_and_timings() {
+        let text = r#"{"type":"recognize","context":"menu","input":"choices","endSilenceMs":600,
+            "language":"en-US","choices":[{"label":"Sales","phrases":["Sales"],"tone":"1"}]}"#;
+        let Inbound::Request(Request::Recognize { speech, .. }) = parse(text).unwrap() else {
+            panic!("a recognize");
+        };
+        assert_eq!(speech.input, RecognizeInput::Choices);
+        assert_eq!(speech.choices[0].phrases, vec!["sales".to_owned()]);
+        assert_eq!(speech.end_silence_ms, Some(600));
+        assert_eq!(speech.language.as_deref(), Some("en-US"));
+        for (bad, field) in [
+            (r#"{"type":"recognize","input":"voice"}"#, "input"),
+            (r#"{"type":"recognize","input":"choices"}"#, "choices"),
+            (
+                r#"{"type":"recognize","input":"choices","choices":[{"label":"x","phrases":["a;b"]}]}"#,
+                "choices",
+            ),
+            (
+                r#"{"type":"recognize","input":"speech","endSilenceMs":0}"#,
+                "endSilenceMs",
+            ),
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidField(f) | Error::MissingField(f) if f == field),
+                "{bad}: {err:?}"
+            );
+        }
     }
 
     #[test]

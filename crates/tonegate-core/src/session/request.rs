@@ -52,6 +52,7 @@ pub fn map(request: Request, n: u64) -> Mapped {
             initial_silence_ms,
             inter_tone_ms,
             buffering,
+            speech,
         } => {
             let defaults = RecognizeOptions::default();
             Command::Operation(Operation::Recognize(RecognizeRequest {
@@ -63,6 +64,12 @@ pub fn map(request: Request, n: u64) -> Mapped {
                     max_tones_to_collect: max_tones,
                     stop_tones: stop_tones.into_iter().map(Tone::from).collect(),
                     dtmf_buffering: buffering,
+                    input: speech.input,
+                    choices: speech.choices,
+                    end_silence_timeout: speech
+                        .end_silence_ms
+                        .map_or(defaults.end_silence_timeout, Duration::from_millis),
+                    speech_language: speech.language,
                     ..defaults
                 },
                 meta: meta(context),
@@ -96,6 +103,7 @@ fn meta(context: Option<String>) -> OperationMeta {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::SpeechInput;
     use tonegate_dsp::dsp::Digit;
 
     fn digits(text: &str) -> Vec<Digit> {
@@ -169,6 +177,7 @@ mod tests {
             initial_silence_ms: None,
             inter_tone_ms: None,
             buffering: None,
+            speech: SpeechInput::default(),
         });
         let defaults = RecognizeOptions::default();
         assert_eq!(
@@ -192,6 +201,7 @@ mod tests {
             initial_silence_ms: Some(2_500),
             inter_tone_ms: Some(1_500),
             buffering: Some(false),
+            speech: SpeechInput::default(),
         });
         assert_eq!(
             r.options.initial_silence_timeout,

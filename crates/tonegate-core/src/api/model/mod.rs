@@ -16,11 +16,12 @@ mod speech;
 mod tone;
 
 pub use event::{
-    DtmfResult, OperationDetails, OperationEvent, OperationEventType, RecognitionType,
+    ChoiceResult, DtmfResult, OperationDetails, OperationEvent, OperationEventType,
+    RecognitionType, SpeechResult,
 };
 pub use operation::{
-    ContinuousDtmfRequest, HoldRequest, MAX_SEND_TONES, MAX_TONES, Operation, PlayRequest,
-    RecognizeOptions, RecognizeRequest, SendDtmfTonesRequest, UnholdRequest,
+    Choice, ContinuousDtmfRequest, HoldRequest, MAX_SEND_TONES, MAX_TONES, Operation, PlayRequest,
+    RecognizeInput, RecognizeOptions, RecognizeRequest, SendDtmfTonesRequest, UnholdRequest,
 };
 pub use speech::{Speech, SpeechFailure, SpeechInput};
 pub use tone::{NotATone, Tone};
