@@ -122,7 +122,7 @@ pub struct SpeechResult {
 pub struct OperationDetails {
     /// RecognizeCompleted of a choice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub choice_result: Option<ChoiceResult>,
+    pub choice_result: Option<Box<ChoiceResult>>,
     /// RecognizeCompleted: the tones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dtmf_result: Option<DtmfResult>,
@@ -140,7 +140,7 @@ pub struct OperationDetails {
     pub sequence_id: Option<u64>,
     /// RecognizeCompleted of free speech.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub speech_result: Option<SpeechResult>,
+    pub speech_result: Option<Box<SpeechResult>>,
     /// ContinuousDtmfRecognitionToneReceived: the tone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tone: Option<Tone>,
