@@ -222,6 +222,10 @@ pub struct Config {
     pub event_log_max_events: usize,
     /// Most bytes of events (JSON) the event log keeps for resuming. Default 16 MiB.
     pub event_log_max_bytes: usize,
+    /// Directory of the durable event log and webhook outbox (`tonegate.redb`, created if
+    /// missing): events and unsettled webhook deliveries survive a restart or a crash,
+    /// and SSE ids go on where they stopped. Default none: both only in memory.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// How log lines are written ([`Config::log_format`]).
@@ -302,6 +306,7 @@ impl Default for Config {
             admission_max_cpu_percent: 90,
             event_log_max_events: 10_000,
             event_log_max_bytes: 16 << 20,
+            state_dir: None,
         }
     }
 }
