@@ -63,6 +63,24 @@ pub(crate) struct Durable {
     pending: std::sync::Mutex<Vec<(u64, StoredDelivery)>>,
 }
 
+/// Creates `dir` (and its parents) and an empty `file` in it, where missing: readable
+/// by this user only (on Unix), as they hold callers' digits. Existing ones are left as
+/// they are.
+fn create_private(dir: &Path, file: &Path) -> std::io::Result<()> {
+    let mut dirs = std::fs::DirBuilder::new();
+    dirs.recursive(true);
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        dirs.mode(0o700);
+        options.mode(0o600);
+    }
+    dirs.create(dir)?;
+    options.open(file).map(drop)
+}
+
 /// A storage error as the log's error.
 fn storage(e: impl std::fmt::Display) -> Error {
     Error::Backend(e.to_string())
@@ -309,6 +327,20 @@ fn decode_record(mut bytes: &[u8]) -> Option<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_state_directory_and_file_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("tonegate-private-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let file = dir.join(FILE);
+        create_private(&dir, &file).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&file), 0o600);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn records_round_trip_and_garbage_is_refused() {
