@@ -38,6 +38,8 @@ impl EventStream {
         url: &str,
         headers: &[(&str, &str)],
     ) -> Result<EventStream, (u16, String)> {
+        // reqwest is built without a default crypto provider (a no-op once chosen).
+        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
         let mut request = reqwest::Client::new()
             .get(url)
             .header("accept", "text/event-stream");

@@ -222,6 +222,10 @@ pub struct Config {
     pub event_log_max_events: usize,
     /// Most bytes of events (JSON) the event log keeps for resuming. Default 16 MiB.
     pub event_log_max_bytes: usize,
+    /// Directory of the durable event log and webhook outbox (`tonegate.redb`, created if
+    /// missing): events and unsettled webhook deliveries survive a restart or a crash,
+    /// and SSE ids go on where they stopped. Default none: both only in memory.
+    pub state_dir: Option<PathBuf>,
     /// Text-to-speech engine of `TextSource` / `SsmlSource` play sources and raw `play`
     /// requests with `text` or `ssml`: `espeak` (espeak-ng, run as a separate program),
     /// `http` (an OpenAI-compatible speech service at `tts_http_url`) or `off` (such
@@ -375,6 +379,7 @@ impl Default for Config {
             admission_max_cpu_percent: 90,
             event_log_max_events: 10_000,
             event_log_max_bytes: 16 << 20,
+            state_dir: None,
             tts_engine: TtsEngine::Espeak,
             tts_espeak_program: PathBuf::from("espeak-ng"),
             tts_voice: None,

@@ -286,7 +286,7 @@ impl Server {
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
         let (cloud_events, _) = broadcast::channel(config.event_buffer.max(16));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let event_log = event_log::open(&config, &metrics);
+        let event_log = event_log::open(&config, &metrics).map_err(Error::Config)?;
         tokio::spawn(event_log::append_all(
             event_log.clone(),
             events.subscribe(),
@@ -322,6 +322,7 @@ impl Server {
             recognizer,
             config,
         });
+        webhook::resume_kept(&state);
         Ok(Server {
             listener,
             tls,
@@ -365,10 +366,13 @@ impl Server {
         shutting_down(&mut shutdown).await;
         let sessions = state.open_at_shutdown.load(Ordering::SeqCst);
         sampler.abort();
-        // Sessions flush their events and close; then the SSE streams end.
+        // Sessions flush their events and close; then the SSE streams end. Webhooks get
+        // what is left of the grace period.
         let grace = Duration::from_millis(state.config.shutdown_grace_ms);
+        let deadline = state.now() + grace;
         state.sessions.wait_all(grace).await;
         let abandoned = state.active.load(Ordering::SeqCst);
+        webhook::drain(&state, deadline).await;
         let _ = state.closed.send(true);
         serve
             .await

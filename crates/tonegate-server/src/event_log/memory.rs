@@ -98,18 +98,13 @@ impl Ring {
 }
 
 impl Memory {
-    /// An empty log whose first event gets `first_id`.
-    pub(crate) fn new(
-        retention: Retention,
-        limits: SubscriberLimits,
-        metrics: Metrics,
-        first_id: EventId,
-    ) -> Memory {
+    /// An empty log: its first event gets id 1.
+    pub(crate) fn new(retention: Retention, limits: SubscriberLimits, metrics: Metrics) -> Memory {
         Memory {
             ring: Mutex::new(Ring {
                 entries: VecDeque::new(),
                 bytes: 0,
-                next_id: first_id.max(1),
+                next_id: 1,
                 retention,
             }),
             hub: Arc::new(Hub::new(limits, metrics)),
@@ -123,27 +118,56 @@ impl Memory {
     /// Appends `records` at once (no waiting): ids, retention, live subscribers.
     pub(crate) fn append_now(&self, records: Vec<Record>) -> Vec<Arc<Entry>> {
         let mut ring = self.ring();
-        let mut out = Vec::with_capacity(records.len());
-        for record in records {
-            let entry = Arc::new(Entry {
-                id: ring.next_id,
-                record,
-            });
-            ring.next_id += 1;
-            ring.push(entry.clone());
-            self.hub.publish(&entry);
-            out.push(entry);
-        }
-        out
+        let entries: Vec<Arc<Entry>> = records
+            .into_iter()
+            .zip(ring.next_id..)
+            .map(|(record, id)| Arc::new(Entry { id, record }))
+            .collect();
+        self.push_all(&mut ring, &entries);
+        entries
     }
 
-    /// [`Backend::subscribe`], with `older` reading (at most) the events between `from`
-    /// and the first one in the ring that a durable backend still holds.
-    pub(crate) fn subscribe_with(
+    /// Appends entries numbered already (by a durable backend, from [`Memory::next_id`]).
+    pub(crate) fn append_numbered(&self, entries: &[Arc<Entry>]) {
+        let mut ring = self.ring();
+        self.push_all(&mut ring, entries);
+    }
+
+    fn push_all(&self, ring: &mut Ring, entries: &[Arc<Entry>]) {
+        for entry in entries {
+            debug_assert_eq!(entry.id, ring.next_id, "entries out of order");
+            ring.next_id = entry.id + 1;
+            ring.push(entry.clone());
+            self.hub.publish(entry);
+        }
+    }
+
+    /// Keeps entries read back from a durable backend for replay; the next event gets
+    /// `next_id` (or follows the last entry).
+    pub(crate) fn restore(&self, entries: Vec<Arc<Entry>>, next_id: EventId) {
+        let mut ring = self.ring();
+        for entry in entries {
+            ring.next_id = entry.id + 1;
+            ring.push(entry);
+        }
+        ring.next_id = ring.next_id.max(next_id);
+    }
+
+    /// The id the next event gets.
+    pub(crate) fn next_id(&self) -> EventId {
+        self.ring().next_id
+    }
+
+    /// The first id retained: a durable backend may drop older ones.
+    pub(crate) fn first_id(&self) -> EventId {
+        self.ring().first_id()
+    }
+
+    /// [`Backend::subscribe`].
+    pub(crate) fn subscribe(
         &self,
         from: Option<EventId>,
         filter: CallFilter,
-        older: impl FnOnce(EventId, EventId) -> Vec<Arc<Entry>>,
     ) -> Result<BoxStream<'static, Item>, Error> {
         let ring = self.ring();
         let live = self
@@ -160,20 +184,12 @@ impl Memory {
                     resume_from: first,
                 });
             } else {
-                let mut older = if after < first {
-                    older(after, first)
-                } else {
-                    Vec::new()
-                };
-                let resume_from = older.first().map_or(first, |e| e.id);
-                if after < resume_from {
+                if after < first {
                     replay.push_back(Item::Missed {
-                        count: Some(resume_from - after),
-                        resume_from,
+                        count: Some(first - after),
+                        resume_from: first,
                     });
                 }
-                older.retain(|e| filter.admits(&e.record.call_id));
-                replay.extend(older.into_iter().map(Item::Event));
                 replay.extend(
                     ring.entries
                         .iter()
@@ -196,7 +212,7 @@ impl Memory {
     }
 
     /// [`Backend::lost`].
-    pub(crate) fn cut_all(&self, missed: u64) {
+    pub(crate) fn lost(&self, missed: u64) {
         let ring = self.ring();
         self.hub.cut_all(ring.next_id, missed);
     }
@@ -213,11 +229,11 @@ impl Backend for Memory {
         from: Option<EventId>,
         filter: CallFilter,
     ) -> Result<BoxStream<'static, Item>, Error> {
-        self.subscribe_with(from, filter, |_, _| Vec::new())
+        Memory::subscribe(self, from, filter)
     }
 
     fn lost(&self, missed: u64) {
-        self.cut_all(missed);
+        Memory::lost(self, missed);
     }
 }
 
@@ -402,6 +418,21 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn restored_entries_are_replayed_and_numbering_goes_on() {
+        let log = log(100);
+        let old = |id| {
+            Arc::new(Entry {
+                id,
+                record: record("a", id as u32),
+            })
+        };
+        log.restore(vec![old(7), old(8)], 9);
+        let mut s = log.subscribe(Some(7), CallFilter::All).unwrap();
+        log.append_now(vec![record("a", 9)]);
+        assert_eq!(ids(&take(&mut s, 2).await), [8, 9]);
+    }
+
     fn log(max_events: usize) -> Memory {
         Memory::new(
             Retention {
@@ -414,7 +445,6 @@ mod tests {
                 max_events: 1_024,
             },
             Metrics::new(),
-            1,
         )
     }
 
@@ -502,7 +532,6 @@ mod tests {
                 max_events: 1,
             },
             Metrics::new(),
-            1,
         );
         log.append_now((100..200).map(|n| record("a", n)).collect());
         let ring = log.ring();

@@ -6,11 +6,14 @@
 //! The log is a [`Backend`] behind the [`EventLog`] handle, so a second backend (a
 //! broker shared by several servers) can stand in for the embedded one:
 //! - [`memory::Memory`]: the events in a ring bounded in count and bytes
-//!   ([`Retention`]), and a live fan-out with a bounded queue per subscriber.
+//!   ([`memory::Retention`]), and a live fan-out with a bounded queue per subscriber;
+//! - [`durable::Durable`] (with `state_dir`): the same, with every event on disk before
+//!   it is sent, and an [`Outbox`] keeping webhook deliveries until they are settled.
 //!
 //! One task ([`append_all`]) takes the events off the server's event channels,
 //! serialises each once and appends it; the audio path never waits for the log.
 
+pub(crate) mod durable;
 pub(crate) mod memory;
 
 use std::sync::Arc;
@@ -130,7 +133,6 @@ pub(crate) enum Error {
     #[error("too many event subscribers")]
     TooManySubscribers,
     /// The backend failed (storage, broker); the message says how.
-    #[allow(dead_code, reason = "for the durable and the cluster backends")]
     #[error("event log: {0}")]
     Backend(String),
 }
@@ -154,6 +156,47 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// `missed` events never reached the log (the appender fell behind the sessions):
     /// every live subscriber is cut off at the next id.
     fn lost(&self, missed: u64);
+
+    /// Where webhook deliveries are kept until settled; `None`: only in memory.
+    fn outbox(&self) -> Option<&dyn Outbox> {
+        None
+    }
+}
+
+/// A webhook delivery as kept until it is settled, to be sent again (with the same
+/// CloudEvent id) after a restart.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoredDelivery {
+    /// The call whose event it is.
+    pub(crate) call_id: String,
+    /// Where it is POSTed.
+    pub(crate) url: String,
+    /// An audio socket named `url` (so its host's addresses are screened).
+    pub(crate) socket_origin: bool,
+    /// The CloudEvent id (`webhook-id`).
+    pub(crate) id: String,
+    /// The event's name, for logs.
+    pub(crate) name: String,
+    /// The POST body (a JSON array of the one CloudEvent).
+    pub(crate) body: String,
+}
+
+/// The answer to [`Outbox::put`] once the delivery is durable (or could not be kept).
+pub(crate) type Durable = tokio::sync::oneshot::Receiver<Result<(), Error>>;
+
+/// Webhook deliveries kept until settled (delivered, refused for good, or given up).
+pub(crate) trait Outbox: Send + Sync {
+    /// Keeps `delivery`: its key, and the answer once it is durable.
+    fn put(&self, delivery: &StoredDelivery) -> (u64, Durable);
+
+    /// Forgets the delivery `key`.
+    fn settle(&self, key: u64);
+
+    /// The deliveries kept when the server started (in the order they were put); once.
+    fn take_pending(&self) -> Vec<(u64, StoredDelivery)>;
+
+    /// Resolves once every put and settlement made so far is durable.
+    fn flush(&self) -> BoxFuture<'static, ()>;
 }
 
 /// The server's event log.
@@ -177,20 +220,33 @@ impl EventLog {
         self.backend.subscribe(from, filter)
     }
 
+    /// [`Backend::outbox`].
+    pub(crate) fn outbox(&self) -> Option<&dyn Outbox> {
+        self.backend.outbox()
+    }
+
     /// [`Backend::append`].
     pub(crate) async fn append(&self, records: Vec<Record>) -> Result<Vec<Arc<Entry>>, Error> {
         self.backend.append(records).await
     }
 }
 
-/// The log `config` asks for.
-pub(crate) fn open(config: &Config, metrics: &Metrics) -> EventLog {
-    EventLog::new(Arc::new(memory::Memory::new(
+/// The log `config` asks for: in memory, or durable under `state_dir`. The error names
+/// the setting.
+pub(crate) fn open(config: &Config, metrics: &Metrics) -> Result<EventLog, String> {
+    let memory = memory::Memory::new(
         memory::Retention::new(config),
         memory::SubscriberLimits::new(config),
         metrics.clone(),
-        1,
-    )))
+    );
+    let backend: Arc<dyn Backend> = match &config.state_dir {
+        None => Arc::new(memory),
+        Some(dir) => Arc::new(
+            durable::Durable::open(dir, memory)
+                .map_err(|e| format!("state_dir {}: {e}", dir.display()))?,
+        ),
+    };
+    Ok(EventLog::new(backend))
 }
 
 /// Most events appended at once (one write to a durable backend).
