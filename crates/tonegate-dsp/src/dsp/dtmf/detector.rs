@@ -606,6 +606,32 @@ mod tests {
     }
 
     #[test]
+    fn holds_answers_as_the_mean_fraction_does() {
+        let samples = keyed("1470#", 60, 40);
+        let mut detector = Detector::new(Config::default()).unwrap();
+        let mut checked = 0;
+        for block in samples.chunks_exact(BLOCK_LEN) {
+            detector.process(block, &mut |_| {});
+            for digit in "123A456B789C*0#D"
+                .chars()
+                .map(|c| Digit::from_char(c).unwrap())
+            {
+                for full in [0.5f32, 1.0, 2.0, 4.0, 8.0] {
+                    let full_block = [full, full * 1.3];
+                    let mean = detector.mean_fraction(0, digit, full_block);
+                    assert_eq!(
+                        detector.holds(0, digit, full_block),
+                        mean >= f64::from(PRESENT_FRACTION),
+                        "{digit} {full_block:?}: mean {mean}"
+                    );
+                    checked += usize::from(mean >= f64::from(PRESENT_FRACTION));
+                }
+            }
+        }
+        assert!(checked > 100, "too few blocks holding a pair: {checked}");
+    }
+
+    #[test]
     fn an_invalid_config_is_refused() {
         let config = Config {
             min_tone_ms: 5.0,
