@@ -70,17 +70,19 @@ pub(super) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             base: events_base(args.events_url.as_deref(), &url)?,
         })
     };
+    // `--events all`: the calls' inbox, and the stream one task reads into it.
+    let mut all_calls = None;
     let events = match (args.events, args.dialect) {
         (EventSource::Sse, _) | (EventSource::Auto, args::Dialect::Acs | args::Dialect::Twilio) => {
             Events::PerCall(sse_source()?)
         }
-        (EventSource::All, _) => Events::Shared(Arc::new(Inbox::default())),
+        (EventSource::All, _) => {
+            let inbox = Arc::new(Inbox::default());
+            all_calls = Some((sse_source()?, inbox.clone()));
+            Events::Shared(inbox)
+        }
         (EventSource::None, _) => Events::Ignored,
         (EventSource::Auto | EventSource::Inband, _) => Events::InBand,
-    };
-    let all_calls_stream = match args.events {
-        EventSource::All => Some(sse_source()?),
-        _ => None,
     };
     let key = access_key(args.access_key.as_deref())?;
     let summary_format = args.summary_format();
@@ -142,16 +144,18 @@ pub(super) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let events_token = args.events_token.as_deref().or(args.token.as_deref());
     let reports = runtime.block_on(async {
         // The all-calls stream opens before the first call, so it sees every event.
-        let reader = match (&all_calls_stream, &shared.events) {
-            (Some(source), Events::Shared(inbox)) => {
+        let reader = match all_calls {
+            Some((source, inbox)) => {
                 let sse = Sse::open(&source.client, &source.base, None, events_token).await?;
-                let inbox = inbox.clone();
                 Some(tokio::spawn(async move { inbox.fill(sse).await }))
             }
-            _ => None,
+            None => None,
         };
         let reports = run_calls(calls, shared, ramp).await;
         if let Some(reader) = reader {
+            if reader.is_finished() {
+                eprintln!("tonegate: the event stream ended before the calls did");
+            }
             reader.abort();
             if let Ok(Err(e)) = reader.await {
                 eprintln!(
