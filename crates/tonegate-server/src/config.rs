@@ -217,6 +217,15 @@ pub struct Config {
     /// use over the last second; percent, 0 turns the check off (as on platforms without
     /// `/proc`). Default 90.
     pub admission_max_cpu_percent: u32,
+    /// Serve the live monitor: the page at `/monitor` and its data at `/v1/monitor/...`
+    /// (with the event streams' credentials). Default true.
+    pub monitor: bool,
+    /// Feature messages (one per inbound socket message, about 20 ms of audio) queued
+    /// for one monitor watcher; one further behind loses the oldest and is told so
+    /// (event `lagged`). Default 100 (2 s).
+    pub monitor_buffer_frames: usize,
+    /// Most monitor feature streams open at once; more are refused with 503. Default 16.
+    pub max_monitor_watchers: usize,
 }
 
 /// How log lines are written ([`Config::log_format`]).
@@ -295,6 +304,9 @@ impl Default for Config {
             detector_profile: Profile::Default,
             admission_max_lag_ms: 20,
             admission_max_cpu_percent: 90,
+            monitor: true,
+            monitor_buffer_frames: 100,
+            max_monitor_watchers: 16,
         }
     }
 }

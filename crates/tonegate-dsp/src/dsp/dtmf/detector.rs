@@ -152,13 +152,23 @@ impl Detector {
         }
     }
 
-    /// What the detector saw in the newest block.
+    /// What the detector saw in the newest block: the tone powers of the window ending
+    /// with it (its blocks' bins summed coherently, as the window test sums them: a
+    /// 4 ms block alone cannot tell neighbouring keypad tones apart), scaled to one
+    /// block.
     fn newest_block(&self) -> Block {
-        let result = self.block_ago(0);
+        let blocks = (self.blocks_done as usize).min(WINDOW_BLOCKS);
+        let mut window = [Complex32::new(0.0, 0.0); LANES];
+        for ago in 0..blocks {
+            for (sum, bin) in window.iter_mut().zip(self.block_ago(ago).bins) {
+                *sum += bin;
+            }
+        }
+        let per_block = 1.0 / (WINDOW_BLOCKS * WINDOW_BLOCKS) as f32;
         Block {
             end: (self.blocks_done * BLOCK_LEN as u64) as f64,
-            tone_power: result.bins.map(|bin| bin.norm_sqr()),
-            energy: result.energy,
+            tone_power: window.map(|w| w.norm_sqr() * per_block),
+            energy: self.block_ago(0).energy,
             verdict: self.verdict,
         }
     }

@@ -80,9 +80,9 @@ pub struct Block {
     /// Position of the block's end, in samples from the start of the stream (at the
     /// analysis rate from the detector, at the input rate from a receiver).
     pub end: f64,
-    /// Power of each keypad tone in the block (rows 697-941 Hz, then columns
-    /// 1209-1633 Hz), as `|bin|^2` of the block's correlation: a full-block sine of
-    /// peak `A` reads `(A * 32 / 2)^2`.
+    /// Power of each keypad tone (rows 697-941 Hz, then columns 1209-1633 Hz) over the
+    /// 20 ms window ending with the block, as the window test measures it, scaled to
+    /// one block: a steady sine of peak `A` reads `(A * 32 / 2)^2`.
     pub tone_power: [f32; 8],
     /// Sum of squared samples over the block, without its mean.
     pub energy: f32,
