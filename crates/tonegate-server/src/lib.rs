@@ -12,7 +12,9 @@
 //! - `GET /metrics`: Prometheus text;
 //! - `GET /v1/calls/{callId}/events` and `GET /v1/events`: server-sent events (every
 //!   session event as JSON; the SSE event name is the event's `type`), with credentials
-//!   once any are configured (see `events.rs`);
+//!   once any are configured (see `events.rs`), read from one event log that numbers
+//!   every event, so a client resumes with `Last-Event-ID` (see `event_log/`; on disk,
+//!   with the webhook outbox, under [`Config::state_dir`]).
 //! - `GET /monitor`: the live monitor page, and its data under `/v1/monitor/` (with the
 //!   event streams' credentials; see `monitor/`), unless [`Config::monitor`] is off.
 //!
