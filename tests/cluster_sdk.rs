@@ -80,11 +80,18 @@ async fn python_sdk_drives_a_call_held_by_another_node() {
     let mut script = Script::spawn(command);
     let mut events = webhook::Events::new(posts, KEY);
 
-    script.until_wait("digits").await;
+    // Text and SSML plays are spoken on n1 (its espeak-ng).
+    script.until_wait("speech-heard").await;
     let props = script.step("properties");
     assert_eq!(props["call_connection_id"], CALL_ID);
     assert!(props["state"].as_str().unwrap().contains("connected"));
-    assert_eq!(script.step("text_play")["status"], 400);
+    assert_eq!(script.step("text_play")["status"], 202);
+    assert_eq!(script.step("ssml_play")["status"], 202);
+    events.until("PlayCompleted", "text-1").await;
+    events.until("PlayCompleted", "ssml-1").await;
+    script.resume();
+
+    script.until_wait("digits").await;
     assert_eq!(script.step("unknown_call")["status"], 404);
     events.until("PlayCompleted", "play-1").await;
     call.press("12#", SampleRate::HZ_8000);
@@ -121,7 +128,9 @@ async fn python_sdk_drives_a_call_held_by_another_node() {
 /// (which serves HTTPS with `pki`'s certificate).
 async fn until_known(pki: &Pki, addr: SocketAddr) {
     let client = pki.https_client();
-    let path = format!("/calling/callConnections/{CALL_ID}?api-version=2026-03-12");
+    // A query of its own: a signature never equals the SDK's own first GET in the same
+    // second (which the server would refuse as a replay).
+    let path = format!("/calling/callConnections/{CALL_ID}?api-version=2026-03-12&probe=1");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let mut request = client.get(format!("https://{addr}{path}"));

@@ -28,6 +28,7 @@ use crate::budget::{self, Budget};
 use crate::player::Prompt;
 use crate::proto::{self, Dialect, Inbound, Parser, Request};
 use crate::session::request::{Load, Mapped};
+use crate::session::speech::{SpeechJob, SpeechOutcome};
 use crate::session::{self, Command, Event, EventKind, Session, Transmit};
 use tonegate_dsp::SampleRate;
 
@@ -350,6 +351,21 @@ impl Connection {
         match &mut self.phase {
             Phase::Streaming { session, .. } => session.handle_command(now, command),
             _ => Err(session::Error::NotStarted),
+        }
+    }
+
+    /// The next utterance the session wants recognised (drain after every input).
+    pub fn poll_speech_job(&mut self) -> Option<SpeechJob> {
+        match &mut self.phase {
+            Phase::Streaming { session, .. } => session.poll_speech_job(),
+            _ => None,
+        }
+    }
+
+    /// The recogniser's answer to a [`SpeechJob`].
+    pub fn handle_speech_outcome(&mut self, now: Duration, id: u64, outcome: SpeechOutcome) {
+        if let Phase::Streaming { session, .. } = &mut self.phase {
+            session.handle_speech_outcome(now, id, outcome);
         }
     }
 

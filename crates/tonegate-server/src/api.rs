@@ -92,6 +92,14 @@ pub(crate) enum RequestError {
     /// The request is too large to forward to the node owning the call (413).
     #[error("the request body is too large to forward to the node streaming the call")]
     TooLargeToForward,
+    /// A speech recognize while the server has no speech recogniser (400).
+    #[error("recognizeInputType {input}: no speech recognizer: {reason}")]
+    NoRecognizer {
+        /// The input type asked for.
+        input: &'static str,
+        /// Why there is none.
+        reason: String,
+    },
     /// The call's session refused the operation (status by the refusal).
     #[error("call connection {call_id}: {error}")]
     Refused {
@@ -132,7 +140,9 @@ impl RequestError {
                 sub_code: None,
             },
             RequestError::Invalid(e) => e.clone(),
-            RequestError::ClimbingPath { .. } => ApiError::bad_request(message),
+            RequestError::ClimbingPath { .. } | RequestError::NoRecognizer { .. } => {
+                ApiError::bad_request(message)
+            }
             RequestError::Refused { call_id, error } => match error {
                 session::Error::Conflict => ApiError::conflict(
                     "the operation conflicts with a targeted play, sendDtmfTones or hold already running or queued",
@@ -405,10 +415,18 @@ async fn run(
 ) -> Result<Response, RequestError> {
     let operation = api::read_operation(name, body)?;
     for (i, source) in operation.sources().iter().enumerate() {
-        if prompts::climbs_out(&source.uri) {
+        if source.uri().is_some_and(prompts::climbs_out) {
             let field = source_field(&operation, i);
             return Err(RequestError::ClimbingPath { field });
         }
+    }
+    if let (Operation::Recognize(r), Err(reason)) = (&operation, &state.recognizer)
+        && r.options.input.listens()
+    {
+        return Err(RequestError::NoRecognizer {
+            input: r.options.input.name(),
+            reason: reason.clone(),
+        });
     }
     let info = call_info(state, call_id)?;
     let reply = accepted(&operation);

@@ -8,10 +8,13 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiError;
 use super::model::{
-    ContinuousDtmfRequest, HoldRequest, MAX_SEND_TONES, Operation, OperationMeta, PlayRequest,
-    RecognizeOptions, RecognizeRequest, SendDtmfTonesRequest, Tone, UnholdRequest,
+    Choice, ContinuousDtmfRequest, HoldRequest, MAX_SEND_TONES, Operation, OperationMeta,
+    PlayRequest, RecognizeInput, RecognizeOptions, RecognizeRequest, SendDtmfTonesRequest, Speech,
+    SpeechInput, Tone, UnholdRequest,
 };
-use crate::limits::{MAX_CONTEXT_CHARS, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_URI_CHARS, fits};
+use crate::limits::{
+    MAX_CONTEXT_CHARS, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_SPEECH_CHARS, MAX_URI_CHARS, fits,
+};
 
 /// Reads a request body as JSON into `T`; an empty or all-whitespace body is `T`'s
 /// default (every field absent), as the SDKs send for operations without options.
@@ -201,8 +204,41 @@ pub struct FileSource {
     pub uri: Option<String>,
 }
 
-/// One play source: `{"kind": "file", "file": {"uri": ...}}`; `text` and `ssml` are
-/// refused (no speech engine).
+/// `{"text": "...", "sourceLocale": ..., "voiceName": ...}` (`TextSource`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TextSourceBody {
+    /// What to say; required.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Language, e.g. `en-US`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_locale: Option<String>,
+    /// Voice, e.g. `en-US-JennyNeural` or `en-gb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice_name: Option<String>,
+    /// `male` / `female`: accepted and ignored (the voice decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice_kind: Option<serde_json::Value>,
+    /// An Azure custom voice deployment: accepted and ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_voice_endpoint_id: Option<serde_json::Value>,
+}
+
+/// `{"ssmlText": "<speak>...</speak>"}` (`SsmlSource`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SsmlSourceBody {
+    /// The SSML document; required.
+    #[serde(default)]
+    pub ssml_text: Option<String>,
+    /// An Azure custom voice deployment: accepted and ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_voice_endpoint_id: Option<serde_json::Value>,
+}
+
+/// One play source: `{"kind": "file", "file": {"uri": ...}}`, `{"kind": "text", "text":
+/// {...}}` or `{"kind": "ssml", "ssml": {...}}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlaySource {
@@ -212,12 +248,12 @@ pub struct PlaySource {
     /// For `file`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<FileSource>,
-    /// For `text` (refused).
+    /// For `text`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<serde_json::Value>,
-    /// For `ssml` (refused).
+    pub text: Option<TextSourceBody>,
+    /// For `ssml`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ssml: Option<serde_json::Value>,
+    pub ssml: Option<SsmlSourceBody>,
     /// Cache key for the downloaded audio.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub play_source_cache_id: Option<String>,
@@ -225,11 +261,77 @@ pub struct PlaySource {
 
 /// A validated file play source.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlaySourceRef {
+pub struct FileRef {
     /// `file://` or `http(s)://` URI.
     pub uri: String,
     /// Cache key (`playSourceCacheId`, else the URI).
     pub cache_key: String,
+}
+
+/// A validated play source: a file to read or fetch, or speech to synthesise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlaySourceRef {
+    /// A WAV file.
+    File(FileRef),
+    /// Text or SSML for the speech engine.
+    Speech(Speech),
+}
+
+impl PlaySourceRef {
+    /// The URI of a file source; `None` for speech.
+    pub fn uri(&self) -> Option<&str> {
+        match self {
+            PlaySourceRef::File(f) => Some(&f.uri),
+            PlaySourceRef::Speech(_) => None,
+        }
+    }
+}
+
+/// `value` of `field`, required, non-blank and at most [`MAX_SPEECH_CHARS`] long.
+fn speech_input(value: Option<&String>, field: &str) -> Result<String, ApiError> {
+    let text = value
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request(format!("{field} is required")))?;
+    bounded(text, field, MAX_SPEECH_CHARS)?;
+    Ok(text.clone())
+}
+
+/// `value` of the optional name `field`, at most [`MAX_NAME_CHARS`] long; blank is none.
+fn speech_name(value: Option<&String>, field: &str) -> Result<Option<String>, ApiError> {
+    let Some(name) = value.filter(|n| !n.trim().is_empty()) else {
+        return Ok(None);
+    };
+    bounded(name, field, MAX_NAME_CHARS)?;
+    Ok(Some(name.trim().to_owned()))
+}
+
+impl TextSourceBody {
+    fn validate(&self, field: &str) -> Result<Speech, ApiError> {
+        Ok(Speech {
+            input: SpeechInput::Text(speech_input(self.text.as_ref(), &format!("{field}.text"))?),
+            voice_name: speech_name(self.voice_name.as_ref(), &format!("{field}.voiceName"))?,
+            source_locale: speech_name(
+                self.source_locale.as_ref(),
+                &format!("{field}.sourceLocale"),
+            )?,
+        })
+    }
+}
+
+impl SsmlSourceBody {
+    fn validate(&self, field: &str) -> Result<Speech, ApiError> {
+        let ssml = speech_input(self.ssml_text.as_ref(), &format!("{field}.ssmlText"))?;
+        if !ssml.trim_start().starts_with('<') {
+            return Err(ApiError::bad_request(format!(
+                "{field}.ssmlText must be an SSML document (<speak>...</speak>)"
+            )));
+        }
+        Ok(Speech {
+            input: SpeechInput::Ssml(ssml),
+            voice_name: None,
+            source_locale: None,
+        })
+    }
 }
 
 impl PlaySource {
@@ -252,39 +354,50 @@ impl PlaySource {
             bounded(id, &format!("{field}.playSourceCacheId"), MAX_ID_CHARS)?;
         }
         match kind.to_ascii_lowercase().as_str() {
-            "file" => {
-                let uri = self
-                    .file
-                    .as_ref()
-                    .and_then(|f| f.uri.clone())
-                    .filter(|u| !u.is_empty())
-                    .ok_or_else(|| {
-                        ApiError::bad_request(format!("{field}.file.uri is required"))
-                    })?;
-                bounded(&uri, &format!("{field}.file.uri"), MAX_URI_CHARS)?;
-                let lower = uri.to_ascii_lowercase();
-                if !(lower.starts_with("file://")
-                    || lower.starts_with("http://")
-                    || lower.starts_with("https://"))
-                {
-                    return Err(ApiError::bad_request(format!(
-                        "{field}.file.uri must be a file://, http:// or https:// URI (got \"{uri}\")"
-                    )));
-                }
-                let cache_key = self
-                    .play_source_cache_id
-                    .clone()
-                    .filter(|c| !c.is_empty())
-                    .unwrap_or_else(|| uri.clone());
-                Ok(PlaySourceRef { uri, cache_key })
+            "file" => self.validate_file(field).map(PlaySourceRef::File),
+            "text" => {
+                let text = self.text.as_ref().ok_or_else(|| {
+                    ApiError::bad_request(format!("{field}.text.text is required"))
+                })?;
+                text.validate(&format!("{field}.text"))
+                    .map(PlaySourceRef::Speech)
             }
-            "text" | "ssml" => Err(ApiError::bad_request(format!(
-                "{field}.kind \"{kind}\": no speech engine configured; only file play sources are supported"
-            ))),
+            "ssml" => {
+                let ssml = self.ssml.as_ref().ok_or_else(|| {
+                    ApiError::bad_request(format!("{field}.ssml.ssmlText is required"))
+                })?;
+                ssml.validate(&format!("{field}.ssml"))
+                    .map(PlaySourceRef::Speech)
+            }
             other => Err(ApiError::bad_request(format!(
-                "{field}.kind \"{other}\" is not supported; use \"file\""
+                "{field}.kind \"{other}\" is not supported; use \"file\", \"text\" or \"ssml\""
             ))),
         }
+    }
+
+    fn validate_file(&self, field: &str) -> Result<FileRef, ApiError> {
+        let uri = self
+            .file
+            .as_ref()
+            .and_then(|f| f.uri.clone())
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| ApiError::bad_request(format!("{field}.file.uri is required")))?;
+        bounded(&uri, &format!("{field}.file.uri"), MAX_URI_CHARS)?;
+        let lower = uri.to_ascii_lowercase();
+        if !(lower.starts_with("file://")
+            || lower.starts_with("http://")
+            || lower.starts_with("https://"))
+        {
+            return Err(ApiError::bad_request(format!(
+                "{field}.file.uri must be a file://, http:// or https:// URI (got \"{uri}\")"
+            )));
+        }
+        let cache_key = self
+            .play_source_cache_id
+            .clone()
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| uri.clone());
+        Ok(FileRef { uri, cache_key })
     }
 }
 
@@ -375,6 +488,103 @@ pub struct DtmfOptions {
     pub stop_tones: Option<Vec<String>>,
 }
 
+/// One of `recognizeOptions.choices`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChoiceBody {
+    /// Required: reported in `choiceResult.label`.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Required, at least one: words that select the choice.
+    #[serde(default)]
+    pub phrases: Option<Vec<String>>,
+    /// A key that selects the choice.
+    #[serde(default)]
+    pub tone: Option<String>,
+}
+
+/// `recognizeOptions.speechOptions`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpeechOptionsBody {
+    /// Silence that ends an utterance, ms (1-`MAX_END_SILENCE_MS`, default 1000).
+    #[serde(default)]
+    pub end_silence_timeout_in_ms: Option<f64>,
+}
+
+/// Most `choices` in one recognize.
+const MAX_CHOICES: usize = 10;
+/// Most phrases per choice.
+const MAX_PHRASES: usize = 20;
+/// Longest phrase, characters.
+const MAX_PHRASE_CHARS: usize = 100;
+/// Longest `endSilenceTimeoutInMs`.
+pub(crate) const MAX_END_SILENCE_MS: f64 = 10_000.0;
+
+/// A phrase as the recogniser takes it: lower-case words of letters and apostrophes,
+/// single spaces; anything else is refused (it would be grammar syntax).
+fn phrase(text: &str, field: &str) -> Result<String, ApiError> {
+    bounded(text, field, MAX_PHRASE_CHARS)?;
+    if !text
+        .chars()
+        .all(|c| c.is_alphabetic() || c == '\'' || c.is_whitespace())
+    {
+        return Err(ApiError::bad_request(format!(
+            "{field} may hold only letters, apostrophes and spaces (got \"{text}\")"
+        )));
+    }
+    let words: Vec<String> = text.split_whitespace().map(str::to_lowercase).collect();
+    if words.is_empty() {
+        return Err(ApiError::bad_request(format!("{field} is empty")));
+    }
+    Ok(words.join(" "))
+}
+
+/// Checks `choices` (at most [`MAX_CHOICES`]); errors name `field[i]...`.
+pub(crate) fn validate_choices(
+    choices: &[ChoiceBody],
+    field: &str,
+) -> Result<Vec<Choice>, ApiError> {
+    if choices.len() > MAX_CHOICES {
+        return Err(ApiError::bad_request(format!(
+            "{field} must hold 1 to {MAX_CHOICES} choices"
+        )));
+    }
+    choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| c.validate(&format!("{field}[{i}]")))
+        .collect()
+}
+
+impl ChoiceBody {
+    fn validate(&self, field: &str) -> Result<Choice, ApiError> {
+        let label = required(&self.label, &format!("{field}.label"))?;
+        bounded(label, &format!("{field}.label"), MAX_ID_CHARS)?;
+        let phrases = self.phrases.as_deref().unwrap_or(&[]);
+        if phrases.is_empty() || phrases.len() > MAX_PHRASES {
+            return Err(ApiError::bad_request(format!(
+                "{field}.phrases must hold 1 to {MAX_PHRASES} phrases"
+            )));
+        }
+        let phrases = phrases
+            .iter()
+            .enumerate()
+            .map(|(i, p)| phrase(p, &format!("{field}.phrases[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tone = self
+            .tone
+            .as_ref()
+            .map(|t| tones(&format!("{field}.tone"), std::slice::from_ref(t)).map(|v| v[0]))
+            .transpose()?;
+        Ok(Choice {
+            label: label.clone(),
+            phrases,
+            tone,
+        })
+    }
+}
+
 /// `recognizeOptions`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -395,6 +605,18 @@ pub struct RecognizeOptionsBody {
     /// started (strict Call Automation); default: they feed it.
     #[serde(default)]
     pub dtmf_buffering: Option<bool>,
+    /// For `choices`: 1 to [`MAX_CHOICES`].
+    #[serde(default)]
+    pub choices: Option<Vec<ChoiceBody>>,
+    /// For `speech` and `speechOrDtmf`.
+    #[serde(default)]
+    pub speech_options: Option<SpeechOptionsBody>,
+    /// BCP 47 language of the speech (the engine's default when absent).
+    #[serde(default)]
+    pub speech_language: Option<String>,
+    /// A custom model (accepted and ignored: tonegate's engines have none).
+    #[serde(default)]
+    pub speech_recognition_model_endpoint_id: Option<String>,
 }
 
 /// Body of `:recognize`.
@@ -426,20 +648,38 @@ impl RecognizeBody {
     pub fn validate(&self) -> Result<RecognizeRequest<PlaySourceRef>, ApiError> {
         let kind = required(&self.recognize_input_type, "recognizeInputType")?;
         bounded(kind, "recognizeInputType", MAX_NAME_CHARS)?;
-        match kind.to_ascii_lowercase().as_str() {
-            "dtmf" => {}
-            "speech" | "speechordtmf" | "choices" => {
-                return Err(ApiError::bad_request(format!(
-                    "recognizeInputType \"{kind}\" is not supported: tonegate has no speech engine; use \"dtmf\""
-                )));
-            }
+        let input = match kind.to_ascii_lowercase().as_str() {
+            "dtmf" => RecognizeInput::Dtmf,
+            "speech" => RecognizeInput::Speech,
+            "speechordtmf" => RecognizeInput::SpeechOrDtmf,
+            "choices" => RecognizeInput::Choices,
             _ => {
                 return Err(ApiError::bad_request(format!(
-                    "recognizeInputType \"{kind}\" is unknown; use \"dtmf\""
+                    "recognizeInputType \"{kind}\" is unknown; use dtmf, speech, speechOrDtmf or choices"
                 )));
             }
-        }
+        };
         let options = required(&self.recognize_options, "recognizeOptions")?;
+        let choices = options.choices.as_deref().unwrap_or(&[]);
+        if input == RecognizeInput::Choices && choices.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "recognizeOptions.choices must hold 1 to {MAX_CHOICES} choices for recognizeInputType choices"
+            )));
+        }
+        let choices = validate_choices(choices, "recognizeOptions.choices")?;
+        let end_silence_ms = options
+            .speech_options
+            .as_ref()
+            .and_then(|o| o.end_silence_timeout_in_ms)
+            .unwrap_or(1_000.0);
+        if !end_silence_ms.is_finite() || !(1.0..=MAX_END_SILENCE_MS).contains(&end_silence_ms) {
+            return Err(ApiError::bad_request(format!(
+                "recognizeOptions.speechOptions.endSilenceTimeoutInMs must be between 1 and {MAX_END_SILENCE_MS} ms (got {end_silence_ms})"
+            )));
+        }
+        if let Some(language) = &options.speech_language {
+            bounded(language, "recognizeOptions.speechLanguage", MAX_NAME_CHARS)?;
+        }
         let target = Identifier::require_raw(
             &options.target_participant,
             "recognizeOptions.targetParticipant",
@@ -491,6 +731,10 @@ impl RecognizeBody {
                 max_tones_to_collect: max_tones,
                 stop_tones,
                 dtmf_buffering: options.dtmf_buffering,
+                input,
+                choices,
+                end_silence_timeout: Duration::from_secs_f64(end_silence_ms / 1_000.0),
+                speech_language: options.speech_language.clone(),
             },
             meta: checked_meta(&self.meta)?,
         })
@@ -645,16 +889,78 @@ mod tests {
         assert_eq!(r.options.max_tones_to_collect, Some(4));
         assert_eq!(r.options.inter_tone_timeout, Duration::from_secs(3));
         assert_eq!(r.options.stop_tones, vec![Tone::Pound]);
-        assert_eq!(r.prompts[0].uri, "file:///tmp/p.wav");
+        assert_eq!(r.prompts[0].uri(), Some("file:///tmp/p.wav"));
         assert!(r.options.interrupt_prompt);
+    }
+
+    #[test]
+    fn a_choices_recognize_carries_its_choices_as_lower_case_words() {
+        let body = r#"{"recognizeInputType":"choices","recognizeOptions":{
+            "targetParticipant":{"rawId":"4:+1"},"interruptPrompt":true,
+            "speechOptions":{"endSilenceTimeoutInMs":700},"speechLanguage":"en-US",
+            "choices":[{"label":"Sales","phrases":["Sales","buy  something"],"tone":"one"},
+                       {"label":"Support","phrases":["support"]}]}}"#;
+        let r = parse::<RecognizeBody>(body).validate().unwrap();
+        assert_eq!(r.options.input, RecognizeInput::Choices);
+        assert_eq!(r.options.end_silence_timeout, Duration::from_millis(700));
+        assert_eq!(r.options.speech_language.as_deref(), Some("en-US"));
+        assert_eq!(
+            r.options.choices,
+            vec![
+                Choice {
+                    label: "Sales".to_owned(),
+                    phrases: vec!["sales".to_owned(), "buy something".to_owned()],
+                    tone: Some(Tone::One),
+                },
+                Choice {
+                    label: "Support".to_owned(),
+                    phrases: vec!["support".to_owned()],
+                    tone: None,
+                },
+            ]
+        );
+        let speech = r#"{"recognizeInputType":"speechOrDtmf","recognizeOptions":{"targetParticipant":{"rawId":"4:+1"}}}"#;
+        let r = parse::<RecognizeBody>(speech).validate().unwrap();
+        assert_eq!(r.options.input, RecognizeInput::SpeechOrDtmf);
+        assert_eq!(r.options.end_silence_timeout, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn choices_that_could_break_a_grammar_or_memory_are_refused() {
+        let msg = |options: &str| {
+            let body = format!(
+                r#"{{"recognizeInputType":"choices","recognizeOptions":{{"targetParticipant":{{"rawId":"4:+1"}},{options}}}}}"#
+            );
+            parse::<RecognizeBody>(&body)
+                .validate()
+                .unwrap_err()
+                .message
+        };
+        assert!(msg(r#""choices":[]"#).contains("1 to 10 choices"));
+        assert!(msg(r#""choices":[{"phrases":["a"]}]"#).contains("choices[0].label is required"));
+        assert!(
+            msg(r#""choices":[{"label":"x","phrases":[]}]"#)
+                .contains("choices[0].phrases must hold")
+        );
+        assert!(
+            msg(r#""choices":[{"label":"x","phrases":["<a> = b;"]}]"#)
+                .contains("choices[0].phrases[0] may hold only letters")
+        );
+        assert!(msg(r#""choices":[{"label":"x","phrases":["   "]}]"#).contains("is empty"));
+        let many = [r#"{"label":"x","phrases":["a"]}"#; 11].join(",");
+        assert!(msg(&format!(r#""choices":[{many}]"#)).contains("1 to 10 choices"));
+        assert!(
+            msg(r#""choices":[{"label":"x","phrases":["a"]}],"speechOptions":{"endSilenceTimeoutInMs":0}"#)
+                .contains("endSilenceTimeoutInMs must be between")
+        );
     }
 
     #[test]
     fn errors_name_the_field() {
         let msg = |json: &str| parse::<RecognizeBody>(json).validate().unwrap_err().message;
         assert!(msg("{}").contains("recognizeInputType is required"));
-        assert!(msg(r#"{"recognizeInputType":"speech"}"#).contains("not supported"));
-        assert!(msg(r#"{"recognizeInputType":"choices"}"#).contains("choices"));
+        assert!(msg(r#"{"recognizeInputType":"speech"}"#).contains("recognizeOptions is required"));
+        assert!(msg(r#"{"recognizeInputType":"voice"}"#).contains("unknown"));
         assert!(msg(r#"{"recognizeInputType":"dtmf"}"#).contains("recognizeOptions is required"));
         assert!(
             msg(r#"{"recognizeInputType":"dtmf","recognizeOptions":{}}"#)
@@ -691,12 +997,16 @@ mod tests {
         let play = |json: &str| parse::<PlayBody>(json).validate().unwrap_err().message;
         assert!(play("{}").contains("playSources is required"));
         assert!(
-            play(r#"{"playSources":[{"kind":"text","text":{"text":"hi"}}]}"#)
-                .contains("no speech engine configured")
+            play(r#"{"playSources":[{"kind":"text","text":{}}]}"#)
+                .contains("playSources[0].text.text is required")
         );
         assert!(
             play(r#"{"playSources":[{"kind":"file","file":{"uri":"file:///a.wav"}},{"kind":"ssml","ssml":{"ssmlText":"x"}}]}"#)
-                .contains("playSources[1].kind")
+                .contains("playSources[1].ssml.ssmlText must be an SSML document")
+        );
+        assert!(
+            play(r#"{"playSources":[{"kind":"video"}]}"#)
+                .contains("playSources[0].kind \"video\" is not supported")
         );
         assert!(
             play(r#"{"playSources":[{"kind":"file","file":{}}]}"#)
@@ -757,6 +1067,99 @@ mod tests {
         assert!(
             err.contains("recognizeInputType is longer than 64"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn text_and_ssml_sources_validate_into_speech() {
+        // As the Python SDK 1.6.0 sends a TextSource and an SsmlSource.
+        let play: PlayBody = parse(
+            r#"{"playSources":[
+                {"kind":"text","text":{"text":"Press one for sales","sourceLocale":"en-US",
+                  "voiceKind":"female","voiceName":"en-US-JennyNeural","customVoiceEndpointId":"x"}},
+                {"kind":"ssml","ssml":{"ssmlText":"<speak>Hi <break time=\"1s\"/></speak>"},
+                  "playSourceCacheId":"ignored"}]}"#,
+        );
+        let sources = play.validate().unwrap().sources;
+        assert_eq!(
+            sources[0],
+            PlaySourceRef::Speech(Speech {
+                input: SpeechInput::Text("Press one for sales".to_owned()),
+                voice_name: Some("en-US-JennyNeural".to_owned()),
+                source_locale: Some("en-US".to_owned()),
+            })
+        );
+        assert_eq!(
+            sources[1],
+            PlaySourceRef::Speech(Speech {
+                input: SpeechInput::Ssml(r#"<speak>Hi <break time="1s"/></speak>"#.to_owned()),
+                voice_name: None,
+                source_locale: None,
+            })
+        );
+        assert_eq!(sources[0].uri(), None);
+        // The kind may be left out where the payload says it; blank names are none.
+        let bare: PlayBody =
+            parse(r#"{"playSources":[{"text":{"text":"hi","voiceName":" ","sourceLocale":""}}]}"#);
+        assert_eq!(
+            bare.validate().unwrap().sources,
+            vec![PlaySourceRef::Speech(Speech::text("hi"))]
+        );
+        // Everywhere a play source is taken: a recognize's prompts and hold music.
+        let recognize: RecognizeBody = parse(
+            r#"{"recognizeInputType":"dtmf","playPrompts":[{"kind":"text","text":{"text":"a"}}],
+                "playPrompt":{"kind":"ssml","ssml":{"ssmlText":"<speak>b</speak>"}},
+                "recognizeOptions":{"targetParticipant":{"rawId":"4:+1"}}}"#,
+        );
+        assert_eq!(recognize.validate().unwrap().prompts.len(), 2);
+        let hold: HoldBody = parse(
+            r#"{"targetParticipant":{"rawId":"4:+1"},"playSourceInfo":{"kind":"text","text":{"text":"hold on"}}}"#,
+        );
+        assert_eq!(
+            hold.validate().unwrap().music,
+            Some(PlaySourceRef::Speech(Speech::text("hold on")))
+        );
+    }
+
+    #[test]
+    fn speech_sources_are_bounded_and_name_the_field() {
+        let play = |source: serde_json::Value| {
+            serde_json::from_value::<PlayBody>(serde_json::json!({ "playSources": [source] }))
+                .unwrap()
+                .validate()
+                .map(|_| ())
+                .map_err(|e| e.message)
+        };
+        let text = |t: String| serde_json::json!({"kind": "text", "text": {"text": t}});
+        assert!(play(text("x".repeat(MAX_SPEECH_CHARS))).is_ok());
+        assert_eq!(
+            play(text("x".repeat(MAX_SPEECH_CHARS + 1))).unwrap_err(),
+            "playSources[0].text.text is longer than 4096 characters"
+        );
+        assert!(
+            play(text("  ".to_owned()))
+                .unwrap_err()
+                .contains("playSources[0].text.text is required")
+        );
+        let ssml = |t: String| serde_json::json!({"kind": "ssml", "ssml": {"ssmlText": t}});
+        let long = format!("<speak>{}</speak>", "x".repeat(MAX_SPEECH_CHARS));
+        assert!(
+            play(ssml(long))
+                .unwrap_err()
+                .contains("playSources[0].ssml.ssmlText is longer than 4096")
+        );
+        let voice = serde_json::json!({"kind": "text", "text": {"text": "hi", "voiceName": "v".repeat(MAX_NAME_CHARS + 1)}});
+        assert!(
+            play(voice)
+                .unwrap_err()
+                .contains("playSources[0].text.voiceName is longer than 64")
+        );
+        let locale = serde_json::json!({"kind": "text", "text": {"text": "hi", "sourceLocale": "l".repeat(MAX_NAME_CHARS + 1)}});
+        assert!(play(locale).unwrap_err().contains("sourceLocale"));
+        assert!(
+            play(serde_json::json!({"kind": "ssml"}))
+                .unwrap_err()
+                .contains("playSources[0].ssml.ssmlText is required")
         );
     }
 

@@ -22,6 +22,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+use crate::api::model::Speech;
 use tonegate_dsp::SampleRate;
 use tonegate_dsp::codec::Encoding;
 use tonegate_dsp::dsp::Digit;
@@ -127,15 +128,24 @@ pub struct Audio<'a> {
     pub sequence: Option<u64>,
 }
 
+/// What a raw `play` plays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptSource {
+    /// A WAV file (path relative to the server's prompt root).
+    File(String),
+    /// Text or SSML for the server's speech engine.
+    Speech(Speech),
+}
+
 /// What an outbound-audio request from a raw client asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
-    /// Play a WAV file (path relative to the server's prompt root).
+    /// Play a WAV file or synthesised speech.
     Play {
         /// Client's id for the prompt, echoed in events.
         id: Option<String>,
-        /// File path.
-        file: String,
+        /// What to play.
+        source: PromptSource,
         /// Repeat until stopped.
         looped: bool,
     },
@@ -167,6 +177,8 @@ pub enum Request {
         inter_tone_ms: Option<u64>,
         /// tonegate's `dtmfBuffering`.
         buffering: Option<bool>,
+        /// What the caller may answer with besides keys.
+        speech: SpeechInput,
     },
     /// Start (`on`) or stop continuous DTMF recognition.
     ContinuousDtmf {
@@ -177,6 +189,20 @@ pub enum Request {
     },
     /// Cancel all media operations.
     CancelAll,
+}
+
+/// The speech part of a raw `recognize` (`input`, `choices`, `endSilenceMs`,
+/// `language`); [`Default`] is a DTMF recognize.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpeechInput {
+    /// `input`: `dtmf` (default), `choices`, `speech` or `speechOrDtmf`.
+    pub input: crate::api::model::RecognizeInput,
+    /// `choices`, validated like Call Automation's.
+    pub choices: Vec<crate::api::model::Choice>,
+    /// `endSilenceMs`: silence that ends an utterance.
+    pub end_silence_ms: Option<u64>,
+    /// `language` (BCP 47).
+    pub language: Option<String>,
 }
 
 /// One parsed inbound frame.

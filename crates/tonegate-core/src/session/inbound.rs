@@ -147,5 +147,9 @@ impl Session {
             self.handle_detector_event(index, event);
         }
         self.detector_events = events;
+        let rate = self.rate();
+        let participant = self.participants[index].id.as_ref();
+        self.ops.on_audio(participant, &self.decoded[..count], rate);
+        self.apply_ops();
     }
 }

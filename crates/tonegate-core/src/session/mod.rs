@@ -27,6 +27,7 @@ mod inbound;
 pub mod operations;
 mod outbound;
 pub mod request;
+pub mod speech;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
@@ -399,6 +400,7 @@ pub struct Session {
     outputs: VecDeque<Output>,
     outbound: Option<Outbound>,
     ops: Operations,
+    speech_jobs: VecDeque<speech::SpeechJob>,
     now: Duration,
     ended: bool,
 }
@@ -431,6 +433,7 @@ impl Session {
             outputs: VecDeque::new(),
             outbound: None,
             ops,
+            speech_jobs: VecDeque::new(),
             now: Duration::ZERO,
             ended: false,
         }
@@ -494,6 +497,7 @@ impl Session {
                 Action::Enqueue { id, audio, looped } => {
                     self.enqueue_operation_audio(id, audio, looped);
                 }
+                Action::Recognize(job) => self.speech_jobs.push_back(job),
             }
         }
     }
@@ -637,6 +641,29 @@ impl Session {
         self.enqueue(Owner::Client(Arc::from(owner)), source, looped);
         self.service();
         Ok(())
+    }
+
+    /// The next utterance to recognise (drain after every input, like
+    /// [`Session::poll_output`]); its outcome goes to [`Session::handle_speech_outcome`].
+    pub fn poll_speech_job(&mut self) -> Option<speech::SpeechJob> {
+        self.speech_jobs.pop_front()
+    }
+
+    /// The recogniser's answer to the [`speech::SpeechJob`] `id`: completes or fails the
+    /// recognize that asked (a stale answer is ignored).
+    pub fn handle_speech_outcome(
+        &mut self,
+        now: Duration,
+        id: u64,
+        outcome: speech::SpeechOutcome,
+    ) {
+        self.advance(now);
+        if self.ended {
+            return;
+        }
+        self.ops.on_speech_outcome(self.now, id, outcome);
+        self.apply_ops();
+        self.service();
     }
 
     /// Handles the passing of time (call at the deadline from [`Output::Timeout`]).

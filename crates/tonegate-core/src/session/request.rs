@@ -7,7 +7,7 @@ use super::{
     Command, ContinuousDtmfRequest, Operation, OperationMeta, RecognizeOptions, RecognizeRequest,
     Tone,
 };
-use crate::proto::Request;
+use crate::proto::{PromptSource, Request};
 
 /// What a raw request becomes.
 #[derive(Debug, Clone)]
@@ -18,13 +18,14 @@ pub enum Mapped {
     Load(Load),
 }
 
-/// A raw `play`: the prompt file to load before it can be queued.
+/// A raw `play`: the prompt file to load, or the speech to synthesise, before it can be
+/// queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Load {
     /// Id reported in the play events (the client's, else `play-<n>`).
     pub id: String,
-    /// Prompt file, relative to the server's prompt root.
-    pub file: String,
+    /// The prompt file (relative to the server's prompt root) or the speech.
+    pub source: PromptSource,
     /// Repeat until stopped.
     pub looped: bool,
 }
@@ -34,9 +35,9 @@ pub struct Load {
 /// [`RecognizeOptions::default`].
 pub fn map(request: Request, n: u64) -> Mapped {
     let command = match request {
-        Request::Play { id, file, looped } => {
+        Request::Play { id, source, looped } => {
             let id = id.unwrap_or_else(|| format!("play-{n}"));
-            return Mapped::Load(Load { id, file, looped });
+            return Mapped::Load(Load { id, source, looped });
         }
         Request::SendDigits { id, digits } => Command::SendDigits {
             id: id.unwrap_or_else(|| format!("digits-{n}")),
@@ -51,6 +52,7 @@ pub fn map(request: Request, n: u64) -> Mapped {
             initial_silence_ms,
             inter_tone_ms,
             buffering,
+            speech,
         } => {
             let defaults = RecognizeOptions::default();
             Command::Operation(Operation::Recognize(RecognizeRequest {
@@ -62,6 +64,12 @@ pub fn map(request: Request, n: u64) -> Mapped {
                     max_tones_to_collect: max_tones,
                     stop_tones: stop_tones.into_iter().map(Tone::from).collect(),
                     dtmf_buffering: buffering,
+                    input: speech.input,
+                    choices: speech.choices,
+                    end_silence_timeout: speech
+                        .end_silence_ms
+                        .map_or(defaults.end_silence_timeout, Duration::from_millis),
+                    speech_language: speech.language,
                     ..defaults
                 },
                 meta: meta(context),
@@ -95,6 +103,7 @@ fn meta(context: Option<String>) -> OperationMeta {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::SpeechInput;
     use tonegate_dsp::dsp::Digit;
 
     fn digits(text: &str) -> Vec<Digit> {
@@ -105,7 +114,7 @@ mod tests {
     fn a_play_is_a_prompt_to_load_named_by_its_id_or_its_number() {
         let play = |id: Option<&str>| Request::Play {
             id: id.map(str::to_owned),
-            file: "hello.wav".to_owned(),
+            source: PromptSource::File("hello.wav".to_owned()),
             looped: true,
         };
         let Mapped::Load(load) = map(play(Some("p1")), 7) else {
@@ -115,7 +124,7 @@ mod tests {
             load,
             Load {
                 id: "p1".to_owned(),
-                file: "hello.wav".to_owned(),
+                source: PromptSource::File("hello.wav".to_owned()),
                 looped: true
             }
         );
@@ -168,6 +177,7 @@ mod tests {
             initial_silence_ms: None,
             inter_tone_ms: None,
             buffering: None,
+            speech: SpeechInput::default(),
         });
         let defaults = RecognizeOptions::default();
         assert_eq!(
@@ -191,6 +201,7 @@ mod tests {
             initial_silence_ms: Some(2_500),
             inter_tone_ms: Some(1_500),
             buffering: Some(false),
+            speech: SpeechInput::default(),
         });
         assert_eq!(
             r.options.initial_silence_timeout,

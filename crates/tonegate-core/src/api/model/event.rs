@@ -81,8 +81,37 @@ pub struct DtmfResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RecognitionType {
-    /// Keys (the only kind tonegate recognizes).
+    /// Keys (`dtmfResult`).
     Dtmf,
+    /// Free speech (`speechResult`).
+    Speech,
+    /// A choice, said or keyed (`choiceResult`).
+    Choices,
+}
+
+/// `choiceResult` of RecognizeCompleted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChoiceResult {
+    /// The choice's `label`.
+    pub label: String,
+    /// The phrase heard (absent when the choice's tone selected it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recognized_phrase: Option<String>,
+    /// The recogniser's confidence, 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+}
+
+/// `speechResult` of RecognizeCompleted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpeechResult {
+    /// What was said.
+    pub speech: String,
+    /// The recogniser's confidence, 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
 }
 
 /// The per-event fields of a media-operation event, each present on the events it
@@ -91,6 +120,9 @@ pub enum RecognitionType {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OperationDetails {
+    /// RecognizeCompleted of a choice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice_result: Option<Box<ChoiceResult>>,
     /// RecognizeCompleted: the tones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dtmf_result: Option<DtmfResult>,
@@ -100,12 +132,15 @@ pub struct OperationDetails {
     /// ContinuousDtmfRecognitionToneReceived: who pressed it (unmixed streams).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub participant: Option<Arc<str>>,
-    /// RecognizeCompleted: always [`RecognitionType::Dtmf`].
+    /// RecognizeCompleted: which result it carries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recognition_type: Option<RecognitionType>,
     /// ContinuousDtmfRecognitionToneReceived: per call, gapless from 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence_id: Option<u64>,
+    /// RecognizeCompleted of free speech.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speech_result: Option<Box<SpeechResult>>,
     /// ContinuousDtmfRecognitionToneReceived: the tone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tone: Option<Tone>,

@@ -37,8 +37,55 @@ impl<S> Default for PlayRequest<S> {
     }
 }
 
-/// `recognizeOptions` (DTMF), in Rust units. [`RecognizeOptions::default`] holds the
-/// Call Automation defaults.
+/// `recognizeInputType`: what the caller may answer with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RecognizeInput {
+    /// Keys only.
+    #[default]
+    Dtmf,
+    /// One of [`RecognizeOptions::choices`], said or keyed (a choice's `tone`).
+    Choices,
+    /// Free speech, ended by [`RecognizeOptions::end_silence_timeout`].
+    Speech,
+    /// Speech or keys, whichever the caller uses first.
+    SpeechOrDtmf,
+}
+
+impl RecognizeInput {
+    /// Whether the recognize listens for voice.
+    pub fn listens(self) -> bool {
+        !matches!(self, RecognizeInput::Dtmf)
+    }
+
+    /// The wire name (`speechOrDtmf`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RecognizeInput::Dtmf => "dtmf",
+            RecognizeInput::Choices => "choices",
+            RecognizeInput::Speech => "speech",
+            RecognizeInput::SpeechOrDtmf => "speechOrDtmf",
+        }
+    }
+
+    /// Whether keys are collected as tones (`dtmfResult`).
+    pub fn collects_tones(self) -> bool {
+        matches!(self, RecognizeInput::Dtmf | RecognizeInput::SpeechOrDtmf)
+    }
+}
+
+/// One of `recognizeOptions.choices`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    /// `label`, reported in `choiceResult`.
+    pub label: String,
+    /// `phrases` that select it (lower-case words, validated by the API layer).
+    pub phrases: Vec<String>,
+    /// `tone`: a key that selects it too.
+    pub tone: Option<Tone>,
+}
+
+/// `recognizeOptions`, in Rust units. [`RecognizeOptions::default`] holds the Call
+/// Automation defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecognizeOptions {
     /// `interruptPrompt`: the first key stops the prompt. Default false.
@@ -60,6 +107,14 @@ pub struct RecognizeOptions {
     /// recognize started; `None`/`Some(true)`: use the buffer (if configured). Default
     /// `None`.
     pub dtmf_buffering: Option<bool>,
+    /// `recognizeInputType`. Default [`RecognizeInput::Dtmf`].
+    pub input: RecognizeInput,
+    /// `choices` (for [`RecognizeInput::Choices`]). Default none.
+    pub choices: Vec<Choice>,
+    /// `speechOptions.endSilenceTimeoutInMs`: silence that ends an utterance. Default 1 s.
+    pub end_silence_timeout: Duration,
+    /// `speechLanguage` (BCP 47); `None`: the engine's default. Default `None`.
+    pub speech_language: Option<String>,
 }
 
 /// Most tones one recognize collects (completes with 8531 there).
@@ -77,12 +132,15 @@ impl Default for RecognizeOptions {
             max_tones_to_collect: None,
             stop_tones: Vec::new(),
             dtmf_buffering: None,
+            input: RecognizeInput::Dtmf,
+            choices: Vec::new(),
+            end_silence_timeout: Duration::from_secs(1),
+            speech_language: None,
         }
     }
 }
 
-/// `recognize` with `recognizeInputType: dtmf` (the API layer answers 400 for other
-/// input types).
+/// `recognize`: keys, speech or choices, as [`RecognizeOptions::input`] says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecognizeRequest<S = LoadedSource> {
     /// `playPrompt` / `playPrompts`, played in sequence before collecting; may be empty.
@@ -162,7 +220,7 @@ pub struct UnholdRequest {
 pub enum Operation<S = LoadedSource> {
     /// `play`: events PlayStarted, PlayCompleted, PlayFailed, PlayCanceled.
     Play(PlayRequest<S>),
-    /// `recognize` (DTMF): events RecognizeCompleted, RecognizeFailed,
+    /// `recognize`: events RecognizeCompleted, RecognizeFailed,
     /// RecognizeCanceled, and PlayStarted / PlayCompleted for a prompt that plays out.
     Recognize(RecognizeRequest<S>),
     /// `startContinuousDtmfRecognition`: ContinuousDtmfRecognitionToneReceived per key.

@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use super::OperationsConfig;
 use crate::api::model::{
-    DtmfResult, LoadedSource, MAX_SEND_TONES, MAX_TONES, Operation, OperationEvent,
-    OperationEventType, OperationMeta, RecognitionType, RecognizeOptions, ResultInformation,
-    SourceFailure, Tone,
+    ChoiceResult, DtmfResult, LoadedSource, MAX_SEND_TONES, MAX_TONES, Operation, OperationDetails,
+    OperationEvent, OperationEventType, OperationMeta, RecognitionType, RecognizeInput,
+    RecognizeOptions, ResultInformation, SourceFailure, SpeechResult, Tone,
 };
 use crate::player::{OperationId, Prompt};
 use crate::session::Error;
+use crate::session::speech::{Grammar, Heard, Listener, SpeechJob, SpeechOutcome};
+use tonegate_dsp::SampleRate;
 use tonegate_dsp::dsp::Digit;
 
 /// Audio to play, for an operation or the client; the session makes the player item.
@@ -38,14 +40,20 @@ pub(crate) enum Action {
         audio: Audio,
         looped: bool,
     },
+    /// Hand this utterance to the speech recogniser.
+    Recognize(SpeechJob),
 }
 
 #[derive(Debug)]
 enum Phase {
     /// The prompt plays; no timer yet.
     Prompting,
-    /// Collecting tones; fails or completes at `deadline`.
+    /// Collecting tones (or waiting for speech); fails or completes at `deadline`.
     Collecting { deadline: Duration },
+    /// The caller is speaking; the utterance ends on silence.
+    Speaking,
+    /// The utterance is with the recogniser.
+    Recognizing,
 }
 
 #[derive(Debug)]
@@ -56,6 +64,36 @@ struct Recognize {
     tones: Vec<Tone>,
     /// The prompt's audio is still in the player.
     prompt_outstanding: bool,
+    /// Voice activity and the utterance (speech input types, once audio came).
+    listener: Option<Listener>,
+}
+
+impl Recognize {
+    /// Whether caller audio matters now: during an interruptible prompt, while waiting
+    /// for a first answer, and while the caller speaks.
+    fn listening(&self) -> bool {
+        self.options.input.listens()
+            && match self.phase {
+                Phase::Prompting => self.options.interrupt_prompt,
+                Phase::Collecting { .. } => self.tones.is_empty(),
+                Phase::Speaking => true,
+                Phase::Recognizing => false,
+            }
+    }
+
+    /// What the recogniser listens for.
+    fn grammar(&self) -> Grammar {
+        match self.options.input {
+            RecognizeInput::Choices => Grammar::Choices(
+                self.options
+                    .choices
+                    .iter()
+                    .map(|c| c.phrases.clone())
+                    .collect(),
+            ),
+            _ => Grammar::FreeText,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -122,7 +160,18 @@ fn check_options(options: &RecognizeOptions) -> Result<(), Error> {
     if options.max_tones_to_collect == Some(0) {
         return Err(Error::InvalidArgument("maxTonesToCollect"));
     }
+    if options.input == RecognizeInput::Choices && options.choices.is_empty() {
+        return Err(Error::InvalidArgument("choices"));
+    }
     Ok(())
+}
+
+/// RecognizeFailed message of speech that matched no choice.
+const NOT_MATCHED: &str = "Action failed, speech option not matched.";
+
+/// RecognizeCompleted result of a recognized choice or utterance.
+fn matched() -> ResultInformation {
+    ResultInformation::new(200, 8545, "Action completed, speech option matched.")
 }
 
 /// Whether a digit from `participant` counts for `target`.
@@ -257,6 +306,7 @@ impl Operations {
                         phase: Phase::Prompting,
                         tones: Vec::new(),
                         prompt_outstanding: false,
+                        listener: None,
                     })),
                     r.meta,
                     r.interrupt_call_media_operation,
@@ -479,7 +529,8 @@ impl Operations {
                             deadline: now + r.options.initial_silence_timeout,
                         };
                     }
-                    let use_buffer = r.options.dtmf_buffering != Some(false);
+                    let use_buffer = r.options.dtmf_buffering != Some(false)
+                        && r.options.input != RecognizeInput::Speech;
                     let target = r.options.target_participant.clone();
                     let buffered: Vec<_> = self.buffer.drain(..).collect();
                     if use_buffer {
@@ -559,7 +610,9 @@ impl Operations {
             ..
         }) = self.queue.front()
         {
-            if matches(r.options.target_participant.as_deref(), who) {
+            let keys_count = r.options.input != RecognizeInput::Speech
+                && !matches!(r.phase, Phase::Speaking | Phase::Recognizing);
+            if keys_count && matches(r.options.target_participant.as_deref(), who) {
                 self.recognize_tone(now, tone);
                 self.run_next(now);
             }
@@ -586,6 +639,31 @@ impl Operations {
                 self.actions.push_back(Action::StopAudio);
             }
             r.phase = Phase::Collecting { deadline: now };
+        }
+        if r.options.input == RecognizeInput::Choices {
+            let chosen = r.options.choices.iter().find(|c| c.tone == Some(tone));
+            let (event, result, details) = match chosen {
+                Some(choice) => (
+                    OperationEventType::RecognizeCompleted,
+                    matched(),
+                    Some(OperationDetails {
+                        recognition_type: Some(RecognitionType::Choices),
+                        choice_result: Some(Box::new(ChoiceResult {
+                            label: choice.label.clone(),
+                            recognized_phrase: None,
+                            confidence: None,
+                        })),
+                        ..OperationDetails::default()
+                    }),
+                ),
+                None => (
+                    OperationEventType::RecognizeFailed,
+                    ResultInformation::new(400, 8534, "Action failed, incorrect tone entered."),
+                    None,
+                ),
+            };
+            self.finish_recognize_with(event, result, details);
+            return;
         }
         let result = if r.options.stop_tones.contains(&tone) {
             Some(ResultInformation::new(
@@ -617,8 +695,20 @@ impl Operations {
         }
     }
 
-    /// Ends the running recognize with an event; stops its prompt if it still plays.
+    /// Ends the running recognize with an event (a completion carries its tones);
+    /// stops its prompt if it still plays.
     fn finish_recognize(&mut self, event: OperationEventType, result: ResultInformation) {
+        self.finish_recognize_with(event, result, None);
+    }
+
+    /// Ends the running recognize with an event carrying `details` (`None`: a
+    /// completion carries its tones); stops its prompt if it still plays.
+    fn finish_recognize_with(
+        &mut self,
+        event: OperationEventType,
+        result: ResultInformation,
+        details: Option<OperationDetails>,
+    ) {
         let Some(op) = self.queue.pop_front() else {
             return;
         };
@@ -630,11 +720,159 @@ impl Operations {
             self.actions.push_back(Action::StopAudio);
         }
         let mut e = OperationEvent::new(event, &op.meta, result);
-        if event == OperationEventType::RecognizeCompleted {
+        if let Some(details) = details {
+            e.details = details;
+        } else if event == OperationEventType::RecognizeCompleted {
             e.details.recognition_type = Some(RecognitionType::Dtmf);
             e.details.dtmf_result = Some(DtmfResult { tones: r.tones });
         }
         self.emit(e);
+    }
+
+    /// Caller audio of `participant` (decoded, at `rate`): voice activity for a
+    /// recognize that listens. Speech stops an interruptible prompt (barge-in) and the
+    /// initial-silence timer; its end hands the utterance to the recogniser
+    /// ([`Action::Recognize`]).
+    pub(crate) fn on_audio(
+        &mut self,
+        participant: Option<&Arc<str>>,
+        samples: &[f32],
+        rate: SampleRate,
+    ) {
+        let Some(Op {
+            started: true,
+            audio_id,
+            kind: Kind::Recognize(r),
+            ..
+        }) = self.queue.front_mut()
+        else {
+            return;
+        };
+        if !r.listening()
+            || !matches(
+                r.options.target_participant.as_deref(),
+                participant.map(|p| &**p),
+            )
+        {
+            return;
+        }
+        let end_silence = r.options.end_silence_timeout;
+        let listener = r
+            .listener
+            .get_or_insert_with(|| Listener::new(rate, end_silence));
+        match &listener.participant {
+            None => listener.participant = Some(participant.cloned()),
+            Some(p) if p.as_deref() != participant.map(|p| &**p) => return,
+            Some(_) => {}
+        }
+        match listener.process(samples) {
+            Heard::Nothing => {}
+            Heard::Started(_) => {
+                if matches!(r.phase, Phase::Prompting) && r.prompt_outstanding {
+                    r.prompt_outstanding = false;
+                    self.actions.push_back(Action::StopAudio);
+                }
+                r.phase = Phase::Speaking;
+            }
+            Heard::Ended => {
+                let samples = listener.take();
+                r.phase = Phase::Recognizing;
+                let job = SpeechJob {
+                    id: audio_id.0,
+                    samples,
+                    rate,
+                    grammar: r.grammar(),
+                    language: r.options.speech_language.clone(),
+                };
+                self.actions.push_back(Action::Recognize(job));
+            }
+        }
+    }
+
+    /// The recogniser's answer to job `id`; ignored unless that recognize still waits
+    /// for it (it may have been canceled meanwhile).
+    pub(crate) fn on_speech_outcome(&mut self, now: Duration, id: u64, outcome: SpeechOutcome) {
+        let Some(Op {
+            started: true,
+            audio_id,
+            kind: Kind::Recognize(r),
+            ..
+        }) = self.queue.front()
+        else {
+            return;
+        };
+        if audio_id.0 != id || !matches!(r.phase, Phase::Recognizing) {
+            return;
+        }
+        let failed = |code, sub_code, message: &str| {
+            (
+                OperationEventType::RecognizeFailed,
+                ResultInformation::new(code, sub_code, message),
+                None,
+            )
+        };
+        let (event, result, details) = match outcome {
+            SpeechOutcome::Choice {
+                index,
+                phrase,
+                confidence,
+            } => match r.options.choices.get(index) {
+                Some(choice) => (
+                    OperationEventType::RecognizeCompleted,
+                    matched(),
+                    Some(OperationDetails {
+                        recognition_type: Some(RecognitionType::Choices),
+                        choice_result: Some(Box::new(ChoiceResult {
+                            label: choice.label.clone(),
+                            recognized_phrase: Some(phrase),
+                            confidence: Some(confidence),
+                        })),
+                        ..OperationDetails::default()
+                    }),
+                ),
+                None => failed(400, 8547, NOT_MATCHED),
+            },
+            SpeechOutcome::Text { text, confidence } if !text.trim().is_empty() => {
+                if r.options.input == RecognizeInput::Choices {
+                    failed(400, 8547, NOT_MATCHED)
+                } else {
+                    (
+                        OperationEventType::RecognizeCompleted,
+                        matched(),
+                        Some(OperationDetails {
+                            recognition_type: Some(RecognitionType::Speech),
+                            speech_result: Some(Box::new(SpeechResult {
+                                speech: text,
+                                confidence: Some(confidence),
+                            })),
+                            ..OperationDetails::default()
+                        }),
+                    )
+                }
+            }
+            SpeechOutcome::NoMatch if r.options.input == RecognizeInput::Choices => {
+                failed(400, 8547, NOT_MATCHED)
+            }
+            SpeechOutcome::Text { .. } | SpeechOutcome::NoMatch => {
+                failed(400, 8563, "Action failed, speech could not be recognized.")
+            }
+            SpeechOutcome::Busy => failed(
+                503,
+                8583,
+                "Action failed, every speech recognizer is busy; try again.",
+            ),
+            SpeechOutcome::Failed(detail) => (
+                OperationEventType::RecognizeFailed,
+                ResultInformation::new(
+                    500,
+                    8564,
+                    format!("Action failed, the speech recognizer failed: {detail}"),
+                ),
+                None,
+            ),
+        };
+        self.finish_recognize_with(event, result, details);
+        self.run_next(now);
     }
 
     /// The operation audio `id` sent its first frame.
@@ -776,7 +1014,7 @@ impl Operations {
                 ..
             }) => match r.phase {
                 Phase::Collecting { deadline } => Some(deadline),
-                Phase::Prompting => None,
+                Phase::Prompting | Phase::Speaking | Phase::Recognizing => None,
             },
             _ => None,
         }

@@ -8,6 +8,7 @@ mod hold;
 mod play_queue;
 mod recognize;
 mod send_tones;
+mod speech;
 
 use std::borrow::Cow;
 use std::time::Duration;
