@@ -45,6 +45,11 @@ impl LoggedServe {
         LoggedServe { child, lines }
     }
 
+    /// The process id (for signals).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Every line so far.
     pub(crate) fn lines(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()

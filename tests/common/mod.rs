@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod binary;
+pub(crate) mod cluster;
 pub(crate) mod event_stream;
 pub(crate) mod http_peer;
 pub(crate) mod logged;
@@ -244,6 +245,24 @@ impl LiveCall {
         rate: SampleRate,
         frame: impl Fn(&[f32]) -> Message + Send + 'static,
     ) -> LiveCall {
+        let call = LiveCall::stream(ws, start, rate, frame).await;
+        for _ in 0..500 {
+            if handle.registry().calls().iter().any(|c| c == call_id) {
+                return call;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("call {call_id} never started");
+    }
+
+    /// Sends `start`, then streams frames made by `frame` from `rate` audio, without
+    /// waiting for the server to list the call (a server of another process).
+    pub(crate) async fn stream(
+        ws: Ws,
+        start: String,
+        rate: SampleRate,
+        frame: impl Fn(&[f32]) -> Message + Send + 'static,
+    ) -> LiveCall {
         let (mut sink, mut stream) = ws.split();
         sink.send(Message::text(start)).await.unwrap();
         let (received_tx, received) = mpsc::unbounded_channel();
@@ -270,17 +289,11 @@ impl LiveCall {
                 }
             }
         });
-        for _ in 0..500 {
-            if handle.registry().calls().iter().any(|c| c == call_id) {
-                return LiveCall {
-                    audio,
-                    received,
-                    tasks: [reader, writer],
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        LiveCall {
+            audio,
+            received,
+            tasks: [reader, writer],
         }
-        panic!("call {call_id} never started");
     }
 
     /// A raw-dialect call (µ-law, 8 kHz) whose events go to `callback_uri`.

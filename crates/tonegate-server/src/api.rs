@@ -19,6 +19,7 @@ use axum::extract::{Path as UrlPath, State as AxumState};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
+use super::cluster::Forwarded;
 use super::log_text::Escaped;
 use super::replay::ReplayError;
 use super::{CallInfo, Config, RegistryError, State, auth, prompts, webhook};
@@ -84,6 +85,13 @@ pub(crate) enum RequestError {
         /// What the registry said.
         error: RegistryError,
     },
+    /// The node owning the call in the cluster is alive but did not answer (503, with
+    /// `Retry-After`).
+    #[error("call connection {0}: the node streaming it did not answer; retry")]
+    OwnerUnreachable(String),
+    /// The request is too large to forward to the node owning the call (413).
+    #[error("the request body is too large to forward to the node streaming the call")]
+    TooLargeToForward,
     /// A speech recognize while the server has no speech recogniser (400).
     #[error("recognizeInputType {input}: no speech recognizer: {reason}")]
     NoRecognizer {
@@ -119,6 +127,18 @@ impl RequestError {
             | RequestError::NoOperation(_)
             | RequestError::CallNotFound(_)
             | RequestError::CallGone { .. } => ApiError::not_found(message),
+            RequestError::OwnerUnreachable(_) => ApiError {
+                status: 503,
+                code: "ServiceUnavailable",
+                message,
+                sub_code: None,
+            },
+            RequestError::TooLargeToForward => ApiError {
+                status: 413,
+                code: "PayloadTooLarge",
+                message,
+                sub_code: None,
+            },
             RequestError::Invalid(e) => e.clone(),
             RequestError::ClimbingPath { .. } | RequestError::NoRecognizer { .. } => {
                 ApiError::bad_request(message)
@@ -149,6 +169,11 @@ impl IntoResponse for RequestError {
     fn into_response(self) -> Response {
         let e = self.to_api_error();
         let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if let RequestError::OwnerUnreachable(_) = self {
+            // The Azure SDKs' default retry policy retries a 503 after this.
+            let retry = (axum::http::header::RETRY_AFTER, "1");
+            return (status, [retry], Json(e.body())).into_response();
+        }
         (status, Json(e.body())).into_response()
     }
 }
@@ -233,18 +258,60 @@ pub(super) async fn properties(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let result = (|| {
-        authenticate(&state, &method, &uri, &headers, &body)?;
-        if segment.contains(':') {
-            return Err(RequestError::NoSuchResource(segment.clone()));
-        }
-        let info = call_info(&state, &segment)?;
-        Ok(call_properties(&state, &info))
-    })();
-    match result {
-        Ok(p) => (StatusCode::OK, Json(p)).into_response(),
+    if let Err(e) = authenticate(&state, &method, &uri, &headers, &body) {
+        return e.into_response();
+    }
+    if segment.contains(':') {
+        return RequestError::NoSuchResource(segment.clone()).into_response();
+    }
+    if let Some(reply) = forward(&state, &segment, GET_PROPERTIES, body).await {
+        return reply;
+    }
+    local_properties(&state, &segment)
+}
+
+/// The operation name under which the call properties are forwarded to a call's owner.
+const GET_PROPERTIES: &str = "get";
+
+/// The properties of a call this node streams.
+fn local_properties(state: &State, call_id: &str) -> Response {
+    match call_info(state, call_id) {
+        Ok(info) => (StatusCode::OK, Json(call_properties(state, &info))).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// In a cluster, sends a request for a call this node does not stream to the node that
+/// does, and answers with that node's reply; `None` to answer here.
+async fn forward(state: &State, call_id: &str, op: &str, body: Bytes) -> Option<Response> {
+    if state.registry.info(call_id).is_some() {
+        return None;
+    }
+    let reply = match state.cluster.forward(call_id, op, body).await? {
+        Forwarded::Reply(reply) => reply,
+        Forwarded::NoOwner => RequestError::CallNotFound(call_id.to_owned()).into_response(),
+        Forwarded::Unreachable => {
+            RequestError::OwnerUnreachable(call_id.to_owned()).into_response()
+        }
+        Forwarded::TooLarge => RequestError::TooLargeToForward.into_response(),
+    };
+    Some(reply)
+}
+
+/// Answers a request another node of the cluster forwarded for a call this node
+/// streams (`op` is an operation name, or `get` for the properties). The other node
+/// authenticated it.
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+pub(crate) async fn answer_forwarded(
+    state: &Arc<State>,
+    call_id: &str,
+    op: &str,
+    body: &[u8],
+) -> Response {
+    if op == GET_PROPERTIES {
+        return local_properties(state, call_id);
+    }
+    local_operation(state, call_id, op, body).await
 }
 
 fn call_properties(state: &State, info: &CallInfo) -> CallProperties {
@@ -318,7 +385,15 @@ pub(super) async fn operation(
     let Some((call_id, name)) = segment.rsplit_once(':') else {
         return RequestError::NoOperation(segment.clone()).into_response();
     };
-    match run(&state, call_id, name, &body).await {
+    if let Some(reply) = forward(&state, call_id, name, body.clone()).await {
+        return reply;
+    }
+    local_operation(&state, call_id, name, &body).await
+}
+
+/// Runs operation `name` on a call this node streams (404 if it streams none).
+async fn local_operation(state: &Arc<State>, call_id: &str, name: &str, body: &[u8]) -> Response {
+    match run(state, call_id, name, body).await {
         Ok(reply) => reply,
         Err(e) => {
             let refusal = e.to_api_error();

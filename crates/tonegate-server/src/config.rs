@@ -284,6 +284,30 @@ pub struct Config {
     pub monitor_buffer_frames: usize,
     /// Most monitor feature streams open at once; more are refused with 503. Default 16.
     pub max_monitor_watchers: usize,
+    /// NATS server of cluster mode (`nats://host:4222`; several comma-separated; user and
+    /// password may be given in the URL). Set, this node joins the cluster of every node
+    /// with the same NATS and `cluster_prefix`, and answers the API for any of their calls
+    /// (docs/cluster.md); needs a build with the `cluster` feature. Default none: one
+    /// node, no broker.
+    pub cluster_nats_url: Option<String>,
+    /// This node's id in the cluster, 1-64 characters of `A-Z a-z 0-9 -`, unique among
+    /// live nodes. Default none: `<host name>-<process id>-<4 hex digits>`.
+    pub cluster_node_id: Option<String>,
+    /// Prefix of the cluster's NATS subjects and key-value buckets, 1-32 characters of
+    /// `A-Z a-z 0-9 -`: several clusters can share one NATS. Default `tonegate`.
+    pub cluster_prefix: String,
+    /// How long a request forwarded to a call's owner, or a key-value operation, may
+    /// take, ms. Default 2000.
+    pub cluster_request_timeout_ms: u64,
+    /// How often a node renews its liveness key, ms. Default 2000.
+    pub cluster_heartbeat_ms: u64,
+    /// How long a node's liveness key lasts unrenewed, ms (at least twice
+    /// `cluster_heartbeat_ms`): after this a node counts as dead, and a node that could
+    /// not renew for this less one heartbeat fences itself. Default 10000.
+    pub cluster_node_ttl_ms: u64,
+    /// Copies JetStream keeps of the cluster's buckets (1-5): 3 on a three-server NATS
+    /// cluster. Default 1.
+    pub cluster_replicas: usize,
 }
 
 /// Which engine speaks text and SSML ([`Config::tts_engine`]).
@@ -407,6 +431,13 @@ impl Default for Config {
             monitor: true,
             monitor_buffer_frames: 100,
             max_monitor_watchers: 16,
+            cluster_nats_url: None,
+            cluster_node_id: None,
+            cluster_prefix: "tonegate".to_owned(),
+            cluster_request_timeout_ms: 2_000,
+            cluster_heartbeat_ms: 2_000,
+            cluster_node_ttl_ms: 10_000,
+            cluster_replicas: 1,
         }
     }
 }

@@ -40,6 +40,7 @@ mod asr;
 pub mod auth;
 
 mod callback_policy;
+mod cluster;
 mod config;
 mod event_log;
 mod events;
@@ -126,6 +127,8 @@ pub(crate) struct State {
     require_audio_auth: bool,
     /// Whether measured load admits new audio sockets.
     admission: admission::Gate,
+    /// This node's place in a cluster (`cluster_nats_url`), or a single node.
+    cluster: cluster::Cluster,
     /// The speech recogniser, or why there is none (speech recognizes are refused
     /// with it).
     recognizer: Result<Arc<asr::Recognizer>, String>,
@@ -190,6 +193,23 @@ impl Handle {
     /// Open audio sockets.
     pub fn active_sessions(&self) -> usize {
         self.state.active.load(Ordering::SeqCst)
+    }
+
+    /// In a cluster, stops taking audio sockets (`/healthz` answers 503, the node's
+    /// record says `draining`) and waits up to `shutdown_grace_ms` for the calls to end
+    /// on their own; on a single node, returns at once.
+    pub async fn drain(&self) {
+        if !self.state.cluster.is_clustered() {
+            return;
+        }
+        self.state.cluster.drain().await;
+        let grace = Duration::from_millis(self.state.config.shutdown_grace_ms);
+        let _ = tokio::time::timeout(grace, async {
+            while self.active_sessions() > 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
     }
 }
 
@@ -290,6 +310,9 @@ impl Server {
         let tts =
             tts::Tts::new(&config, webhook.client().clone(), &metrics).map_err(Error::Config)?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let cluster = cluster::Cluster::join(&config)
+            .await
+            .map_err(Error::Config)?;
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
         let (cloud_events, _) = broadcast::channel(config.event_buffer.max(16));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -326,6 +349,7 @@ impl Server {
             replay: replay::ReplayCache::new(config.replay_cache_entries),
             require_audio_auth,
             admission: admission::Gate::default(),
+            cluster,
             recognizer,
             monitor: monitor::Taps::new(&config),
             config,
@@ -385,6 +409,7 @@ impl Server {
         serve
             .await
             .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        state.cluster.leave().await;
         Ok(Drained {
             sessions,
             abandoned,
@@ -416,6 +441,7 @@ pub async fn run_until_signal(config: Config, source: &str) -> Result<(), Error>
     let signal = tokio::spawn(async move {
         let reason = wait_for_signal().await;
         tracing::info!(reason, sessions = handle.active_sessions(), "shutting down");
+        handle.drain().await;
         handle.shutdown();
         reason
     });
@@ -441,7 +467,7 @@ fn router(state: Arc<State>) -> Router {
         .merge(monitor)
         .route("/media", get(upgrade::media_auto))
         .route("/media/{dialect}", get(upgrade::media_dialect))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route(
             "/calling/callConnections/{segment}",
             post(api::operation).get(api::properties),
@@ -450,6 +476,14 @@ fn router(state: Arc<State>) -> Router {
         .route("/v1/events", get(events::all))
         .route("/v1/calls/{call_id}/events", get(events::call))
         .with_state(state)
+}
+
+/// `ok`; 503 `draining` once a cluster node stops taking calls.
+async fn healthz(AxumState(state): AxumState<Arc<State>>) -> Response {
+    if state.cluster.is_draining() {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
+    }
+    "ok".into_response()
 }
 
 async fn metrics_text(AxumState(state): AxumState<Arc<State>>) -> Response {

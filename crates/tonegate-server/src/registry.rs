@@ -30,9 +30,12 @@ pub(crate) enum ClaimError {
     /// The socket's credential is for another call.
     #[error("the credential is for another call")]
     OtherCall,
-    /// Another socket streams the call.
+    /// Another socket streams the call (on this node or another of the cluster).
     #[error("this call is already streaming")]
     Duplicate,
+    /// The cluster could not record this node as the call's owner.
+    #[error("the cluster cannot take this call now")]
+    ClusterUnavailable,
 }
 
 impl ClaimError {
@@ -41,6 +44,7 @@ impl ClaimError {
         match self {
             ClaimError::OtherCall => "callNotAuthorized",
             ClaimError::Duplicate => "duplicateCallId",
+            ClaimError::ClusterUnavailable => "clusterUnavailable",
         }
     }
 }

@@ -12,6 +12,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use futures_util::SinkExt;
 use tokio::sync::mpsc;
 
+use super::cluster::{Claim, ClaimRefusal};
 use super::log_text::{Escaped, Secret};
 use super::metrics::StreamCounters;
 use super::registry::{CallInfo, ClaimError, Control};
@@ -77,6 +78,8 @@ struct Handler {
     control_tx: mpsc::Sender<Box<Control>>,
     /// What the media-operation API sees of the call, once it is registered.
     info: Option<Arc<CallInfo>>,
+    /// This node's ownership of the call in a cluster, once it is registered.
+    claim: Option<Claim>,
     /// Participants in `info` (the session's count when last looked).
     participants_seen: usize,
     /// The dialect's metric label (`auto` until it is known).
@@ -112,6 +115,7 @@ pub(super) async fn run(
         state.now(),
     );
     let mut shutdown = state.shutdown.clone();
+    let mut fence = state.cluster.fence();
     let counters = state.metrics.stream_counters("auto");
     let mut h = Handler {
         state,
@@ -121,6 +125,7 @@ pub(super) async fn run(
         peer,
         control_tx,
         info: None,
+        claim: None,
         participants_seen: 0,
         label: "auto",
         counters,
@@ -156,6 +161,9 @@ pub(super) async fn run(
             biased;
             _ = &mut shutdown => {
                 break End::Close(1001, "server shutting down".to_owned());
+            }
+            _ = super::shutting_down(&mut fence) => {
+                break End::Close(1001, "node fenced: lost contact with the cluster".to_owned());
             }
             message = h.socket.recv() => {
                 if let Some(end) = h.on_message(message).await {
@@ -300,7 +308,7 @@ impl Handler {
                 }
                 connection::Output::Timeout(deadline) => return Ok(deadline),
                 connection::Output::Transmit(transmit) => self.transmit(transmit).await,
-                connection::Output::Event(event) => self.deliver(event),
+                connection::Output::Event(event) => self.deliver(event).await,
                 connection::Output::Load(load) => self.load(load),
                 connection::Output::Close(close) => {
                     if close.cause == Cause::Idle {
@@ -364,13 +372,13 @@ impl Handler {
         });
     }
 
-    fn deliver(&mut self, event: Event) {
+    async fn deliver(&mut self, event: Event) {
         if let EventKind::Started {
             encoding,
             stream_id,
             ..
         } = &event.kind
-            && let Err(refusal) = self.claim(&event.call_id, encoding, stream_id)
+            && let Err(refusal) = self.claim(&event.call_id, encoding, stream_id).await
         {
             let message = refusal.to_string();
             return self
@@ -411,9 +419,10 @@ impl Handler {
         }
     }
 
-    /// Registers the call the session started, unless the credential is for another
-    /// call or another socket streams it.
-    fn claim(
+    /// Registers the call the session started (and, in a cluster, records this node as
+    /// its owner), unless the credential is for another call or another socket streams
+    /// it.
+    async fn claim(
         &mut self,
         call_id: &Arc<str>,
         encoding: &'static str,
@@ -440,6 +449,17 @@ impl Handler {
         self.state
             .registry
             .claim(self.socket_id, info.clone(), control)?;
+        match self.state.cluster.claim(&self.state, call_id).await {
+            Ok(claim) => self.claim = Some(claim),
+            Err(refusal) => {
+                self.state.registry.remove(call_id, self.socket_id);
+                tracing::warn!(call_id = %Escaped(call_id), "refusing the call: {refusal}");
+                return Err(match refusal {
+                    ClaimRefusal::Duplicate => ClaimError::Duplicate,
+                    ClaimRefusal::Unavailable(_) => ClaimError::ClusterUnavailable,
+                });
+            }
+        }
         self.info = Some(info);
         self.tap = Some(self.state.monitor.open(call_id));
         tracing::info!(call_id = %Escaped(call_id), dialect = dialect.as_str(), "stream started");
@@ -506,6 +526,9 @@ impl Handler {
             if let Some(tap) = self.tap.take() {
                 self.state.monitor.close(&info.call_id, &tap);
             }
+        }
+        if let Some(claim) = self.claim.take() {
+            self.state.cluster.release(claim).await;
         }
     }
 

@@ -134,6 +134,10 @@ async fn accept(
     if *state.shutdown.borrow() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
+    if let Some(reason) = state.cluster.refusal() {
+        let retry = (axum::http::header::RETRY_AFTER, "1");
+        return (StatusCode::SERVICE_UNAVAILABLE, [retry], reason).into_response();
+    }
     let credentials = match authenticate(&state, dialect, &uri, &headers).await {
         Ok(credentials) => credentials,
         Err(refusal) => return refused(&state, refusal),
