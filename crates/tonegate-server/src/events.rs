@@ -69,7 +69,7 @@ pub(super) async fn call(
 }
 
 fn respond(state: Arc<State>, call_id: Option<String>, uri: &Uri, headers: &HeaderMap) -> Response {
-    if let Err(refusal) = admit(&state, call_id.as_deref(), uri, headers) {
+    if let Some(refusal) = refusal(&state, call_id.as_deref(), uri, headers) {
         return refusal;
     }
     let from = match resume_from(uri, headers) {
@@ -108,16 +108,16 @@ fn respond(state: Arc<State>, call_id: Option<String>, uri: &Uri, headers: &Head
 }
 
 /// Checks the credentials of a request for event data (the event streams, the
-/// monitor's data) about `call_id`, or every call: `Err` is the refusal to send (401,
+/// monitor's data) about `call_id`, or every call: `Some` is the refusal to send (401,
 /// or 503 while the replay cache is full), already counted and logged.
-pub(crate) fn admit(
+pub(crate) fn refusal(
     state: &State,
     call_id: Option<&str>,
     uri: &Uri,
     headers: &HeaderMap,
-) -> Result<(), Response> {
+) -> Option<Response> {
     let Err(denied) = authenticate(state, call_id, uri, headers) else {
-        return Ok(());
+        return None;
     };
     state
         .metrics
@@ -132,7 +132,7 @@ pub(crate) fn admit(
         _ => StatusCode::UNAUTHORIZED,
     };
     let challenge = (header::WWW_AUTHENTICATE, "Bearer, HMAC-SHA256");
-    Err((status, [challenge], denied.to_string()).into_response())
+    Some((status, [challenge], denied.to_string()).into_response())
 }
 
 /// Why an event stream was refused. Never holds a credential.

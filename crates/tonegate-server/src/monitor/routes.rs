@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::WatchError;
-use crate::events::admit;
+use crate::events::refusal;
 use crate::{State, shutting_down};
 
 /// The page forbids every source but its own server: no CDN, no inline script.
@@ -76,8 +76,8 @@ async fn calls(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = admit(&state, None, &uri, &headers) {
-        return refusal;
+    if let Some(refused) = refusal(&state, None, &uri, &headers) {
+        return refused;
     }
     let now = state.now();
     let mut calls: Vec<Call> = state
@@ -112,8 +112,8 @@ async fn features(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = admit(&state, Some(&call_id), &uri, &headers) {
-        return refusal;
+    if let Some(refused) = refusal(&state, Some(&call_id), &uri, &headers) {
+        return refused;
     }
     let watch = match state.monitor.watch(&call_id) {
         Ok(watch) => watch,
