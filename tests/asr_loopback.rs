@@ -9,45 +9,19 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
 use tonegate::SampleRate;
 use tonegate::codec::Encoding;
-use tonegate::media::player::convert_rate;
-use tonegate::media::wav::WavReader;
 use tonegate::server::Config;
 
 const RATE: SampleRate = SampleRate::HZ_8000;
 
-/// Panics with the install hint when a program the test needs is missing.
-fn require(program: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "{program} is not installed: run scripts/test, or apt-get install pocketsphinx pocketsphinx-en-us espeak-ng"
-    );
-}
-
-/// `text` spoken by espeak-ng's `voice`, at [`RATE`], full scale 1.0.
+/// `text` spoken by espeak-ng's `voice`, at [`RATE`].
 fn speak(voice: &str, text: &str) -> Vec<f32> {
-    let out = Command::new("espeak-ng")
-        .args(["-v", voice, "--stdout", text])
-        .output()
-        .expect("espeak-ng runs");
-    assert!(out.status.success(), "espeak-ng failed for {text:?}");
-    let mut reader =
-        WavReader::new(std::io::Cursor::new(out.stdout)).expect("espeak-ng writes WAV");
-    let rate = SampleRate::new(reader.sample_rate()).expect("a supported rate");
-    let mut samples = vec![0.0; reader.len_frames() as usize];
-    let n = reader.read_frames(&mut samples).expect("readable WAV");
-    samples.truncate(n);
-    convert_rate(&samples, rate, RATE)
+    speech::speak(voice, text, RATE)
 }
 
 /// Streams `speech` with 400 ms of silence before and 1.5 s after, in 20 ms µ-law frames.
@@ -94,9 +68,7 @@ fn menu() -> Value {
 
 #[tokio::test]
 async fn spoken_choices_come_back_as_their_labels() {
-    for program in ["espeak-ng", "pocketsphinx_continuous"] {
-        require(program);
-    }
+    speech::require(&["espeak-ng", "pocketsphinx_continuous"]);
     let server = start(Config::default()).await;
     let mut ws = raw_call(&server, "asr-choices").await;
     // Ten distinct phrases, alternating between two voices.
@@ -139,9 +111,7 @@ async fn spoken_choices_come_back_as_their_labels() {
 
 #[tokio::test]
 async fn speech_outside_the_choices_is_no_match_and_silence_times_out() {
-    for program in ["espeak-ng", "pocketsphinx_continuous"] {
-        require(program);
-    }
+    speech::require(&["espeak-ng", "pocketsphinx_continuous"]);
     let server = start(Config::default()).await;
     let mut ws = raw_call(&server, "asr-nomatch").await;
     let request = json!({"type": "recognize", "context": "n", "input": "choices",
@@ -185,9 +155,7 @@ fn word_error_rate_counts_edits_per_reference_word() {
 
 #[tokio::test]
 async fn free_speech_transcripts_and_their_word_error_rate() {
-    for program in ["espeak-ng", "pocketsphinx_continuous"] {
-        require(program);
-    }
+    speech::require(&["espeak-ng", "pocketsphinx_continuous"]);
     let server = start(Config::default()).await;
     let mut ws = raw_call(&server, "asr-speech").await;
     let sentences = [
@@ -210,12 +178,11 @@ async fn free_speech_transcripts_and_their_word_error_rate() {
         );
         errors += wer * sentence.split_whitespace().count() as f64;
         words += sentence.split_whitespace().count();
-        if result["event"] == "RecognizeCompleted" {
-            assert_eq!(result["recognitionType"], "speech");
-            assert_eq!(result["resultInformation"]["subCode"], 8545);
-            let confidence = result["speechResult"]["confidence"].as_f64().unwrap();
-            assert!((0.0..=1.0).contains(&confidence));
-        }
+        assert_eq!(result["event"], "RecognizeCompleted", "{result}");
+        assert_eq!(result["recognitionType"], "speech");
+        assert_eq!(result["resultInformation"]["subCode"], 8545);
+        let confidence = result["speechResult"]["confidence"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&confidence));
     }
     println!(
         "free speech: word error rate {:.2} over {words} words",

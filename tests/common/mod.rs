@@ -6,6 +6,7 @@ pub(crate) mod binary;
 pub(crate) mod http_peer;
 pub(crate) mod logged;
 pub(crate) mod sdk;
+pub(crate) mod speech;
 pub(crate) mod tls;
 pub(crate) mod webhook;
 

@@ -835,7 +835,7 @@ mod tests {
                 .contains("choices[0].phrases[0] may hold only letters")
         );
         assert!(msg(r#""choices":[{"label":"x","phrases":["   "]}]"#).contains("is empty"));
-        let many = vec![r#"{"label":"x","phrases":["a"]}"#; 11].join(",");
+        let many = [r#"{"label":"x","phrases":["a"]}"#; 11].join(",");
         assert!(msg(&format!(r#""choices":[{many}]"#)).contains("1 to 10 choices"));
         assert!(
             msg(r#""choices":[{"label":"x","phrases":["a"]}],"speechOptions":{"endSilenceTimeoutInMs":0}"#)

@@ -23,25 +23,25 @@ use tonegate_core::session::speech::{Grammar, SpeechJob, SpeechOutcome};
 use tonegate_dsp::SampleRate;
 
 use super::config::{Config, SpeechRecognizer};
-pub(crate) use pocketsphinx::Pocketsphinx;
+pub use pocketsphinx::Pocketsphinx;
 
 /// The rate engines get their samples at.
-pub(crate) const ENGINE_RATE: SampleRate = SampleRate::HZ_16000;
+pub const ENGINE_RATE: SampleRate = SampleRate::HZ_16000;
 
 /// One utterance for an [`Engine`].
 #[derive(Debug)]
-pub(crate) struct Utterance<'a> {
+pub struct Utterance<'a> {
     /// Mono samples at [`ENGINE_RATE`].
-    pub(crate) samples: &'a [i16],
+    pub samples: &'a [i16],
     /// What may be said.
-    pub(crate) grammar: &'a Grammar,
+    pub grammar: &'a Grammar,
     /// BCP 47 language the request named, if any.
-    pub(crate) language: Option<&'a str>,
+    pub language: Option<&'a str>,
 }
 
 /// What an [`Engine`] heard.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Recognition {
+pub enum Recognition {
     /// The choice at this index of [`Grammar::Choices`].
     Choice {
         /// Index of the choice.
@@ -64,7 +64,7 @@ pub(crate) enum Recognition {
 
 /// Why an [`Engine`] gave no answer.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum Error {
+pub enum Error {
     /// The language is not one the engine has a model for.
     #[error("speechLanguage {0:?} is not supported (the recogniser has a US English model)")]
     Language(String),
@@ -74,7 +74,7 @@ pub(crate) enum Error {
 }
 
 /// A speech recogniser. Blocking: [`Recognizer`] calls it on a worker thread.
-pub(crate) trait Engine: Send + Sync + 'static {
+pub trait Engine: Send + Sync + 'static {
     /// Recognises one utterance.
     fn recognize(&self, utterance: &Utterance<'_>) -> Result<Recognition, Error>;
 }
@@ -186,7 +186,7 @@ fn add_upper_band_noise(samples: &mut [f32]) {
 
 /// The choice whose phrase `heard` is (words compared without case and pronunciation
 /// variants such as `to(2)`), with that phrase.
-pub(crate) fn match_choice(choices: &[Vec<String>], heard: &str) -> Option<(usize, String)> {
+pub fn match_choice(choices: &[Vec<String>], heard: &str) -> Option<(usize, String)> {
     let heard = normalise(heard);
     choices.iter().enumerate().find_map(|(index, phrases)| {
         phrases

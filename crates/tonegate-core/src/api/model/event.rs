@@ -120,9 +120,9 @@ pub struct SpeechResult {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OperationDetails {
-    /// RecognizeCompleted of a choice.
+    /// RecognizeCompleted of a choice (boxed: most events have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub choice_result: Option<ChoiceResult>,
+    pub choice_result: Option<Box<ChoiceResult>>,
     /// RecognizeCompleted: the tones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dtmf_result: Option<DtmfResult>,
@@ -138,9 +138,9 @@ pub struct OperationDetails {
     /// ContinuousDtmfRecognitionToneReceived: per call, gapless from 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence_id: Option<u64>,
-    /// RecognizeCompleted of free speech.
+    /// RecognizeCompleted of free speech (boxed: most events have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub speech_result: Option<SpeechResult>,
+    pub speech_result: Option<Box<SpeechResult>>,
     /// ContinuousDtmfRecognitionToneReceived: the tone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tone: Option<Tone>,

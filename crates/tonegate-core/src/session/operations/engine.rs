@@ -648,11 +648,11 @@ impl Operations {
                     matched(),
                     Some(OperationDetails {
                         recognition_type: Some(RecognitionType::Choices),
-                        choice_result: Some(ChoiceResult {
+                        choice_result: Some(Box::new(ChoiceResult {
                             label: choice.label.clone(),
                             recognized_phrase: None,
                             confidence: None,
-                        }),
+                        })),
                         ..OperationDetails::default()
                     }),
                 ),
@@ -822,11 +822,11 @@ impl Operations {
                     matched(),
                     Some(OperationDetails {
                         recognition_type: Some(RecognitionType::Choices),
-                        choice_result: Some(ChoiceResult {
+                        choice_result: Some(Box::new(ChoiceResult {
                             label: choice.label.clone(),
                             recognized_phrase: Some(phrase),
                             confidence: Some(confidence),
-                        }),
+                        })),
                         ..OperationDetails::default()
                     }),
                 ),
@@ -841,10 +841,10 @@ impl Operations {
                         matched(),
                         Some(OperationDetails {
                             recognition_type: Some(RecognitionType::Speech),
-                            speech_result: Some(SpeechResult {
+                            speech_result: Some(Box::new(SpeechResult {
                                 speech: text,
                                 confidence: Some(confidence),
-                            }),
+                            })),
                             ..OperationDetails::default()
                         }),
                     )

@@ -123,11 +123,11 @@ fn a_said_choice_is_handed_out_after_the_end_silence_and_completes_with_its_labe
     assert_eq!(e.details.recognition_type, Some(RecognitionType::Choices));
     assert_eq!(
         e.details.choice_result,
-        Some(ChoiceResult {
+        Some(Box::new(ChoiceResult {
             label: "Support".into(),
             recognized_phrase: Some("support".into()),
             confidence: Some(0.9),
-        })
+        }))
     );
     assert_eq!(e.meta, meta("r1"));
 }
@@ -195,10 +195,10 @@ fn free_speech_completes_with_the_words() {
     assert_eq!(e.details.recognition_type, Some(RecognitionType::Speech));
     assert_eq!(
         e.details.speech_result,
-        Some(SpeechResult {
+        Some(Box::new(SpeechResult {
             speech: "i want my balance".into(),
             confidence: Some(0.7)
-        })
+        }))
     );
     assert_eq!(e.details.dtmf_result, None);
 }
