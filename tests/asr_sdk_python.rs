@@ -106,7 +106,9 @@ async fn python_sdk_speech_recognizes_complete_and_fail_with_their_codes() {
         serde_json::json!(["five"])
     );
 
-    // SPEECH with nothing said: initial silence.
+    // SPEECH with nothing said: initial silence. The key's audio (200 ms of tail after
+    // the tone) must be over first: a tone is loud enough to count as voice.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     script.resume();
     let steps = script.finish().await;
     assert!(steps.iter().any(|s| s["step"] == "done"), "{steps:?}");
