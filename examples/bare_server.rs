@@ -14,6 +14,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use base64::Engine;
+use futures_util::SinkExt;
 use serde::Deserialize;
 
 /// The part of an ACS frame the baseline reads.
@@ -71,8 +72,9 @@ async fn run(mut socket: WebSocket) {
     while let Some(Ok(message)) = socket.recv().await {
         let Message::Text(text) = message else {
             if matches!(message, Message::Close(_)) {
-                // Answer the close (tungstenite queued the reply), as tonegate does.
-                let _ = socket.send(Message::Close(None)).await;
+                // Send the reply tungstenite queued to the peer's close, as tonegate does
+                // (sending another close frame would fail and drop the socket unanswered).
+                let _ = socket.flush().await;
                 break;
             }
             continue;

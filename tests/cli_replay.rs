@@ -1,8 +1,9 @@
 //! `tonegate replay` against a live `tonegate serve` (both the real binary): a call in
 //! each dialect comes back with its digits and their latencies (raw in-band over ws,
 //! Twilio signed with events by SSE from a WAV file, ACS over wss with a private CA and
-//! bearer tokens), 20 calls at once lose no digit, and a refused upgrade is a clear
-//! error with a non-zero exit.
+//! bearer tokens), 20 calls at once lose no digit, a load run of ACS calls in noise reads
+//! every call's digits from one all-calls event stream and counts the upgrades refused
+//! as busy, and a refused upgrade is a clear error with a non-zero exit.
 
 mod common;
 
@@ -150,6 +151,90 @@ async fn twenty_calls_at_once_miss_no_digit() {
         latency["p99"].as_f64() <= latency["max"].as_f64(),
         "{summary:#}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_run_reads_one_event_stream_and_counts_busy_refusals() {
+    // Two sessions at most: of four calls, two are refused with 503 (busy). The checks
+    // of measured load are off, so a busy test machine refuses no more.
+    let server = Serving::start(
+        &[],
+        &[
+            ("TONEGATE_MAX_SESSIONS", "2"),
+            ("TONEGATE_ADMISSION_MAX_LAG_MS", "0"),
+            ("TONEGATE_ADMISSION_MAX_CPU_PERCENT", "0"),
+        ],
+    )
+    .await;
+    let url = format!("ws://{}/media/acs", server.addr);
+    let output = run(
+        &[
+            "replay",
+            "--dialect",
+            "acs",
+            "--digits",
+            "5,9",
+            "--on-ms",
+            "80",
+            "--noise-dbm0",
+            "-50",
+            "--events",
+            "all",
+            "--calls",
+            "4",
+            "--url",
+            &url,
+            "--json",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["calls"], 4, "{summary:#}");
+    assert_eq!(summary["connect_errors"], 2, "{summary:#}");
+    assert_eq!(summary["refused"], 2, "{summary:#}");
+    assert_eq!(summary["stream_errors"], 0, "{summary:#}");
+    // The admitted calls' digits all came back on the one stream, in the noise.
+    let found: Vec<&Value> = summary["digits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["latency_ms"].is_number())
+        .collect();
+    assert_eq!(found.len(), 4, "{summary:#}");
+    assert_eq!(summary["digits_found"], 4, "{summary:#}");
+    assert_eq!(summary["digits_extra"], 0, "{summary:#}");
+    assert!(stderr(&output).contains("HTTP 503"), "{}", stderr(&output));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_events_read_no_digit_is_checked() {
+    let server = Serving::start(&[], &[]).await;
+    let url = format!("ws://{}/media/acs", server.addr);
+    let output = run(
+        &[
+            "replay",
+            "--dialect",
+            "acs",
+            "--digits",
+            "3",
+            "--events",
+            "none",
+            "--calls",
+            "2",
+            "--url",
+            &url,
+            "--json",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["connect_errors"], 0, "{summary:#}");
+    assert_eq!(summary["digits_sent"], 0, "{summary:#}");
+    assert_eq!(summary["digits_missed"], 0, "{summary:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

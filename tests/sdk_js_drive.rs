@@ -1,11 +1,12 @@
 //! The official JS SDK (`CallAutomationClient` of `@azure/communication-call-automation`,
 //! pinned in `tests/sdk/js/package.json` and its lock file) drives every media operation
 //! tonegate serves, over TLS, against an ACS-dialect call streaming in real time over
-//! WSS: `tests/sdk/js/drive.mjs` gets the call's properties, plays to everyone (two
-//! sources) and to the caller, recognizes DTMF (an interrupted prompt and a stop tone,
+//! WSS: `tests/sdk/js/drive.mjs` gets the call's properties, plays a text source and an
+//! SSML source (spoken by espeak-ng; the test hears them in the outbound audio), plays
+//! to everyone (two sources) and to the caller, recognizes DTMF (an interrupted prompt and a stop tone,
 //! max tones, the inter-tone timeout) under continuous recognition, sends DTMF, holds,
-//! unholds and cancels a looping play, and hits the error paths (a text source: 400; an
-//! unknown call: 404; a second send while one runs: 412). The events of an operation
+//! unholds and cancels a looping play, and hits the error paths (an unknown call: 404; a
+//! second send while one runs: 412). The events of an operation
 //! given an `operationCallbackUrl` go there. Each request is HMAC-signed
 //! by the SDK and reports its HTTP status; the test presses digits in the audio where
 //! the script waits, and checks the CloudEvents posted to the `callbackUri` of the
@@ -19,7 +20,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::sdk::{Script, sdk_js};
+use common::sdk::{self as sdk, Script, sdk_js};
 use common::webhook::{self, Events};
 use common::*;
 use serde_json::{Value, json};
@@ -98,8 +99,8 @@ async fn js_sdk_drives_media_operations_on_an_acs_call() {
     let mut events = Events::new(posts, KEY);
     let mut operation_events = Events::new(operation_posts, KEY);
 
-    // Properties, the refusals, a play to everyone of two sources.
-    script.until_wait("play-all-done").await;
+    // Properties; a text and an SSML source heard in the call's audio.
+    script.until_wait("speech-heard").await;
     let props = assert_status(&script, "properties", 200);
     assert_eq!(props["method"], "GET");
     assert!(
@@ -111,14 +112,19 @@ async fn js_sdk_drives_media_operations_on_an_acs_call() {
     );
     assert_eq!(props["callConnectionId"], CALL_ID);
     assert_eq!(props["callConnectionState"], "connected");
-    let text = assert_status(&script, "text_play", 400);
-    assert!(
-        text["message"]
-            .as_str()
-            .unwrap()
-            .contains("no speech engine"),
-        "{text:#}"
-    );
+    assert_status(&script, "text_play", 202);
+    assert_status(&script, "ssml_play", 202);
+    assert_result(&events.until("PlayCompleted", "text-1").await, 200, 0);
+    assert_result(&events.until("PlayCompleted", "ssml-1").await, 200, 0);
+    let heard = sdk::drain_heard(&mut call.received, tonegate::codec::Encoding::S16le);
+    // "Press one for sales" and "Press two, one second, for support", at 16 kHz.
+    let spoken = heard.len() as f64 / 16_000.0;
+    assert!((3.0..8.0).contains(&spoken), "{spoken} s of speech");
+    assert!(sdk::rms(&heard) > 0.02, "speech RMS {}", sdk::rms(&heard));
+
+    // The refusals, a play to everyone of two sources.
+    script.resume();
+    script.until_wait("play-all-done").await;
     assert_status(&script, "unknown_call_media", 404);
     assert_status(&script, "unknown_call_properties", 404);
     let asked = assert_status(&script, "play_to_all", 202)["receivedMs"]

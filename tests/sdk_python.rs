@@ -3,7 +3,8 @@
 //! WebSocket, `tests/sdk/drive.py` calls every media operation through the SDK (HMAC
 //! signed), the test presses digits in the audio, and the CloudEvents arrive signed at
 //! a real local HTTP listener, where they are checked (and parsed again with azure-core's
-//! CloudEvent model).
+//! CloudEvent model). A `TextSource` and an `SsmlSource` are spoken by espeak-ng and
+//! heard in the call's outbound audio (length and level checked).
 //!
 //! Needs `python3` with `venv` and network access to PyPI the first time: the SDK is
 //! installed into `target/sdk-venv`. If that fails the test fails, saying why.
@@ -21,11 +22,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
-use common::sdk::{Script, manifest_dir, python_with};
+use common::sdk::{self as sdk, Script, manifest_dir, python_with};
 use common::*;
 use serde_json::Value;
 use tokio::time::Instant;
 use tonegate::SampleRate;
+use tonegate::codec::Encoding;
 use tonegate::server::Config;
 
 const KEY: &[u8] = b"tonegate sdk test key, 32 bytes!";
@@ -70,7 +72,7 @@ async fn python_sdk_drives_media_operations() {
         common::tls::try_connect_wss_with_headers(server.addr, "/media/raw", &pki, &[STREAM_AUTH])
             .await
             .unwrap();
-    let call = LiveCall::raw(ws, &server.handle, CALL_ID, &callback).await;
+    let mut call = LiveCall::raw(ws, &server.handle, CALL_ID, &callback).await;
 
     let prompt_uri = format!("file://{}", prompt.display());
     let mut script = drive(
@@ -86,19 +88,23 @@ async fn python_sdk_drives_media_operations() {
     );
     let mut events = webhook::Events::new(posts, KEY);
 
-    script.until_wait("digits").await;
+    // A TextSource and an SsmlSource, spoken by espeak-ng into the call's audio.
+    script.until_wait("speech-heard").await;
     let props = script.step("properties");
     assert_eq!(props["call_connection_id"], CALL_ID);
     assert!(props["state"].as_str().unwrap().contains("connected"));
-    let text = script.step("text_play");
-    assert_eq!(text["status"], 400, "{text}");
-    assert!(
-        text["message"]
-            .as_str()
-            .unwrap()
-            .contains("no speech engine"),
-        "{text}"
-    );
+    assert_eq!(script.step("text_play")["status"], 202);
+    assert_eq!(script.step("ssml_play")["status"], 202);
+    events.until("PlayCompleted", "text-1").await;
+    events.until("PlayCompleted", "ssml-1").await;
+    let heard = sdk::drain_heard(&mut call.received, Encoding::Ulaw);
+    // "Press one for sales" and "Press two, one second, for support".
+    let spoken = heard.len() as f64 / 8_000.0;
+    assert!((3.0..8.0).contains(&spoken), "{spoken} s of speech");
+    assert!(sdk::rms(&heard) > 0.02, "speech RMS {}", sdk::rms(&heard));
+
+    script.resume();
+    script.until_wait("digits").await;
     assert_eq!(script.step("unknown_call")["status"], 404);
 
     // The prompt plays out, then the recognize waits for digits.

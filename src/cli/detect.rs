@@ -99,7 +99,7 @@ fn detect_file<W: Write>(
             *output = writer.write(&DigitRow {
                 file: name,
                 channel,
-                digit: keypress.digit.to_string(),
+                digit: keypress.digit.as_char(),
                 start_ms: ms(keypress.start),
                 end_ms: ms(end),
                 detected_ms: ms(keypress.detected as f64),

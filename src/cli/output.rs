@@ -14,7 +14,7 @@ pub(super) struct DigitRow<'a> {
     /// Channel index, 0-based.
     pub channel: u16,
     /// The key.
-    pub digit: String,
+    pub digit: char,
     /// Estimated tone onset.
     pub start_ms: f64,
     /// Estimated tone release.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod binary;
+pub(crate) mod event_stream;
 pub(crate) mod http_peer;
 pub(crate) mod logged;
 pub(crate) mod sdk;

@@ -10,6 +10,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tonegate::codec::Encoding;
 
 /// The npm package under test.
 pub(crate) const JS_SDK: &str = "@azure/communication-call-automation";
@@ -242,4 +244,34 @@ pub(crate) fn python_with(module: &str, requirement: &str) -> PathBuf {
         "Python test setup: {module} still not importable"
     );
     python
+}
+
+/// The outbound audio a live call's socket has received and not yet read: raw binary
+/// frames, or ACS `AudioData` messages, decoded from `encoding`. Other messages are
+/// dropped.
+pub(crate) fn drain_heard(
+    received: &mut mpsc::UnboundedReceiver<Message>,
+    encoding: Encoding,
+) -> Vec<f32> {
+    let mut heard = Vec::new();
+    while let Ok(message) = received.try_recv() {
+        let bytes = match message {
+            Message::Binary(b) => b.to_vec(),
+            Message::Text(t) => {
+                let frame: Value = serde_json::from_str(t.as_str()).unwrap_or_default();
+                match frame["AudioData"]["Data"].as_str() {
+                    Some(data) => super::unb64(data),
+                    None => continue,
+                }
+            }
+            _ => continue,
+        };
+        heard.extend(super::decode(&bytes, encoding));
+    }
+    heard
+}
+
+/// Root mean square of `samples` (full scale 1.0; silence 0).
+pub(crate) fn rms(samples: &[f32]) -> f32 {
+    (samples.iter().map(|s| s * s).sum::<f32>() / samples.len().max(1) as f32).sqrt()
 }

@@ -3,7 +3,7 @@
 
   drive.py run      reads TONEGATE_ENDPOINT, TONEGATE_ACCESS_KEY, TONEGATE_CALL_ID,
                     TONEGATE_PROMPT_URI; prints one JSON line per step to stdout; waits
-                    for a line on stdin where the test must press digits.
+                    for a line on stdin where the test must listen or press digits.
   drive.py timeouts the same without TONEGATE_PROMPT_URI: recognize timeouts in real
                     time, hold with the configured music, continuous DTMF left running.
   drive.py speech   speech recognizes (choices, speech, speechOrDtmf) on an ACS call;
@@ -53,6 +53,7 @@ def run():
         DtmfTone,
         FileSource,
         RecognizeInputType,
+        SsmlSource,
         TextSource,
     )
     from azure.core.exceptions import HttpResponseError
@@ -68,12 +69,18 @@ def run():
         server_call_id=props.server_call_id,
     )
 
-    # A text source must be refused with 400 (no speech engine).
-    try:
-        call.play_media(TextSource(text="hello", voice_name="en-US-JennyNeural"))
-        step("text_play", status=202)
-    except HttpResponseError as e:
-        step("text_play", **error_info(e))
+    # Text and SSML sources are spoken (tonegate's espeak-ng); the test listens.
+    call.play_media(
+        TextSource(text="Press one for sales", voice_name="en-US-JennyNeural", source_locale="en-US"),
+        operation_context="text-1",
+    )
+    step("text_play", status=202)
+    call.play_media(
+        SsmlSource(ssml_text='<speak>Press two <break time="1s"/> for support</speak>'),
+        operation_context="ssml-1",
+    )
+    step("ssml_play", status=202)
+    wait("speech-heard")
 
     # An unknown call answers 404.
     try:

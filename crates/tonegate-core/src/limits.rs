@@ -17,8 +17,14 @@ pub const MAX_ID_CHARS: usize = 256;
 /// `callbackUri`.
 pub const MAX_URI_CHARS: usize = 2_048;
 
-/// Longest keyword: `kind`, `recognizeInputType`, tone names.
+/// Longest keyword: `kind`, `recognizeInputType`, tone names, `voiceName`,
+/// `sourceLocale`.
 pub const MAX_NAME_CHARS: usize = 64;
+
+/// Longest text or SSML to synthesise (`TextSource.text`, `SsmlSource.ssmlText`, raw
+/// `text` and `ssml`): about five minutes of speech, which bounds the engine's work per
+/// request.
+pub const MAX_SPEECH_CHARS: usize = 4_096;
 
 /// Whether `text` is at most `max` characters long (counts no further than needed).
 pub fn fits(text: &str, max: usize) -> bool {

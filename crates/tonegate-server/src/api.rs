@@ -340,7 +340,7 @@ async fn run(
 ) -> Result<Response, RequestError> {
     let operation = api::read_operation(name, body)?;
     for (i, source) in operation.sources().iter().enumerate() {
-        if prompts::climbs_out(&source.uri) {
+        if source.uri().is_some_and(prompts::climbs_out) {
             let field = source_field(&operation, i);
             return Err(RequestError::ClimbingPath { field });
         }

@@ -217,6 +217,48 @@ pub struct Config {
     /// use over the last second; percent, 0 turns the check off (as on platforms without
     /// `/proc`). Default 90.
     pub admission_max_cpu_percent: u32,
+    /// Most events the event log keeps for SSE streams to resume from (`Last-Event-ID`);
+    /// a client resuming from an older id is told how many it missed. Default 10000.
+    pub event_log_max_events: usize,
+    /// Most bytes of events (JSON) the event log keeps for resuming. Default 16 MiB.
+    pub event_log_max_bytes: usize,
+    /// Directory of the durable event log and webhook outbox (`tonegate.redb`, created if
+    /// missing): events and unsettled webhook deliveries survive a restart or a crash,
+    /// and SSE ids go on where they stopped. Default none: both only in memory.
+    pub state_dir: Option<PathBuf>,
+    /// Text-to-speech engine of `TextSource` / `SsmlSource` play sources and raw `play`
+    /// requests with `text` or `ssml`: `espeak` (espeak-ng, run as a separate program),
+    /// `http` (an OpenAI-compatible speech service at `tts_http_url`) or `off` (such
+    /// plays fail with 400/8565). Default `espeak`.
+    pub tts_engine: TtsEngine,
+    /// `espeak`: the espeak-ng program, a name looked up on `PATH` or a path. A missing
+    /// program fails each speech play (400/8565), not the start. Default `espeak-ng`.
+    pub tts_espeak_program: PathBuf,
+    /// Voice when a request names none (nor a locale tonegate maps): an espeak-ng voice
+    /// (`en-us` if unset) or the HTTP service's (`alloy` if unset). Default none.
+    pub tts_voice: Option<String>,
+    /// Longest wait for a synthesis slot, and longest synthesis, ms (400/8565 after
+    /// that: 429 busy, 408 timed out). Default 10000.
+    pub tts_timeout_ms: u64,
+    /// Most syntheses at once (espeak-ng processes or HTTP requests). Default 4.
+    pub tts_max_concurrent: usize,
+    /// Largest synthesised WAV read from the engine, bytes. Default 16 MiB (about six
+    /// minutes of espeak-ng's 22.05 kHz audio).
+    pub tts_max_output_bytes: u64,
+    /// Synthesised WAVs kept (by engine, voice and text), bytes in total; the oldest
+    /// go first. Default 64 MiB.
+    pub tts_cache_bytes: u64,
+    /// `http`: the speech service's base URL; requests go to
+    /// `{tts_http_url}/v1/audio/speech`. Required with `tts_engine = "http"`. Default
+    /// none.
+    pub tts_http_url: Option<String>,
+    /// `http`: sent as `Authorization: Bearer <key>`. Default none.
+    pub tts_http_api_key: Option<String>,
+    /// `http`: the `model` of each request. Default `tts-1`.
+    pub tts_http_model: String,
+    /// `http`: voices a request's `voiceName` may choose; others speak `tts_voice`.
+    /// Default empty.
+    pub tts_http_voices: Vec<String>,
     /// Speech recogniser for `choices`, `speech` and `speechOrDtmf` recognizes:
     /// `pocketsphinx` (its program, run once per utterance, with the US English model)
     /// or `off`. Where the program or model is missing, speech recognizes are refused
@@ -233,6 +275,19 @@ pub struct Config {
     /// a core busy while it runs); an utterance that finds none free fails its
     /// recognize with 503/8583. Default 2.
     pub max_recognitions: usize,
+}
+
+/// Which engine speaks text and SSML ([`Config::tts_engine`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TtsEngine {
+    /// espeak-ng, run as a separate program ([`Config::tts_espeak_program`]).
+    #[default]
+    Espeak,
+    /// An OpenAI-compatible speech service at [`Config::tts_http_url`].
+    Http,
+    /// None: text and SSML plays fail with PlayFailed 400/8565.
+    Off,
 }
 
 /// Which speech recogniser runs ([`Config::speech_recognizer`]).
@@ -322,6 +377,20 @@ impl Default for Config {
             detector_profile: Profile::Default,
             admission_max_lag_ms: 20,
             admission_max_cpu_percent: 90,
+            event_log_max_events: 10_000,
+            event_log_max_bytes: 16 << 20,
+            state_dir: None,
+            tts_engine: TtsEngine::Espeak,
+            tts_espeak_program: PathBuf::from("espeak-ng"),
+            tts_voice: None,
+            tts_timeout_ms: 10_000,
+            tts_max_concurrent: 4,
+            tts_max_output_bytes: 16 << 20,
+            tts_cache_bytes: 64 << 20,
+            tts_http_url: None,
+            tts_http_api_key: None,
+            tts_http_model: "tts-1".to_owned(),
+            tts_http_voices: Vec::new(),
             speech_recognizer: SpeechRecognizer::Pocketsphinx,
             pocketsphinx_program: PathBuf::from("pocketsphinx_continuous"),
             pocketsphinx_model_dir: PathBuf::from("/usr/share/pocketsphinx/model/en-us"),

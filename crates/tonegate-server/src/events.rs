@@ -14,37 +14,37 @@
 //! Browsers' `EventSource` cannot set headers, so a bearer token may also come as the
 //! `access_token` query parameter. With no credential configured, the streams are open.
 //!
-//! Memory is bounded in bytes: one task serialises each event once ([`forward`]) into a
-//! shared frame, with an `id:` that counts the server's events (gaps on a one-call
-//! stream are other calls' events), and hands it to every subscriber that wants it. A
-//! subscriber holds at most
+//! Each stream reads the server's event log (`event_log`): every event has an `id:`
+//! that counts the server's events (gaps on a one-call stream are other calls' events).
+//! A client that reconnects with `Last-Event-ID: N` (or `?lastEventId=N`) first gets
+//! the retained events after `N` that its stream shows, then the live ones, with no gap
+//! and no duplicate; if events after `N` are no longer retained it is told first, with
+//! an event `missed` (how many ids were skipped, and `resumeFrom`, the first id sent).
+//! Memory is bounded in bytes: a subscriber holds at most
 //! [`Config::event_subscriber_bytes`](super::Config::event_subscriber_bytes) (and
 //! [`Config::event_buffer`](super::Config::event_buffer) events) not yet written. One
 //! that falls further behind is cut off rather than left to lose events silently: it
 //! gets what was queued, then a last event `lagged` naming the first id it did not get
 //! (`resumeFrom`), and the stream ends.
 
-use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{OriginalUri, Path as UrlPath, State as AxumState};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::{Notify, broadcast};
+use futures_util::StreamExt;
 
 use super::api::{SignatureRefusal, check_signature};
+use super::event_log::{CallFilter, Entry, EventId, Item};
 use super::replay::ReplayError;
 use super::stream_auth::bearer_header;
-use super::{Config, Metrics, State, shutting_down};
-use tonegate_core::api::CloudEvent;
+use super::{Config, State, shutting_down};
 use tonegate_core::auth::bearer::{constant_time_eq, digest};
 use tonegate_core::auth::call_token::{self, Scope, TokenError};
 use tonegate_core::auth::unix_seconds;
-use tonegate_core::session::Event;
 
 /// A comment sent on an idle stream this often, so proxies keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -85,25 +85,31 @@ fn respond(state: Arc<State>, call_id: Option<String>, uri: &Uri, headers: &Head
         let challenge = (header::WWW_AUTHENTICATE, "Bearer, HMAC-SHA256");
         return (status, [challenge], denied.to_string()).into_response();
     }
-    let Some(subscription) = state.event_hub.subscribe(call_id.map(Arc::from)) else {
-        tracing::warn!("refusing event stream: max_event_subscribers reached");
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many event subscribers",
-        )
-            .into_response();
+    let from = match resume_from(uri, headers) {
+        Ok(from) => from,
+        Err(bad) => {
+            tracing::info!(path = %uri.path(), "refusing event stream: {bad}");
+            return (StatusCode::BAD_REQUEST, bad.to_string()).into_response();
+        }
+    };
+    let filter = call_id.map_or(CallFilter::All, |c| CallFilter::Call(Arc::from(c)));
+    let items = match state.event_log.subscribe(from, filter) {
+        Ok(items) => items,
+        Err(e) => {
+            tracing::warn!("refusing event stream: {e}");
+            return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response();
+        }
     };
     let closed = state.closed.subscribe();
-    let stream = futures_util::stream::unfold(
-        (subscription, closed),
-        |(mut subscription, mut closed)| async move {
+    let stream =
+        futures_util::stream::unfold((items, closed), |(mut items, mut closed)| async move {
             let chunk = tokio::select! {
-                chunk = subscription.next() => chunk?,
+                item = items.next() => item_frame(&item?),
+                _ = tokio::time::sleep(KEEP_ALIVE) => Bytes::from_static(b":\n\n"),
                 _ = shutting_down(&mut closed) => return None,
             };
-            Some((Ok::<_, Infallible>(chunk), (subscription, closed)))
-        },
-    );
+            Some((Ok::<_, Infallible>(chunk), (items, closed)))
+        });
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
@@ -207,188 +213,39 @@ fn authenticate(
 
 /// The `access_token` query parameter, if any.
 fn access_token(query: Option<&str>) -> Option<String> {
+    query_parameter(query, "access_token")
+}
+
+/// The query parameter `name`, if any.
+fn query_parameter(query: Option<&str>, name: &str) -> Option<String> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query?).ok()?;
     pairs
         .into_iter()
-        .find_map(|(name, value)| (name == "access_token").then_some(value))
+        .find_map(|(n, value)| (n == name).then_some(value))
 }
 
-/// Hands every serialised event to the subscribers that want it.
-pub(crate) struct Hub {
-    subscribers: Mutex<HashMap<u64, Arc<Subscriber>>>,
-    next_id: AtomicU64,
-    max_subscribers: usize,
-    max_bytes: usize,
-    max_events: usize,
-    metrics: Metrics,
-}
+/// The query parameter naming the last event a client got, for clients that cannot
+/// set the `Last-Event-ID` header.
+const LAST_EVENT_ID_PARAMETER: &str = "lastEventId";
 
-/// One stream's queue.
-struct Subscriber {
-    /// The call it wants; `None`: every call.
-    call_id: Option<Arc<str>>,
-    queue: Mutex<Queue>,
-    wake: Notify,
-}
+/// A `Last-Event-ID` that is not one of this server's event ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Last-Event-ID (or lastEventId) must be an event id: a whole number from an id: line")]
+pub(crate) struct BadResume;
 
-#[derive(Default)]
-struct Queue {
-    items: VecDeque<Bytes>,
-    /// Bytes of the frames in `items`.
-    bytes: usize,
-    /// Set when the subscriber fell behind: the id of the first event it did not get.
-    /// Nothing is queued after that; the stream ends once `items` are written.
-    cut_at: Option<u64>,
-}
-
-impl Hub {
-    /// An empty hub with `config`'s limits, counting in `metrics`.
-    pub(crate) fn new(config: &Config, metrics: Metrics) -> Hub {
-        Hub {
-            subscribers: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(1),
-            max_subscribers: config.max_event_subscribers,
-            max_bytes: config.event_subscriber_bytes,
-            max_events: config.event_buffer.max(1),
-            metrics,
-        }
+/// The id a reconnecting client got last: the `Last-Event-ID` header, else the
+/// `lastEventId` query parameter; `None` (live events only) when neither is given or
+/// the value is empty (a client that has had no event yet).
+fn resume_from(uri: &Uri, headers: &HeaderMap) -> Result<Option<EventId>, BadResume> {
+    let value = match headers.get("last-event-id") {
+        Some(value) => value.to_str().map_err(|_| BadResume)?.to_owned(),
+        None => query_parameter(uri.query(), LAST_EVENT_ID_PARAMETER).unwrap_or_default(),
+    };
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
     }
-
-    /// A new subscriber to `call_id`'s events (every call's with `None`); `None` when
-    /// [`Config::max_event_subscribers`] are subscribed.
-    fn subscribe(self: &Arc<Self>, call_id: Option<Arc<str>>) -> Option<Subscription> {
-        let mut subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
-        if subscribers.len() >= self.max_subscribers {
-            return None;
-        }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let subscriber = Arc::new(Subscriber {
-            call_id,
-            queue: Mutex::new(Queue::default()),
-            wake: Notify::new(),
-        });
-        subscribers.insert(id, subscriber.clone());
-        self.metrics.sse_subscribers.set(subscribers.len() as i64);
-        Some(Subscription {
-            hub: self.clone(),
-            id,
-            subscriber,
-            ended: false,
-        })
-    }
-
-    /// Whether any subscriber wants events of `call_id`.
-    fn wants(&self, call_id: &str) -> bool {
-        let subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
-        subscribers
-            .values()
-            .any(|s| s.call_id.as_deref().is_none_or(|c| c == call_id))
-    }
-
-    /// Queues `frame` (event `id`) of `call_id` for every subscriber that wants it; one
-    /// without room is cut off at `id`.
-    fn publish(&self, call_id: &str, id: u64, frame: Bytes) {
-        let subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
-        for s in subscribers.values() {
-            if s.call_id.as_deref().is_some_and(|c| c != call_id) {
-                continue;
-            }
-            let mut queue = s.queue.lock().unwrap_or_else(|e| e.into_inner());
-            if queue.cut_at.is_some() {
-                continue;
-            }
-            if queue.items.len() < self.max_events && queue.bytes + frame.len() <= self.max_bytes {
-                queue.bytes += frame.len();
-                queue.items.push_back(frame.clone());
-                self.metrics.sse_buffered_bytes.add(frame.len() as i64);
-            } else {
-                queue.cut_at = Some(id);
-                self.metrics.sse_missed_events.inc();
-                self.metrics.sse_cut_off.inc();
-            }
-            drop(queue);
-            s.wake.notify_one();
-        }
-    }
-
-    /// Cuts off every subscriber at `id` after `n` events were lost before they had an id
-    /// (the forwarder itself fell behind the sessions).
-    fn cut_all(&self, id: u64, n: u64) {
-        let subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
-        for s in subscribers.values() {
-            let mut queue = s.queue.lock().unwrap_or_else(|e| e.into_inner());
-            if queue.cut_at.is_none() {
-                queue.cut_at = Some(id);
-                self.metrics.sse_missed_events.inc_by(n);
-                self.metrics.sse_cut_off.inc();
-            }
-            drop(queue);
-            s.wake.notify_one();
-        }
-    }
-}
-
-/// A subscriber's end; unsubscribes (and releases what it buffered) on drop.
-struct Subscription {
-    hub: Arc<Hub>,
-    id: u64,
-    subscriber: Arc<Subscriber>,
-    /// The last event (`lagged`) was written.
-    ended: bool,
-}
-
-/// What a subscription has to write next.
-enum Next {
-    /// A queued event.
-    Frame(Bytes),
-    /// The subscriber fell behind: the last event, naming the first id it did not get.
-    Cut(u64),
-    /// Nothing yet.
-    Wait,
-}
-
-impl Subscription {
-    /// The next bytes to write: a frame, (after [`KEEP_ALIVE`] with nothing) a
-    /// keep-alive comment, or, once cut off, the last event; then `None`.
-    async fn next(&mut self) -> Option<Bytes> {
-        if self.ended {
-            return None;
-        }
-        loop {
-            match self.pop() {
-                Next::Frame(frame) => return Some(frame),
-                Next::Cut(id) => {
-                    self.ended = true;
-                    tracing::warn!(
-                        resume_from = id,
-                        "an event subscriber fell behind; its stream is closed"
-                    );
-                    return Some(lagged_frame(id));
-                }
-                Next::Wait => {}
-            }
-            tokio::select! {
-                _ = self.subscriber.wake.notified() => {}
-                _ = tokio::time::sleep(KEEP_ALIVE) => return Some(Bytes::from_static(b":\n\n")),
-            }
-        }
-    }
-
-    fn pop(&self) -> Next {
-        let mut queue = self
-            .subscriber
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        match queue.items.pop_front() {
-            Some(frame) => {
-                queue.bytes -= frame.len();
-                self.hub.metrics.sse_buffered_bytes.sub(frame.len() as i64);
-                Next::Frame(frame)
-            }
-            None => queue.cut_at.map_or(Next::Wait, Next::Cut),
-        }
-    }
+    value.parse().map(Some).map_err(|_| BadResume)
 }
 
 /// The last event of a stream cut off at `id`.
@@ -402,88 +259,69 @@ fn lagged_frame(id: u64) -> Bytes {
         "resumeFrom": id,
         "message": message,
     });
-    // No `id:`: a client's last id stays the last event it got (what `Last-Event-ID`
-    // carries on reconnection), one before `resumeFrom`.
-    frame(None, "lagged", &data)
+    frame("lagged", &data)
 }
 
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        let mut subscribers = self
-            .hub
-            .subscribers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        subscribers.remove(&self.id);
-        self.hub
-            .metrics
-            .sse_subscribers
-            .set(subscribers.len() as i64);
-        drop(subscribers);
-        let queue = self
-            .subscriber
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        self.hub.metrics.sse_buffered_bytes.sub(queue.bytes as i64);
-    }
+/// The notice a stream starts with when events after the id it resumes from are no
+/// longer retained: how many ids were skipped (if known) and the first id it gets.
+fn missed_frame(count: Option<u64>, resume_from: EventId) -> Bytes {
+    let message = match count {
+        Some(n) => format!(
+            "{n} events after the id resumed from are no longer retained; the stream \
+             goes on from id {resume_from}"
+        ),
+        None => format!(
+            "the id resumed from is not in this server's event log (it was started \
+             anew); the stream goes on from id {resume_from}"
+        ),
+    };
+    let data = serde_json::json!({
+        "type": "missed",
+        "count": count,
+        "resumeFrom": resume_from,
+        "message": message,
+    });
+    frame("missed", &data)
 }
 
-/// Serialises each session event and CloudEvent once, as an SSE frame, for the
-/// subscribers that want it. Ends when the server's event channels close.
-pub(crate) async fn forward(
-    hub: Arc<Hub>,
-    mut events: broadcast::Receiver<Arc<Event>>,
-    mut cloud: broadcast::Receiver<Arc<CloudEvent>>,
-) {
-    // The id of the next event published.
-    let mut next_id: u64 = 1;
-    loop {
-        let id = next_id;
-        let received = tokio::select! {
-            biased;
-            r = events.recv() => r.map(|e| {
-                hub.wants(&e.call_id)
-                    .then(|| (e.call_id.to_string(), frame(Some(id), e.kind.name(), &*e)))
-            }),
-            r = cloud.recv() => r.map(|e| {
-                hub.wants(&e.data.call_connection_id)
-                    .then(|| (e.data.call_connection_id.clone(), frame(Some(id), &e.kind, &*e)))
-            }),
-        };
-        match received {
-            Ok(Some((call_id, frame))) => {
-                hub.publish(&call_id, id, frame);
-                next_id += 1;
-            }
-            Ok(None) => {}
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                tracing::warn!(
-                    missed = n,
-                    "event streams fell behind; subscribers are cut off"
-                );
-                hub.cut_all(id, n);
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
+/// The SSE bytes of a log item.
+fn item_frame(item: &Item) -> Bytes {
+    match item {
+        Item::Event(entry) => event_frame(entry),
+        Item::Missed { count, resume_from } => missed_frame(*count, *resume_from),
+        Item::CutOff { resume_from } => {
+            tracing::warn!(
+                resume_from,
+                "an event subscriber fell behind; its stream is closed"
+            );
+            lagged_frame(*resume_from)
         }
     }
 }
 
-/// One SSE frame: `id: <id>` (if any), `event: <name>`, `data: <json>`, blank line.
-fn frame(id: Option<u64>, name: &str, event: &impl serde::Serialize) -> Bytes {
+/// An event's frame: `id: <id>`, `event: <name>`, `data: <json>`, blank line.
+fn event_frame(entry: &Entry) -> Bytes {
+    let record = &entry.record;
+    let mut out = Vec::with_capacity(record.size());
+    out.extend_from_slice(b"id: ");
+    out.extend_from_slice(entry.id.to_string().as_bytes());
+    out.extend_from_slice(b"\nevent: ");
+    out.extend_from_slice(record.name.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    out.extend_from_slice(&record.data);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+/// One SSE frame of a notice: `event: <name>`, `data: <json>`, blank line. No `id:`:
+/// a client's last id stays the last event it got (what `Last-Event-ID` carries on
+/// reconnection).
+fn frame(name: &str, data: &serde_json::Value) -> Bytes {
     let mut out = Vec::with_capacity(96);
-    if let Some(id) = id {
-        out.extend_from_slice(b"id: ");
-        out.extend_from_slice(id.to_string().as_bytes());
-        out.push(b'\n');
-    }
     out.extend_from_slice(b"event: ");
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\ndata: ");
-    // Serialising these types cannot fail (string keys, no non-finite floats).
-    if serde_json::to_writer(&mut out, event).is_err() {
-        out.extend_from_slice(b"{}");
-    }
+    out.extend_from_slice(data.to_string().as_bytes());
     out.extend_from_slice(b"\n\n");
     Bytes::from(out)
 }
@@ -491,6 +329,28 @@ fn frame(id: Option<u64>, name: &str, event: &impl serde::Serialize) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resume_from_the_header_or_the_parameter() {
+        let uri = |q: &str| format!("/v1/events{q}").parse::<Uri>().unwrap();
+        let header = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert("last-event-id", header::HeaderValue::from_static(v));
+            h
+        };
+        let none = HeaderMap::new();
+        assert_eq!(resume_from(&uri(""), &none), Ok(None));
+        assert_eq!(resume_from(&uri(""), &header("42")), Ok(Some(42)));
+        assert_eq!(resume_from(&uri("?lastEventId=7"), &none), Ok(Some(7)));
+        // The header wins; an empty one means no event yet.
+        assert_eq!(
+            resume_from(&uri("?lastEventId=7"), &header("9")),
+            Ok(Some(9))
+        );
+        assert_eq!(resume_from(&uri(""), &header("")), Ok(None));
+        assert_eq!(resume_from(&uri(""), &header("x1")), Err(BadResume));
+        assert_eq!(resume_from(&uri("?lastEventId=-1"), &none), Err(BadResume));
+    }
 
     #[test]
     fn access_token_parameter() {

@@ -37,6 +37,7 @@ pub mod auth;
 
 mod callback_policy;
 mod config;
+mod event_log;
 mod events;
 mod http;
 mod listener;
@@ -49,6 +50,7 @@ mod shutdown;
 mod socket;
 pub mod stream_auth;
 mod tls;
+mod tts;
 mod twilio_signature;
 mod upgrade;
 pub mod webhook;
@@ -66,7 +68,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::{broadcast, watch};
 
-pub use config::{Config, LogFormat};
+pub use config::{Config, LogFormat, TtsEngine};
 pub use metrics::Metrics;
 pub use registry::{Registry, RegistryError};
 
@@ -96,6 +98,8 @@ pub(crate) struct State {
     next_socket: AtomicUsize,
     epoch: tokio::time::Instant,
     prompts: prompts::Prompts,
+    /// The speech engine of text and SSML play sources.
+    tts: tts::Tts,
     /// Wall-clock time at `epoch`.
     wall_epoch: std::time::SystemTime,
     api: api::Api,
@@ -106,8 +110,8 @@ pub(crate) struct State {
     webhook: webhook::Webhook,
     /// CloudEvents of the media-operation API, for the SSE streams.
     cloud_events: broadcast::Sender<Arc<tonegate_core::api::CloudEvent>>,
-    /// The SSE subscribers' queues.
-    event_hub: Arc<events::Hub>,
+    /// Every event of every call, in order, with ids: what the SSE streams read.
+    event_log: event_log::EventLog,
     /// [`Config::event_token`].
     event_token: events::EventToken,
     /// Signatures of signed requests already used.
@@ -276,13 +280,15 @@ impl Server {
             tracing::info!("speech recognition off: {reason}");
         }
         let webhook = webhook::Webhook::new(&config, &metrics).map_err(Error::Config)?;
+        let tts =
+            tts::Tts::new(&config, webhook.client().clone(), &metrics).map_err(Error::Config)?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
         let (cloud_events, _) = broadcast::channel(config.event_buffer.max(16));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let event_hub = Arc::new(events::Hub::new(&config, metrics.clone()));
-        tokio::spawn(events::forward(
-            event_hub.clone(),
+        let event_log = event_log::open(&config, &metrics).map_err(Error::Config)?;
+        tokio::spawn(event_log::append_all(
+            event_log.clone(),
             events.subscribe(),
             cloud_events.subscribe(),
         ));
@@ -300,6 +306,7 @@ impl Server {
             #[allow(clippy::disallowed_methods)]
             epoch: tokio::time::Instant::now(),
             prompts: prompts::Prompts::new(&config),
+            tts,
             #[allow(clippy::disallowed_methods)]
             wall_epoch: std::time::SystemTime::now(),
             api,
@@ -307,7 +314,7 @@ impl Server {
             twilio_signature,
             webhook,
             cloud_events,
-            event_hub,
+            event_log,
             event_token,
             replay: replay::ReplayCache::new(config.replay_cache_entries),
             require_audio_auth,
@@ -315,6 +322,7 @@ impl Server {
             recognizer,
             config,
         });
+        webhook::resume_kept(&state);
         Ok(Server {
             listener,
             tls,
@@ -358,10 +366,13 @@ impl Server {
         shutting_down(&mut shutdown).await;
         let sessions = state.open_at_shutdown.load(Ordering::SeqCst);
         sampler.abort();
-        // Sessions flush their events and close; then the SSE streams end.
+        // Sessions flush their events and close; then the SSE streams end. Webhooks get
+        // what is left of the grace period.
         let grace = Duration::from_millis(state.config.shutdown_grace_ms);
+        let deadline = state.now() + grace;
         state.sessions.wait_all(grace).await;
         let abandoned = state.active.load(Ordering::SeqCst);
+        webhook::drain(&state, deadline).await;
         let _ = state.closed.send(true);
         serve
             .await

@@ -69,6 +69,10 @@ pub struct Metrics {
     pub event_loop_lag: Gauge,
     /// The process's CPU time over the last second, as a share of the cores it may use.
     pub cpu_share: Gauge,
+    /// Speech syntheses run, by engine (`espeak`, `http`) and outcome (`ok`, `failed`).
+    pub tts_syntheses: IntCounterVec,
+    /// Speech plays served from the synthesis cache.
+    pub tts_cache_hits: IntCounter,
 }
 
 /// Directions of the frame and byte counters.
@@ -245,6 +249,21 @@ impl Metrics {
             "Process CPU time over the last second, share of the available cores",
         )
         .expect("valid");
+        let tts_syntheses = IntCounterVec::new(
+            Opts::new("tonegate_tts_syntheses_total", "Speech syntheses run"),
+            &["engine", "outcome"],
+        )
+        .expect("valid");
+        for engine in ["espeak", "http"] {
+            for outcome in ["ok", "failed"] {
+                tts_syntheses.with_label_values(&[engine, outcome]);
+            }
+        }
+        let tts_cache_hits = IntCounter::new(
+            "tonegate_tts_cache_hits_total",
+            "Speech plays served from the synthesis cache",
+        )
+        .expect("valid");
         for c in [
             Box::new(active_sessions.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sessions_total.clone()),
@@ -271,6 +290,8 @@ impl Metrics {
             Box::new(admission_refused.clone()),
             Box::new(event_loop_lag.clone()),
             Box::new(cpu_share.clone()),
+            Box::new(tts_syntheses.clone()),
+            Box::new(tts_cache_hits.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -307,6 +328,8 @@ impl Metrics {
             admission_refused,
             event_loop_lag,
             cpu_share,
+            tts_syntheses,
+            tts_cache_hits,
         }
     }
 

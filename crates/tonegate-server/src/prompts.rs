@@ -23,9 +23,10 @@ use axum::body::Bytes;
 
 use super::log_text::Escaped;
 use super::{Config, State, http};
-use tonegate_core::api::PlaySourceRef;
-use tonegate_core::api::model::{LoadedSource, SourceFailure};
+use tonegate_core::api::model::{LoadedSource, SourceFailure, SpeechFailure};
+use tonegate_core::api::{FileRef, PlaySourceRef};
 use tonegate_core::player::{self, Prompt};
+use tonegate_core::proto::PromptSource;
 use tonegate_dsp::SampleRate;
 
 /// Decoded prompts kept before the cache starts again from empty.
@@ -54,6 +55,9 @@ pub(crate) enum Failure {
     /// Not a WAV file tonegate decodes.
     #[error("{0}")]
     BadFormat(String),
+    /// The speech engine could not say it (the detail was logged by the engine).
+    #[error("{}", .0.result().message)]
+    Speech(SpeechFailure),
 }
 
 impl Failure {
@@ -65,17 +69,23 @@ impl Failure {
             Failure::TooLarge(_) => "fileTooLarge",
             Failure::TooLong(_) => "promptTooLong",
             Failure::BadFormat(_) => "badFormat",
+            Failure::Speech(SpeechFailure::BadRequest(_)) => "speechRefused",
+            Failure::Speech(SpeechFailure::Unauthorized(_)) => "speechUnauthorized",
+            Failure::Speech(SpeechFailure::TimedOut(_)) => "speechTimeout",
+            Failure::Speech(SpeechFailure::Busy(_)) => "speechBusy",
         }
     }
 
-    /// All a client is told: one fixed text per class.
-    pub(crate) fn public_message(&self) -> &'static str {
+    /// All a client is told: one fixed text per class of file failure; what the speech
+    /// engine says of its own (never the text).
+    pub(crate) fn public_message(&self) -> &str {
         match self {
             Failure::BadPath => "prompt file name must lie inside prompt_dir, without ..",
             Failure::NotAvailable(_) => "play source not available",
             Failure::TooLarge(_) => "play source is larger than max_prompt_bytes",
             Failure::TooLong(_) => "play source is longer than max_prompt_ms",
             Failure::BadFormat(_) => "play source is not a WAV file tonegate reads",
+            Failure::Speech(failure) => failure.message(),
         }
     }
 
@@ -95,15 +105,58 @@ pub(crate) struct Prompts {
     max_bytes: u64,
     max_len: Duration,
     cache: Mutex<HashMap<Key, Prompt>>,
-    downloads: Mutex<Downloads>,
+    /// Downloaded play-source files by cache key, within `play_cache_bytes`.
+    downloads: Mutex<ByteCache>,
 }
 
-/// Downloaded play-source files by cache key, oldest first, within `play_cache_bytes`.
-#[derive(Default)]
-struct Downloads {
+/// Files by key within a byte budget, the oldest dropped first to make room: downloaded
+/// play sources, synthesised speech.
+pub(crate) struct ByteCache {
     map: HashMap<String, Bytes>,
     order: VecDeque<String>,
     bytes: u64,
+    capacity: u64,
+}
+
+impl ByteCache {
+    /// An empty cache of `capacity` bytes.
+    pub(crate) fn new(capacity: u64) -> ByteCache {
+        ByteCache {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+            capacity,
+        }
+    }
+
+    /// The file under `key`, if kept.
+    pub(crate) fn get(&self, key: &str) -> Option<Bytes> {
+        self.map.get(key).cloned()
+    }
+
+    /// Keeps `bytes` under `key`, dropping the oldest to stay within the capacity (a
+    /// file larger than all of it is not kept).
+    pub(crate) fn insert(&mut self, key: &str, bytes: Bytes) {
+        let size = bytes.len() as u64;
+        if size > self.capacity {
+            return;
+        }
+        if let Some(old) = self.map.remove(key) {
+            self.bytes -= old.len() as u64;
+            self.order.retain(|k| k != key);
+        }
+        while self.bytes + size > self.capacity {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(b) = self.map.remove(&old) {
+                self.bytes -= b.len() as u64;
+            }
+        }
+        self.map.insert(key.to_owned(), bytes);
+        self.order.push_back(key.to_owned());
+        self.bytes += size;
+    }
 }
 
 impl Prompts {
@@ -115,7 +168,7 @@ impl Prompts {
             max_bytes: config.max_prompt_bytes,
             max_len: Duration::from_millis(config.max_prompt_ms),
             cache: Mutex::new(HashMap::new()),
-            downloads: Mutex::new(Downloads::default()),
+            downloads: Mutex::new(ByteCache::new(config.play_cache_bytes)),
         }
     }
 
@@ -274,9 +327,21 @@ pub(crate) async fn load_sources(
     out
 }
 
-/// Loads one play source; a failure is logged in detail and told to the client by its
-/// class only ([`Failure::public_message`]).
+/// Loads one play source: a file, or speech from the speech engine.
 async fn load_source(state: &Arc<State>, source: &PlaySourceRef, rate: SampleRate) -> LoadedSource {
+    match source {
+        PlaySourceRef::File(file) => load_file_source(state, file, rate).await,
+        PlaySourceRef::Speech(speech) => state
+            .tts
+            .synthesize(speech, rate)
+            .await
+            .map_err(SourceFailure::Speech),
+    }
+}
+
+/// Loads one file play source; a failure is logged in detail and told to the client by
+/// its class only ([`Failure::public_message`]).
+async fn load_file_source(state: &Arc<State>, source: &FileRef, rate: SampleRate) -> LoadedSource {
     let loaded = match file_uri_path(&source.uri) {
         Some(path) => load(state, path, rate).await,
         None => fetch(state, source, rate).await,
@@ -293,19 +358,13 @@ async fn load_source(state: &Arc<State>, source: &PlaySourceRef, rate: SampleRat
 }
 
 /// Downloads (or takes from the download cache) an http(s) source and decodes it.
-async fn fetch(
-    state: &Arc<State>,
-    source: &PlaySourceRef,
-    rate: SampleRate,
-) -> Result<Prompt, Failure> {
+async fn fetch(state: &Arc<State>, source: &FileRef, rate: SampleRate) -> Result<Prompt, Failure> {
     let cached = state
         .prompts
         .downloads
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .map
-        .get(&source.cache_key)
-        .cloned();
+        .get(&source.cache_key);
     let fetched = cached.is_none();
     let bytes = match cached {
         Some(bytes) => bytes,
@@ -329,35 +388,27 @@ async fn fetch(
     if fetched {
         state
             .prompts
-            .remember_download(&source.cache_key, bytes, state.config.play_cache_bytes);
+            .downloads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(&source.cache_key, bytes);
     }
     Ok(prompt)
 }
 
-impl Prompts {
-    /// Keeps a downloaded source under `key`, dropping the oldest to stay within
-    /// `capacity` bytes.
-    fn remember_download(&self, key: &str, bytes: Bytes, capacity: u64) {
-        let size = bytes.len() as u64;
-        if size > capacity {
-            return;
-        }
-        let mut cache = self.downloads.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = cache.map.remove(key) {
-            cache.bytes -= old.len() as u64;
-            cache.order.retain(|k| k != key);
-        }
-        while cache.bytes + size > capacity {
-            let Some(old) = cache.order.pop_front() else {
-                break;
-            };
-            if let Some(b) = cache.map.remove(&old) {
-                cache.bytes -= b.len() as u64;
-            }
-        }
-        cache.map.insert(key.to_owned(), bytes);
-        cache.order.push_back(key.to_owned());
-        cache.bytes += size;
+/// Loads what a raw `play` names at `rate`: its prompt file, or its speech.
+pub(crate) async fn load_prompt(
+    state: &Arc<State>,
+    source: &PromptSource,
+    rate: SampleRate,
+) -> Result<Prompt, Failure> {
+    match source {
+        PromptSource::File(name) => load(state, name.clone(), rate).await,
+        PromptSource::Speech(speech) => state
+            .tts
+            .synthesize(speech, rate)
+            .await
+            .map_err(Failure::Speech),
     }
 }
 

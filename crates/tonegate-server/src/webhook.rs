@@ -10,6 +10,12 @@
 //! attempt) and `webhook-signature` ([`webhook_signature`] with the access key),
 //! so a receiver refuses a replayed or stale delivery.
 //!
+//! With [`Config::state_dir`](super::Config) every delivery is kept in the event log's
+//! outbox (on disk before its first POST) until it is settled: delivered, refused for
+//! good, or given up. After a restart (also after a crash) the deliveries kept are sent
+//! again, in order per call, with the same CloudEvent id. Shutdown ([`drain`]) gives the
+//! queues what is left of `shutdown_grace_ms`; what is still queued then stays kept.
+//!
 //! Memory is bounded: all queues together hold at most
 //! [`Config::webhook_queue_bytes`](super::Config) of serialized events; once a call has
 //! ended its queue gets `webhook_retry_ms` more, then what is left is dropped and the
@@ -26,6 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::State;
 use super::callback_policy::{self, Policy, ResolvedPrivate};
+use super::event_log::{self, StoredDelivery};
 use super::log_text::{Escaped, Secret};
 use super::webhook_retry;
 use tonegate_core::api::CloudEvent;
@@ -106,6 +113,10 @@ struct Delivery {
     body: Bytes,
     id: String,
     name: String,
+    /// Its key in the outbox, if kept there.
+    key: Option<u64>,
+    /// Resolves once the outbox has it on disk; waited for before the first POST.
+    durable: Option<event_log::Durable>,
     _reserved: Reserved,
 }
 
@@ -136,11 +147,22 @@ impl Budget {
                 (used + bytes <= self.limit).then_some(used + bytes)
             })
             .ok()?;
+        Some(self.taken(bytes))
+    }
+
+    /// Takes `bytes` even past the limit: for deliveries kept from before a restart,
+    /// which the limit held when they were queued.
+    fn reserve_anyway(self: &Arc<Budget>, bytes: u64) -> Reserved {
+        self.used.fetch_add(bytes, Ordering::SeqCst);
+        self.taken(bytes)
+    }
+
+    fn taken(self: &Arc<Budget>, bytes: u64) -> Reserved {
         self.gauge.add(bytes as i64);
-        Some(Reserved {
+        Reserved {
             budget: self.clone(),
             bytes,
-        })
+        }
     }
 }
 
@@ -236,7 +258,8 @@ fn read_ca_certs(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
     Ok(certs)
 }
 
-/// Publishes an event: SSE at once, then the webhook (if `callback`) in call order.
+/// Publishes an event: to the event log (SSE) at once and, with a `callback`, to the
+/// call's webhook queue (and the outbox, with `state_dir`).
 pub(crate) fn publish(state: &Arc<State>, callback: Option<Callback>, event: CloudEvent) {
     let event = Arc::new(event);
     tracing::info!(
@@ -248,23 +271,58 @@ pub(crate) fn publish(state: &Arc<State>, callback: Option<Callback>, event: Clo
         },
         "event"
     );
+    // The delivery is in the outbox's queue before the event can reach the event log,
+    // so an event an SSE client has seen has its delivery on disk (with `state_dir`).
+    let delivery = callback.and_then(|callback| delivery(state, callback, &event));
     let _ = state.cloud_events.send(event.clone());
-    let Some(callback) = callback else {
+    let Some(delivery) = delivery else {
         return;
     };
     let call_id: Arc<str> = Arc::from(event.data.call_connection_id.as_str());
-    let body = Bytes::from(serde_json::to_vec(&[&*event]).unwrap_or_default());
+    if let Some(delivery) = enqueue(state, &call_id, delivery) {
+        settle(state, delivery.key);
+        drop_event(state, &call_id, &event, Dropped::QueueFull);
+    }
+}
+
+/// The delivery of `event` to `callback`, its bytes taken from the budget and (with an
+/// outbox) on its way to disk; `None` (dropped, counted) when the budget is spent.
+fn delivery(state: &State, callback: Callback, event: &CloudEvent) -> Option<Delivery> {
+    let call_id = event.data.call_connection_id.as_str();
+    let body = Bytes::from(serde_json::to_vec(&[event]).unwrap_or_default());
     let Some(reserved) = state.webhook.budget.reserve(body.len() as u64) else {
-        drop_event(state, &call_id, &event, Dropped::QueueBytes);
-        return;
+        drop_event(state, call_id, event, Dropped::QueueBytes);
+        return None;
     };
-    let delivery = Delivery {
+    let (key, durable) = match state.event_log.outbox() {
+        Some(outbox) => {
+            let stored = StoredDelivery {
+                call_id: call_id.to_owned(),
+                url: callback.url.clone(),
+                socket_origin: callback.origin == Origin::Socket,
+                id: event.id.clone(),
+                name: event.name().to_owned(),
+                body: String::from_utf8_lossy(&body).into_owned(),
+            };
+            let (key, durable) = outbox.put(&stored);
+            (Some(key), Some(durable))
+        }
+        None => (None, None),
+    };
+    Some(Delivery {
         callback,
         body,
         id: event.id.clone(),
         name: event.name().to_owned(),
+        key,
+        durable,
         _reserved: reserved,
-    };
+    })
+}
+
+/// Queues `delivery` on its call's queue (made, with its task, if the call has none);
+/// gives it back if the queue is full.
+fn enqueue(state: &Arc<State>, call_id: &Arc<str>, delivery: Delivery) -> Option<Delivery> {
     let sender = {
         let mut queues = state
             .webhook
@@ -285,8 +343,93 @@ pub(crate) fn publish(state: &Arc<State>, callback: Option<Callback>, event: Clo
             .sender
             .clone()
     };
-    if sender.try_send(delivery).is_err() {
-        drop_event(state, &call_id, &event, Dropped::QueueFull);
+    sender.try_send(delivery).err().map(|e| e.into_inner())
+}
+
+/// Queues the deliveries the outbox kept from before the server started, each call's in
+/// the order they were queued; their calls are over, so each queue gets
+/// `webhook_retry_ms` (as any ended call's) and is then gone.
+pub(crate) fn resume_kept(state: &Arc<State>) {
+    let Some(outbox) = state.event_log.outbox() else {
+        return;
+    };
+    let kept = outbox.take_pending();
+    if kept.is_empty() {
+        return;
+    }
+    tracing::info!(
+        deliveries = kept.len(),
+        "sending the webhook deliveries kept from before the restart"
+    );
+    let mut calls = Vec::new();
+    for (key, stored) in kept {
+        let call_id: Arc<str> = Arc::from(stored.call_id.as_str());
+        let body = Bytes::from(stored.body);
+        let origin = if stored.socket_origin {
+            Origin::Socket
+        } else {
+            Origin::Operator
+        };
+        let delivery = Delivery {
+            callback: Callback::new(&stored.url, origin),
+            _reserved: state.webhook.budget.reserve_anyway(body.len() as u64),
+            body,
+            id: stored.id,
+            name: stored.name,
+            key: Some(key),
+            durable: None,
+        };
+        if let Some(delivery) = enqueue(state, &call_id, delivery) {
+            // Left kept: the next start tries again.
+            tracing::error!(
+                call_id = %Escaped(&call_id),
+                id = %delivery.id,
+                "webhook queue full (webhook_queue); a kept delivery waits for the next start"
+            );
+        }
+        if !calls.contains(&call_id) {
+            calls.push(call_id);
+        }
+    }
+    for call_id in calls {
+        state.webhook.close(&call_id);
+    }
+}
+
+/// Forgets a settled delivery in the outbox.
+fn settle(state: &State, key: Option<u64>) {
+    if let (Some(outbox), Some(key)) = (state.event_log.outbox(), key) {
+        outbox.settle(key);
+    }
+}
+
+/// At shutdown: lets the queues work until they are empty or `deadline` (server time),
+/// then makes sure the outbox has on disk what is left (sent after the next start).
+pub(crate) async fn drain(state: &State, deadline: Duration) {
+    /// How often the queues are looked at.
+    const LOOK: Duration = Duration::from_millis(20);
+    let budget = &state.webhook.budget;
+    let mut queued = budget.used.load(Ordering::SeqCst);
+    if queued > 0 {
+        tracing::info!(bytes = queued, "delivering the webhooks still queued");
+    }
+    while queued > 0 && state.now() < deadline {
+        tokio::time::sleep(LOOK).await;
+        queued = budget.used.load(Ordering::SeqCst);
+    }
+    if let Some(outbox) = state.event_log.outbox() {
+        outbox.flush().await;
+        if queued > 0 {
+            tracing::info!(
+                bytes = queued,
+                "webhooks not delivered by the end of shutdown_grace_ms are kept for the next start"
+            );
+        }
+    } else if queued > 0 {
+        tracing::warn!(
+            bytes = queued,
+            "webhooks not delivered by the end of shutdown_grace_ms are lost (no state_dir)"
+        );
     }
 }
 
@@ -337,11 +480,24 @@ async fn run(
 ) {
     let _alive = Alive::new(&state.metrics.webhook_queues);
     let in_flight = AtomicBool::new(false);
+    let in_flight_key = Mutex::new(None);
     let drained = {
         let drain = async {
-            while let Some(d) = rx.recv().await {
+            while let Some(mut d) = rx.recv().await {
                 in_flight.store(true, Ordering::SeqCst);
+                *in_flight_key.lock().unwrap_or_else(|e| e.into_inner()) = d.key;
+                if let Some(durable) = d.durable.take() {
+                    let kept = durable.await.unwrap_or_else(|_| {
+                        Err(event_log::Error::Backend(
+                            "the event log's writer has stopped".into(),
+                        ))
+                    });
+                    if let Err(e) = kept {
+                        tracing::error!(call_id = %Escaped(&call_id), id = %d.id, "webhook delivery not kept on disk (sent all the same): {e}");
+                    }
+                }
                 deliver(&state, &call_id, &d).await;
+                settle(&state, d.key);
                 in_flight.store(false, Ordering::SeqCst);
             }
         };
@@ -359,7 +515,14 @@ async fn run(
     }
     rx.close();
     let mut left = u64::from(in_flight.load(Ordering::SeqCst));
-    while rx.try_recv().is_ok() {
+    if left > 0 {
+        settle(
+            &state,
+            *in_flight_key.lock().unwrap_or_else(|e| e.into_inner()),
+        );
+    }
+    while let Ok(d) = rx.try_recv() {
+        settle(&state, d.key);
         left += 1;
     }
     if left > 0 {

@@ -9,6 +9,7 @@ use tonegate_core::api::{
     self, ApiError, ContinuousDtmfBody, HoldBody, MAX_SEND_TONES, PlayBody, PlaySourceRef,
     RecognizeBody, SendDtmfTonesBody, UnholdBody, parse_body,
 };
+use tonegate_core::limits::{MAX_NAME_CHARS, MAX_SPEECH_CHARS, fits};
 
 /// The input as the body of every media operation, read as the server reads it
 /// (`parse_body`) and validated:
@@ -17,8 +18,9 @@ use tonegate_core::api::{
 ///   400 `BadRequest` saying so; every validation error is a 400 `BadRequest` with a
 ///   message;
 /// - what validates is within the API's limits: an `operationCallbackUri` passes
-///   `check_http_url` (no other scheme can steer the server's webhooks), play sources
-///   are `file://`, `http://` or `https://` URIs with a cache key, `sendDtmfTones`
+///   `check_http_url` (no other scheme can steer the server's webhooks), file play
+///   sources are `file://`, `http://` or `https://` URIs with a cache key, text and
+///   SSML sources are non-blank and within the speech and name limits, `sendDtmfTones`
 ///   holds 1 to `MAX_SEND_TONES` tones, recognize timeouts lie in 0-300 s (initial
 ///   silence) and 1-60 s (between tones) and `maxTonesToCollect` is at least 1.
 pub fn api_request(data: &[u8]) {
@@ -99,14 +101,29 @@ fn check_meta(meta: &OperationMeta) {
 }
 
 fn check_source(source: &PlaySourceRef) {
-    let scheme = source
+    let file = match source {
+        PlaySourceRef::File(file) => file,
+        PlaySourceRef::Speech(speech) => {
+            let text = speech.input.as_str();
+            assert!(!text.trim().is_empty(), "blank speech");
+            assert!(fits(text, MAX_SPEECH_CHARS), "speech over the limit");
+            for name in [&speech.voice_name, &speech.source_locale]
+                .into_iter()
+                .flatten()
+            {
+                assert!(fits(name, MAX_NAME_CHARS), "voice or locale over the limit");
+            }
+            return;
+        }
+    };
+    let scheme = file
         .uri
         .split_once("://")
         .map(|(s, _)| s.to_ascii_lowercase());
     assert!(
         matches!(scheme.as_deref(), Some("file" | "http" | "https")),
         "play source {:?}",
-        source.uri
+        file.uri
     );
-    assert!(!source.cache_key.is_empty());
+    assert!(!file.cache_key.is_empty());
 }

@@ -37,8 +37,14 @@ pub(crate) enum EventSource {
     /// On the audio socket, as the dialect gives them (raw events, ACS `DtmfData`,
     /// Twilio `dtmf`).
     Inband,
-    /// Server-sent events from `GET /v1/calls/{id}/events`.
+    /// Server-sent events from `GET /v1/calls/{id}/events`, one stream per call.
     Sse,
+    /// One server-sent event stream of every call, `GET /v1/events`, read by one task
+    /// (a load run: the server keeps one subscriber, not one per call).
+    All,
+    /// No events are read and no digit is checked (a server that reports none, such as
+    /// a bare-transport baseline).
+    None,
 }
 
 /// How `replay` prints its summary.
@@ -83,7 +89,8 @@ pub(crate) struct Args {
     /// host and port, https for wss].
     #[arg(long)]
     pub events_url: Option<String>,
-    /// Calls to run at once, each its own connection.
+    /// Calls to run at once, each its own connection. Their frame clocks are spread
+    /// evenly over one 20 ms frame, so the server sees a steady stream, not bursts.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub calls: u32,
     /// Spread the calls' starts evenly over this many milliseconds.
@@ -121,6 +128,9 @@ pub(crate) struct Args {
     /// --digits: level of each of the two tones, dBm0.
     #[arg(long, default_value_t = -10.0, allow_negative_numbers = true)]
     pub level_dbm0: f32,
+    /// Add white noise of this level (dBm0, over 0-4 kHz) under the whole call.
+    #[arg(long, allow_negative_numbers = true)]
+    pub noise_dbm0: Option<f32>,
     /// How long to wait for the last events after the audio ends, ms.
     #[arg(long, default_value_t = 3_000)]
     pub wait_ms: u64,

@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::{Error, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use super::clock;
-use super::events::{self, Received, Sse};
+use super::events::{self, Inbox, Received, Sse};
 use super::latency::{Matched, match_digits};
 use super::script::{FRAME, Script};
 use super::wire::{Call, Wire};
@@ -22,6 +22,9 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Largest message taken from the server, bytes.
 const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// Read buffer of the audio socket, bytes.
+const READ_BUFFER_BYTES: usize = 4 << 10;
 
 /// Longest wait for a connection (TCP, TLS and upgrade).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -34,14 +37,28 @@ pub(crate) struct Shared {
     pub script: Arc<Script>,
     /// TLS settings for `wss://`.
     pub connector: Option<Connector>,
-    /// Where the event streams are (`Some`: read events by SSE, not in-band).
-    pub sse: Option<SseSource>,
+    /// Where the calls' events are read.
+    pub events: Events,
     /// Seconds of audio per second of real time; `None`: as fast as the socket takes.
     pub speed: Option<f64>,
     /// How long to wait for the last events after the audio.
     pub wait: Duration,
     /// Print each event as it arrives.
     pub print_events: bool,
+    /// The run's start: each call's frame clock ticks at `epoch + phase + k * FRAME`.
+    pub epoch: Instant,
+}
+
+/// Where the calls' events come from (in-band events are read in every case).
+pub(crate) enum Events {
+    /// Only on the audio socket.
+    InBand,
+    /// Each call's own server-sent event stream.
+    PerCall(SseSource),
+    /// One stream of every call, read into this inbox by one task.
+    Shared(Arc<Inbox>),
+    /// Not read: no digit is checked.
+    Ignored,
 }
 
 /// The server-sent event streams.
@@ -57,6 +74,8 @@ pub(crate) struct SseSource {
 pub(crate) enum Failure {
     /// The socket or event stream could not be opened.
     Connect(String),
+    /// The server refused the upgrade with 503: it is busy (admission control).
+    Busy(String),
     /// The stream broke or the server closed it with an error.
     Stream(String),
 }
@@ -73,9 +92,19 @@ pub(crate) struct Report {
 /// Runs `call` to its end.
 pub(crate) async fn run(call: Call, shared: Arc<Shared>) -> Report {
     let mut sent_at = vec![None; shared.script.expected.len()];
-    let (received, failure) = stream(&call, &shared, &mut sent_at).await;
+    let (mut received, failure) = stream(&call, &shared, &mut sent_at).await;
+    let expected = match &shared.events {
+        Events::Ignored => &[][..],
+        Events::Shared(inbox) => {
+            // The stream's last events may still be on their way.
+            tokio::time::sleep(shared.wait).await;
+            received.extend(inbox.take(&call.id));
+            &shared.script.expected
+        }
+        Events::InBand | Events::PerCall(_) => &shared.script.expected,
+    };
     Report {
-        matched: match_digits(&call.id, &shared.script.expected, &sent_at, &received),
+        matched: match_digits(&call.id, expected, &sent_at, &received),
         failure,
     }
 }
@@ -87,13 +116,13 @@ async fn stream(
     sent_at: &mut [Option<Instant>],
 ) -> (Vec<Received>, Option<Failure>) {
     let started = clock::now();
-    let sse = match &shared.sse {
-        None => None,
-        Some(source) => {
+    let sse = match &shared.events {
+        Events::InBand | Events::Shared(_) | Events::Ignored => None,
+        Events::PerCall(source) => {
             match Sse::open(
                 &source.client,
                 &source.base,
-                &call.id,
+                Some(&call.id),
                 call.events_token.as_deref(),
             )
             .await
@@ -110,7 +139,7 @@ async fn stream(
     };
     let socket = match connect(call, shared).await {
         Ok(socket) => socket,
-        Err(message) => return (Vec::new(), Some(Failure::Connect(message))),
+        Err(failure) => return (Vec::new(), Some(failure)),
     };
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let print = |event: &Received| {
@@ -141,25 +170,29 @@ async fn stream(
     (received, failure)
 }
 
-/// Opens the audio socket; the error as one line.
-async fn connect(call: &Call, shared: &Shared) -> Result<Socket, String> {
+/// Opens the audio socket.
+async fn connect(call: &Call, shared: &Shared) -> Result<Socket, Failure> {
     let url = shared.wire.url();
     let request = shared
         .wire
         .request(call)
-        .map_err(|e| crate::cli::error_line(&e))?;
-    // Events are small: a server's message over 1 MiB is refused, not buffered.
+        .map_err(|e| Failure::Connect(crate::cli::error_line(&e)))?;
+    // Events are small: a server's message over 1 MiB is refused, not buffered. The
+    // read buffer only holds the server's few small messages (tungstenite's default
+    // 128 KiB would be zero-filled on every read, thousands of times over in a load run).
     let limits = WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE_BYTES))
-        .max_frame_size(Some(MAX_MESSAGE_BYTES));
+        .max_frame_size(Some(MAX_MESSAGE_BYTES))
+        .read_buffer_size(READ_BUFFER_BYTES);
     let connecting = tokio_tungstenite::connect_async_tls_with_config(
         request,
         Some(limits),
         true,
         shared.connector.clone(),
     );
+    let refused = |message: String| Err(Failure::Connect(message));
     match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
-        Err(_) => Err(format!("{url}: no connection within {CONNECT_TIMEOUT:?}")),
+        Err(_) => refused(format!("{url}: no connection within {CONNECT_TIMEOUT:?}")),
         Ok(Ok((socket, _))) => Ok(socket),
         Ok(Err(Error::Http(response))) => {
             let body = response
@@ -167,14 +200,19 @@ async fn connect(call: &Call, shared: &Shared) -> Result<Socket, String> {
                 .as_deref()
                 .map(String::from_utf8_lossy)
                 .unwrap_or_default();
-            Err(format!(
+            let message = format!(
                 "{url}: the server refused the connection: HTTP {}{}{}",
                 response.status(),
                 if body.trim().is_empty() { "" } else { ": " },
                 body.trim()
-            ))
+            );
+            if response.status() == 503 {
+                Err(Failure::Busy(message))
+            } else {
+                refused(message)
+            }
         }
-        Ok(Err(Error::Protocol(ProtocolError::HandshakeIncomplete))) => Err(format!(
+        Ok(Err(Error::Protocol(ProtocolError::HandshakeIncomplete))) => refused(format!(
             "{url}: the server closed the connection before answering the upgrade \
              (a connection limit? tonegate: max_pending_connections_per_ip, max_connections)"
         )),
@@ -187,7 +225,7 @@ async fn connect(call: &Call, shared: &Shared) -> Result<Socket, String> {
             } else {
                 ""
             };
-            Err(format!("{url}: {text}{hint}"))
+            refused(format!("{url}: {text}{hint}"))
         }
     }
 }
@@ -209,7 +247,7 @@ async fn play(
     }
     let expected = &shared.script.expected;
     let mut next_digit = 0;
-    let t0 = clock::now();
+    let t0 = first_tick(shared.epoch + call.phase, clock::now());
     let mut frame = 0;
     while frame < shared.wire.media.len() {
         let due = shared
@@ -260,6 +298,13 @@ async fn play(
     }
 }
 
+/// The first tick at or after `now` of a frame clock that ticked at `origin`.
+fn first_tick(origin: Instant, now: Instant) -> Instant {
+    let since = now.saturating_duration_since(origin);
+    let frames = since.as_nanos().div_ceil(FRAME.as_nanos());
+    origin + FRAME * u32::try_from(frames).unwrap_or(u32::MAX)
+}
+
 /// Records an inbound message; `Some` when the socket is done (`Err`: with an error).
 fn take(
     message: Option<Result<Message, Error>>,
@@ -288,5 +333,21 @@ fn take(
         }
         Some(Ok(Message::Close(_))) => Some(Ok(())),
         Some(Ok(_)) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_tick_is_on_the_calls_frame_clock() {
+        let origin = Instant::now();
+        let ms = |n: u64| Duration::from_millis(n);
+        assert_eq!(first_tick(origin, origin), origin);
+        assert_eq!(first_tick(origin + ms(5), origin), origin + ms(5));
+        assert_eq!(first_tick(origin, origin + ms(1)), origin + ms(20));
+        assert_eq!(first_tick(origin, origin + ms(40)), origin + ms(40));
+        assert_eq!(first_tick(origin, origin + ms(41)), origin + ms(60));
     }
 }

@@ -1,6 +1,8 @@
 //! Reading a call's events: text frames on the audio socket, in whichever dialect's
 //! shape they come, or tonegate's server-sent event stream.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -95,6 +97,43 @@ pub(crate) fn parse(text: &str) -> Meaning {
     }
 }
 
+/// The call an event of tonegate's all-calls stream belongs to (its `callId`).
+pub(crate) fn call_id(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Call {
+        #[serde(rename = "callId")]
+        call_id: Option<String>,
+    }
+    serde_json::from_str::<Call>(text).ok()?.call_id
+}
+
+/// The events of an all-calls stream, by call, as one task reads them.
+#[derive(Default)]
+pub(crate) struct Inbox {
+    by_call: Mutex<HashMap<String, Vec<Received>>>,
+}
+
+impl Inbox {
+    /// Reads `sse` into the inbox until the stream ends (or the task is dropped).
+    pub(crate) async fn fill(&self, mut sse: Sse) -> anyhow::Result<()> {
+        while let Some(event) = sse.next().await? {
+            if let Some(call) = call_id(&event.text) {
+                self.lock().entry(call).or_default().push(event);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the events of `call` received so far.
+    pub(crate) fn take(&self, call: &str) -> Vec<Received> {
+        self.lock().remove(call).unwrap_or_default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Received>>> {
+        self.by_call.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// An open server-sent event stream.
 pub(crate) struct Sse {
     response: reqwest::Response,
@@ -103,20 +142,26 @@ pub(crate) struct Sse {
 }
 
 impl Sse {
-    /// Opens `GET {base}/v1/calls/{call_id}/events`; fails with the server's answer
-    /// unless it is 200.
+    /// Opens `GET {base}/v1/calls/{call_id}/events`, or `GET {base}/v1/events` (every
+    /// call) without `call_id`; fails with the server's answer unless it is 200.
     pub(crate) async fn open(
         client: &reqwest::Client,
         base: &str,
-        call_id: &str,
+        call_id: Option<&str>,
         token: Option<&str>,
     ) -> anyhow::Result<Sse> {
         let mut url =
             reqwest::Url::parse(base).with_context(|| format!("bad events URL {base}"))?;
-        url.path_segments_mut()
-            .map_err(|()| anyhow::anyhow!("bad events URL {base}"))?
-            .pop_if_empty()
-            .extend(["v1", "calls", call_id, "events"]);
+        {
+            let mut path = url
+                .path_segments_mut()
+                .map_err(|()| anyhow::anyhow!("bad events URL {base}"))?;
+            path.pop_if_empty().push("v1");
+            match call_id {
+                Some(id) => path.extend(["calls", id, "events"]),
+                None => path.push("events"),
+            };
+        }
         let mut request = client.get(url.clone());
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -237,6 +282,11 @@ mod tests {
             Meaning::Error("no".to_owned())
         );
         assert_eq!(parse("not json"), Meaning::Other);
+        assert_eq!(
+            call_id(r#"{"callId":"c-7","type":"dtmf"}"#).as_deref(),
+            Some("c-7")
+        );
+        assert_eq!(call_id(r#"{"type":"lagged"}"#), None);
         assert_eq!(parse(r#"{"type":"dtmf","digit":"x"}"#), Meaning::Other);
     }
 }

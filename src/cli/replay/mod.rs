@@ -32,7 +32,8 @@ use base64::Engine;
 use tonegate::auth::call_token::{self, Scope};
 
 use args::{Args, EventSource, SummaryFormat};
-use call::{Report, Shared, SseSource};
+use call::{Events, Report, Shared, SseSource};
+use events::{Inbox, Sse};
 use script::Script;
 use summary::Summary;
 use wire::{Call, Wire};
@@ -63,14 +64,25 @@ pub(super) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Some(path) => tls::read_ca(path)?,
         None => Vec::new(),
     };
-    let sse = match (args.events, args.dialect) {
+    let sse_source = || -> anyhow::Result<SseSource> {
+        Ok(SseSource {
+            client: tls::http_client(&extra_roots)?,
+            base: events_base(args.events_url.as_deref(), &url)?,
+        })
+    };
+    // `--events all`: the calls' inbox, and the stream one task reads into it.
+    let mut all_calls = None;
+    let events = match (args.events, args.dialect) {
         (EventSource::Sse, _) | (EventSource::Auto, args::Dialect::Acs | args::Dialect::Twilio) => {
-            Some(SseSource {
-                client: tls::http_client(&extra_roots)?,
-                base: events_base(args.events_url.as_deref(), &url)?,
-            })
+            Events::PerCall(sse_source()?)
         }
-        _ => None,
+        (EventSource::All, _) => {
+            let inbox = Arc::new(Inbox::default());
+            all_calls = Some((sse_source()?, inbox.clone()));
+            Events::Shared(inbox)
+        }
+        (EventSource::None, _) => Events::Ignored,
+        (EventSource::Auto | EventSource::Inband, _) => Events::InBand,
     };
     let key = access_key(args.access_key.as_deref())?;
     let summary_format = args.summary_format();
@@ -87,10 +99,11 @@ pub(super) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         } else {
             None
         },
-        sse,
+        events,
         speed: (!args.no_pace).then_some(args.speed),
         wait: Duration::from_millis(args.wait_ms),
         print_events: args.calls == 1 && summary_format == SummaryFormat::Text,
+        epoch: clock::now(),
     });
     let base_id = args
         .call_id
@@ -98,6 +111,7 @@ pub(super) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| format!("replay-{}", std::process::id()));
     let calls: Vec<Call> = (1..=args.calls)
         .map(|n| {
+            let phase = script::FRAME * (n - 1) / args.calls;
             let id = if args.calls == 1 {
                 base_id.clone()
             } else {
@@ -115,6 +129,7 @@ pub(super) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                     (None, token) => token.clone(),
                 },
                 id,
+                phase,
             })
         })
         .collect::<anyhow::Result<_>>()?;
@@ -126,7 +141,31 @@ pub(super) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the runtime")?;
     let ramp = Duration::from_millis(args.ramp_ms);
-    let reports = runtime.block_on(run_calls(calls, shared, ramp));
+    let events_token = args.events_token.as_deref().or(args.token.as_deref());
+    let reports = runtime.block_on(async {
+        // The all-calls stream opens before the first call, so it sees every event.
+        let reader = match all_calls {
+            Some((source, inbox)) => {
+                let sse = Sse::open(&source.client, &source.base, None, events_token).await?;
+                Some(tokio::spawn(async move { inbox.fill(sse).await }))
+            }
+            None => None,
+        };
+        let reports = run_calls(calls, shared, ramp).await;
+        if let Some(reader) = reader {
+            if reader.is_finished() {
+                eprintln!("tonegate: the event stream ended before the calls did");
+            }
+            reader.abort();
+            if let Ok(Err(e)) = reader.await {
+                eprintln!(
+                    "tonegate: the event stream failed: {}",
+                    crate::cli::error_line(&e)
+                );
+            }
+        }
+        anyhow::Ok(reports)
+    })?;
     report_failures(&reports);
     let summary = Summary::new(reports.into_iter().map(|(_, r)| r).collect());
     let mut out = io::stdout().lock();
@@ -182,7 +221,7 @@ fn report_failures(reports: &[(String, Report)]) {
         .collect();
     for (id, failure) in failed.iter().take(NAMED_FAILURES) {
         let message = match failure {
-            call::Failure::Connect(m) | call::Failure::Stream(m) => m,
+            call::Failure::Connect(m) | call::Failure::Busy(m) | call::Failure::Stream(m) => m,
         };
         eprintln!("tonegate: call {id}: {message}");
     }

@@ -7,10 +7,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
 use tonegate::SampleRate;
 use tonegate::codec::Encoding;
 use tonegate::dsp::Digit;
 use tonegate::dsp::dtmf::{self, Event};
+use tonegate::dsp::level::dbm0_to_peak;
 use tonegate::dsp::tone::{Cadence, render_digits};
 use tonegate::media::wav::WavReader;
 use tonegate::receiver::Receiver;
@@ -23,6 +27,9 @@ pub(crate) const FRAME: Duration = Duration::from_millis(20);
 
 /// Silence a `,` in `--digits` stands for, ms.
 const PAUSE_MS: u64 = 500;
+
+/// Seed of `--noise-dbm0`'s noise.
+const NOISE_SEED: u64 = 0x7031_7e5a;
 
 /// Samples read from a file per step.
 const READ_FRAMES: usize = 4_096;
@@ -89,6 +96,9 @@ impl Script {
             }
         }
         samples.extend(silence(args.tail_ms));
+        if let Some(dbm0) = args.noise_dbm0 {
+            add_noise(&mut samples, rate, dbm0)?;
+        }
         let frame_samples = rate.ms_to_samples(FRAME.as_secs_f64() * 1000.0);
         let expected = expected
             .into_iter()
@@ -180,6 +190,23 @@ fn cadence(args: &Args) -> anyhow::Result<Cadence> {
         off: Duration::from_millis(args.off_ms),
         level_dbm0: args.level_dbm0,
     })
+}
+
+/// Adds white noise whose power over 0-4 kHz is that of a `dbm0` sine (so the detector
+/// sees the same level whatever the rate); the same noise on every run.
+fn add_noise(samples: &mut [f32], rate: SampleRate, dbm0: f32) -> anyhow::Result<()> {
+    ensure!(
+        dbm0.is_finite() && (-90.0..=0.0).contains(&dbm0),
+        "--noise-dbm0 must be -90 to 0"
+    );
+    let band_power = dbm0_to_peak(dbm0).powi(2) / 2.0;
+    let deviation = (band_power * rate.hz() as f32 / 8_000.0).sqrt();
+    let normal = Normal::new(0.0, deviation)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(NOISE_SEED);
+    for sample in samples {
+        *sample += normal.sample(&mut rng);
+    }
+    Ok(())
 }
 
 fn open(path: &Path) -> anyhow::Result<WavReader<BufReader<File>>> {

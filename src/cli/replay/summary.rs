@@ -15,6 +15,8 @@ pub(crate) struct Summary {
     pub calls: usize,
     /// Calls whose socket (and event stream) could not be opened.
     pub connect_errors: usize,
+    /// Of those, upgrades the server refused with 503 (busy: admission control).
+    pub refused: usize,
     /// Calls whose stream broke or was closed with an error.
     pub stream_errors: usize,
     /// Digits in the audio of all calls.
@@ -39,6 +41,7 @@ impl Summary {
         let mut summary = Summary {
             calls: reports.len(),
             connect_errors: 0,
+            refused: 0,
             stream_errors: 0,
             digits_sent: 0,
             digits_found: 0,
@@ -53,6 +56,11 @@ impl Summary {
                 let message = match failure {
                     Failure::Connect(m) => {
                         summary.connect_errors += 1;
+                        m
+                    }
+                    Failure::Busy(m) => {
+                        summary.connect_errors += 1;
+                        summary.refused += 1;
                         m
                     }
                     Failure::Stream(m) => {
@@ -109,8 +117,8 @@ impl Summary {
         }
         writeln!(
             out,
-            "calls {}: {} connect errors, {} stream errors",
-            self.calls, self.connect_errors, self.stream_errors
+            "calls {}: {} connect errors ({} refused as busy), {} stream errors",
+            self.calls, self.connect_errors, self.refused, self.stream_errors
         )?;
         writeln!(
             out,

@@ -22,6 +22,8 @@ pub(crate) struct Call {
     pub token: Option<String>,
     /// Bearer token of the event stream.
     pub events_token: Option<String>,
+    /// Where its frame clock stands within a frame, from the run's start.
+    pub phase: std::time::Duration,
 }
 
 /// The frames of one run, built once.

@@ -89,10 +89,22 @@ step("properties", {
   targets: props.targetParticipants ?? null,
 });
 
-// Refused: a text source (no speech engine), an unknown call.
+// Text and SSML sources, spoken by tonegate's espeak-ng; the test listens.
 await attempt("text_play", () =>
-  media.playToAll([{ kind: "textSource", text: "hello", voiceName: "en-US-JennyNeural" }]),
+  media.playToAll(
+    [{ kind: "textSource", text: "Press one for sales", voiceName: "en-US-JennyNeural" }],
+    { operationContext: "text-1" },
+  ),
 );
+await attempt("ssml_play", () =>
+  media.playToAll(
+    [{ kind: "ssmlSource", ssmlText: '<speak>Press two <break time="1s"/> for support</speak>' }],
+    { operationContext: "ssml-1" },
+  ),
+);
+await wait("speech-heard");
+
+// Refused: an unknown call.
 const unknown = client.getCallConnection("no-such-call");
 await attempt("unknown_call_media", () => unknown.getCallMedia().cancelAllOperations());
 await attempt("unknown_call_properties", () => unknown.getCallConnectionProperties());

@@ -17,9 +17,10 @@ mod wire;
 pub use event::{CallIds, CloudEvent, EventData, EventName, format_time};
 pub use model::{MAX_SEND_TONES, ResultInformation};
 pub use wire::{
-    ChoiceBody, ContinuousDtmfBody, DtmfOptions, FileSource, HoldBody, Identifier, PlayBody,
-    PlayOptions, PlaySource, PlaySourceRef, RecognizeBody, RecognizeOptionsBody, SendDtmfTonesBody,
-    SpeechOptionsBody, UnholdBody, parse_body, read_operation,
+    ChoiceBody, ContinuousDtmfBody, DtmfOptions, FileRef, FileSource, HoldBody, Identifier,
+    PlayBody, PlayOptions, PlaySource, PlaySourceRef, RecognizeBody, RecognizeOptionsBody,
+    SendDtmfTonesBody, SpeechOptionsBody, SsmlSourceBody, TextSourceBody, UnholdBody, parse_body,
+    read_operation,
 };
 pub(crate) use wire::{MAX_END_SILENCE_MS, validate_choices};
 

@@ -9,10 +9,12 @@ use serde::{Deserialize, Serialize};
 use super::ApiError;
 use super::model::{
     Choice, ContinuousDtmfRequest, HoldRequest, MAX_SEND_TONES, Operation, OperationMeta,
-    PlayRequest, RecognizeInput, RecognizeOptions, RecognizeRequest, SendDtmfTonesRequest, Tone,
-    UnholdRequest,
+    PlayRequest, RecognizeInput, RecognizeOptions, RecognizeRequest, SendDtmfTonesRequest, Speech,
+    SpeechInput, Tone, UnholdRequest,
 };
-use crate::limits::{MAX_CONTEXT_CHARS, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_URI_CHARS, fits};
+use crate::limits::{
+    MAX_CONTEXT_CHARS, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_SPEECH_CHARS, MAX_URI_CHARS, fits,
+};
 
 /// Reads a request body as JSON into `T`; an empty or all-whitespace body is `T`'s
 /// default (every field absent), as the SDKs send for operations without options.
@@ -202,8 +204,41 @@ pub struct FileSource {
     pub uri: Option<String>,
 }
 
-/// One play source: `{"kind": "file", "file": {"uri": ...}}`; `text` and `ssml` are
-/// refused (no speech engine).
+/// `{"text": "...", "sourceLocale": ..., "voiceName": ...}` (`TextSource`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TextSourceBody {
+    /// What to say; required.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Language, e.g. `en-US`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_locale: Option<String>,
+    /// Voice, e.g. `en-US-JennyNeural` or `en-gb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice_name: Option<String>,
+    /// `male` / `female`: accepted and ignored (the voice decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice_kind: Option<serde_json::Value>,
+    /// An Azure custom voice deployment: accepted and ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_voice_endpoint_id: Option<serde_json::Value>,
+}
+
+/// `{"ssmlText": "<speak>...</speak>"}` (`SsmlSource`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SsmlSourceBody {
+    /// The SSML document; required.
+    #[serde(default)]
+    pub ssml_text: Option<String>,
+    /// An Azure custom voice deployment: accepted and ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_voice_endpoint_id: Option<serde_json::Value>,
+}
+
+/// One play source: `{"kind": "file", "file": {"uri": ...}}`, `{"kind": "text", "text":
+/// {...}}` or `{"kind": "ssml", "ssml": {...}}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlaySource {
@@ -213,12 +248,12 @@ pub struct PlaySource {
     /// For `file`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<FileSource>,
-    /// For `text` (refused).
+    /// For `text`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<serde_json::Value>,
-    /// For `ssml` (refused).
+    pub text: Option<TextSourceBody>,
+    /// For `ssml`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ssml: Option<serde_json::Value>,
+    pub ssml: Option<SsmlSourceBody>,
     /// Cache key for the downloaded audio.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub play_source_cache_id: Option<String>,
@@ -226,11 +261,77 @@ pub struct PlaySource {
 
 /// A validated file play source.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlaySourceRef {
+pub struct FileRef {
     /// `file://` or `http(s)://` URI.
     pub uri: String,
     /// Cache key (`playSourceCacheId`, else the URI).
     pub cache_key: String,
+}
+
+/// A validated play source: a file to read or fetch, or speech to synthesise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlaySourceRef {
+    /// A WAV file.
+    File(FileRef),
+    /// Text or SSML for the speech engine.
+    Speech(Speech),
+}
+
+impl PlaySourceRef {
+    /// The URI of a file source; `None` for speech.
+    pub fn uri(&self) -> Option<&str> {
+        match self {
+            PlaySourceRef::File(f) => Some(&f.uri),
+            PlaySourceRef::Speech(_) => None,
+        }
+    }
+}
+
+/// `value` of `field`, required, non-blank and at most [`MAX_SPEECH_CHARS`] long.
+fn speech_input(value: Option<&String>, field: &str) -> Result<String, ApiError> {
+    let text = value
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request(format!("{field} is required")))?;
+    bounded(text, field, MAX_SPEECH_CHARS)?;
+    Ok(text.clone())
+}
+
+/// `value` of the optional name `field`, at most [`MAX_NAME_CHARS`] long; blank is none.
+fn speech_name(value: Option<&String>, field: &str) -> Result<Option<String>, ApiError> {
+    let Some(name) = value.filter(|n| !n.trim().is_empty()) else {
+        return Ok(None);
+    };
+    bounded(name, field, MAX_NAME_CHARS)?;
+    Ok(Some(name.trim().to_owned()))
+}
+
+impl TextSourceBody {
+    fn validate(&self, field: &str) -> Result<Speech, ApiError> {
+        Ok(Speech {
+            input: SpeechInput::Text(speech_input(self.text.as_ref(), &format!("{field}.text"))?),
+            voice_name: speech_name(self.voice_name.as_ref(), &format!("{field}.voiceName"))?,
+            source_locale: speech_name(
+                self.source_locale.as_ref(),
+                &format!("{field}.sourceLocale"),
+            )?,
+        })
+    }
+}
+
+impl SsmlSourceBody {
+    fn validate(&self, field: &str) -> Result<Speech, ApiError> {
+        let ssml = speech_input(self.ssml_text.as_ref(), &format!("{field}.ssmlText"))?;
+        if !ssml.trim_start().starts_with('<') {
+            return Err(ApiError::bad_request(format!(
+                "{field}.ssmlText must be an SSML document (<speak>...</speak>)"
+            )));
+        }
+        Ok(Speech {
+            input: SpeechInput::Ssml(ssml),
+            voice_name: None,
+            source_locale: None,
+        })
+    }
 }
 
 impl PlaySource {
@@ -253,39 +354,50 @@ impl PlaySource {
             bounded(id, &format!("{field}.playSourceCacheId"), MAX_ID_CHARS)?;
         }
         match kind.to_ascii_lowercase().as_str() {
-            "file" => {
-                let uri = self
-                    .file
-                    .as_ref()
-                    .and_then(|f| f.uri.clone())
-                    .filter(|u| !u.is_empty())
-                    .ok_or_else(|| {
-                        ApiError::bad_request(format!("{field}.file.uri is required"))
-                    })?;
-                bounded(&uri, &format!("{field}.file.uri"), MAX_URI_CHARS)?;
-                let lower = uri.to_ascii_lowercase();
-                if !(lower.starts_with("file://")
-                    || lower.starts_with("http://")
-                    || lower.starts_with("https://"))
-                {
-                    return Err(ApiError::bad_request(format!(
-                        "{field}.file.uri must be a file://, http:// or https:// URI (got \"{uri}\")"
-                    )));
-                }
-                let cache_key = self
-                    .play_source_cache_id
-                    .clone()
-                    .filter(|c| !c.is_empty())
-                    .unwrap_or_else(|| uri.clone());
-                Ok(PlaySourceRef { uri, cache_key })
+            "file" => self.validate_file(field).map(PlaySourceRef::File),
+            "text" => {
+                let text = self.text.as_ref().ok_or_else(|| {
+                    ApiError::bad_request(format!("{field}.text.text is required"))
+                })?;
+                text.validate(&format!("{field}.text"))
+                    .map(PlaySourceRef::Speech)
             }
-            "text" | "ssml" => Err(ApiError::bad_request(format!(
-                "{field}.kind \"{kind}\": no speech engine configured; only file play sources are supported"
-            ))),
+            "ssml" => {
+                let ssml = self.ssml.as_ref().ok_or_else(|| {
+                    ApiError::bad_request(format!("{field}.ssml.ssmlText is required"))
+                })?;
+                ssml.validate(&format!("{field}.ssml"))
+                    .map(PlaySourceRef::Speech)
+            }
             other => Err(ApiError::bad_request(format!(
-                "{field}.kind \"{other}\" is not supported; use \"file\""
+                "{field}.kind \"{other}\" is not supported; use \"file\", \"text\" or \"ssml\""
             ))),
         }
+    }
+
+    fn validate_file(&self, field: &str) -> Result<FileRef, ApiError> {
+        let uri = self
+            .file
+            .as_ref()
+            .and_then(|f| f.uri.clone())
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| ApiError::bad_request(format!("{field}.file.uri is required")))?;
+        bounded(&uri, &format!("{field}.file.uri"), MAX_URI_CHARS)?;
+        let lower = uri.to_ascii_lowercase();
+        if !(lower.starts_with("file://")
+            || lower.starts_with("http://")
+            || lower.starts_with("https://"))
+        {
+            return Err(ApiError::bad_request(format!(
+                "{field}.file.uri must be a file://, http:// or https:// URI (got \"{uri}\")"
+            )));
+        }
+        let cache_key = self
+            .play_source_cache_id
+            .clone()
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| uri.clone());
+        Ok(FileRef { uri, cache_key })
     }
 }
 
@@ -777,7 +889,7 @@ mod tests {
         assert_eq!(r.options.max_tones_to_collect, Some(4));
         assert_eq!(r.options.inter_tone_timeout, Duration::from_secs(3));
         assert_eq!(r.options.stop_tones, vec![Tone::Pound]);
-        assert_eq!(r.prompts[0].uri, "file:///tmp/p.wav");
+        assert_eq!(r.prompts[0].uri(), Some("file:///tmp/p.wav"));
         assert!(r.options.interrupt_prompt);
     }
 
@@ -885,12 +997,16 @@ mod tests {
         let play = |json: &str| parse::<PlayBody>(json).validate().unwrap_err().message;
         assert!(play("{}").contains("playSources is required"));
         assert!(
-            play(r#"{"playSources":[{"kind":"text","text":{"text":"hi"}}]}"#)
-                .contains("no speech engine configured")
+            play(r#"{"playSources":[{"kind":"text","text":{}}]}"#)
+                .contains("playSources[0].text.text is required")
         );
         assert!(
             play(r#"{"playSources":[{"kind":"file","file":{"uri":"file:///a.wav"}},{"kind":"ssml","ssml":{"ssmlText":"x"}}]}"#)
-                .contains("playSources[1].kind")
+                .contains("playSources[1].ssml.ssmlText must be an SSML document")
+        );
+        assert!(
+            play(r#"{"playSources":[{"kind":"video"}]}"#)
+                .contains("playSources[0].kind \"video\" is not supported")
         );
         assert!(
             play(r#"{"playSources":[{"kind":"file","file":{}}]}"#)
@@ -951,6 +1067,99 @@ mod tests {
         assert!(
             err.contains("recognizeInputType is longer than 64"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn text_and_ssml_sources_validate_into_speech() {
+        // As the Python SDK 1.6.0 sends a TextSource and an SsmlSource.
+        let play: PlayBody = parse(
+            r#"{"playSources":[
+                {"kind":"text","text":{"text":"Press one for sales","sourceLocale":"en-US",
+                  "voiceKind":"female","voiceName":"en-US-JennyNeural","customVoiceEndpointId":"x"}},
+                {"kind":"ssml","ssml":{"ssmlText":"<speak>Hi <break time=\"1s\"/></speak>"},
+                  "playSourceCacheId":"ignored"}]}"#,
+        );
+        let sources = play.validate().unwrap().sources;
+        assert_eq!(
+            sources[0],
+            PlaySourceRef::Speech(Speech {
+                input: SpeechInput::Text("Press one for sales".to_owned()),
+                voice_name: Some("en-US-JennyNeural".to_owned()),
+                source_locale: Some("en-US".to_owned()),
+            })
+        );
+        assert_eq!(
+            sources[1],
+            PlaySourceRef::Speech(Speech {
+                input: SpeechInput::Ssml(r#"<speak>Hi <break time="1s"/></speak>"#.to_owned()),
+                voice_name: None,
+                source_locale: None,
+            })
+        );
+        assert_eq!(sources[0].uri(), None);
+        // The kind may be left out where the payload says it; blank names are none.
+        let bare: PlayBody =
+            parse(r#"{"playSources":[{"text":{"text":"hi","voiceName":" ","sourceLocale":""}}]}"#);
+        assert_eq!(
+            bare.validate().unwrap().sources,
+            vec![PlaySourceRef::Speech(Speech::text("hi"))]
+        );
+        // Everywhere a play source is taken: a recognize's prompts and hold music.
+        let recognize: RecognizeBody = parse(
+            r#"{"recognizeInputType":"dtmf","playPrompts":[{"kind":"text","text":{"text":"a"}}],
+                "playPrompt":{"kind":"ssml","ssml":{"ssmlText":"<speak>b</speak>"}},
+                "recognizeOptions":{"targetParticipant":{"rawId":"4:+1"}}}"#,
+        );
+        assert_eq!(recognize.validate().unwrap().prompts.len(), 2);
+        let hold: HoldBody = parse(
+            r#"{"targetParticipant":{"rawId":"4:+1"},"playSourceInfo":{"kind":"text","text":{"text":"hold on"}}}"#,
+        );
+        assert_eq!(
+            hold.validate().unwrap().music,
+            Some(PlaySourceRef::Speech(Speech::text("hold on")))
+        );
+    }
+
+    #[test]
+    fn speech_sources_are_bounded_and_name_the_field() {
+        let play = |source: serde_json::Value| {
+            serde_json::from_value::<PlayBody>(serde_json::json!({ "playSources": [source] }))
+                .unwrap()
+                .validate()
+                .map(|_| ())
+                .map_err(|e| e.message)
+        };
+        let text = |t: String| serde_json::json!({"kind": "text", "text": {"text": t}});
+        assert!(play(text("x".repeat(MAX_SPEECH_CHARS))).is_ok());
+        assert_eq!(
+            play(text("x".repeat(MAX_SPEECH_CHARS + 1))).unwrap_err(),
+            "playSources[0].text.text is longer than 4096 characters"
+        );
+        assert!(
+            play(text("  ".to_owned()))
+                .unwrap_err()
+                .contains("playSources[0].text.text is required")
+        );
+        let ssml = |t: String| serde_json::json!({"kind": "ssml", "ssml": {"ssmlText": t}});
+        let long = format!("<speak>{}</speak>", "x".repeat(MAX_SPEECH_CHARS));
+        assert!(
+            play(ssml(long))
+                .unwrap_err()
+                .contains("playSources[0].ssml.ssmlText is longer than 4096")
+        );
+        let voice = serde_json::json!({"kind": "text", "text": {"text": "hi", "voiceName": "v".repeat(MAX_NAME_CHARS + 1)}});
+        assert!(
+            play(voice)
+                .unwrap_err()
+                .contains("playSources[0].text.voiceName is longer than 64")
+        );
+        let locale = serde_json::json!({"kind": "text", "text": {"text": "hi", "sourceLocale": "l".repeat(MAX_NAME_CHARS + 1)}});
+        assert!(play(locale).unwrap_err().contains("sourceLocale"));
+        assert!(
+            play(serde_json::json!({"kind": "ssml"}))
+                .unwrap_err()
+                .contains("playSources[0].ssml.ssmlText is required")
         );
     }
 

@@ -22,6 +22,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+use crate::api::model::Speech;
 use tonegate_dsp::SampleRate;
 use tonegate_dsp::codec::Encoding;
 use tonegate_dsp::dsp::Digit;
@@ -127,15 +128,24 @@ pub struct Audio<'a> {
     pub sequence: Option<u64>,
 }
 
+/// What a raw `play` plays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptSource {
+    /// A WAV file (path relative to the server's prompt root).
+    File(String),
+    /// Text or SSML for the server's speech engine.
+    Speech(Speech),
+}
+
 /// What an outbound-audio request from a raw client asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
-    /// Play a WAV file (path relative to the server's prompt root).
+    /// Play a WAV file or synthesised speech.
     Play {
         /// Client's id for the prompt, echoed in events.
         id: Option<String>,
-        /// File path.
-        file: String,
+        /// What to play.
+        source: PromptSource,
         /// Repeat until stopped.
         looped: bool,
     },

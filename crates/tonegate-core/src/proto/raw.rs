@@ -12,12 +12,14 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::{
-    Error, Inbound, Request, SpeechInput, Start, StreamFormat, owned_within, parse_digit,
-    sample_rate,
+    Error, Inbound, PromptSource, Request, SpeechInput, Start, StreamFormat, owned_within,
+    parse_digit, sample_rate,
 };
-use crate::api::model::RecognizeInput;
+use crate::api::model::{RecognizeInput, Speech, SpeechInput as SpokenText};
 use crate::api::{ChoiceBody, MAX_END_SILENCE_MS, validate_choices};
-use crate::limits::{MAX_CONTEXT_CHARS, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_URI_CHARS};
+use crate::limits::{
+    MAX_CONTEXT_CHARS, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_SPEECH_CHARS, MAX_URI_CHARS,
+};
 use tonegate_dsp::codec::Encoding;
 use tonegate_dsp::dsp::Digit;
 
@@ -40,6 +42,14 @@ struct Frame<'a> {
     id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     file: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    ssml: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    voice: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    locale: Option<Cow<'a, str>>,
     #[serde(rename = "loop", default)]
     looped: Option<bool>,
     #[serde(borrow, default)]
@@ -124,10 +134,9 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, Error> {
             }))
         }
         "play" => Ok(Inbound::Request(Request::Play {
-            id: id(frame.id)?,
-            file: owned_within(frame.file, "file", MAX_URI_CHARS)?
-                .ok_or(Error::MissingField("file"))?,
+            id: id(frame.id.clone())?,
             looped: frame.looped.unwrap_or(false),
+            source: prompt_source(frame)?,
         })),
         "sendDigits" => {
             let text = frame.digits.ok_or(Error::MissingField("digits"))?;
@@ -186,6 +195,36 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, Error> {
     }
 }
 
+/// What a `play` frame plays: exactly one of `file`, `text` and `ssml` (with `voice`
+/// and `locale` for speech).
+fn prompt_source(frame: Frame<'_>) -> Result<PromptSource, Error> {
+    let file = owned_within(frame.file, "file", MAX_URI_CHARS)?;
+    let text = owned_within(frame.text, "text", MAX_SPEECH_CHARS)?;
+    let ssml = owned_within(frame.ssml, "ssml", MAX_SPEECH_CHARS)?;
+    let input = match (file, text, ssml) {
+        (Some(file), None, None) => return Ok(PromptSource::File(file)),
+        (None, Some(text), None) => SpokenText::Text(text),
+        (None, None, Some(ssml)) => SpokenText::Ssml(ssml),
+        (None, None, None) => return Err(Error::MissingField("file")),
+        _ => return Err(Error::InvalidField("play: give one of file, text, ssml")),
+    };
+    if input.as_str().trim().is_empty() {
+        return Err(Error::InvalidField(match input {
+            SpokenText::Text(_) => "text",
+            SpokenText::Ssml(_) => "ssml",
+        }));
+    }
+    let name = |value: Option<Cow<'_, str>>, field| {
+        owned_within(value, field, MAX_NAME_CHARS)
+            .map(|v| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
+    };
+    Ok(PromptSource::Speech(Speech {
+        input,
+        voice_name: name(frame.voice, "voice")?,
+        source_locale: name(frame.locale, "locale")?,
+    }))
+}
+
 /// An event for the client: its JSON as a text frame.
 pub fn event(event: &impl serde::Serialize) -> String {
     // The events tonegate sends have string keys and finite numbers, so this cannot
@@ -207,6 +246,54 @@ pub fn audio_frame(payload: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn play_takes_text_or_ssml_for_the_speech_engine() {
+        let source = |json: &str| match parse(json) {
+            Ok(Inbound::Request(Request::Play { source, .. })) => Ok(source),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(
+            source(r#"{"type":"play","text":"press one","voice":"en-gb","locale":"en-GB"}"#),
+            Ok(PromptSource::Speech(Speech {
+                input: SpokenText::Text("press one".to_owned()),
+                voice_name: Some("en-gb".to_owned()),
+                source_locale: Some("en-GB".to_owned()),
+            }))
+        );
+        assert_eq!(
+            source(r#"{"type":"play","ssml":"<speak>hi</speak>","voice":" "}"#),
+            Ok(PromptSource::Speech(Speech {
+                input: SpokenText::Ssml("<speak>hi</speak>".to_owned()),
+                voice_name: None,
+                source_locale: None,
+            }))
+        );
+        assert_eq!(
+            source(r#"{"type":"play"}"#),
+            Err(Error::MissingField("file"))
+        );
+        assert!(matches!(
+            source(r#"{"type":"play","file":"a.wav","text":"hi"}"#),
+            Err(Error::InvalidField(_))
+        ));
+        assert_eq!(
+            source(r#"{"type":"play","text":"  "}"#),
+            Err(Error::InvalidField("text"))
+        );
+        let long = format!(
+            r#"{{"type":"play","text":"{}"}}"#,
+            "x".repeat(MAX_SPEECH_CHARS + 1)
+        );
+        assert_eq!(
+            source(&long),
+            Err(Error::TooLong {
+                field: "text",
+                max: MAX_SPEECH_CHARS
+            })
+        );
+    }
 
     #[test]
     fn a_speech_recognize_carries_its_choices_and_timings() {
@@ -267,6 +354,10 @@ mod tests {
             Err(Error::UnsupportedEncoding)
         );
         assert_eq!(parse(r#"{"type":"bogus"}"#), Ok(Inbound::Unknown));
+        assert!(matches!(
+            parse(r#"{"type":"play","file":"a.wav"}"#),
+            Ok(Inbound::Request(Request::Play { source: PromptSource::File(f), .. })) if f == "a.wav"
+        ));
         assert!(matches!(parse("nope"), Err(Error::MalformedJson { .. })));
     }
 }

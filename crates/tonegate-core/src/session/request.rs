@@ -7,7 +7,7 @@ use super::{
     Command, ContinuousDtmfRequest, Operation, OperationMeta, RecognizeOptions, RecognizeRequest,
     Tone,
 };
-use crate::proto::Request;
+use crate::proto::{PromptSource, Request};
 
 /// What a raw request becomes.
 #[derive(Debug, Clone)]
@@ -18,13 +18,14 @@ pub enum Mapped {
     Load(Load),
 }
 
-/// A raw `play`: the prompt file to load before it can be queued.
+/// A raw `play`: the prompt file to load, or the speech to synthesise, before it can be
+/// queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Load {
     /// Id reported in the play events (the client's, else `play-<n>`).
     pub id: String,
-    /// Prompt file, relative to the server's prompt root.
-    pub file: String,
+    /// The prompt file (relative to the server's prompt root) or the speech.
+    pub source: PromptSource,
     /// Repeat until stopped.
     pub looped: bool,
 }
@@ -34,9 +35,9 @@ pub struct Load {
 /// [`RecognizeOptions::default`].
 pub fn map(request: Request, n: u64) -> Mapped {
     let command = match request {
-        Request::Play { id, file, looped } => {
+        Request::Play { id, source, looped } => {
             let id = id.unwrap_or_else(|| format!("play-{n}"));
-            return Mapped::Load(Load { id, file, looped });
+            return Mapped::Load(Load { id, source, looped });
         }
         Request::SendDigits { id, digits } => Command::SendDigits {
             id: id.unwrap_or_else(|| format!("digits-{n}")),
@@ -113,7 +114,7 @@ mod tests {
     fn a_play_is_a_prompt_to_load_named_by_its_id_or_its_number() {
         let play = |id: Option<&str>| Request::Play {
             id: id.map(str::to_owned),
-            file: "hello.wav".to_owned(),
+            source: PromptSource::File("hello.wav".to_owned()),
             looped: true,
         };
         let Mapped::Load(load) = map(play(Some("p1")), 7) else {
@@ -123,7 +124,7 @@ mod tests {
             load,
             Load {
                 id: "p1".to_owned(),
-                file: "hello.wav".to_owned(),
+                source: PromptSource::File("hello.wav".to_owned()),
                 looped: true
             }
         );

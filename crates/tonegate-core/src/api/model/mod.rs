@@ -12,6 +12,7 @@
 
 mod event;
 mod operation;
+mod speech;
 mod tone;
 
 pub use event::{
@@ -22,6 +23,7 @@ pub use operation::{
     Choice, ContinuousDtmfRequest, HoldRequest, MAX_SEND_TONES, MAX_TONES, Operation, PlayRequest,
     RecognizeInput, RecognizeOptions, RecognizeRequest, SendDtmfTonesRequest, UnholdRequest,
 };
+pub use speech::{Speech, SpeechFailure, SpeechInput};
 pub use tone::{NotATone, Tone};
 
 use serde::{Deserialize, Serialize};
@@ -34,7 +36,8 @@ use crate::player::Prompt;
 pub struct ResultInformation {
     /// HTTP-like status (200, 400, 412, 500).
     pub code: u16,
-    /// Call Automation sub-code (0, 8508, 8510, 8514, 8531, 8532, 8535, 8536, 8583...).
+    /// Call Automation sub-code (0, 8508, 8510, 8514, 8531, 8532, 8535, 8536, 8565,
+    /// 8583...).
     pub sub_code: u32,
     /// Human-readable message.
     pub message: String,
@@ -85,26 +88,25 @@ pub enum SourceFailure {
     InvalidFormat(String),
     /// The file could not be read or downloaded (PlayFailed 400/8536).
     DownloadFailed(String),
-    /// A source kind tonegate does not play (text, ssml): PlayFailed 400/8535.
-    Unsupported(String),
+    /// Text or SSML could not be synthesised (PlayFailed 8565, status by class).
+    Speech(SpeechFailure),
 }
 
 impl SourceFailure {
     /// The `resultInformation` of the PlayFailed (or HoldFailed) it causes.
     pub fn result(&self) -> ResultInformation {
         match self {
-            SourceFailure::InvalidFormat(m) | SourceFailure::Unsupported(m) => {
-                ResultInformation::new(
-                    400,
-                    8535,
-                    format!("Action failed, file format is invalid: {m}"),
-                )
-            }
+            SourceFailure::InvalidFormat(m) => ResultInformation::new(
+                400,
+                8535,
+                format!("Action failed, file format is invalid: {m}"),
+            ),
             SourceFailure::DownloadFailed(m) => ResultInformation::new(
                 400,
                 8536,
                 format!("Action failed, file could not be downloaded: {m}"),
             ),
+            SourceFailure::Speech(failure) => failure.result(),
         }
     }
 }

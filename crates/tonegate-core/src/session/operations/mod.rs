@@ -3,7 +3,8 @@
 //!
 //! The vocabulary (requests, events, tones) is [`crate::api::model`]; this module holds
 //! the engine and its settings. The API layer turns REST bodies into an [`Operation`](crate::api::model::Operation) (with prompts already loaded:
-//! `file://` read, `http(s)://` downloaded, decoded into [`Prompt`]s, or a
+//! `file://` read, `http(s)://` downloaded, text and SSML synthesised, decoded into
+//! [`Prompt`]s, or a
 //! [`SourceFailure`](crate::api::model::SourceFailure) per source) and hands it to the session as
 //! [`Command::Operation`](super::Command::Operation). Results come back as
 //! [`EventKind::Operation`](super::EventKind::Operation) events carrying an

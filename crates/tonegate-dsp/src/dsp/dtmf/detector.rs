@@ -13,6 +13,10 @@ use super::{
 use crate::dsp::keypad::{COLUMN_HZ, Digit, ROW_HZ};
 use crate::dsp::level;
 
+/// Slack for rounding on the shortcut of [`Detector::holds`]: a power this much above
+/// the floor is above it whatever the rounding of square root and division.
+const HOLDS_POWER_MARGIN: f32 = 1.001;
+
 #[derive(Debug, Clone, Copy)]
 enum State {
     Idle,
@@ -261,6 +265,20 @@ impl Detector {
 
     /// Whether block `ago` holds the pair.
     fn holds(&self, ago: usize, digit: Digit, full_block: [f32; 2]) -> bool {
+        // Each tone at `PRESENT_FRACTION` of a full block or more makes their mean so too:
+        // inside a tone (every block of a sounding digit asks) the square roots and
+        // divisions of the mean are skipped. Compared on powers, with a margin above their
+        // rounding, so this never says yes where the mean would say no.
+        let bins = &self.block_ago(ago).bins;
+        let floor = |full: f32| {
+            let present = PRESENT_FRACTION * full;
+            present * present * HOLDS_POWER_MARGIN
+        };
+        if bins[digit.row()].norm_sqr() >= floor(full_block[0])
+            && bins[4 + digit.column()].norm_sqr() >= floor(full_block[1])
+        {
+            return true;
+        }
         self.mean_fraction(ago, digit, full_block) >= f64::from(PRESENT_FRACTION)
     }
 
@@ -585,6 +603,32 @@ mod tests {
         assert_eq!(detector.position(), 1_000);
         detector.reset();
         assert_eq!(detector.position(), 0);
+    }
+
+    #[test]
+    fn holds_answers_as_the_mean_fraction_does() {
+        let samples = keyed("1470#", 60, 40);
+        let mut detector = Detector::new(Config::default()).unwrap();
+        let mut checked = 0;
+        for block in samples.chunks_exact(BLOCK_LEN) {
+            detector.process(block, &mut |_| {});
+            for digit in "123A456B789C*0#D"
+                .chars()
+                .map(|c| Digit::from_char(c).unwrap())
+            {
+                for full in [0.5f32, 1.0, 2.0, 4.0, 8.0] {
+                    let full_block = [full, full * 1.3];
+                    let mean = detector.mean_fraction(0, digit, full_block);
+                    assert_eq!(
+                        detector.holds(0, digit, full_block),
+                        mean >= f64::from(PRESENT_FRACTION),
+                        "{digit} {full_block:?}: mean {mean}"
+                    );
+                    checked += usize::from(mean >= f64::from(PRESENT_FRACTION));
+                }
+            }
+        }
+        assert!(checked > 100, "too few blocks holding a pair: {checked}");
     }
 
     #[test]

@@ -1,0 +1,206 @@
+//! The event log's cost, in memory and on disk (`state_dir`, redb), on a real server
+//! over loopback:
+//! - latency: a call streams digits 4x faster than real time, frame by frame; for each
+//!   digit, the time from the send of the frame that completes it to its `dtmf` event on
+//!   the SSE stream, and how much later that is than the same event on the call's own
+//!   socket (which does not go through the log): p50 and p99;
+//! - throughput (criterion): events per second through the log to an SSE client, 1000
+//!   `mark` events of one raw call per iteration.
+//!
+//! `cargo bench --bench event_log`
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::event_stream::EventStream;
+use common::*;
+use criterion::{Criterion, Throughput};
+use futures_util::{SinkExt, StreamExt};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tonegate::SampleRate;
+use tonegate::codec::Encoding;
+use tonegate::server::Config;
+
+/// Events per throughput iteration.
+const BATCH: usize = 1_000;
+
+/// The server settings of one backend: `state_dir` or none, and room for the bursts.
+fn config(state_dir: Option<PathBuf>) -> Config {
+    Config {
+        state_dir,
+        max_frames_per_second: 1_000_000,
+        max_frame_burst: 1_000_000,
+        event_buffer: 100_000,
+        event_subscriber_bytes: 64 << 20,
+        ..Config::default()
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let dir = std::env::temp_dir().join(format!("tonegate-bench-{}", std::process::id()));
+    // A fresh state directory for each server.
+    let state_dir = |backend: &str, run: &str| {
+        (backend == "redb").then(|| dir.join(format!("{backend}-{run}")))
+    };
+    let backends = ["memory", "redb"];
+    for name in backends {
+        runtime.block_on(digit_to_sse_latency(
+            name,
+            config(state_dir(name, "latency")),
+        ));
+    }
+    let mut criterion = Criterion::default()
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5))
+        .configure_from_args();
+    let mut group = criterion.benchmark_group("event_log");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    for name in backends {
+        let mut marks = runtime.block_on(Marks::open(config(state_dir(name, "throughput"))));
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                runtime.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        marks.batch().await;
+                    }
+                    start.elapsed()
+                })
+            });
+        });
+        runtime.block_on(marks.close());
+    }
+    group.finish();
+    criterion.final_summary();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A raw call asking for marks and an SSE client reading them.
+struct Marks {
+    server: TestServer,
+    sink: futures_util::stream::SplitSink<Ws, Message>,
+    sse: EventStream,
+    next: usize,
+}
+
+impl Marks {
+    async fn open(config: Config) -> Marks {
+        let server = start(config).await;
+        let sse =
+            EventStream::open(&format!("http://{}/v1/calls/t/events", server.addr), &[]).await;
+        let mut ws = connect(server.addr, "/media/raw").await;
+        start_raw(&mut ws, "t", SampleRate::HZ_8000, Encoding::Ulaw).await;
+        send_binary(&mut ws, encode(&[0.0; 160], Encoding::Ulaw)).await;
+        let (sink, mut stream) = ws.split();
+        tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+        Marks {
+            server,
+            sink,
+            sse,
+            next: 0,
+        }
+    }
+
+    /// Asks for [`BATCH`] marks and reads them off the SSE stream.
+    async fn batch(&mut self) {
+        for _ in 0..BATCH {
+            let text = format!(r#"{{"type":"mark","name":"m{}"}}"#, self.next);
+            self.sink.send(Message::text(text)).await.unwrap();
+            self.next += 1;
+        }
+        let last = format!("m{}", self.next - 1);
+        self.sse
+            .until(|m| m.data["type"] == "mark" && m.data["name"] == last.as_str())
+            .await;
+    }
+
+    async fn close(self) {
+        self.server.handle.shutdown();
+        let _ = self.server.task.await;
+    }
+}
+
+async fn digit_to_sse_latency(name: &str, config: Config) {
+    let server = start(config).await;
+    let mut sse =
+        EventStream::open(&format!("http://{}/v1/calls/lat/events", server.addr), &[]).await;
+    let mut ws = connect(server.addr, "/media/raw").await;
+    start_raw(&mut ws, "lat", SampleRate::HZ_8000, Encoding::S16le).await;
+    let keys = "0123456789*#ABCD".repeat(5);
+    let (samples, _) = signal(&keys, SampleRate::HZ_8000, 100.0, 200.0);
+    let bytes = encode(&samples, Encoding::S16le);
+    let (mut sink, mut stream) = ws.split();
+    let socket = tokio::spawn(async move {
+        let mut arrivals = Vec::new();
+        while let Some(Ok(m)) = stream.next().await {
+            if let Message::Text(t) = m {
+                let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["type"] == "dtmf" {
+                    arrivals.push(Instant::now());
+                }
+                if v["type"] == "ended" {
+                    break;
+                }
+            }
+        }
+        arrivals
+    });
+    let digits = keys.len();
+    let events = tokio::spawn(async move {
+        let mut arrivals = Vec::new();
+        while arrivals.len() < digits {
+            let m = sse.next().await;
+            if m.data["type"] == "dtmf" {
+                arrivals.push((Instant::now(), m.data["detectedMs"].as_f64().unwrap()));
+            }
+        }
+        arrivals
+    });
+    let mut sent_at = Vec::new();
+    for chunk in bytes.chunks(320) {
+        sink.send(Message::binary(chunk.to_vec())).await.unwrap();
+        sent_at.push(Instant::now());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sink.send(Message::text(r#"{"type":"end"}"#)).await.unwrap();
+    let on_socket = socket.await.unwrap();
+    let on_sse = events.await.unwrap();
+    assert_eq!(on_sse.len(), digits, "every digit on the event stream");
+    assert_eq!(on_socket.len(), digits, "every digit on the socket");
+    let mut latency = Vec::new();
+    let mut added = Vec::new();
+    for ((at, detected_ms), socket_at) in on_sse.iter().zip(&on_socket) {
+        // The frame holding the sample where the digit was confirmed.
+        let frame = ((detected_ms / 20.0).ceil() as usize)
+            .saturating_sub(1)
+            .min(sent_at.len() - 1);
+        latency.push(at.saturating_duration_since(sent_at[frame]));
+        added.push(at.saturating_duration_since(*socket_at));
+    }
+    let (p50, p99) = percentiles(&mut latency);
+    let (added50, added99) = percentiles(&mut added);
+    println!(
+        "{name}: digit to SSE event p50 {p50:?}, p99 {p99:?}; later than on the socket by p50 \
+         {added50:?}, p99 {added99:?} ({digits} digits)"
+    );
+    server.handle.shutdown();
+    let _ = server.task.await;
+}
+
+/// The p50 and p99 of `values`.
+fn percentiles(values: &mut [Duration]) -> (Duration, Duration) {
+    values.sort();
+    (
+        values[values.len() / 2],
+        values[(values.len() * 99).div_ceil(100) - 1],
+    )
+}
