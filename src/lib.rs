@@ -10,9 +10,11 @@
 //!   [`auth`], [`limits`]; one audio socket in front of its session in [`connection`],
 //!   flood control in [`budget`]).
 //! - [`tonegate_server`]: the tokio shell ([`server`]): sockets, HTTP API, webhooks, metrics.
+//! - [`tonegate_plot`]: pictures of what the detector heard ([`plot`]), for `--plot`.
 
 pub use tonegate_core::{api, auth, budget, connection, limits, proto, session};
 pub use tonegate_dsp::{SampleRate, SampleRateError, codec, dsp, evaluate, receiver, resample};
+pub use tonegate_plot as plot;
 pub use tonegate_server as server;
 
 /// Media files and the outbound player.

@@ -38,6 +38,12 @@ pub(super) fn run(args: &DetectArgs) -> anyhow::Result<ExitCode> {
     // Rows go out as they come where someone may be waiting for them (a terminal, or
     // audio streaming in on standard input); into a file or pipe they go in batches,
     // one write per 64 KiB rather than one per digit.
+    if args.plot.is_some() && args.files.len() > 1 {
+        bail!("--plot draws one input file");
+    }
+    if let Some(path) = &args.plot {
+        tonegate_plot::Format::from_path(path)?;
+    }
     let live = io::stdout().is_terminal() || args.files.iter().any(|f| f.as_os_str() == "-");
     let stdout = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     let mut writer = DigitWriter::new(stdout, args.format, live);
@@ -85,6 +91,10 @@ fn detect_file<W: Write>(
             .map_err(|e| Stop::Input(e.into()))?;
         receivers.push(receiver);
     }
+    let mut plot = args
+        .plot
+        .as_ref()
+        .map(|path| (path, tonegate_plot::Recorder::new(rate), Vec::new()));
     let progress = progress_bar(&input, args.format);
     let mut frames = vec![0.0f32; CHUNK_FRAMES * usize::from(channels)];
     let mut channel_samples = vec![0.0f32; CHUNK_FRAMES];
@@ -113,7 +123,7 @@ fn detect_file<W: Write>(
             Ok(read) => read,
             Err(error) => break Err(error),
         };
-        for (receiver, &channel) in receivers.iter_mut().zip(&selected) {
+        for (index, (receiver, &channel)) in receivers.iter_mut().zip(&selected).enumerate() {
             let samples = if channels == 1 {
                 &frames[..read]
             } else {
@@ -124,7 +134,25 @@ fn detect_file<W: Write>(
                 }
                 samples
             };
-            receiver.process(samples, &mut |event| emit(channel, event, &mut output));
+            match &mut plot {
+                Some((_, recorder, blocks)) if index == 0 => {
+                    recorder
+                        .add_samples(samples)
+                        .map_err(|e| Stop::Input(e.into()))?;
+                    receiver.process_observed(
+                        samples,
+                        &mut |event| {
+                            recorder.add_event(event);
+                            emit(channel, event, &mut output)
+                        },
+                        &mut |block| blocks.push(*block),
+                    );
+                    for block in blocks.drain(..) {
+                        recorder.add_block(&block);
+                    }
+                }
+                _ => receiver.process(samples, &mut |event| emit(channel, event, &mut output)),
+            }
         }
         if let Some(bar) = &progress {
             bar.inc(read as u64);
@@ -134,8 +162,17 @@ fn detect_file<W: Write>(
         }
     };
     // A cut or damaged input still yields the digits found before the damage.
-    for (receiver, &channel) in receivers.iter_mut().zip(&selected) {
-        receiver.flush(&mut |event| emit(channel, event, &mut output));
+    for (index, (receiver, &channel)) in receivers.iter_mut().zip(&selected).enumerate() {
+        receiver.flush(&mut |event| {
+            if let Some((_, recorder, _)) = plot.as_mut().filter(|_| index == 0) {
+                recorder.add_event(event);
+            }
+            emit(channel, event, &mut output)
+        });
+    }
+    if let Some((path, recorder, _)) = plot {
+        let title = format!("{name}, channel {}", selected[0]);
+        super::plot::write(&recorder.finish(), &title, path).map_err(Stop::Input)?;
     }
     if output.is_ok() {
         output = writer.flush();

@@ -40,7 +40,12 @@ pub(super) fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
             .collect(),
     };
     let config = dtmf::Config::for_profile(args.profile);
-    let report = evaluate::run_with(rate, &config, &extras)?;
+    let report = match &args.plot {
+        None => evaluate::run_with(rate, &config, &extras)?,
+        Some(dir) => super::plot::evaluate(dir, &config, |on_signal| {
+            evaluate::run_observed(rate, &config, &extras, on_signal)
+        })?,
+    };
     let mut out = io::stdout().lock();
     match args.format {
         ReportFormat::Json => {

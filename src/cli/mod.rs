@@ -7,6 +7,7 @@ mod generate;
 mod input;
 mod logging;
 mod output;
+mod plot;
 mod replay;
 mod serve;
 mod token;
@@ -90,6 +91,11 @@ struct DetectArgs {
     /// `noisy` (catches tones in heavy noise, at some risk of false digits).
     #[arg(long, default_value_t = Profile::Default)]
     profile: Profile,
+    /// Also draw what the detector heard into this file (`.svg` or `.png`): spectrogram,
+    /// tone levels, digits and rejected windows. One input file; its first selected
+    /// channel; at most 10 minutes.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
     /// Files to analyse; `-` reads standard input.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -172,6 +178,10 @@ struct EvaluateArgs {
     /// AMR-NB support on the PATH, e.g. Debian's `sox` and `libsox-fmt-all`).
     #[arg(long)]
     codecs: bool,
+    /// Also draw what the detector heard in every condition, one PNG per condition in
+    /// this directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
 }
 
 /// Parses the command line and runs the command.

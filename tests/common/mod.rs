@@ -551,17 +551,35 @@ impl Sse {
     /// The next event's `id:` (if it has one) and JSON; `None` once the stream ended.
     pub(crate) async fn next_or_end(&mut self) -> Option<(Option<u64>, Value)> {
         loop {
+            let block = self.next_block().await?;
+            let id = block
+                .lines()
+                .find_map(|l| l.strip_prefix("id: "))
+                .map(|id| id.parse().unwrap());
+            if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
+                return Some((id, serde_json::from_str(data).unwrap()));
+            }
+        }
+    }
+
+    /// The next event's name (`event:`) and its `data:` as sent (events without data
+    /// are skipped); `None` once the stream ended.
+    pub(crate) async fn next_named(&mut self) -> Option<(String, String)> {
+        loop {
+            let block = self.next_block().await?;
+            let line = |prefix: &str| block.lines().find_map(|l| l.strip_prefix(prefix));
+            if let Some(data) = line("data: ") {
+                return Some((line("event: ").unwrap_or("").to_owned(), data.to_owned()));
+            }
+        }
+    }
+
+    /// The next event's lines (up to its blank line); `None` once the stream ended.
+    async fn next_block(&mut self) -> Option<String> {
+        loop {
             self.decode_chunks();
             if let Some(end) = self.body.find("\n\n") {
-                let block: String = self.body.drain(..end + 2).collect();
-                let id = block
-                    .lines()
-                    .find_map(|l| l.strip_prefix("id: "))
-                    .map(|id| id.parse().unwrap());
-                if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
-                    return Some((id, serde_json::from_str(data).unwrap()));
-                }
-                continue;
+                return Some(self.body.drain(..end + 2).collect());
             }
             if self.ended {
                 return None;

@@ -211,6 +211,21 @@ impl Connection {
         }
     }
 
+    /// [`Session::set_feature_tap`] of the call's session, while it streams.
+    pub fn set_feature_tap(&mut self, on: bool) {
+        if let Phase::Streaming { session, .. } = &mut self.phase {
+            session.set_feature_tap(on);
+        }
+    }
+
+    /// [`Session::drain_features`] of the call's session, while it streams.
+    pub fn drain_features(&mut self, out: &mut Vec<u8>) -> u64 {
+        match &mut self.phase {
+            Phase::Streaming { session, .. } => session.drain_features(out),
+            _ => 0,
+        }
+    }
+
     /// The call id (`unknown` before the dialect is known or after a refusal).
     pub fn call_id(&self) -> Arc<str> {
         self.session()

@@ -255,6 +255,18 @@ pub enum Error {
 
 /// [`run`], plus the rows that need `extras` (speech, music, codecs).
 pub fn run_with(rate: SampleRate, config: &dtmf::Config, extras: &Extras) -> Result<Report, Error> {
+    run_observed(rate, config, extras, &mut |_, _, _| {})
+}
+
+/// [`run_with`], also handing each condition's signal to `on_signal` (its name, rate
+/// and samples, as the receiver gets them) before it is scored: `evaluate --plot`
+/// draws them.
+pub fn run_observed(
+    rate: SampleRate,
+    config: &dtmf::Config,
+    extras: &Extras,
+    on_signal: &mut dyn FnMut(&str, SampleRate, &[f32]),
+) -> Result<Report, Error> {
     let mut conditions = Vec::new();
     let mut all_latencies = Vec::new();
     let mut all = suite();
@@ -279,6 +291,7 @@ pub fn run_with(rate: SampleRate, config: &dtmf::Config, extras: &Extras) -> Res
                 reason,
             })?;
         }
+        on_signal(&condition.name, rate, &samples);
         let mut receiver = Receiver::new(rate, config.clone())?;
         let mut pressed = Vec::new();
         let mut collect = |event: Event| {

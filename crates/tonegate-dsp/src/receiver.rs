@@ -19,7 +19,7 @@
 //! are the same, and the detector's own `detected` is the input position.
 
 use crate::SampleRate;
-use crate::dsp::dtmf::{self, ANALYSIS_RATE, Detector, Event, HALF_BLOCK};
+use crate::dsp::dtmf::{self, ANALYSIS_RATE, Block, Detector, Event, HALF_BLOCK};
 use crate::resample::{self, Filter, Resampler};
 
 /// Why a receiver could not be built.
@@ -80,9 +80,21 @@ impl Receiver {
     /// Consumes `samples` at the input rate and calls `on_event` for each event, in order.
     /// Allocation-free.
     pub fn process(&mut self, samples: &[f32], on_event: &mut impl FnMut(Event)) {
+        self.process_observed(samples, on_event, &mut |_| {});
+    }
+
+    /// [`Self::process`], also calling `on_block` with each analysed block (see
+    /// [`Detector::process_observed`]), its `end` mapped to input samples.
+    /// Allocation-free.
+    pub fn process_observed(
+        &mut self,
+        samples: &[f32],
+        on_event: &mut impl FnMut(Event),
+        on_block: &mut impl FnMut(&Block),
+    ) {
         match &mut self.resampled {
-            None => self.detector.process(samples, on_event),
-            Some(resampled) => resampled.process(&mut self.detector, samples, on_event),
+            None => self.detector.process_observed(samples, on_event, on_block),
+            Some(resampled) => resampled.process(&mut self.detector, samples, on_event, on_block),
         }
     }
 
@@ -122,6 +134,7 @@ impl Resampled {
         detector: &mut Detector,
         samples: &[f32],
         on_event: &mut impl FnMut(Event),
+        on_block: &mut impl FnMut(&Block),
     ) {
         let mut rest = samples;
         while !rest.is_empty() {
@@ -135,14 +148,14 @@ impl Resampled {
             let (piece, tail) = rest.split_at(take);
             let produced = self.resampler.process(piece, &mut self.scratch);
             self.consumed += take as u64;
-            self.detect(detector, produced, on_event);
+            self.detect(detector, produced, on_event, on_block);
             rest = tail;
         }
     }
 
     fn flush(&mut self, detector: &mut Detector, on_event: &mut impl FnMut(Event)) {
         let produced = self.resampler.flush(&mut self.scratch);
-        self.detect(detector, produced, on_event);
+        self.detect(detector, produced, on_event, &mut |_| {});
         let mut clock = InputClock {
             resampler: &self.resampler,
             consumed: self.consumed,
@@ -161,6 +174,7 @@ impl Resampled {
         detector: &mut Detector,
         produced: usize,
         on_event: &mut impl FnMut(Event),
+        on_block: &mut impl FnMut(&Block),
     ) {
         let mut done = 0;
         while done < produced {
@@ -180,9 +194,15 @@ impl Resampled {
                 consumed,
                 reported_at: &mut self.reported_at,
             };
-            detector.process(&self.scratch[done..done + take], &mut |event| {
-                on_event(clock.map_event(event))
-            });
+            let resampler = &self.resampler;
+            detector.process_observed(
+                &self.scratch[done..done + take],
+                &mut |event| on_event(clock.map_event(event)),
+                &mut |block| {
+                    let end = resampler.output_to_input_position(block.end).max(0.0);
+                    on_block(&Block { end, ..*block })
+                },
+            );
             done += take;
         }
     }

@@ -275,6 +275,15 @@ pub struct Config {
     /// a core busy while it runs); an utterance that finds none free fails its
     /// recognize with 503/8583. Default 2.
     pub max_recognitions: usize,
+    /// Serve the live monitor: the page at `/monitor` and its data at `/v1/monitor/...`
+    /// (with the event streams' credentials). Default true.
+    pub monitor: bool,
+    /// Feature messages (one per inbound socket message, about 20 ms of audio) queued
+    /// for one monitor watcher; one further behind loses the oldest and is told so
+    /// (event `lagged`). Default 100 (2 s).
+    pub monitor_buffer_frames: usize,
+    /// Most monitor feature streams open at once; more are refused with 503. Default 16.
+    pub max_monitor_watchers: usize,
 }
 
 /// Which engine speaks text and SSML ([`Config::tts_engine`]).
@@ -395,6 +404,9 @@ impl Default for Config {
             pocketsphinx_program: PathBuf::from("pocketsphinx_continuous"),
             pocketsphinx_model_dir: PathBuf::from("/usr/share/pocketsphinx/model/en-us"),
             max_recognitions: 2,
+            monitor: true,
+            monitor_buffer_frames: 100,
+            max_monitor_watchers: 16,
         }
     }
 }

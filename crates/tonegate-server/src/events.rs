@@ -69,21 +69,8 @@ pub(super) async fn call(
 }
 
 fn respond(state: Arc<State>, call_id: Option<String>, uri: &Uri, headers: &HeaderMap) -> Response {
-    if let Err(denied) = authenticate(&state, call_id.as_deref(), uri, headers) {
-        state
-            .metrics
-            .errors
-            .with_label_values(&["eventsUnauthorized"])
-            .inc();
-        tracing::info!(path = %uri.path(), reason = %denied, "refusing event stream");
-        let status = match denied {
-            Denied::Signature(SignatureRefusal::Replay(ReplayError::Full)) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            _ => StatusCode::UNAUTHORIZED,
-        };
-        let challenge = (header::WWW_AUTHENTICATE, "Bearer, HMAC-SHA256");
-        return (status, [challenge], denied.to_string()).into_response();
+    if let Err(refusal) = admit(&state, call_id.as_deref(), uri, headers) {
+        return refusal;
     }
     let from = match resume_from(uri, headers) {
         Ok(from) => from,
@@ -118,6 +105,34 @@ fn respond(state: Arc<State>, call_id: Option<String>, uri: &Uri, headers: &Head
         Body::from_stream(stream),
     )
         .into_response()
+}
+
+/// Checks the credentials of a request for event data (the event streams, the
+/// monitor's data) about `call_id`, or every call: `Err` is the refusal to send (401,
+/// or 503 while the replay cache is full), already counted and logged.
+pub(crate) fn admit(
+    state: &State,
+    call_id: Option<&str>,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<(), Response> {
+    let Err(denied) = authenticate(state, call_id, uri, headers) else {
+        return Ok(());
+    };
+    state
+        .metrics
+        .errors
+        .with_label_values(&["eventsUnauthorized"])
+        .inc();
+    tracing::info!(path = %uri.path(), reason = %denied, "refusing event stream");
+    let status = match denied {
+        Denied::Signature(SignatureRefusal::Replay(ReplayError::Full)) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        _ => StatusCode::UNAUTHORIZED,
+    };
+    let challenge = (header::WWW_AUTHENTICATE, "Bearer, HMAC-SHA256");
+    Err((status, [challenge], denied.to_string()).into_response())
 }
 
 /// Why an event stream was refused. Never holds a credential.

@@ -12,7 +12,11 @@
 //! - `GET /metrics`: Prometheus text;
 //! - `GET /v1/calls/{callId}/events` and `GET /v1/events`: server-sent events (every
 //!   session event as JSON; the SSE event name is the event's `type`), with credentials
-//!   once any are configured (see `events.rs`).
+//!   once any are configured (see `events.rs`), read from one event log that numbers
+//!   every event, so a client resumes with `Last-Event-ID` (see `event_log/`; on disk,
+//!   with the webhook outbox, under [`Config::state_dir`]).
+//! - `GET /monitor`: the live monitor page, and its data under `/v1/monitor/` (with the
+//!   event streams' credentials; see `monitor/`), unless [`Config::monitor`] is off.
 //!
 //! [`Server::bind`] then [`Server::run`]; [`Handle::shutdown`] (or SIGINT/SIGTERM via
 //! [`run_until_signal`]) stops accepting, flushes every session's pending events and
@@ -43,6 +47,7 @@ mod http;
 mod listener;
 mod log_text;
 mod metrics;
+mod monitor;
 mod prompts;
 mod registry;
 mod replay;
@@ -124,6 +129,8 @@ pub(crate) struct State {
     /// The speech recogniser, or why there is none (speech recognizes are refused
     /// with it).
     recognizer: Result<Arc<asr::Recognizer>, String>,
+    /// The live calls' feature streams for the monitor.
+    monitor: monitor::Taps,
 }
 
 impl State {
@@ -320,6 +327,7 @@ impl Server {
             require_audio_auth,
             admission: admission::Gate::default(),
             recognizer,
+            monitor: monitor::Taps::new(&config),
             config,
         });
         webhook::resume_kept(&state);
@@ -424,7 +432,13 @@ pub async fn run_until_signal(config: Config, source: &str) -> Result<(), Error>
 }
 
 fn router(state: Arc<State>) -> Router {
+    let monitor = if state.config.monitor {
+        monitor::router()
+    } else {
+        Router::new()
+    };
     Router::new()
+        .merge(monitor)
         .route("/media", get(upgrade::media_auto))
         .route("/media/{dialect}", get(upgrade::media_dialect))
         .route("/healthz", get(|| async { "ok" }))

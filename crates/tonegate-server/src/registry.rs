@@ -92,6 +92,8 @@ pub(crate) struct CallInfo {
     pub(crate) callback_uri: Option<String>,
     /// Participants whose audio has been seen (raw ids / track names).
     pub(crate) participants: Mutex<Vec<Arc<str>>>,
+    /// Server time when the call started streaming.
+    pub(crate) started: std::time::Duration,
 }
 
 /// The live calls, by call id. The media-operation API looks sessions up here.
@@ -111,6 +113,12 @@ impl Registry {
     pub fn dialect(&self, call_id: &str) -> Option<Dialect> {
         let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
         calls.get(call_id).map(|e| e.dialect)
+    }
+
+    /// What is known of every live call.
+    pub(crate) fn infos(&self) -> Vec<Arc<CallInfo>> {
+        let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        calls.values().map(|e| e.info.clone()).collect()
     }
 
     pub(crate) fn info(&self, call_id: &str) -> Option<Arc<CallInfo>> {

@@ -86,6 +86,12 @@ struct Handler {
     /// The peer cannot be written to any more: outputs still go to the event bus and
     /// webhooks, nothing to the socket.
     peer_gone: bool,
+    /// The call's feature stream for the monitor, once it is registered.
+    tap: Option<Arc<super::monitor::Tap>>,
+    /// Whether the session's feature tap is on (someone watched at the last message).
+    tapping: bool,
+    /// Block records drained from the session, reused.
+    features: Vec<u8>,
 }
 
 /// Serves one audio socket until it closes.
@@ -119,6 +125,9 @@ pub(super) async fn run(
         label: "auto",
         counters,
         peer_gone: false,
+        tap: None,
+        tapping: false,
+        features: Vec::new(),
     };
     h.note_dialect();
     // One shutdown wait and one timer for the socket's life, not one of each per
@@ -229,7 +238,30 @@ impl Handler {
         self.count_in(len);
         self.note_dialect();
         self.note_participants();
+        self.forward_features();
         None
+    }
+
+    /// Hands the block records the message produced to the call's monitor watchers.
+    /// Nobody watching costs one atomic load: the session builds no records.
+    fn forward_features(&mut self) {
+        let Some(tap) = &self.tap else { return };
+        let watched = tap.watched();
+        if watched != self.tapping {
+            self.conn.set_feature_tap(watched);
+            self.tapping = watched;
+        }
+        if !watched {
+            return;
+        }
+        self.features.clear();
+        let dropped = self.conn.drain_features(&mut self.features);
+        if dropped > 0 {
+            tracing::debug!(call_id = %Escaped(&self.conn.call_id()), dropped, "feature records dropped");
+        }
+        if !self.features.is_empty() {
+            tap.send(axum::body::Bytes::copy_from_slice(&self.features));
+        }
     }
 
     fn on_control(&mut self, control: Control) {
@@ -402,12 +434,14 @@ impl Handler {
             correlation_id: self.peer.correlation_id.clone(),
             callback_uri: self.conn.callback_uri().map(str::to_owned),
             participants: std::sync::Mutex::new(Vec::new()),
+            started: self.state.now(),
         });
         let control = self.control_tx.clone();
         self.state
             .registry
             .claim(self.socket_id, info.clone(), control)?;
         self.info = Some(info);
+        self.tap = Some(self.state.monitor.open(call_id));
         tracing::info!(call_id = %Escaped(call_id), dialect = dialect.as_str(), "stream started");
         Ok(())
     }
@@ -469,6 +503,9 @@ impl Handler {
         }
         if let Some(info) = &self.info {
             self.state.registry.remove(&info.call_id, self.socket_id);
+            if let Some(tap) = self.tap.take() {
+                self.state.monitor.close(&info.call_id, &tap);
+            }
         }
     }
 

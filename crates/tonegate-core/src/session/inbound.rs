@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::{Error, Session};
 use crate::proto;
+use tonegate_dsp::SampleRate;
 use tonegate_dsp::receiver::Receiver;
 
 /// One participant heard on the stream (ACS `participantRawID`, Twilio track), with its
@@ -140,8 +141,20 @@ impl Session {
         let mut events = std::mem::take(&mut self.detector_events);
         events.clear();
         let p = &mut self.participants[index];
-        p.receiver
-            .process(&self.decoded[..count], &mut |e| events.push(e));
+        let samples = &self.decoded[..count];
+        match &mut self.features {
+            None => p.receiver.process(samples, &mut |e| events.push(e)),
+            Some(tap) => {
+                let (offset, rate) = (
+                    p.offset,
+                    self.format.map_or(SampleRate::HZ_8000, |f| f.rate),
+                );
+                p.receiver
+                    .process_observed(samples, &mut |e| events.push(e), &mut |block| {
+                        tap.push(index, offset, rate, block)
+                    });
+            }
+        }
         p.position += count as u64;
         for event in events.drain(..) {
             self.handle_detector_event(index, event);

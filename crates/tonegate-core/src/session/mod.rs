@@ -23,6 +23,7 @@
 //! (including filled gaps) divided by the rate, from the first audio frame.
 
 mod digits;
+pub mod features;
 mod inbound;
 pub mod operations;
 mod outbound;
@@ -50,6 +51,7 @@ pub use crate::api::model::{
     ResultInformation, SendDtmfTonesRequest, SourceFailure, Tone, UnholdRequest,
 };
 use digits::{Pending, RECENT_KEPT, Recent};
+use features::FeatureTap;
 use inbound::Participant;
 pub use operations::OperationsConfig;
 use operations::{Action, Audio, Operations};
@@ -403,6 +405,8 @@ pub struct Session {
     speech_jobs: VecDeque<speech::SpeechJob>,
     now: Duration,
     ended: bool,
+    /// The block features of inbound audio, while someone watches.
+    features: Option<FeatureTap>,
 }
 
 impl Session {
@@ -436,6 +440,7 @@ impl Session {
             speech_jobs: VecDeque::new(),
             now: Duration::ZERO,
             ended: false,
+            features: None,
         }
     }
 
@@ -463,6 +468,23 @@ impl Session {
     /// stream), in the order first heard.
     pub fn participants(&self) -> impl Iterator<Item = Option<&str>> {
         self.participants.iter().map(|p| p.id.as_deref())
+    }
+
+    /// Turns the feature tap on or off (see [`features`]): on, every 4 ms block of
+    /// inbound audio leaves a record for [`Session::drain_features`]; off (the start),
+    /// none is built. Turning it on again starts afresh.
+    pub fn set_feature_tap(&mut self, on: bool) {
+        match (on, self.features.is_some()) {
+            (true, false) => self.features = Some(FeatureTap::new()),
+            (false, true) => self.features = None,
+            _ => {}
+        }
+    }
+
+    /// Appends the block records gathered since the last drain to `out` (nothing while
+    /// the tap is off); returns how many did not fit and were dropped.
+    pub fn drain_features(&mut self, out: &mut Vec<u8>) -> u64 {
+        self.features.as_mut().map_or(0, |tap| tap.drain(out))
     }
 
     /// How many participants have been heard.

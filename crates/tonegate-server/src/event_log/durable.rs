@@ -90,8 +90,8 @@ impl Durable {
     /// Opens (or creates) `dir`/[`FILE`], reads back the retained events and the
     /// pending deliveries, and starts the writer thread. `memory` is empty.
     pub(crate) fn open(dir: &Path, memory: Memory) -> Result<Durable, Error> {
-        std::fs::create_dir_all(dir).map_err(|e| storage(format!("{}: {e}", dir.display())))?;
         let path = dir.join(FILE);
+        create_private(dir, &path).map_err(|e| storage(format!("{}: {e}", path.display())))?;
         let db =
             Database::create(&path).map_err(|e| storage(format!("{}: {e}", path.display())))?;
         let txn = db.begin_write().map_err(storage)?;

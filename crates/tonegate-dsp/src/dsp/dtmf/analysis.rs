@@ -4,6 +4,7 @@
 use num_complex::Complex32;
 
 use super::goertzel::LANES;
+use super::trace::{Rejection, Verdict};
 use super::{BLOCK_LEN, Detector, Digit, MIN_FILL, WINDOW_BLOCKS, WINDOW_LEN};
 use crate::dsp::level;
 
@@ -63,10 +64,11 @@ impl Detector {
         correlations.sums()
     }
 
-    /// Checks the newest 20 ms window.
-    pub(super) fn qualify_window(&self) -> Option<Qualified> {
+    /// Checks the newest 20 ms window: the pair it holds, or what it was instead
+    /// ([`Verdict::Nothing`] or [`Verdict::Rejected`]).
+    pub(super) fn qualify_window(&self) -> Result<Qualified, Verdict> {
         if self.blocks_done < WINDOW_BLOCKS as u64 {
-            return None;
+            return Err(Verdict::Nothing);
         }
         let mut energy = 0.0f32;
         for ago in 0..WINDOW_BLOCKS {
@@ -76,7 +78,7 @@ impl Detector {
         // (the factor 2 covers rounding), so a quieter window fails the level gate of
         // `check_pair` whatever its bins: silence between digits stops here.
         if 2.0 * WINDOW_LEN as f32 * energy < self.min_window_power {
-            return None;
+            return Err(Verdict::Nothing);
         }
         let mut window = [Complex32::new(0.0, 0.0); LANES];
         for ago in 0..WINDOW_BLOCKS {
@@ -114,7 +116,7 @@ impl Detector {
         centroid(1..WINDOW_BLOCKS) - centroid(0..WINDOW_BLOCKS - 1)
     }
 
-    fn check_pair(&self, window: &[Complex32; LANES], energy: f32) -> Option<Qualified> {
+    fn check_pair(&self, window: &[Complex32; LANES], energy: f32) -> Result<Qualified, Verdict> {
         let power = window.map(|w| w.norm_sqr());
         let row = strongest(&power[..4]);
         let column = 4 + strongest(&power[4..]);
@@ -123,10 +125,10 @@ impl Detector {
         // (Both sides times N, so no division slows the common rejection.)
         let pair_energy_n = 2.0 * (power[row] + power[column]);
         if pair_energy_n < 0.4 * self.config.min_pair_share * energy * WINDOW_LEN as f32 {
-            return None;
+            return Err(Verdict::Nothing);
         }
         if power[row].min(power[column]) < self.min_window_power {
-            return None;
+            return Err(Verdict::Nothing);
         }
         let stands_out = |best: usize, group: std::ops::Range<usize>| {
             group
@@ -134,13 +136,17 @@ impl Detector {
                 .all(|k| power[best] >= self.min_relative_peak * power[k])
         };
         if !stands_out(row, 0..4) || !stands_out(column, 4..8) {
-            return None;
+            return Err(Verdict::Nothing);
         }
+        // From here on the window looks like a key: a failed test is a rejection.
+        let digit = Digit::from_position(row, column - 4);
+        let rejected = |reason| Verdict::Rejected { digit, reason };
         // Frequency offset from the window's phase advance per block.
         let omega = self.bank.omega();
         let fill = self.fill();
         if fill < MIN_FILL {
-            return None;
+            // A tone's onset or end: not yet (or no longer) a whole window of it.
+            return Err(Verdict::Nothing);
         }
         let lag_blocks = self.span_lag_blocks();
         let mut peaks = [0.0f32; 2];
@@ -149,7 +155,7 @@ impl Detector {
         for (slot, lane) in [row, column].into_iter().enumerate() {
             let offset = self.frequency_offset(lane, window[lane], lag_blocks);
             if offset.abs() > self.config.max_frequency_deviation * omega[lane] as f32 {
-                return None;
+                return Err(rejected(Rejection::FrequencyOffset));
             }
             offsets[slot] = offset;
             // A sine of peak A over n samples sums to A n / 2 and holds A^2 n / 2 of energy.
@@ -159,17 +165,17 @@ impl Detector {
         }
         let levels_dbm0 = peaks.map(level::peak_to_dbm0);
         if levels_dbm0[0].min(levels_dbm0[1]) < self.config.min_level_dbm0 {
-            return None;
+            return Err(rejected(Rejection::Level));
         }
         let twist = levels_dbm0[1] - levels_dbm0[0];
         if twist < -self.config.max_normal_twist_db || twist > self.config.max_reverse_twist_db {
-            return None;
+            return Err(rejected(Rejection::Twist));
         }
         if tone_energy < self.config.min_pair_share * energy {
-            return None;
+            return Err(rejected(Rejection::EnergyShare));
         }
-        Some(Qualified {
-            digit: Digit::from_position(row, column - 4),
+        Ok(Qualified {
+            digit,
             full_block: peaks.map(|peak| peak * BLOCK_LEN as f32 / 2.0),
             levels_dbm0,
             peaks,

@@ -5,6 +5,7 @@ use num_complex::Complex32;
 
 use super::analysis::{Qualified, magnitude};
 use super::goertzel::{self, Bank, BlockResult, LANES};
+use super::trace::{Block, Rejection, Verdict};
 use super::{
     ANALYSIS_RATE, BLOCK_LEN, CANDIDATE_BRIDGE_BLOCKS, CONFIRM_FRACTION, Config, ConfigError,
     Event, HALF_BLOCK, HISTORY_BLOCKS, Keypress, ONSET_SEARCH_BLOCKS, PRESENT_FRACTION,
@@ -49,6 +50,9 @@ pub struct Detector {
     /// Blocks analysed since the start of the stream.
     pub(super) blocks_done: u64,
     state: State,
+    /// What became of the newest block's window (for observers, see
+    /// [`Detector::process_observed`]).
+    verdict: Verdict,
     /// Smallest window power `|W|^2` a tone may show: 0.4 of a tone at
     /// `min_level_dbm0` (deviation can cost up to ~4 dB before correction).
     pub(super) min_window_power: f32,
@@ -79,6 +83,7 @@ impl Detector {
             history: [BlockResult::default(); HISTORY_BLOCKS],
             blocks_done: 0,
             state: State::Idle,
+            verdict: Verdict::Nothing,
         })
     }
 
@@ -94,11 +99,25 @@ impl Detector {
         self.history = [BlockResult::default(); HISTORY_BLOCKS];
         self.blocks_done = 0;
         self.state = State::Idle;
+        self.verdict = Verdict::Nothing;
     }
 
     /// Consumes `samples` (8 kHz, full scale 1.0) and calls `on_event` for each event, in order.
     /// A 4 ms block holding a non-finite sample is read as silence. Allocation-free.
     pub fn process(&mut self, samples: &[f32], on_event: &mut impl FnMut(Event)) {
+        self.process_observed(samples, on_event, &mut |_| {});
+    }
+
+    /// [`Self::process`], also calling `on_block` with what the detector saw in each
+    /// block it completes (its tone powers, energy and the window's [`Verdict`]), in
+    /// order, before the events of the next block. Allocation-free; with a closure that
+    /// does nothing it is [`Self::process`].
+    pub fn process_observed(
+        &mut self,
+        samples: &[f32],
+        on_event: &mut impl FnMut(Event),
+        on_block: &mut impl FnMut(&Block),
+    ) {
         let mut rest = samples;
         while !rest.is_empty() {
             // Whole blocks straight from the input go through the bank a batch at a time.
@@ -110,6 +129,7 @@ impl Detector {
                     self.store_block(block);
                     self.check_half_block(on_event);
                     self.analyse_block(*result, on_event);
+                    on_block(&self.newest_block());
                 }
                 rest = tail;
                 continue;
@@ -131,7 +151,29 @@ impl Detector {
             if self.block_fill == BLOCK_LEN {
                 self.block_fill = 0;
                 self.analyse_next_block(on_event);
+                on_block(&self.newest_block());
             }
+        }
+    }
+
+    /// What the detector saw in the newest block: the tone powers of the window ending
+    /// with it (its blocks' bins summed coherently, as the window test sums them: a
+    /// 4 ms block alone cannot tell neighbouring keypad tones apart), scaled to one
+    /// block.
+    fn newest_block(&self) -> Block {
+        let blocks = (self.blocks_done as usize).min(WINDOW_BLOCKS);
+        let mut window = [Complex32::new(0.0, 0.0); LANES];
+        for ago in 0..blocks {
+            for (sum, bin) in window.iter_mut().zip(self.block_ago(ago).bins) {
+                *sum += bin;
+            }
+        }
+        let per_block = 1.0 / (WINDOW_BLOCKS * WINDOW_BLOCKS) as f32;
+        Block {
+            end: (self.blocks_done * BLOCK_LEN as u64) as f64,
+            tone_power: window.map(|w| w.norm_sqr() * per_block),
+            energy: self.block_ago(0).energy,
+            verdict: self.verdict,
         }
     }
 
@@ -177,10 +219,15 @@ impl Detector {
             && self.holds(0, keypress.digit, full_block)
             && self.leads_groups(keypress.digit)
         {
+            self.verdict = Verdict::Holding(keypress.digit);
             return;
         }
-        let qualified = self.qualify_window();
-        self.step(qualified, on_event);
+        let window = self.qualify_window();
+        self.verdict = match window {
+            Ok(qualified) => Verdict::Qualified(qualified.digit),
+            Err(verdict) => verdict,
+        };
+        self.step(window.ok(), on_event);
     }
 
     /// The block's energy without its mean: a DC offset (a cheap sound card, an
@@ -375,11 +422,15 @@ impl Detector {
                 let confirmable = evidence
                     && (long_enough || nearly)
                     && self.sounds_now(digit, full)
-                    && self.harmonics_clear(&latest);
+                    && self.harmonics_clear_noted(&latest);
                 if confirmable && long_enough {
                     self.confirm(&latest, onset, now, on_event);
                 } else if now_block - last_present_block > CANDIDATE_BRIDGE_BLOCKS {
                     self.state = State::Idle;
+                    self.verdict = Verdict::Rejected {
+                        digit,
+                        reason: Rejection::TooShort,
+                    };
                 } else {
                     self.state = State::Candidate {
                         qualified: latest,
@@ -437,6 +488,18 @@ impl Detector {
                 }
             }
         }
+    }
+
+    /// [`Self::harmonics_clear`], noting a failure as the block's verdict.
+    fn harmonics_clear_noted(&mut self, qualified: &Qualified) -> bool {
+        let clear = self.harmonics_clear(qualified);
+        if !clear {
+            self.verdict = Verdict::Rejected {
+                digit: qualified.digit,
+                reason: Rejection::Harmonics,
+            };
+        }
+        clear
     }
 
     /// Reports the candidate `qualified` as a digit that began at `onset`, at position
@@ -603,6 +666,50 @@ mod tests {
         assert_eq!(detector.position(), 1_000);
         detector.reset();
         assert_eq!(detector.position(), 0);
+    }
+
+    fn observed(samples: &[f32]) -> (Vec<Event>, Vec<Block>) {
+        let mut detector = Detector::new(Config::default()).unwrap();
+        let (mut events, mut blocks) = (Vec::new(), Vec::new());
+        detector.process_observed(samples, &mut |e| events.push(e), &mut |b| blocks.push(*b));
+        (events, blocks)
+    }
+
+    #[test]
+    fn observing_changes_no_event_and_sees_every_block() {
+        let samples = keyed("58", 70, 70);
+        let (seen, blocks) = observed(&samples);
+        let mut plain = Vec::new();
+        Detector::new(Config::default())
+            .unwrap()
+            .process(&samples, &mut |e| plain.push(e));
+        assert_eq!(seen, plain);
+        assert_eq!(blocks.len(), samples.len() / BLOCK_LEN);
+        assert_eq!(blocks[9].end, 320.0);
+        let qualified = |d: char| {
+            blocks
+                .iter()
+                .any(|b| b.verdict == Verdict::Qualified(Digit::from_char(d).unwrap()))
+        };
+        assert!(qualified('5') && qualified('8'));
+    }
+
+    #[test]
+    fn a_pair_out_of_twist_is_rejected_for_it() {
+        use crate::dsp::tone::{Oscillator, Tone};
+        let digit = Digit::from_char('6').unwrap();
+        let tone = Tone::dtmf(digit, -12.0).with_twist(14.0);
+        let mut samples = vec![0.0; 800];
+        Oscillator::new(&tone, SampleRate::HZ_8000)
+            .unwrap()
+            .process(&mut samples);
+        let (events, blocks) = observed(&samples);
+        assert!(events.is_empty(), "{events:?}");
+        let twist = Verdict::Rejected {
+            digit,
+            reason: Rejection::Twist,
+        };
+        assert!(blocks.iter().any(|b| b.verdict == twist), "{blocks:?}");
     }
 
     #[test]

@@ -28,9 +28,11 @@
 mod analysis;
 mod config;
 mod detector;
+mod trace;
 
 pub use config::{Config, ConfigError, Profile, UnknownProfile};
 pub use detector::Detector;
+pub use trace::{Block, Rejection, Verdict};
 
 use super::goertzel;
 use super::keypad::{COLUMN_HZ, Digit, ROW_HZ};
