@@ -6,6 +6,8 @@
                     for a line on stdin where the test must listen or press digits.
   drive.py timeouts the same without TONEGATE_PROMPT_URI: recognize timeouts in real
                     time, hold with the configured music, continuous DTMF left running.
+  drive.py speech   speech recognizes (choices, speech, speechOrDtmf) on an ACS call;
+                    waits on stdin where the test must speak or press.
   drive.py parse F  parses the CloudEvents in JSON file F with azure-core's CloudEvent
                     model and prints a JSON summary.
 
@@ -171,6 +173,57 @@ def timeouts():
     step("done")
 
 
+def speech():
+    """Speech recognizes: choices said, choices not matched, free speech, speechOrDtmf
+    answered with a key, and a speech recognize that hears nothing."""
+    from azure.communication.callautomation import RecognitionChoice, RecognizeInputType
+
+    _, call, caller = connect()
+    menu = [
+        RecognitionChoice(label="Sales", phrases=["sales", "buy something"], tone="one"),
+        RecognitionChoice(label="Support", phrases=["technical support"], tone="two"),
+    ]
+    for context in ("choices-said", "choices-unmatched"):
+        call.start_recognizing_media(
+            RecognizeInputType.CHOICES,
+            caller,
+            choices=menu,
+            end_silence_timeout=1,
+            initial_silence_timeout=20,
+            operation_context=context,
+        )
+        step("recognize_choices", status=202, context=context)
+        wait(context)
+    call.start_recognizing_media(
+        RecognizeInputType.SPEECH,
+        caller,
+        end_silence_timeout=1,
+        initial_silence_timeout=20,
+        speech_language="en-US",
+        operation_context="speech",
+    )
+    step("recognize_speech", status=202)
+    wait("speech")
+    call.start_recognizing_media(
+        RecognizeInputType.SPEECH_OR_DTMF,
+        caller,
+        end_silence_timeout=1,
+        initial_silence_timeout=20,
+        dtmf_max_tones_to_collect=1,
+        operation_context="speech-or-dtmf",
+    )
+    step("recognize_speech_or_dtmf", status=202)
+    wait("speech-or-dtmf")
+    call.start_recognizing_media(
+        RecognizeInputType.SPEECH,
+        caller,
+        initial_silence_timeout=1,
+        operation_context="speech-silence",
+    )
+    step("recognize_speech_silence", status=202)
+    step("done")
+
+
 def parse(path):
     from azure.core.messaging import CloudEvent
 
@@ -198,5 +251,7 @@ if __name__ == "__main__":
         parse(sys.argv[2])
     elif len(sys.argv) >= 2 and sys.argv[1] == "timeouts":
         timeouts()
+    elif len(sys.argv) >= 2 and sys.argv[1] == "speech":
+        speech()
     else:
         run()

@@ -36,7 +36,7 @@
 
 mod admission;
 pub mod api;
-mod asr;
+pub mod asr;
 pub mod auth;
 
 mod callback_policy;

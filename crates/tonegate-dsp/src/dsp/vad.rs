@@ -1,11 +1,11 @@
 //! Voice activity detection: where a caller starts and stops speaking.
 //!
 //! Energy per 10 ms block against an adaptive noise floor, with a zero-crossing check
-//! that keeps a steady hum or a single pure tone (mains hum, a dial tone) from counting
-//! as voice: speech crosses zero at a rate that varies from block to block, a tone at a
-//! fixed one. Speech starts after [`Config::onset`] of voiced blocks (reported at the
-//! first of them) and ends after `end_silence` without any (reported at the last voiced
-//! sample). Positions are samples at the detector's rate from the first sample fed, so
+//! that keeps hiss from counting as voice: voiced speech crosses zero at its low
+//! formants' rate, broadband noise at nearly every other sample. Speech starts after
+//! [`Config::onset`] of voiced blocks (reported at the first of them) and ends after
+//! `end_silence` without any (reported at the end of the last). A steady tone loud
+//! enough counts as voice: DTMF is told apart by the DTMF detector, not here. Positions are samples at the detector's rate from the first sample fed, so
 //! a file and a live stream give the same answers. Allocation-free after construction.
 
 use std::time::Duration;
@@ -52,6 +52,9 @@ const BLOCK_MS: f64 = 10.0;
 /// The noise floor follows quieter blocks at once and louder non-speech blocks by this
 /// share of the difference (in dB) per block.
 const FLOOR_RISE: f32 = 0.02;
+/// Zero crossings per sample above which a block is hiss, not voice (white noise
+/// crosses at about 0.5).
+const MAX_VOICED_CROSSINGS: f32 = 0.35;
 /// The floor never drops below this (digital silence would make any click speech).
 const FLOOR_MIN_DBM0: f32 = -70.0;
 
@@ -67,8 +70,6 @@ pub struct Detector {
     crossings: u32,
     filled: usize,
     last_positive: bool,
-    /// Zero crossings of the previous voiced candidate block (tone check).
-    previous_crossings: Option<u32>,
     floor_db: f32,
     position: u64,
     voiced_run: u32,
@@ -92,7 +93,6 @@ impl Detector {
             crossings: 0,
             filled: 0,
             last_positive: false,
-            previous_crossings: None,
             floor_db: FLOOR_MIN_DBM0,
             position: 0,
             voiced_run: 0,
@@ -141,13 +141,8 @@ impl Detector {
         self.filled = 0;
         let loud = level_db >= self.config.min_level_dbm0
             && level_db >= self.floor_db + self.config.above_floor_db;
-        // A pure tone crosses zero the same number of times in every block; speech does
-        // not. Two equal counts in a row mark a tone, not a voice.
-        let steady = self
-            .previous_crossings
-            .is_some_and(|p| p.abs_diff(crossings) <= 1);
-        self.previous_crossings = loud.then_some(crossings);
-        let voiced = loud && !(steady && !self.speaking && self.voiced_run > 0 && crossings > 4);
+        let hiss = crossings as f32 > MAX_VOICED_CROSSINGS * self.block_len as f32;
+        let voiced = loud && !hiss;
         let block_start = self.position - self.block_len as u64;
         if voiced {
             if self.voiced_run == 0 {
@@ -282,22 +277,22 @@ mod tests {
     }
 
     #[test]
-    fn silence_noise_floor_and_a_steady_tone_are_not_speech() {
+    fn silence_a_noise_floor_and_loud_hiss_are_not_speech() {
         let mut d = Detector::new(Config::default(), RATE);
         let n = RATE.ms_to_samples(2_000.0);
-        let tone: Vec<f32> = (0..n)
-            .map(|i| 0.2 * (2.0 * std::f32::consts::PI * 425.0 * i as f32 / 8_000.0).sin())
-            .collect();
         let mut noise_state = 1u32;
-        let noise: Vec<f32> = (0..n)
-            .map(|_| {
-                noise_state = noise_state
-                    .wrapping_mul(1_664_525)
-                    .wrapping_add(1_013_904_223);
-                (noise_state >> 8) as f32 / (1u32 << 24) as f32 * 0.002 - 0.001
-            })
-            .collect();
-        let events = run(&mut d, &[silence(1_000), noise, tone], 160);
+        let mut noise = |scale: f32| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    noise_state = noise_state
+                        .wrapping_mul(1_664_525)
+                        .wrapping_add(1_013_904_223);
+                    ((noise_state >> 8) as f32 / (1u32 << 23) as f32 - 1.0) * scale
+                })
+                .collect()
+        };
+        let (floor, hiss) = (noise(0.001), noise(0.1));
+        let events = run(&mut d, &[silence(1_000), floor, hiss], 160);
         assert!(events.is_empty(), "{events:?}");
     }
 }

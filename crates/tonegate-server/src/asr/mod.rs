@@ -23,25 +23,25 @@ use tonegate_core::session::speech::{Grammar, SpeechJob, SpeechOutcome};
 use tonegate_dsp::SampleRate;
 
 use super::config::{Config, SpeechRecognizer};
-pub(crate) use pocketsphinx::Pocketsphinx;
+pub use pocketsphinx::Pocketsphinx;
 
 /// The rate engines get their samples at.
-pub(crate) const ENGINE_RATE: SampleRate = SampleRate::HZ_16000;
+pub const ENGINE_RATE: SampleRate = SampleRate::HZ_16000;
 
 /// One utterance for an [`Engine`].
 #[derive(Debug)]
-pub(crate) struct Utterance<'a> {
+pub struct Utterance<'a> {
     /// Mono samples at [`ENGINE_RATE`].
-    pub(crate) samples: &'a [i16],
+    pub samples: &'a [i16],
     /// What may be said.
-    pub(crate) grammar: &'a Grammar,
+    pub grammar: &'a Grammar,
     /// BCP 47 language the request named, if any.
-    pub(crate) language: Option<&'a str>,
+    pub language: Option<&'a str>,
 }
 
 /// What an [`Engine`] heard.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Recognition {
+pub enum Recognition {
     /// The choice at this index of [`Grammar::Choices`].
     Choice {
         /// Index of the choice.
@@ -64,7 +64,7 @@ pub(crate) enum Recognition {
 
 /// Why an [`Engine`] gave no answer.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum Error {
+pub enum Error {
     /// The language is not one the engine has a model for.
     #[error("speechLanguage {0:?} is not supported (the recogniser has a US English model)")]
     Language(String),
@@ -74,7 +74,7 @@ pub(crate) enum Error {
 }
 
 /// A speech recogniser. Blocking: [`Recognizer`] calls it on a worker thread.
-pub(crate) trait Engine: Send + Sync + 'static {
+pub trait Engine: Send + Sync + 'static {
     /// Recognises one utterance.
     fn recognize(&self, utterance: &Utterance<'_>) -> Result<Recognition, Error>;
 }
@@ -145,21 +145,48 @@ impl Recognizer {
     }
 }
 
-/// The samples at [`ENGINE_RATE`].
+/// The samples at [`ENGINE_RATE`]. Audio from a narrower band (8 kHz calls) gets a
+/// faint noise floor in the band it lacks: wideband models such as pocketsphinx's
+/// US English one read an empty band as a feature no speech has and lose most words
+/// (measured: 2 of 10 choices right without it, 10 of 10 with it).
 fn to_engine_rate(samples: &[i16], rate: SampleRate) -> Vec<i16> {
     if rate == ENGINE_RATE {
         return samples.to_vec();
     }
     let floats: Vec<f32> = samples.iter().map(|&s| f32::from(s) / 32_768.0).collect();
-    tonegate_core::player::convert_rate(&floats, rate, ENGINE_RATE)
-        .into_iter()
+    let mut wide = tonegate_core::player::convert_rate(&floats, rate, ENGINE_RATE);
+    if rate.hz() < ENGINE_RATE.hz() {
+        add_upper_band_noise(&mut wide);
+    }
+    wide.into_iter()
         .map(|s| (s.clamp(-1.0, 1.0) * 32_767.0).round() as i16)
         .collect()
 }
 
+/// Adds white noise through a second difference (a gentle high-pass: -17 dB at 1 kHz,
+/// +6 dB at 4 kHz, +12 dB at 8 kHz relative to its mean), about -48 dBFS RMS.
+/// Deterministic, so a recording always gives the same answer.
+fn add_upper_band_noise(samples: &mut [f32]) {
+    /// Uniform noise in [-1, 1) times this: RMS 0.577 * 0.0028 * sqrt(6) (the second
+    /// difference's power gain) = 0.004.
+    const SCALE: f32 = 0.002_8;
+    let mut state = 0x2545_f491_u32;
+    let mut noise = || {
+        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+    };
+    let (mut previous, mut before) = (noise(), noise());
+    for s in samples {
+        let current = noise();
+        *s += SCALE * (current - 2.0 * previous + before);
+        before = previous;
+        previous = current;
+    }
+}
+
 /// The choice whose phrase `heard` is (words compared without case and pronunciation
 /// variants such as `to(2)`), with that phrase.
-pub(crate) fn match_choice(choices: &[Vec<String>], heard: &str) -> Option<(usize, String)> {
+pub fn match_choice(choices: &[Vec<String>], heard: &str) -> Option<(usize, String)> {
     let heard = normalise(heard);
     choices.iter().enumerate().find_map(|(index, phrases)| {
         phrases

@@ -28,7 +28,7 @@ const MIN_COVERAGE: f64 = 0.6;
 const FRAME: usize = 160;
 
 /// pocketsphinx run as a program.
-pub(crate) struct Pocketsphinx {
+pub struct Pocketsphinx {
     program: PathBuf,
     acoustic_model: PathBuf,
     language_model: PathBuf,
@@ -39,7 +39,7 @@ pub(crate) struct Pocketsphinx {
 
 impl Pocketsphinx {
     /// The engine, once the program and the model are found; else what is missing.
-    pub(crate) fn new(program: &Path, model_dir: &Path) -> Result<Pocketsphinx, String> {
+    pub fn new(program: &Path, model_dir: &Path) -> Result<Pocketsphinx, String> {
         let program = find_program(program).ok_or_else(|| {
             format!(
                 "the speech recogniser {} was not found (install Debian's pocketsphinx)",

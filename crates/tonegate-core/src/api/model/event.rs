@@ -120,7 +120,7 @@ pub struct SpeechResult {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OperationDetails {
-    /// RecognizeCompleted of a choice.
+    /// RecognizeCompleted of a choice (boxed: most events have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub choice_result: Option<Box<ChoiceResult>>,
     /// RecognizeCompleted: the tones.
@@ -138,7 +138,7 @@ pub struct OperationDetails {
     /// ContinuousDtmfRecognitionToneReceived: per call, gapless from 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence_id: Option<u64>,
-    /// RecognizeCompleted of free speech.
+    /// RecognizeCompleted of free speech (boxed: most events have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speech_result: Option<Box<SpeechResult>>,
     /// ContinuousDtmfRecognitionToneReceived: the tone.
