@@ -1,8 +1,8 @@
 //! The live monitor's routes on a real server: the page loads without credentials and
 //! names no other origin; the data routes refuse a request without the event streams'
 //! credentials (401) and, with them, list the live calls and stream each 4 ms block of
-//! a call's inbound audio as the detector saw it (tone levels, verdict), and end the
-//! stream with the call.
+//! a call's inbound audio as the detector saw it (tone levels, verdict) and the level of
+//! each outbound frame the call plays, and end the stream with the call.
 
 mod common;
 
@@ -13,14 +13,18 @@ use tokio_tungstenite::tungstenite::Message;
 use tonegate::SampleRate;
 use tonegate::codec::Encoding;
 use tonegate::server::Config;
-use tonegate::session::features::RECORD_LEN;
+use tonegate::session::features::{OUTBOUND, RECORD_LEN};
 
 const TOKEN: &str = "monitor-test-token";
 
 async fn server() -> TestServer {
+    server_with(Config::default()).await
+}
+
+async fn server_with(config: Config) -> TestServer {
     common::start(Config {
         event_token: Some(TOKEN.to_owned()),
-        ..Config::default()
+        ..config
     })
     .await
 }
@@ -186,4 +190,70 @@ async fn a_watched_call_streams_its_blocks_with_the_digit_the_detector_saw() {
     })
     .await;
     assert!(ended.is_ok(), "the feature stream ends when the call does");
+}
+
+#[tokio::test]
+async fn a_watched_call_streams_the_level_of_the_prompt_it_plays() {
+    let dir = std::env::temp_dir().join(format!("tonegate-monitor-out-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // 400 ms of 440 Hz at 8 000 / 32 768 of full scale: about -12 dB.
+    common::write_prompt(&dir);
+    let server = server_with(Config {
+        prompt_dir: dir.clone(),
+        ..Config::default()
+    })
+    .await;
+    let call = live_call(&server, "call-playing").await;
+    let mut features = Sse::connect(
+        server.addr,
+        &format!("/v1/monitor/calls/call-playing/features?access_token={TOKEN}"),
+    )
+    .await;
+    let mut next_records = async || {
+        let (name, data) = features.next_named().await.expect("stream open");
+        assert_eq!(name, "features");
+        records(&data)
+    };
+    // Before the prompt: 200 ms of inbound blocks, and no outbound level above silence.
+    let mut inbound = 0;
+    while inbound < 50 {
+        for record in next_records().await {
+            if record[0] == OUTBOUND {
+                assert_eq!(record[13], 0, "silence before the prompt: {record:?}");
+            } else {
+                inbound += 1;
+            }
+        }
+    }
+    call.send(Message::text(
+        r#"{"type":"play","id":"p1","file":"prompt.wav"}"#,
+    ));
+    let levels = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut levels = Vec::new();
+        while levels.len() < 10 {
+            for record in next_records().await {
+                if record[0] == OUTBOUND && record[13] > 0 {
+                    levels.push(record);
+                }
+            }
+        }
+        levels
+    })
+    .await
+    .expect("the prompt's outbound levels in time");
+    for record in &levels {
+        assert!(
+            (104..=112).contains(&record[13]),
+            "about -12 dB re full scale: {record:?}"
+        );
+        assert!(record[5..13].iter().all(|&b| b == 0) && record[14] == 0);
+    }
+    // Outbound frames end 20 ms apart on the outbound clock.
+    let ends: Vec<u32> = levels
+        .iter()
+        .map(|r| u32::from_le_bytes(r[1..5].try_into().unwrap()))
+        .collect();
+    assert!(ends.windows(2).all(|w| w[1] == w[0] + 20), "{ends:?}");
+    call.lose();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -232,6 +232,8 @@ pub(crate) struct LiveCall {
     pub audio: mpsc::UnboundedSender<Vec<f32>>,
     /// Every message the server sent on the socket.
     pub received: mpsc::UnboundedReceiver<Message>,
+    /// Messages to send before the next audio frame ([`LiveCall::send`]).
+    control: mpsc::UnboundedSender<Message>,
     tasks: [tokio::task::JoinHandle<()>; 2],
 }
 
@@ -273,12 +275,18 @@ impl LiveCall {
             }
         });
         let (audio, mut audio_rx) = mpsc::unbounded_channel::<Vec<f32>>();
+        let (control, mut control_rx) = mpsc::unbounded_channel::<Message>();
         let per_frame = rate.ms_to_samples(20.0);
         let writer = tokio::spawn(async move {
             let mut queued: Vec<f32> = Vec::new();
             let mut tick = tokio::time::interval(Duration::from_millis(20));
             loop {
                 tick.tick().await;
+                while let Ok(m) = control_rx.try_recv() {
+                    if sink.send(m).await.is_err() {
+                        return;
+                    }
+                }
                 while let Ok(s) = audio_rx.try_recv() {
                     queued.extend(s);
                 }
@@ -293,6 +301,7 @@ impl LiveCall {
         LiveCall {
             audio,
             received,
+            control,
             tasks: [reader, writer],
         }
     }
@@ -324,6 +333,11 @@ impl LiveCall {
             ))
         })
         .await
+    }
+
+    /// Sends `message` (e.g. a play request) on the socket before the next audio frame.
+    pub(crate) fn send(&self, message: Message) {
+        self.control.send(message).unwrap();
     }
 
     /// Presses `keys` (100 ms lead, 200 ms tail) in the inbound audio at `rate`.

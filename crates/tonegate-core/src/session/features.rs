@@ -1,5 +1,6 @@
-//! The feature tap: what the detector saw in each 4 ms block of inbound audio, packed
-//! into [`RECORD_LEN`]-byte records for the live monitor. Off unless someone watches
+//! The feature tap: what the detector saw in each 4 ms block of inbound audio, and the
+//! level of each outbound frame, packed into [`RECORD_LEN`]-byte records for the live
+//! monitor. Off unless someone watches
 //! ([`Session::set_feature_tap`](super::Session::set_feature_tap)): then no record is
 //! built and the receivers run their plain `process`. On, records go into a buffer
 //! allocated once, which the shell drains after every input; records that do not fit
@@ -15,6 +16,11 @@
 //! | 13 | broadband level, same scale |
 //! | 14 | verdict: bits 0-1 kind (0 nothing, 1 qualified, 2 holding a digit, 3 rejected), bits 2-4 the rejection reason (0 frequency offset, 1 level, 2 twist, 3 energy share, 4 harmonics, 5 too short) |
 //! | 15 | the verdict's key as an ASCII character, or 0 |
+//!
+//! Outbound audio (what the session plays: prompts, tones, hold music) leaves one record
+//! per 20 ms frame it sends, in the same layout: byte 0 is [`OUTBOUND`], bytes 1-4 the
+//! end of the frame on the outbound clock (ms of session time), byte 13 the frame's
+//! level (same scale), the tone levels and the verdict zero.
 
 use tonegate_dsp::SampleRate;
 use tonegate_dsp::dsp::dtmf::{Block, Rejection, Verdict};
@@ -22,8 +28,12 @@ use tonegate_dsp::dsp::dtmf::{Block, Rejection, Verdict};
 /// Bytes per block record.
 pub const RECORD_LEN: usize = 16;
 
-/// Records kept between drains: 1 s of one participant's blocks.
-const CAPACITY: usize = 250;
+/// Participant byte of an outbound record (no participant is ever numbered 255: the
+/// index is capped at 254).
+pub const OUTBOUND: u8 = 255;
+
+/// Records kept between drains: 1 s of one participant's blocks and of outbound frames.
+const CAPACITY: usize = 300;
 
 /// The records not yet drained.
 pub(super) struct FeatureTap {
@@ -61,7 +71,7 @@ impl FeatureTap {
             Verdict::Rejected { digit, reason } => (3, reason_code(reason), digit.as_char() as u8),
         };
         let mut record = [0u8; RECORD_LEN];
-        record[0] = participant.min(255) as u8;
+        record[0] = participant.min(usize::from(OUTBOUND) - 1) as u8;
         record[1..5].copy_from_slice(&end_ms.to_le_bytes());
         for (lane, byte) in record[5..13].iter_mut().enumerate() {
             *byte = quantise(block.tone_db(lane));
@@ -69,6 +79,23 @@ impl FeatureTap {
         record[13] = quantise(block.level_db());
         record[14] = kind | reason << 2;
         record[15] = digit;
+        self.bytes.extend_from_slice(&record);
+    }
+
+    /// Adds one outbound frame of `samples` that ends `end` into the session.
+    pub(super) fn push_outbound(&mut self, end: std::time::Duration, samples: &[f32]) {
+        if self.bytes.len() + RECORD_LEN > self.bytes.capacity() {
+            self.dropped += 1;
+            return;
+        }
+        let power: f32 = samples.iter().map(|s| s * s).sum();
+        // A full-scale sine's mean square is 1/2: that is 0 dB, as for the inbound level.
+        let ratio = 2.0 * power / samples.len().max(1) as f32;
+        let mut record = [0u8; RECORD_LEN];
+        record[0] = OUTBOUND;
+        record[1..5]
+            .copy_from_slice(&(end.as_millis().min(u128::from(u32::MAX)) as u32).to_le_bytes());
+        record[13] = quantise(10.0 * ratio.log10());
         self.bytes.extend_from_slice(&record);
     }
 
@@ -134,6 +161,25 @@ mod tests {
         assert_eq!(out[15], b'5');
         tap.drain(&mut out);
         assert_eq!(out.len(), RECORD_LEN, "a drain empties the tap");
+    }
+
+    #[test]
+    fn an_outbound_frame_packs_its_level_into_an_outbound_record() {
+        let mut tap = FeatureTap::new();
+        let sine: Vec<f32> = (0..160)
+            .map(|n| 0.1 * (std::f32::consts::TAU * 1_000.0 * n as f32 / 8_000.0).sin())
+            .collect();
+        tap.push_outbound(std::time::Duration::from_millis(1_020), &sine);
+        tap.push_outbound(std::time::Duration::from_millis(1_040), &[0.0; 160]);
+        let mut out = Vec::new();
+        tap.drain(&mut out);
+        assert_eq!(out.len(), 2 * RECORD_LEN);
+        assert_eq!(out[0], OUTBOUND);
+        assert_eq!(u32::from_le_bytes(out[1..5].try_into().unwrap()), 1_020);
+        assert_eq!(out[13], 100, "a sine at 0.1 of full scale is -20 dB");
+        assert!(out[5..13].iter().all(|&b| b == 0) && out[14] == 0 && out[15] == 0);
+        assert_eq!(out[RECORD_LEN], OUTBOUND);
+        assert_eq!(out[RECORD_LEN + 13], 0, "silence is the floor");
     }
 
     #[test]

@@ -405,7 +405,8 @@ pub struct Session {
     speech_jobs: VecDeque<speech::SpeechJob>,
     now: Duration,
     ended: bool,
-    /// The block features of inbound audio, while someone watches.
+    /// The block features of inbound audio and the outbound frames' levels, while
+    /// someone watches.
     features: Option<FeatureTap>,
 }
 
@@ -471,7 +472,8 @@ impl Session {
     }
 
     /// Turns the feature tap on or off (see [`features`]): on, every 4 ms block of
-    /// inbound audio leaves a record for [`Session::drain_features`]; off (the start),
+    /// inbound audio and every outbound frame sent leaves a record for
+    /// [`Session::drain_features`]; off (the start),
     /// none is built. Turning it on again starts afresh.
     pub fn set_feature_tap(&mut self, on: bool) {
         match (on, self.features.is_some()) {

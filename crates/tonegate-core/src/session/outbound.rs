@@ -261,6 +261,9 @@ impl Session {
                 .encode(&out.samples, &mut out.bytes)
                 .unwrap_or(0);
             out.frames += 1;
+            if let Some(tap) = self.features.as_mut() {
+                tap.push_outbound(out.frame_time(format.rate, out.frames), &out.samples);
+            }
             let transmit = match self.dialect {
                 Dialect::Acs => Transmit::Text(proto::acs::audio_frame(&out.bytes[..n])),
                 Dialect::Twilio => Transmit::Text(proto::twilio::media(

@@ -7,14 +7,14 @@
 //! - `GET /v1/monitor/calls`: the live calls as JSON (call id, dialect, encoding, rate,
 //!   participants, duration).
 //! - `GET /v1/monitor/calls/{callId}/features`: server-sent events `features`, each the
-//!   base64 of the 16-byte block records of `tonegate_core::session::features` that one
-//!   socket message produced; `lagged` (data: records' messages lost) when the watcher
+//!   base64 of the 16-byte records of `tonegate_core::session::features` (inbound
+//!   blocks, and outbound frames' levels) gathered up to one inbound socket message; `lagged` (data: records' messages lost) when the watcher
 //!   fell [`Config::monitor_buffer_frames`](super::Config::monitor_buffer_frames)
 //!   behind; the stream ends with the call.
 //!
 //! Both data routes take the event streams' credentials (see `events.rs`); a call token
 //! of scope `events` reads its own call's features. The features are tone and level
-//! figures per 4 ms block, never audio. A call's session builds them only while someone
+//! figures per 4 ms block and a level per outbound frame, never audio. A call's session builds them only while someone
 //! watches ([`Tap::watched`]: one atomic load per socket message otherwise).
 
 mod routes;

@@ -13,6 +13,7 @@ const REASON_COLOURS = ['rgb(230,160,20)', 'rgb(130,130,130)', 'rgb(190,60,190)'
   'rgb(20,160,150)', 'rgb(240,90,40)', 'rgb(120,80,30)'];
 const DIGIT_COLOUR = 'rgb(40,110,220)';
 const RECORD_LEN = 16;
+const OUTBOUND = 255;       // participant byte of an outbound frame's record
 const ROW = 16;             // canvas pixels per tone row (and the broadband row)
 const VERDICT_ROW = 12;     // canvas pixels of the verdict row
 const TOKEN_KEY = 'tonegate.token';
@@ -215,9 +216,12 @@ function clearCanvas() {
 function drawRecords(base64) {
   const bytes = Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
   const records = [];
+  let outbound = null;
   for (let at = 0; at + RECORD_LEN <= bytes.length; at += RECORD_LEN) {
     if (bytes[at] === 0) records.push(bytes.subarray(at, at + RECORD_LEN));
+    if (bytes[at] === OUTBOUND) outbound = bytes.subarray(at, at + RECORD_LEN);
   }
+  if (outbound) showOutboundLevel(outbound[13] - 120);
   if (records.length === 0) return;
   const canvas = $('spectrogram');
   const ctx = canvas.getContext('2d');
@@ -258,6 +262,14 @@ function showLevels(record) {
     bar.style.width = `${Math.max(0, Math.min(100, (db + 80) / 0.8))}%`;
     meters.children[3 * i + 2].textContent = `${db} dB`;
   });
+}
+
+// The level of the last outbound frame (what the call plays), in dB re full scale.
+function showOutboundLevel(db) {
+  const meter = $('outbound-meter');
+  meter.dataset.db = String(db);
+  meter.querySelector('.bar > div').style.width = `${Math.max(0, Math.min(100, (db + 80) / 0.8))}%`;
+  meter.querySelector('.value').textContent = `${db} dB`;
 }
 
 // ---- start --------------------------------------------------------------------------
