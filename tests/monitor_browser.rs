@@ -2,7 +2,8 @@
 //! `chromedriver` (WebDriver, with fantoccini). Without credentials the page says access
 //! is refused and its data requests get 401; with the event token it lists a streamed
 //! call, shows its digits in order within a second of their detection, and draws the
-//! tone rows of its spectrogram canvas (read back with `getImageData`). A screenshot is
+//! tone rows of its spectrogram canvas (read back with `getImageData`), and moves its
+//! outbound meter when a prompt plays into the call. A screenshot is
 //! saved as `target/artifacts/monitor.png` (a CI artefact).
 //!
 //! Needs `chromium` and `chromium-driver` (scripts/test installs them); without them
@@ -136,8 +137,13 @@ const STATUS: &str = "return document.getElementById('status').textContent";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_monitor_page_shows_a_live_call_its_digits_and_its_spectrogram() {
+    let prompts =
+        std::env::temp_dir().join(format!("tonegate-monitor-page-{}", std::process::id()));
+    std::fs::create_dir_all(&prompts).unwrap();
+    common::write_prompt(&prompts);
     let server = common::start(Config {
         event_token: Some(TOKEN.to_owned()),
+        prompt_dir: prompts.clone(),
         ..Config::default()
     })
     .await;
@@ -250,6 +256,18 @@ async fn the_monitor_page_shows_a_live_call_its_digits_and_its_spectrogram() {
         .unwrap();
     assert!(lit.as_u64().unwrap() > 100, "lit tone pixels: {lit}");
 
+    // A prompt played into the call moves the outbound meter off the floor.
+    call.send(Message::text(
+        r#"{"type":"play","id":"p1","file":"prompt.wav"}"#,
+    ));
+    wait_for(
+        &client,
+        "the outbound level",
+        "return Number(document.getElementById('outbound-meter').dataset.db)",
+        |v| v.as_f64().is_some_and(|db| db > -60.0),
+    )
+    .await;
+
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let png = client.screenshot().await.unwrap();
@@ -257,4 +275,5 @@ async fn the_monitor_page_shows_a_live_call_its_digits_and_its_spectrogram() {
 
     client.close().await.unwrap();
     call.lose();
+    let _ = std::fs::remove_dir_all(&prompts);
 }
