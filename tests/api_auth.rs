@@ -84,9 +84,9 @@ async fn hmac_auth_validation_and_errors() {
     // Validation names the field.
     let bad = [
         (
-            r#"{"recognizeInputType":"speech","recognizeOptions":{"targetParticipant":{"rawId":"4:+1"}}}"#,
+            r#"{"recognizeInputType":"choices","recognizeOptions":{"targetParticipant":{"rawId":"4:+1"}}}"#,
             "recognize",
-            "recognizeInputType",
+            "recognizeOptions.choices",
         ),
         (
             r#"{"recognizeInputType":"dtmf","recognizeOptions":{"targetParticipant":{"rawId":"4:+1"},"initialSilenceTimeoutInSeconds":301}}"#,

@@ -134,6 +134,9 @@ async fn a_file_without_digits_says_no_digits() {
 async fn listen_accepts_host_names() {
     let server = Serving::start_on("localhost:0", &[], &[]).await;
     assert!(server.addr.ip().is_loopback(), "{}", server.addr);
+    // reqwest is built without a default TLS provider; nothing in this test process
+    // installs one unless we do (the server runs in its own process).
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     let health = reqwest::get(format!("http://{}/healthz", server.addr))
         .await
         .unwrap();
