@@ -57,15 +57,8 @@ async fn play(
     sources: Vec<Value>,
     outcome: &str,
 ) -> (Vec<Value>, Vec<f32>) {
-    let body = json!({"playSources": sources, "operationContext": outcome});
-    assert_eq!(api.play(call_id, &body).await, 202);
-    let got = read_until_operation(ws, outcome, LIMIT).await;
-    let events = got
-        .events
-        .into_iter()
-        .filter(|e| e["type"] == "operation")
-        .collect();
-    (events, decode(&got.binary.concat(), ENCODING))
+    api.play_and_hear(ws, call_id, sources, outcome, ENCODING, LIMIT)
+        .await
 }
 
 /// Seconds of audio in `samples` at the call's rate.

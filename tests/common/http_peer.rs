@@ -24,7 +24,7 @@ use tonegate::codec::Encoding;
 use tonegate::media::wav::write_wav;
 
 use super::tls::Pki;
-use super::{Ws, send_binary, send_text};
+use super::{Ws, decode, read_until_operation, send_binary, send_text};
 
 /// One request as the peer received it.
 #[derive(Debug, Clone)]
@@ -254,6 +254,29 @@ impl ApiClient {
         let (status, reply) = self.operation(call_id, "play", body).await;
         assert!(status < 500, "play answered {status}: {reply}");
         status
+    }
+
+    /// Plays `sources` on `call_id` and reads `ws` until the operation event `outcome`
+    /// (`PlayCompleted`, `PlayFailed`), for at most `limit`; returns the operation events
+    /// and the samples played, decoded as `encoding`.
+    pub(crate) async fn play_and_hear(
+        &self,
+        ws: &mut Ws,
+        call_id: &str,
+        sources: Vec<Value>,
+        outcome: &str,
+        encoding: Encoding,
+        limit: Duration,
+    ) -> (Vec<Value>, Vec<f32>) {
+        let body = serde_json::json!({"playSources": sources, "operationContext": outcome});
+        assert_eq!(self.play(call_id, &body).await, 202);
+        let got = read_until_operation(ws, outcome, limit).await;
+        let events = got
+            .events
+            .into_iter()
+            .filter(|e| e["type"] == "operation")
+            .collect();
+        (events, decode(&got.binary.concat(), encoding))
     }
 }
 
