@@ -80,6 +80,8 @@ struct Handler {
     info: Option<Arc<CallInfo>>,
     /// This node's ownership of the call in a cluster, once it is registered.
     claim: Option<Claim>,
+    /// The continuous recognitions last written to the call's cluster record.
+    orphans_seen: Vec<tonegate_core::api::model::OperationMeta>,
     /// Participants in `info` (the session's count when last looked).
     participants_seen: usize,
     /// The dialect's metric label (`auto` until it is known).
@@ -126,6 +128,7 @@ pub(super) async fn run(
         control_tx,
         info: None,
         claim: None,
+        orphans_seen: Vec::new(),
         participants_seen: 0,
         label: "auto",
         counters,
@@ -306,7 +309,10 @@ impl Handler {
                 connection::Output::Timeout(_) if self.peer_gone => {
                     return Err(End::Gone { lost: true });
                 }
-                connection::Output::Timeout(deadline) => return Ok(deadline),
+                connection::Output::Timeout(deadline) => {
+                    self.note_orphans();
+                    return Ok(deadline);
+                }
                 connection::Output::Transmit(transmit) => self.transmit(transmit).await,
                 connection::Output::Event(event) => self.deliver(event).await,
                 connection::Output::Load(load) => self.load(load),
@@ -464,6 +470,28 @@ impl Handler {
         self.tap = Some(self.state.monitor.open(call_id));
         tracing::info!(call_id = %Escaped(call_id), dialect = dialect.as_str(), "stream started");
         Ok(())
+    }
+
+    /// In a cluster, keeps the call's record saying which continuous recognitions
+    /// another node fails if this one dies (written only when they change).
+    fn note_orphans(&mut self) {
+        if !self.state.cluster.is_clustered() {
+            return;
+        }
+        let (Some(claim), Some(info), Some(session)) =
+            (&self.claim, &self.info, self.conn.session())
+        else {
+            return;
+        };
+        if session
+            .continuous_recognitions()
+            .eq(self.orphans_seen.iter())
+        {
+            return;
+        }
+        self.orphans_seen = session.continuous_recognitions().cloned().collect();
+        let orphans = super::api::orphans(&self.state, info, self.orphans_seen.iter());
+        self.state.cluster.note_orphans(claim, orphans);
     }
 
     /// Counts the session once its dialect is known.

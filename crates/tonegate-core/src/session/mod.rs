@@ -450,6 +450,15 @@ impl Session {
         &self.call_id
     }
 
+    /// The requests of the continuous DTMF recognitions running now, in the order they
+    /// started: what [`ContinuousDtmfRecognitionToneFailed`](crate::api::EventName)
+    /// would fail if the stream were lost.
+    pub fn continuous_recognitions(
+        &self,
+    ) -> impl Iterator<Item = &crate::api::model::OperationMeta> {
+        self.ops.continuous()
+    }
+
     /// The stream format, once started.
     pub fn format(&self) -> Option<StreamFormat> {
         self.format

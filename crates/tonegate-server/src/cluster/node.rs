@@ -32,8 +32,10 @@ pub(super) struct Node {
     pub(super) calls: kv::Store,
     /// How long a forwarded request or a key-value operation may take.
     pub(super) request_timeout: Duration,
-    heartbeat: Duration,
-    ttl: Duration,
+    /// How often this node renews its key.
+    pub(super) heartbeat: Duration,
+    /// How long a node's key lives without renewal.
+    pub(super) ttl: Duration,
     /// Set once this node stops taking calls (SIGTERM).
     pub(super) draining: AtomicBool,
     /// `true` while this node could not renew its heartbeat: it serves no call then.
@@ -235,7 +237,7 @@ pub(super) async fn within<T, E: std::fmt::Display>(
 /// `create_key_value` gives one (history 1): that call first reads the account's
 /// JetStream limits in a shape nats-server 2.9 (Debian 12's) does not send, and fails
 /// there. A bucket another node made with other settings is used as it is.
-async fn bucket(
+pub(super) async fn bucket(
     js: &jetstream::Context,
     name: &str,
     description: &str,

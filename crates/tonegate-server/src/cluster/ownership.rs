@@ -5,24 +5,49 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 use super::node::{Node, within};
 use super::{ClaimRefusal, forward, names};
 use crate::State;
+use crate::api::Orphan;
 
 /// A call's record in the calls bucket.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct CallRecord {
     /// The owner's node id.
     pub(super) node: String,
+    /// What another node publishes if the owner dies with the call (kept current by
+    /// the owner).
+    #[serde(default)]
+    pub(super) orphans: Vec<Orphan>,
 }
 
-/// A call this node owns: its key's revision and the task answering its forwarded
-/// requests. Released with [`release`].
+impl CallRecord {
+    fn to_bytes(&self) -> axum::body::Bytes {
+        serde_json::to_vec(self).unwrap_or_default().into()
+    }
+}
+
+/// A call this node owns: the task answering its forwarded requests and the one keeping
+/// its record current. Released with [`release`].
 pub(super) struct Held {
-    key: String,
-    revision: u64,
     answering: tokio::task::JoinHandle<()>,
+    /// The orphans the record should hold; dropped to stop the recorder.
+    orphans: watch::Sender<Vec<Orphan>>,
+    /// Ends once the last wanted record is written; gives the key and its revision.
+    recorder: tokio::task::JoinHandle<(String, u64)>,
+}
+
+impl Held {
+    /// Asks for the call's record to hold `orphans` (written in the background).
+    pub(super) fn note(&self, orphans: Vec<Orphan>) {
+        self.orphans.send_if_modified(|held| {
+            let changed = *held != orphans;
+            *held = orphans;
+            changed
+        });
+    }
 }
 
 /// Records this node as `call_id`'s owner and starts answering its forwarded requests.
@@ -39,8 +64,9 @@ pub(super) async fn claim(
     let key = names::call_token(call_id);
     let record = CallRecord {
         node: node.id.clone(),
+        orphans: Vec::new(),
     };
-    let value: axum::body::Bytes = serde_json::to_vec(&record).unwrap_or_default().into();
+    let value = record.to_bytes();
     let limit = node.request_timeout;
     let revision = match within(limit, node.calls.create(&key, value.clone())).await {
         Ok(revision) => revision,
@@ -82,20 +108,50 @@ pub(super) async fn claim(
             return Err(ClaimRefusal::Unavailable(e));
         }
     };
+    let (orphans, wanted) = watch::channel(Vec::new());
+    let recorder = tokio::spawn(keep_current(node.clone(), key, revision, wanted));
     Ok(Held {
-        key,
-        revision,
         answering,
+        orphans,
+        recorder,
     })
+}
+
+/// Keeps the call's record current: writes each new set of orphans (the latest, when
+/// several came meanwhile) at the revision it last wrote, until `wanted`'s sender is
+/// dropped. A write another node's takeover refused ends it.
+async fn keep_current(
+    node: Arc<Node>,
+    key: String,
+    mut revision: u64,
+    mut wanted: watch::Receiver<Vec<Orphan>>,
+) -> (String, u64) {
+    while wanted.changed().await.is_ok() {
+        let record = CallRecord {
+            node: node.id.clone(),
+            orphans: wanted.borrow_and_update().clone(),
+        };
+        let update = node.calls.update(&key, record.to_bytes(), revision);
+        match within(node.request_timeout, update).await {
+            Ok(next) => revision = next,
+            Err(e) => {
+                tracing::warn!(node = %node.id, "call record not updated: {e}");
+                break;
+            }
+        }
+    }
+    (key, revision)
 }
 
 /// Stops answering for the call and deletes its record, unless another node has taken
 /// it over since (its revision moved on).
 pub(super) async fn release(node: &Node, held: Held) {
     held.answering.abort();
-    let delete = node
-        .calls
-        .delete_expect_revision(&held.key, Some(held.revision));
+    drop(held.orphans);
+    let Ok((key, revision)) = held.recorder.await else {
+        return;
+    };
+    let delete = node.calls.delete_expect_revision(&key, Some(revision));
     if let Err(e) = within(node.request_timeout, delete).await {
         tracing::debug!(node = %node.id, "call record not released: {e}");
     }

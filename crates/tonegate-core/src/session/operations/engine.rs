@@ -442,6 +442,12 @@ impl Operations {
         }
     }
 
+    /// The running continuous recognitions' requests (what a lost stream fails), in the
+    /// order they started.
+    pub(crate) fn continuous(&self) -> impl Iterator<Item = &OperationMeta> {
+        self.continuous.iter().map(|(_, meta)| meta)
+    }
+
     /// The stream was lost: every running continuous recognition fails. Call before
     /// [`Self::end`].
     pub(crate) fn lose(&mut self) {
@@ -449,15 +455,7 @@ impl Operations {
             return;
         }
         for (_, meta) in std::mem::take(&mut self.continuous) {
-            self.emit(OperationEvent::new(
-                OperationEventType::ContinuousDtmfRecognitionToneFailed,
-                &meta,
-                ResultInformation::new(
-                    500,
-                    9999,
-                    "The audio stream was lost; continuous DTMF recognition stopped.",
-                ),
-            ));
+            self.emit(OperationEvent::continuous_lost(&meta));
         }
     }
 
