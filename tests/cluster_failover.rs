@@ -7,6 +7,9 @@
 //!   adopts it; the receiver gets the dead node's unfinished webhooks (same ids), then
 //!   ContinuousDtmfRecognitionToneFailed; REST for the call answers 404; the dead node's
 //!   partition is empty afterwards.
+//! - The call reconnecting on another node after its node's death is accepted and its
+//!   continuous-DTMF `sequenceId`s carry on without a gap; a second socket for the call
+//!   while its node lives is refused (1008 `duplicateCallId`).
 //!
 //! Needs `nats-server` (scripts/test installs it); fails, saying so, without it.
 
@@ -19,7 +22,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
-use common::cluster::{Nats, Node, start_nodes};
+use common::cluster::{Nats, Node, closed, start_nodes};
 use common::http_peer::ApiClient;
 use common::webhook::assert_signed;
 use common::*;
@@ -345,4 +348,68 @@ async fn a_killed_nodes_webhooks_and_lost_streams_are_adopted_by_one_node() {
     let joined = n1.serve.line_with("joined the cluster").await;
     assert!(joined.contains("pending_webhooks=0"), "{joined}");
     assert_eq!(adopters(&nodes), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_reconnecting_after_its_nodes_death_carries_on_its_sequence_ids() {
+    let nats = Nats::start().await;
+    let (receiver, callback) = Receiver::start().await;
+    let key = key_b64();
+    let mut nodes = start_nodes(&nats, &["n1", "n2"], &env(&key, &callback)).await;
+    let tone = |context: &'static str, sequence: u64| {
+        move |e: &Value| {
+            name(e) == "ContinuousDtmfRecognitionToneReceived"
+                && e["data"]["operationContext"] == context
+                && e["data"]["sequenceId"] == sequence
+        }
+    };
+
+    // Two tones on n1.
+    let call = open(&nodes[0], "move-1").await;
+    call.send(Message::text(
+        r#"{"type":"startContinuousDtmf","context":"before"}"#,
+    ));
+    call.press("5", SampleRate::HZ_8000);
+    receiver.until("tone 1", tone("before", 1)).await;
+    call.press("6", SampleRate::HZ_8000);
+    receiver.until("tone 2", tone("before", 2)).await;
+
+    // A second socket for the call while n1 lives: refused.
+    let ws = connect(nodes[1].addr, "/media/raw").await;
+    let start =
+        json!({"type": "start", "callId": "move-1", "encoding": "ulaw", "sampleRate": 8000});
+    let mut duplicate = LiveCall::stream(ws, start.to_string(), SampleRate::HZ_8000, |f| {
+        Message::binary(encode(f, Encoding::Ulaw))
+    })
+    .await;
+    let (code, errors) = closed(&mut duplicate).await;
+    assert_eq!(code, 1008, "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e["code"] == "duplicateCallId"),
+        "{errors:?}"
+    );
+
+    // n1 dies; once n2 has adopted it (ToneFailed sent), the call reconnects on n2 and
+    // its next tone is number 3.
+    drop(nodes.remove(0));
+    call.lose();
+    receiver
+        .until("ToneFailed", |e| {
+            name(e) == "ContinuousDtmfRecognitionToneFailed"
+        })
+        .await;
+    let again = open(&nodes[0], "move-1").await;
+    again.send(Message::text(
+        r#"{"type":"startContinuousDtmf","context":"after"}"#,
+    ));
+    again.press("7", SampleRate::HZ_8000);
+    let next = receiver
+        .until("tone 3", |e| {
+            name(e) == "ContinuousDtmfRecognitionToneReceived"
+                && e["data"]["operationContext"] == "after"
+        })
+        .await;
+    assert_eq!(next["data"]["sequenceId"], 3, "{next}");
+    assert_eq!(next["data"]["tone"], "seven", "{next}");
+    again.lose();
 }

@@ -82,6 +82,8 @@ struct Handler {
     claim: Option<Claim>,
     /// The continuous recognitions last written to the call's cluster record.
     orphans_seen: Vec<tonegate_core::api::model::OperationMeta>,
+    /// The continuous-DTMF `sequenceId` last written to the call's cluster record.
+    sequence_seen: u64,
     /// Participants in `info` (the session's count when last looked).
     participants_seen: usize,
     /// The dialect's metric label (`auto` until it is known).
@@ -129,6 +131,7 @@ pub(super) async fn run(
         info: None,
         claim: None,
         orphans_seen: Vec::new(),
+        sequence_seen: 0,
         participants_seen: 0,
         label: "auto",
         counters,
@@ -310,7 +313,7 @@ impl Handler {
                     return Err(End::Gone { lost: true });
                 }
                 connection::Output::Timeout(deadline) => {
-                    self.note_orphans();
+                    self.note_call();
                     return Ok(deadline);
                 }
                 connection::Output::Transmit(transmit) => self.transmit(transmit).await,
@@ -456,7 +459,11 @@ impl Handler {
             .registry
             .claim(self.socket_id, info.clone(), control)?;
         match self.state.cluster.claim(&self.state, call_id).await {
-            Ok(claim) => self.claim = Some(claim),
+            Ok(claim) => {
+                self.conn
+                    .resume_continuous_sequence(claim.resumed_sequence());
+                self.claim = Some(claim);
+            }
             Err(refusal) => {
                 self.state.registry.remove(call_id, self.socket_id);
                 tracing::warn!(call_id = %Escaped(call_id), "refusing the call: {refusal}");
@@ -473,8 +480,9 @@ impl Handler {
     }
 
     /// In a cluster, keeps the call's record saying which continuous recognitions
-    /// another node fails if this one dies (written only when they change).
-    fn note_orphans(&mut self) {
+    /// another node fails if this one dies, and the last continuous-DTMF `sequenceId`
+    /// (written only when they change).
+    fn note_call(&mut self) {
         if !self.state.cluster.is_clustered() {
             return;
         }
@@ -483,15 +491,18 @@ impl Handler {
         else {
             return;
         };
-        if session
-            .continuous_recognitions()
-            .eq(self.orphans_seen.iter())
+        let sequence = session.continuous_sequence();
+        if sequence == self.sequence_seen
+            && session
+                .continuous_recognitions()
+                .eq(self.orphans_seen.iter())
         {
             return;
         }
+        self.sequence_seen = sequence;
         self.orphans_seen = session.continuous_recognitions().cloned().collect();
         let orphans = super::api::orphans(&self.state, info, self.orphans_seen.iter());
-        self.state.cluster.note_orphans(claim, orphans);
+        self.state.cluster.note_call(claim, orphans, sequence);
     }
 
     /// Counts the session once its dialect is known.

@@ -459,6 +459,18 @@ impl Session {
         self.ops.continuous()
     }
 
+    /// The `sequenceId` of the call's last ContinuousDtmfRecognitionToneReceived (0:
+    /// none yet).
+    pub fn continuous_sequence(&self) -> u64 {
+        self.ops.tone_sequence()
+    }
+
+    /// Continues the call's continuous-DTMF `sequenceId`s after `last`, for a call that
+    /// streamed elsewhere before this session (never goes back).
+    pub fn resume_continuous_sequence(&mut self, last: u64) {
+        self.ops.resume_tone_sequence(last);
+    }
+
     /// The stream format, once started.
     pub fn format(&self) -> Option<StreamFormat> {
         self.format

@@ -139,6 +139,12 @@ impl Adopter {
         let mut orphans = 0;
         let mut removed = 0;
         for (key, revision, record) in self.records_of(dead).await? {
+            if record.sequence > 0 {
+                let keep = self.node.lost.put(&key, record.sequence.to_string().into());
+                if let Err(e) = within(self.node.request_timeout, keep).await {
+                    tracing::warn!(node = %self.node.id, "a lost call's sequenceId not kept: {e}");
+                }
+            }
             let delete = self.node.calls.delete_expect_revision(&key, Some(revision));
             if within(self.node.request_timeout, delete).await.is_err() {
                 // Taken over by a reconnecting socket meanwhile: not lost.

@@ -144,6 +144,18 @@ pub(crate) struct Claim {
     held: Option<ownership::Held>,
 }
 
+impl Claim {
+    /// The continuous-DTMF `sequenceId` the call carries on after: the last one it had
+    /// on a node that died with it; 0 (start anew) otherwise.
+    pub(crate) fn resumed_sequence(&self) -> u64 {
+        #[cfg(feature = "cluster")]
+        if let Some(held) = &self.held {
+            return held.resumed;
+        }
+        0
+    }
+}
+
 /// What became of a request forwarded to a call's owner (only a cluster node forwards).
 #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
 pub(crate) enum Forwarded {
@@ -275,14 +287,14 @@ impl Cluster {
     }
 
     /// Keeps `claim`'s record saying what another node publishes if this one dies with
-    /// the call.
-    pub(crate) fn note_orphans(&self, claim: &Claim, orphans: Vec<crate::api::Orphan>) {
+    /// the call, and the `sequence` of its last continuous-DTMF tone.
+    pub(crate) fn note_call(&self, claim: &Claim, orphans: Vec<crate::api::Orphan>, sequence: u64) {
         #[cfg(feature = "cluster")]
         if let Some(held) = &claim.held {
-            held.note(orphans);
+            held.note(orphans, sequence);
         }
         #[cfg(not(feature = "cluster"))]
-        let _ = (claim, orphans);
+        let _ = (claim, orphans, sequence);
     }
 
     /// Starts watching for dead nodes to adopt (a cluster node only).

@@ -82,6 +82,12 @@ impl Names {
         Some(node.to_owned())
     }
 
+    /// The key-value bucket of the last continuous-DTMF `sequenceId` of calls whose node
+    /// died with them (`<prefix>_lost`).
+    pub(super) fn lost_bucket(&self) -> String {
+        format!("{}_lost", self.prefix)
+    }
+
     /// The key-value bucket of adoption locks (`<prefix>_locks`).
     pub(super) fn locks_bucket(&self) -> String {
         format!("{}_locks", self.prefix)

@@ -21,6 +21,17 @@ pub(super) struct CallRecord {
     /// the owner).
     #[serde(default)]
     pub(super) orphans: Vec<Orphan>,
+    /// The `sequenceId` of the call's last ContinuousDtmfRecognitionToneReceived (kept
+    /// current by the owner), so a call that moves carries on after it.
+    #[serde(default)]
+    pub(super) sequence: u64,
+}
+
+/// What the owner keeps current in its call's record.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Current {
+    orphans: Vec<Orphan>,
+    sequence: u64,
 }
 
 impl CallRecord {
@@ -33,18 +44,22 @@ impl CallRecord {
 /// its record current. Released with [`release`].
 pub(super) struct Held {
     answering: tokio::task::JoinHandle<()>,
-    /// The orphans the record should hold; dropped to stop the recorder.
-    orphans: watch::Sender<Vec<Orphan>>,
+    /// What the record should hold; dropped to stop the recorder.
+    current: watch::Sender<Current>,
+    /// The `sequenceId` the call's continuous DTMF carries on after (0: it starts anew).
+    pub(super) resumed: u64,
     /// Ends once the last wanted record is written; gives the key and its revision.
     recorder: tokio::task::JoinHandle<(String, u64)>,
 }
 
 impl Held {
-    /// Asks for the call's record to hold `orphans` (written in the background).
-    pub(super) fn note(&self, orphans: Vec<Orphan>) {
-        self.orphans.send_if_modified(|held| {
-            let changed = *held != orphans;
-            *held = orphans;
+    /// Asks for the call's record to hold `orphans` and the last continuous-DTMF
+    /// `sequence` (written in the background).
+    pub(super) fn note(&self, orphans: Vec<Orphan>, sequence: u64) {
+        let wanted = Current { orphans, sequence };
+        self.current.send_if_modified(|held| {
+            let changed = *held != wanted;
+            *held = wanted;
             changed
         });
     }
@@ -65,11 +80,12 @@ pub(super) async fn claim(
     let record = CallRecord {
         node: node.id.clone(),
         orphans: Vec::new(),
+        sequence: 0,
     };
     let value = record.to_bytes();
     let limit = node.request_timeout;
-    let revision = match within(limit, node.calls.create(&key, value.clone())).await {
-        Ok(revision) => revision,
+    let (revision, resumed) = match within(limit, node.calls.create(&key, value.clone())).await {
+        Ok(revision) => (revision, take_lost_sequence(node, &key).await),
         Err(_) => {
             // Taken (or the create failed): look at who holds it.
             let entry = within(limit, node.calls.entry(key.clone()))
@@ -80,8 +96,8 @@ pub(super) async fn claim(
                     "the call's record changed while it was claimed".to_owned(),
                 ));
             };
-            let owner = serde_json::from_slice::<CallRecord>(&entry.value)
-                .map(|r| r.node)
+            let (owner, sequence) = serde_json::from_slice::<CallRecord>(&entry.value)
+                .map(|r| (r.node, r.sequence))
                 .unwrap_or_default();
             if owner != node.id
                 && node
@@ -92,9 +108,10 @@ pub(super) async fn claim(
                 return Err(ClaimRefusal::Duplicate);
             }
             tracing::info!(node = %node.id, previous = %owner, "taking over a call whose owner is gone");
-            within(limit, node.calls.update(&key, value, entry.revision))
+            let revision = within(limit, node.calls.update(&key, value, entry.revision))
                 .await
-                .map_err(|_| ClaimRefusal::Duplicate)?
+                .map_err(|_| ClaimRefusal::Duplicate)?;
+            (revision, sequence)
         }
     };
     let answering = match forward::answer(node, state, call_id).await {
@@ -108,13 +125,27 @@ pub(super) async fn claim(
             return Err(ClaimRefusal::Unavailable(e));
         }
     };
-    let (orphans, wanted) = watch::channel(Vec::new());
+    let (current, wanted) = watch::channel(Current::default());
     let recorder = tokio::spawn(keep_current(node.clone(), key, revision, wanted));
     Ok(Held {
         answering,
-        orphans,
+        current,
+        resumed,
         recorder,
     })
+}
+
+/// The last continuous-DTMF `sequenceId` of a call whose node died with it (the adopter
+/// kept it in the lost bucket), forgotten once read; 0 when there is none.
+async fn take_lost_sequence(node: &Node, key: &str) -> u64 {
+    let Ok(Some(value)) = within(node.request_timeout, node.lost.get(key)).await else {
+        return 0;
+    };
+    let _ = within(node.request_timeout, node.lost.delete(key)).await;
+    std::str::from_utf8(&value)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Keeps the call's record current: writes each new set of orphans (the latest, when
@@ -124,12 +155,14 @@ async fn keep_current(
     node: Arc<Node>,
     key: String,
     mut revision: u64,
-    mut wanted: watch::Receiver<Vec<Orphan>>,
+    mut wanted: watch::Receiver<Current>,
 ) -> (String, u64) {
     while wanted.changed().await.is_ok() {
+        let Current { orphans, sequence } = wanted.borrow_and_update().clone();
         let record = CallRecord {
             node: node.id.clone(),
-            orphans: wanted.borrow_and_update().clone(),
+            orphans,
+            sequence,
         };
         let update = node.calls.update(&key, record.to_bytes(), revision);
         match within(node.request_timeout, update).await {
@@ -147,7 +180,7 @@ async fn keep_current(
 /// it over since (its revision moved on).
 pub(super) async fn release(node: &Node, held: Held) {
     held.answering.abort();
-    drop(held.orphans);
+    drop(held.current);
     let Ok((key, revision)) = held.recorder.await else {
         return;
     };

@@ -442,6 +442,17 @@ impl Operations {
         }
     }
 
+    /// The `sequenceId` of the last ContinuousDtmfRecognitionToneReceived (0: none).
+    pub(crate) fn tone_sequence(&self) -> u64 {
+        self.tone_sequence
+    }
+
+    /// Continues `sequenceId`s after `last` (the call streamed elsewhere before); never
+    /// goes back.
+    pub(crate) fn resume_tone_sequence(&mut self, last: u64) {
+        self.tone_sequence = self.tone_sequence.max(last);
+    }
+
     /// The running continuous recognitions' requests (what a lost stream fails), in the
     /// order they started.
     pub(crate) fn continuous(&self) -> impl Iterator<Item = &OperationMeta> {
