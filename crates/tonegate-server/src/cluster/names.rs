@@ -54,6 +54,25 @@ impl Names {
         format!("{}.cmd.{}", self.prefix, call_token(call_id))
     }
 
+    /// The JetStream stream holding every call's events (`<prefix>_events`).
+    #[allow(dead_code)] // used by the JetStream event log, next
+    pub(super) fn events_stream(&self) -> String {
+        format!("{}_events", self.prefix)
+    }
+
+    /// The subject the owner of `call_id` publishes its events on, in
+    /// [`Names::events_stream`] (`<prefix>.evt.<call token>`).
+    #[allow(dead_code)] // used by the JetStream event log, next
+    pub(super) fn event_subject(&self, call_id: &str) -> String {
+        format!("{}.evt.{}", self.prefix, call_token(call_id))
+    }
+
+    /// The subjects of every call's events (`<prefix>.evt.>`): the events stream's.
+    #[allow(dead_code)] // used by the JetStream event log, next
+    pub(super) fn all_events_subject(&self) -> String {
+        format!("{}.evt.>", self.prefix)
+    }
+
     /// The stream of unsettled webhook deliveries (`<prefix>_hooks`).
     pub(super) fn hooks_stream(&self) -> String {
         format!("{}_hooks", self.prefix)
@@ -120,5 +139,8 @@ mod tests {
         assert_ne!(call_token("a.b"), call_token("a/b"));
         let names = Names::new("tg");
         assert_eq!(names.command_subject("x.>"), "tg.cmd._eC4-");
+        assert_eq!(names.event_subject("x.>"), "tg.evt._eC4-");
+        assert_eq!(names.events_stream(), "tg_events");
+        assert_eq!(names.all_events_subject(), "tg.evt.>");
     }
 }
