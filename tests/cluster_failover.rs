@@ -10,6 +10,9 @@
 //! - The call reconnecting on another node after its node's death is accepted and its
 //!   continuous-DTMF `sequenceId`s carry on without a gap; a second socket for the call
 //!   while its node lives is refused (1008 `duplicateCallId`).
+//! - An owner alive in the cluster but not answering (SIGSTOP): REST for its call
+//!   through another node answers 503 with `Retry-After: 1`, and the owner's answer
+//!   again once it runs (SIGCONT).
 //!
 //! Needs `nats-server` (scripts/test installs it); fails, saying so, without it.
 
@@ -412,4 +415,66 @@ async fn a_call_reconnecting_after_its_nodes_death_carries_on_its_sequence_ids()
     assert_eq!(next["data"]["sequenceId"], 3, "{next}");
     assert_eq!(next["data"]["tone"], "seven", "{next}");
     again.lose();
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to process `pid`.
+fn signal_process(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// A stopped process, continued when dropped (also if the test fails).
+struct Stopped(u32);
+
+impl Stopped {
+    fn new(pid: u32) -> Stopped {
+        signal_process(pid, "STOP");
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        signal_process(self.0, "CONT");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_that_does_not_answer_gets_503_with_retry_after() {
+    let nats = Nats::start().await;
+    let key = key_b64();
+    // A short request timeout, and a TTL long enough that the stopped owner stays
+    // alive in the cluster for the whole test.
+    let env = [
+        ("TONEGATE_ACCESS_KEY", key.as_str()),
+        ("TONEGATE_CLUSTER_REQUEST_TIMEOUT_MS", "500"),
+        ("TONEGATE_CLUSTER_NODE_TTL_MS", "60000"),
+    ];
+    let nodes = start_nodes(&nats, &["n1", "n2"], &env).await;
+    let via_n2 = ApiClient::new(nodes[1].addr, KEY);
+    let call = open(&nodes[0], "stop-1").await;
+    until_status(&via_n2, "stop-1", 200).await;
+
+    let stopped = Stopped::new(nodes[0].serve.pid());
+    let path = format!("/calling/callConnections/stop-1?{API}");
+    let (status, headers, body) = via_n2.exchange("GET", &path, "", |_, _, _| {}).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        headers.get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("1"),
+        "{headers:?}"
+    );
+    assert_eq!(body["error"]["code"], "ServiceUnavailable", "{body}");
+    let play =
+        json!({"playSources": [{"kind": "file", "file": {"uri": "file:///nonexistent.wav"}}]});
+    let (status, body) = via_n2.operation("stop-1", "play", &play).await;
+    assert_eq!(status, 503, "{body}");
+
+    // The owner runs again: its answers come back.
+    drop(stopped);
+    until_status(&via_n2, "stop-1", 200).await;
+    call.lose();
 }

@@ -215,6 +215,18 @@ impl ApiClient {
         body: &str,
         tweak: impl FnOnce(&mut String, &mut String, &mut String),
     ) -> (u16, Value) {
+        let (status, _, body) = self.exchange(method, path, body, tweak).await;
+        (status, body)
+    }
+
+    /// [`ApiClient::send`], also returning the response headers.
+    pub(crate) async fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        tweak: impl FnOnce(&mut String, &mut String, &mut String),
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
         let [mut date, mut hash, mut authorization] = loop {
             let headers = signed_headers(&self.key, method, path, self.addr, body).map(|(_, v)| v);
             if self.sent.lock().unwrap().insert(headers[2].clone()) {
@@ -238,8 +250,13 @@ impl ApiClient {
             .await
             .unwrap();
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
         let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        (
+            status,
+            headers,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        )
     }
 
     /// `POST /calling/callConnections/{call}:{op}` with a JSON body, signed.
