@@ -5,8 +5,8 @@
 //!   arrives, each call's in order, a repeat only ever under the same id.
 //! - A node SIGKILLed mid-call with continuous recognition running: one surviving node
 //!   adopts it; the receiver gets the dead node's unfinished webhooks (same ids), then
-//!   ContinuousDtmfRecognitionToneFailed; REST for the call answers 404; the dead node's
-//!   partition is empty afterwards.
+//!   ContinuousDtmfRecognitionToneFailed and the queued recognize's RecognizeCanceled;
+//!   REST for the call answers 404; the dead node's partition is empty afterwards.
 //! - The call reconnecting on another node after its node's death is accepted and its
 //!   continuous-DTMF `sequenceId`s carry on without a gap; a second socket for the call
 //!   while its node lives is refused (1008 `duplicateCallId`).
@@ -282,7 +282,20 @@ async fn a_killed_nodes_webhooks_and_lost_streams_are_adopted_by_one_node() {
         .await;
     assert_eq!(first["data"]["sequenceId"], 1, "{first}");
 
-    // The receiver goes down; a second tone is tried (503) and stays unfinished.
+    // A recognize is queued (forwarded from n2); the receiver goes down; a second tone
+    // is tried (503) and stays unfinished.
+    let recognize = json!({
+        "recognizeInputType": "dtmf",
+        "playPrompts": [],
+        "recognizeOptions": {
+            "targetParticipant": {"rawId": "4:+15551234567", "phoneNumber": {"value": "+15551234567"}},
+            "initialSilenceTimeoutInSeconds": 60,
+            "dtmfOptions": {"maxTonesToCollect": 3},
+        },
+        "operationContext": "rec",
+    });
+    let (status, reply) = via_n2.operation("dead-1", "recognize", &recognize).await;
+    assert_eq!(status, 202, "{reply}");
     receiver.down.store(true, Ordering::SeqCst);
     call.press("6", SampleRate::HZ_8000);
     let mut unfinished = None;
@@ -302,7 +315,7 @@ async fn a_killed_nodes_webhooks_and_lost_streams_are_adopted_by_one_node() {
     until_status(&via_n2, "dead-1", 404).await;
 
     // The receiver comes back: the unfinished tone arrives under its id, then the
-    // lost stream's ToneFailed.
+    // lost stream's ToneFailed and the queued recognize's RecognizeCanceled.
     receiver.down.store(false, Ordering::SeqCst);
     let failed = receiver
         .until("ContinuousDtmfRecognitionToneFailed", |e| {
@@ -316,6 +329,14 @@ async fn a_killed_nodes_webhooks_and_lost_streams_are_adopted_by_one_node() {
         json!({"code": 500, "subCode": 9999, "message": "The audio stream was lost; continuous DTMF recognition stopped."}),
         "{failed}"
     );
+    let canceled = receiver
+        .until("RecognizeCanceled", |e| name(e) == "RecognizeCanceled")
+        .await;
+    assert_eq!(canceled["data"]["operationContext"], "rec", "{canceled}");
+    assert_eq!(
+        canceled["data"]["resultInformation"]["subCode"], 8508,
+        "{canceled}"
+    );
     let order: Vec<Value> = receiver
         .delivered()
         .into_iter()
@@ -327,7 +348,8 @@ async fn a_killed_nodes_webhooks_and_lost_streams_are_adopted_by_one_node() {
         vec![
             first["id"].clone(),
             unfinished["id"].clone(),
-            failed["id"].clone()
+            failed["id"].clone(),
+            canceled["id"].clone()
         ],
         "{:#?}",
         receiver.delivered()

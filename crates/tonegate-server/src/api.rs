@@ -503,34 +503,39 @@ pub(super) fn on_session_event(state: &Arc<State>, info: &CallInfo, event: &Even
     webhook::publish(state, callback, cloud);
 }
 
-/// An event that another node publishes for a call if the node streaming it dies: a
-/// running continuous recognition's ContinuousDtmfRecognitionToneFailed, with everything
-/// needed to send it as the owner would have (kept in the call's cluster record).
+/// An event that another node publishes for a call if the node streaming it dies (a
+/// running continuous recognition's ContinuousDtmfRecognitionToneFailed, a queued
+/// operation's canceled event), with everything needed to send it as the owner would
+/// have (kept in the call's cluster record).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Orphan {
     call_id: String,
     server_call_id: String,
     correlation_id: String,
+    event: api::model::OperationEventType,
     meta: api::model::OperationMeta,
+    result: api::ResultInformation,
     callback: Option<String>,
     socket_origin: bool,
 }
 
-/// The events a loss of `info`'s stream would produce now, for the continuous
-/// recognitions of `running` (see [`Orphan`]).
-pub(super) fn orphans<'a>(
+/// [`Orphan`]s of `info`'s call for `events` (what losing its stream would produce now).
+pub(super) fn orphans(
     state: &State,
     info: &CallInfo,
-    running: impl Iterator<Item = &'a api::model::OperationMeta>,
+    events: Vec<api::model::OperationEvent>,
 ) -> Vec<Orphan> {
-    running
-        .map(|meta| {
-            let callback = callback(state, info, meta.callback_uri.as_deref());
+    events
+        .into_iter()
+        .map(|event| {
+            let callback = callback(state, info, event.meta.callback_uri.as_deref());
             Orphan {
                 call_id: info.call_id.to_string(),
                 server_call_id: server_call_id(info),
                 correlation_id: correlation_id(info),
-                meta: meta.clone(),
+                event: event.event,
+                meta: event.meta,
+                result: event.result_information,
                 socket_origin: callback
                     .as_ref()
                     .is_some_and(|c| c.origin == webhook::Origin::Socket),
@@ -557,7 +562,7 @@ pub(crate) fn publish_orphan(state: &Arc<State>, orphan: &Orphan) {
         server_call_id: orphan.server_call_id.clone(),
         correlation_id: orphan.correlation_id.clone(),
     };
-    let event = api::model::OperationEvent::continuous_lost(&orphan.meta);
+    let event = api::model::OperationEvent::new(orphan.event, &orphan.meta, orphan.result.clone());
     let cloud = CloudEvent::from_operation(&event, call, event_id(), state.wall_now());
     let origin = if orphan.socket_origin {
         webhook::Origin::Socket

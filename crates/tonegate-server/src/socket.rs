@@ -84,6 +84,8 @@ struct Handler {
     orphans_seen: Vec<tonegate_core::api::model::OperationMeta>,
     /// The continuous-DTMF `sequenceId` last written to the call's cluster record.
     sequence_seen: u64,
+    /// The queued operations last written to the call's cluster record.
+    queued_seen: Vec<tonegate_core::player::OperationId>,
     /// Participants in `info` (the session's count when last looked).
     participants_seen: usize,
     /// The dialect's metric label (`auto` until it is known).
@@ -132,6 +134,7 @@ pub(super) async fn run(
         claim: None,
         orphans_seen: Vec::new(),
         sequence_seen: 0,
+        queued_seen: Vec::new(),
         participants_seen: 0,
         label: "auto",
         counters,
@@ -479,9 +482,10 @@ impl Handler {
         Ok(())
     }
 
-    /// In a cluster, keeps the call's record saying which continuous recognitions
-    /// another node fails if this one dies, and the last continuous-DTMF `sequenceId`
-    /// (written only when they change).
+    /// In a cluster, keeps the call's record saying what another node sends if this one
+    /// dies with the call (its running continuous recognitions fail, its queued
+    /// operations are canceled), and its last continuous-DTMF `sequenceId`; written only
+    /// when they change.
     fn note_call(&mut self) {
         if !self.state.cluster.is_clustered() {
             return;
@@ -496,12 +500,16 @@ impl Handler {
             && session
                 .continuous_recognitions()
                 .eq(self.orphans_seen.iter())
+            && session
+                .queued_operations()
+                .eq(self.queued_seen.iter().copied())
         {
             return;
         }
         self.sequence_seen = sequence;
         self.orphans_seen = session.continuous_recognitions().cloned().collect();
-        let orphans = super::api::orphans(&self.state, info, self.orphans_seen.iter());
+        self.queued_seen = session.queued_operations().collect();
+        let orphans = super::api::orphans(&self.state, info, session.lost_events());
         self.state.cluster.note_call(claim, orphans, sequence);
     }
 

@@ -459,6 +459,17 @@ impl Session {
         self.ops.continuous()
     }
 
+    /// The ids of the call's queued media operations (the running one first).
+    pub fn queued_operations(&self) -> impl Iterator<Item = crate::player::OperationId> {
+        self.ops.queued()
+    }
+
+    /// The operation events losing the stream now would produce: what another server
+    /// sends for the call if this one dies with it.
+    pub fn lost_events(&self) -> Vec<crate::api::model::OperationEvent> {
+        self.ops.lost_events()
+    }
+
     /// The `sequenceId` of the call's last ContinuousDtmfRecognitionToneReceived (0:
     /// none yet).
     pub fn continuous_sequence(&self) -> u64 {

@@ -2,7 +2,9 @@
 //! gone: a node whose key was alive at the last look and has lapsed (or was deleted at
 //! a graceful stop), or a node without a key whose webhook partition still holds
 //! deliveries. One node adopts each (it wins `adopt.<node>` in the locks bucket, renewed
-//! while it works that partition) and, in this order:
+//! while it works that partition; a node that fails mid-way frees it, and every node
+//! keeps trying a dead node until it has adopted it itself, which finds nothing left
+//! once another node has) and, in this order:
 //! 1. queues the dead node's unsettled deliveries on its own per-call queues (same
 //!    bodies, same ids; each is deleted from the partition once settled);
 //! 2. removes the dead node's call records, each with compare-and-set (a call that
@@ -39,6 +41,11 @@ struct Seen {
     alive: HashSet<String>,
     /// Dead nodes this node adopted whose partitions it still works.
     adopted: HashSet<String>,
+    /// Dead nodes not adopted by this node yet: tried again on every look until this
+    /// node has adopted them (once their lock is free: another adopter's lock lapses
+    /// when it is done, and then this node finds nothing left to do), so a failed
+    /// attempt anywhere is made good.
+    suspects: HashSet<String>,
 }
 
 impl Adopter {
@@ -77,7 +84,7 @@ pub(super) async fn watch(adopter: Arc<Adopter>, state: Weak<State>) {
             continue;
         }
         if let Err(e) = adopter.look(&state, &mut seen).await {
-            tracing::debug!(node = %node.id, "looking for dead nodes failed: {e}");
+            tracing::warn!(node = %node.id, "looking for dead nodes failed: {e}");
         }
     }
 }
@@ -87,12 +94,15 @@ impl Adopter {
     async fn look(&self, state: &Arc<State>, seen: &mut Seen) -> Result<(), String> {
         let alive = self.live_nodes().await?;
         let partitions = self.hooks.partition_nodes().await?;
-        let mut dead: Vec<String> = seen.alive.difference(&alive).cloned().collect();
+        let gone = seen.alive.difference(&alive).cloned().collect::<Vec<_>>();
+        seen.suspects.extend(gone);
         for owner in &partitions {
-            if !alive.contains(owner) && !dead.contains(owner) {
-                dead.push(owner.clone());
+            if !alive.contains(owner) {
+                seen.suspects.insert(owner.clone());
             }
         }
+        seen.suspects
+            .retain(|suspect| !alive.contains(suspect) && *suspect != self.node.id);
         seen.alive = alive;
         seen.adopted.retain(|adopted| partitions.contains(adopted));
         for adopted in &seen.adopted {
@@ -103,32 +113,35 @@ impl Adopter {
                 tracing::warn!(node = %self.node.id, dead = %adopted, "adoption lock not renewed: {e}");
             }
         }
-        for gone in dead {
-            if gone == self.node.id || seen.adopted.contains(&gone) {
+        let suspects: Vec<String> = seen.suspects.iter().cloned().collect();
+        for gone in suspects {
+            if seen.adopted.contains(&gone) {
                 continue;
             }
             let lock = self
                 .locks
                 .create(lock_key(&gone), self.node.id.clone().into());
             if within(self.node.request_timeout, lock).await.is_err() {
-                // Another node adopts it (or the bucket is unreachable: next look).
+                // Another node adopts it (or the bucket is unreachable): next look.
                 continue;
             }
-            self.adopt(state, &gone).await?;
+            if let Err(e) = self.adopt(state, &gone).await {
+                // Free the lock at once, so this node or another tries again.
+                let free = self.locks.delete(lock_key(&gone));
+                let _ = within(self.node.request_timeout, free).await;
+                return Err(format!("adopting {gone}: {e}"));
+            }
+            seen.suspects.remove(&gone);
             seen.adopted.insert(gone);
         }
         Ok(())
     }
 
-    /// The ids of the nodes with a live key.
+    /// The ids of the nodes with a live key (or one deleted less than the TTL ago: a
+    /// node that left is adopted once its delete marker has lapsed too).
     async fn live_nodes(&self) -> Result<HashSet<String>, String> {
-        let limit = self.node.request_timeout;
-        let mut keys = within(limit, self.node.nodes.keys()).await?;
-        let mut alive = HashSet::new();
-        while let Some(key) = keys.next().await {
-            alive.insert(key.map_err(|e| e.to_string())?);
-        }
-        Ok(alive)
+        let keys = keys_of(&self.node.nodes, self.node.request_timeout).await?;
+        Ok(keys.into_iter().collect())
     }
 
     /// Takes over node `dead`'s deliveries and calls (see the module docs).
@@ -167,6 +180,9 @@ impl Adopter {
                 state.webhook.close(&call);
             }
         }
+        if deliveries == 0 && removed == 0 {
+            return Ok(());
+        }
         tracing::warn!(
             node = %self.node.id,
             dead = %dead,
@@ -182,10 +198,8 @@ impl Adopter {
     async fn records_of(&self, dead: &str) -> Result<Vec<(String, u64, CallRecord)>, String> {
         let limit = self.node.request_timeout;
         let calls = &self.node.calls;
-        let mut keys = within(limit, calls.keys()).await?;
         let mut found = Vec::new();
-        while let Some(key) = keys.next().await {
-            let key = key.map_err(|e| e.to_string())?;
+        for key in keys_of(calls, limit).await? {
             let Some(entry) = within(limit, calls.entry(key.clone())).await? else {
                 continue;
             };
@@ -202,6 +216,25 @@ impl Adopter {
         }
         Ok(found)
     }
+}
+
+/// The keys `store` holds (with a value or a delete marker), in one request: a key
+/// listing through a consumer can go on waiting while the bucket is being written.
+async fn keys_of(store: &kv::Store, limit: std::time::Duration) -> Result<Vec<String>, String> {
+    let filter = format!("{}>", store.prefix);
+    let mut info = within(limit, store.stream.info_with_subjects(&filter)).await?;
+    let mut keys = Vec::new();
+    let list = async {
+        while let Some(item) = info.next().await {
+            let (subject, _) = item.map_err(|e| e.to_string())?;
+            if let Some(key) = subject.strip_prefix(&store.prefix) {
+                keys.push(key.to_owned());
+            }
+        }
+        Ok::<_, String>(())
+    };
+    within(limit, list).await?;
+    Ok(keys)
 }
 
 /// The lock key of adopting node `node`.

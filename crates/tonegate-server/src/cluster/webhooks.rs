@@ -27,6 +27,8 @@ use crate::event_log::{Durable, Error, Outbox, StoredDelivery};
 
 /// Most operations handled in one round (publishes pipelined, then their acks awaited).
 const BATCH: usize = 256;
+/// How long listing the partitions may take.
+const LOOK_LIMIT: Duration = Duration::from_secs(5);
 /// Attempts to store one delivery before it is sent unkept.
 const ATTEMPTS: u32 = 3;
 
@@ -140,11 +142,13 @@ impl Hooks {
 
     /// The nodes whose partitions hold deliveries.
     pub(super) async fn partition_nodes(&self) -> Result<Vec<String>, String> {
-        let mut info = self
-            .stream
-            .info_with_subjects(self.names.hooks_subjects())
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut info = tokio::time::timeout(
+            LOOK_LIMIT,
+            self.stream.info_with_subjects(self.names.hooks_subjects()),
+        )
+        .await
+        .map_err(|_| "no answer from the webhook stream".to_owned())?
+        .map_err(|e| e.to_string())?;
         let mut nodes = Vec::new();
         while let Some(item) = info.next().await {
             let (subject, _) = item.map_err(|e| e.to_string())?;

@@ -147,6 +147,21 @@ pub(crate) struct Operations {
     ended: bool,
 }
 
+/// The canceled event of `op` when it is canceled (none for a hold, which ends silently).
+fn canceled(op: &Op) -> Option<OperationEvent> {
+    let event = match op.kind {
+        Kind::Play { .. } => OperationEventType::PlayCanceled,
+        Kind::Recognize(_) => OperationEventType::RecognizeCanceled,
+        Kind::SendDtmf { .. } => OperationEventType::SendDtmfTonesFailed,
+        Kind::Hold { .. } => return None,
+    };
+    Some(OperationEvent::new(
+        event,
+        &op.meta,
+        ResultInformation::canceled(),
+    ))
+}
+
 /// Checks the ranges of the spec (the API layer checks them too, to name the field).
 fn check_options(options: &RecognizeOptions) -> Result<(), Error> {
     if options.initial_silence_timeout > Duration::from_secs(300) {
@@ -414,22 +429,9 @@ impl Operations {
 
     /// The canceled event of an operation taken off the queue.
     fn cancel_event(&mut self, op: Op) {
-        let (event, result) = match op.kind {
-            Kind::Play { .. } => (
-                OperationEventType::PlayCanceled,
-                ResultInformation::canceled(),
-            ),
-            Kind::Recognize(_) => (
-                OperationEventType::RecognizeCanceled,
-                ResultInformation::canceled(),
-            ),
-            Kind::SendDtmf { .. } => (
-                OperationEventType::SendDtmfTonesFailed,
-                ResultInformation::canceled(),
-            ),
-            Kind::Hold { .. } => return,
-        };
-        self.emit(OperationEvent::new(event, &op.meta, result));
+        if let Some(event) = canceled(&op) {
+            self.emit(event);
+        }
     }
 
     /// Cancels everything (cancelAllMediaOperations; `stop_audio` false at stream end).
@@ -451,6 +453,27 @@ impl Operations {
     /// goes back.
     pub(crate) fn resume_tone_sequence(&mut self, last: u64) {
         self.tone_sequence = self.tone_sequence.max(last);
+    }
+
+    /// The ids of the queued operations (the running one first).
+    pub(crate) fn queued(&self) -> impl Iterator<Item = OperationId> {
+        self.queue.iter().map(|op| op.audio_id)
+    }
+
+    /// The events losing the stream now would emit ([`Self::lose`], then
+    /// [`Self::end`]): ContinuousDtmfRecognitionToneFailed for each running continuous
+    /// recognition, then the canceled event of each queued operation.
+    pub(crate) fn lost_events(&self) -> Vec<OperationEvent> {
+        if self.ended {
+            return Vec::new();
+        }
+        let failed = self
+            .continuous
+            .iter()
+            .map(|(_, meta)| OperationEvent::continuous_lost(meta));
+        failed
+            .chain(self.queue.iter().filter_map(canceled))
+            .collect()
     }
 
     /// The running continuous recognitions' requests (what a lost stream fails), in the
