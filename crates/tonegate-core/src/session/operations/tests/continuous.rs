@@ -133,3 +133,55 @@ fn continuous_dtmf_per_target_participant() {
         Some("4:+1555000002")
     );
 }
+
+#[test]
+fn lost_events_are_what_losing_the_stream_would_emit() {
+    let mut h = raw();
+    h.operation(Operation::StartContinuousDtmf(ContinuousDtmfRequest {
+        target_participant: None,
+        meta: meta("c"),
+    }))
+    .unwrap();
+    h.operation(play(10_000, "p1")).unwrap();
+    h.operation(play(10_000, "p2")).unwrap();
+    h.drain();
+    h.take_operation_events();
+    let foreseen = h.session.lost_events();
+    assert_eq!(h.session.queued_operations().count(), 2);
+    h.session.lose();
+    h.session.finish();
+    h.drain();
+    let emitted: Vec<_> = h
+        .take_operation_events()
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
+    use OperationEventType::*;
+    let kinds: Vec<_> = foreseen.iter().map(|e| e.event).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ContinuousDtmfRecognitionToneFailed,
+            PlayCanceled,
+            PlayCanceled
+        ]
+    );
+    assert_eq!(foreseen, emitted);
+    assert!(h.session.lost_events().is_empty());
+}
+
+#[test]
+fn a_resumed_call_numbers_tones_after_the_last_sequence_id() {
+    let mut h = raw();
+    h.session.resume_continuous_sequence(7);
+    h.session.resume_continuous_sequence(3); // never goes back
+    h.operation(Operation::StartContinuousDtmf(ContinuousDtmfRequest {
+        target_participant: None,
+        meta: meta("c"),
+    }))
+    .unwrap();
+    h.platform_digit('4');
+    let event = single(&mut h);
+    assert_eq!(event.details.sequence_id, Some(8));
+    assert_eq!(h.session.continuous_sequence(), 8);
+}
