@@ -84,8 +84,10 @@ pub(super) async fn claim(
     };
     let value = record.to_bytes();
     let limit = node.request_timeout;
-    let (revision, resumed) = match within(limit, node.calls.create(&key, value.clone())).await {
-        Ok(revision) => (revision, take_lost_sequence(node, &key).await),
+    // The sequence a taken-over record holds; `None` for a new record (the lost bucket
+    // may hold one, read while the subscription is made).
+    let (revision, taken_over) = match within(limit, node.calls.create(&key, value.clone())).await {
+        Ok(revision) => (revision, None),
         Err(_) => {
             // Taken (or the create failed): look at who holds it.
             let entry = within(limit, node.calls.entry(key.clone()))
@@ -111,10 +113,16 @@ pub(super) async fn claim(
             let revision = within(limit, node.calls.update(&key, value, entry.revision))
                 .await
                 .map_err(|_| ClaimRefusal::Duplicate)?;
-            (revision, sequence)
+            (revision, Some(sequence))
         }
     };
-    let answering = match forward::answer(node, state, call_id).await {
+    let (answering, resumed) = tokio::join!(forward::answer(node, state, call_id), async {
+        match taken_over {
+            Some(sequence) => sequence,
+            None => take_lost_sequence(node, &key).await,
+        }
+    });
+    let answering = match answering {
         Ok(task) => task,
         Err(e) => {
             let _ = within(

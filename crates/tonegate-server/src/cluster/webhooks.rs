@@ -35,13 +35,22 @@ const ATTEMPTS: u32 = 3;
 /// Work for the writer task, in the order the webhook code asks for it.
 enum Op {
     /// Store a delivery; answer once JetStream has it.
-    Put {
-        key: u64,
-        subject: String,
-        id: String,
-        payload: Bytes,
-        done: oneshot::Sender<Result<(), Error>>,
-    },
+    Put(Put),
+    /// Book-keeping done after a round's puts are stored.
+    After(After),
+}
+
+/// A delivery to store.
+struct Put {
+    key: u64,
+    subject: String,
+    id: String,
+    payload: Bytes,
+    done: oneshot::Sender<Result<(), Error>>,
+}
+
+/// What the writer does once the puts before it are stored.
+enum After {
     /// A delivery already in the stream (kept from before, or adopted) now has `key`.
     Known { key: u64, sequence: u64 },
     /// Delete a settled delivery.
@@ -129,7 +138,7 @@ impl Hooks {
             .into_iter()
             .map(|(sequence, delivery)| {
                 let key = self.next_key.fetch_add(1, Ordering::SeqCst);
-                let _ = self.writer.send(Op::Known { key, sequence });
+                let _ = self.writer.send(Op::After(After::Known { key, sequence }));
                 (key, delivery)
             })
             .collect()
@@ -166,14 +175,14 @@ impl Outbox for Hooks {
     fn put(&self, delivery: &StoredDelivery) -> (u64, Durable) {
         let key = self.next_key.fetch_add(1, Ordering::SeqCst);
         let (done, durable) = oneshot::channel();
-        let op = Op::Put {
+        let op = Op::Put(Put {
             key,
             subject: self.names.hook_subject(&self.node, &delivery.call_id),
             id: delivery.id.clone(),
             payload: serde_json::to_vec(delivery).unwrap_or_default().into(),
             done,
-        };
-        if let Err(mpsc::error::SendError(Op::Put { done, .. })) = self.writer.send(op) {
+        });
+        if let Err(mpsc::error::SendError(Op::Put(Put { done, .. }))) = self.writer.send(op) {
             let _ = done.send(Err(Error::Backend(
                 "the webhook stream's writer has stopped".into(),
             )));
@@ -182,7 +191,7 @@ impl Outbox for Hooks {
     }
 
     fn settle(&self, key: u64) {
-        let _ = self.writer.send(Op::Settle(key));
+        let _ = self.writer.send(Op::After(After::Settle(key)));
     }
 
     fn take_pending(&self) -> Vec<(u64, StoredDelivery)> {
@@ -191,7 +200,7 @@ impl Outbox for Hooks {
 
     fn flush(&self) -> BoxFuture<'static, ()> {
         let (tx, rx) = oneshot::channel();
-        let _ = self.writer.send(Op::Flush(tx));
+        let _ = self.writer.send(Op::After(After::Flush(tx)));
         Box::pin(async move {
             let _ = rx.await;
         })
@@ -213,20 +222,21 @@ async fn write(
         let mut after = Vec::new();
         for op in round.drain(..) {
             match op {
-                Op::Put {
-                    key,
-                    subject,
-                    id,
-                    payload,
-                    done,
-                } => {
-                    let first = publish(&js, &subject, &id, &payload).await;
-                    stored.push((key, subject, id, payload, done, first));
+                Op::Put(put) => {
+                    let first = publish(&js, &put.subject, &put.id, &put.payload).await;
+                    stored.push((put, first));
                 }
-                other => after.push(other),
+                Op::After(op) => after.push(op),
             }
         }
-        for (key, subject, id, payload, done, first) in stored {
+        for (put, first) in stored {
+            let Put {
+                key,
+                subject,
+                id,
+                payload,
+                done,
+            } = put;
             let result = match first {
                 Ok(ack) => match ack.await {
                     Ok(ack) => Ok(ack.sequence),
@@ -245,19 +255,18 @@ async fn write(
         let mut deletes = Vec::new();
         for op in after {
             match op {
-                Op::Known { key, sequence } => {
+                After::Known { key, sequence } => {
                     sequences.insert(key, sequence);
                 }
-                Op::Settle(key) => {
+                After::Settle(key) => {
                     if let Some(sequence) = sequences.remove(&key) {
                         deletes.push(sequence);
                     }
                 }
-                Op::Flush(done) => {
+                After::Flush(done) => {
                     delete_all(&stream, std::mem::take(&mut deletes)).await;
                     let _ = done.send(());
                 }
-                Op::Put { .. } => unreachable!("puts are taken out above"),
             }
         }
         delete_all(&stream, deletes).await;
