@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{Error, Session};
-use crate::proto;
+use crate::proto::{self, Dialect};
 use tonegate_dsp::SampleRate;
 use tonegate_dsp::receiver::Receiver;
 
@@ -161,8 +161,15 @@ impl Session {
         }
         self.detector_events = events;
         let rate = self.rate();
-        let participant = self.participants[index].id.as_ref();
+        let p = &self.participants[index];
+        let participant = p.id.as_ref();
         self.ops.on_audio(participant, &self.decoded[..count], rate);
+        // Twilio's only other track is our own outbound audio.
+        if !(self.dialect == Dialect::Twilio && participant.is_some()) {
+            let position = p.offset + p.position - count as u64;
+            let max = self.config.max_participants;
+            (self.transcription).on_audio(participant, &self.decoded[..count], rate, position, max);
+        }
         self.apply_ops();
     }
 }

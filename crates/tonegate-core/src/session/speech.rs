@@ -157,6 +157,17 @@ impl Listener {
         heard
     }
 
+    /// The utterance, as [`Listener::take`] gives it, with the position of its first
+    /// sample; the listener then listens for the next utterance (live transcription),
+    /// keeping its noise floor.
+    pub(crate) fn take_and_listen_on(&mut self) -> (u64, Vec<i16>) {
+        let start = self.kept_start;
+        let samples = self.take();
+        self.kept_start = self.vad.position();
+        self.ended_at = None;
+        (start, samples)
+    }
+
     /// The utterance's samples, from [`PRE_ROLL`] before its onset to [`POST_ROLL`]
     /// after its end.
     pub(crate) fn take(&mut self) -> Vec<i16> {

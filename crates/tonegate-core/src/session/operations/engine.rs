@@ -371,6 +371,9 @@ impl Operations {
                 self.cancel_all(true);
                 return Ok(());
             }
+            // The session carries transcription requests to its transcription; one that
+            // reaches the queue is refused rather than queued.
+            Operation::Transcription(_) => return Err(Error::InvalidArgument("transcription")),
         };
         let audio_id = OperationId(self.next_id);
         self.next_id += 1;

@@ -18,7 +18,7 @@ fn voice_sample(i: u64) -> f32 {
 
 /// Streams 20 ms frames from the harness's time to `until`, voiced inside `voiced`
 /// (ms of stream time); each frame is handed over when it has been heard.
-fn stream(h: &mut Harness, until: u64, voiced: std::ops::Range<u64>) {
+pub(super) fn stream(h: &mut Harness, until: u64, voiced: std::ops::Range<u64>) {
     let mut frame = vec![0.0f32; 160];
     while h.now < ms(until) {
         let start = h.now.as_millis() as u64;
@@ -78,7 +78,7 @@ fn answer(h: &mut Harness, id: u64, outcome: SpeechOutcome) -> OperationEvent {
     single(h)
 }
 
-fn codes(e: &OperationEvent) -> (u16, u32) {
+pub(super) fn codes(e: &OperationEvent) -> (u16, u32) {
     (e.result_information.code, e.result_information.sub_code)
 }
 
