@@ -276,6 +276,6 @@ fn event(
     update: TranscriptionUpdate,
 ) -> OperationEvent {
     let mut e = OperationEvent::new(kind, meta, result);
-    e.details.transcription_update = Some(update);
+    e.details.transcription_update = Some(Box::new(update));
     e
 }

@@ -156,9 +156,9 @@ pub struct OperationDetails {
     /// ContinuousDtmfRecognitionToneReceived: the tone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tone: Option<Tone>,
-    /// Transcription*: the transcription's state.
+    /// Transcription*: the transcription's state (boxed: most events have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub transcription_update: Option<TranscriptionUpdate>,
+    pub transcription_update: Option<Box<TranscriptionUpdate>>,
 }
 
 /// A media-operation event. Serialises to the fields of the CloudEvent's `data` (plus
