@@ -8,22 +8,22 @@
 //!   `Final`, offsets and durations in 100 ns ticks placed where the speech was streamed);
 //!   `updateTranscription` and `stopTranscription` answer with their events, and the
 //!   WebSocket closes after the stop;
+//! - the official JS SDK's `StreamingData.parse` (`tests/sdk/js/streaming.mjs`) reads
+//!   the frames as sent: TranscriptionMetadata, then TranscriptionData with the text;
 //! - a `transcription_url` nobody listens on gives TranscriptionFailed
 //!   (`streamConnectionUnsuccessful`), and the call carries on;
 //! - a server without `transcription_url` answers `startTranscription` with 400.
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::http_peer::{ApiClient, open_call};
+use common::sdk::{run, sdk_js};
+use common::transcripts::{self, Frames};
 use common::*;
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
 use tonegate::SampleRate;
 use tonegate::codec::Encoding;
 use tonegate::server::Config;
@@ -38,37 +38,12 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// 100 ns ticks per millisecond.
 const TICKS_PER_MS: f64 = 10_000.0;
 
-/// What the app's transcription endpoint received on one connection: its text frames,
-/// then `None` when the connection closed.
-type Frames = mpsc::UnboundedReceiver<Option<Value>>;
-
-/// A WebSocket server taking one connection; its address and what arrives.
-async fn transcription_endpoint() -> (SocketAddr, Frames) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
-        while let Some(Ok(message)) = ws.next().await {
-            match message {
-                Message::Text(text) => {
-                    let _ = tx.send(Some(serde_json::from_str(&text).unwrap()));
-                }
-                Message::Close(_) => break,
-                _ => {}
-            }
-        }
-        let _ = tx.send(None);
-    });
-    (addr, rx)
-}
-
-async fn next_frame(frames: &mut Frames) -> Option<Value> {
-    tokio::time::timeout(LIMIT, frames.recv())
-        .await
-        .expect("a frame within the limit")
-        .expect("the endpoint task runs")
+/// The next frame, parsed (`None`: the connection closed); every frame received is
+/// kept in `kept` as it came.
+async fn next_frame(frames: &mut Frames, kept: &mut Vec<String>) -> Option<Value> {
+    let frame = transcripts::next_frame(frames).await?;
+    kept.push(frame.clone());
+    Some(serde_json::from_str(&frame).unwrap())
 }
 
 async fn server(transcription_url: Option<String>) -> TestServer {
@@ -103,7 +78,8 @@ async fn event(ws: &mut Ws, name: &str) -> Value {
 #[tokio::test]
 async fn a_callers_speech_reaches_the_transcription_socket_as_acs_frames() {
     speech::require(&["espeak-ng", "pocketsphinx_continuous"]);
-    let (endpoint, mut frames) = transcription_endpoint().await;
+    let (endpoint, mut frames) = transcripts::endpoint().await;
+    let mut sent = Vec::new();
     let server = server(Some(format!("ws://{endpoint}/transcripts"))).await;
     let api = ApiClient::new(server.addr, KEY);
     let call = "transcribed-call";
@@ -114,7 +90,9 @@ async fn a_callers_speech_reaches_the_transcription_socket_as_acs_frames() {
     let start = json!({"locale": "en-US", "operationContext": "t1"});
     let (status, reply) = api.operation(call, "startTranscription", &start).await;
     assert_eq!(status, 202, "{reply}");
-    let metadata = next_frame(&mut frames).await.expect("the metadata frame");
+    let metadata = next_frame(&mut frames, &mut sent)
+        .await
+        .expect("the metadata frame");
     assert_eq!(metadata["kind"], "TranscriptionMetadata", "{metadata}");
     let m = &metadata["transcriptionMetadata"];
     assert_eq!(m["callConnectionId"], call);
@@ -136,7 +114,9 @@ async fn a_callers_speech_reaches_the_transcription_socket_as_acs_frames() {
     let onset_ms = streamed_ms;
     stream(&mut ws, &[speech, silence(1_500.0)].concat()).await;
 
-    let data = next_frame(&mut frames).await.expect("a transcript");
+    let data = next_frame(&mut frames, &mut sent)
+        .await
+        .expect("a transcript");
     assert_eq!(data["kind"], "TranscriptionData", "{data}");
     let d = &data["transcriptionData"];
     assert_eq!(d["format"], "display");
@@ -202,10 +182,46 @@ async fn a_callers_speech_reaches_the_transcription_socket_as_acs_frames() {
         stopped["transcriptionUpdate"]["transcriptionStatus"],
         "transcriptionStopped"
     );
-    assert_eq!(next_frame(&mut frames).await, None, "closed after the stop");
+    assert_eq!(
+        next_frame(&mut frames, &mut sent).await,
+        None,
+        "closed after the stop"
+    );
     // A second stop has nothing to stop.
     let (status, reply) = api.operation(call, "stopTranscription", &json!({})).await;
     assert_eq!(status, 400, "{reply}");
+
+    // The official JS SDK's own parser reads the frames as sent.
+    let parsed = js_sdk_parse(&sent).await;
+    assert_eq!(parsed.len(), 2, "{parsed:#?}");
+    assert_eq!(parsed[0]["kind"], "TranscriptionMetadata", "{parsed:#?}");
+    assert_eq!(parsed[0]["parsed"]["callConnectionId"], call);
+    assert_eq!(parsed[0]["parsed"]["locale"], "en-US");
+    let p = &parsed[1]["parsed"];
+    assert_eq!(parsed[1]["kind"], "TranscriptionData", "{parsed:#?}");
+    assert_eq!(p["text"], text);
+    assert_eq!(p["format"], "display");
+    assert_eq!(p["resultState"], "Final");
+    assert_eq!(p["offsetInTicks"], d["offset"]);
+    assert_eq!(p["durationInTicks"], d["duration"]);
+    assert_eq!(p["words"].as_array().unwrap().len(), words.len());
+    assert_eq!(p["words"][0]["offsetInTicks"], words[0]["offset"]);
+    assert_eq!(p["participant"]["kind"], "unknown", "{p:#}");
+}
+
+/// Each frame through the JS SDK's `StreamingData.parse` (`tests/sdk/js/streaming.mjs`).
+async fn js_sdk_parse(frames: &[String]) -> Vec<Value> {
+    let sdk = tokio::task::spawn_blocking(sdk_js).await.unwrap();
+    let file = std::env::temp_dir().join(format!("tonegate-frames-{}.json", std::process::id()));
+    std::fs::write(&file, serde_json::to_vec(frames).unwrap()).unwrap();
+    let out = run(
+        &sdk,
+        "node",
+        &["streaming.mjs", file.to_str().unwrap()],
+        "streaming.mjs",
+    );
+    let _ = std::fs::remove_file(&file);
+    serde_json::from_slice(&out).unwrap()
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ pub(crate) mod logged;
 pub(crate) mod sdk;
 pub(crate) mod speech;
 pub(crate) mod tls;
+pub(crate) mod transcripts;
 pub(crate) mod webhook;
 
 use std::net::SocketAddr;
