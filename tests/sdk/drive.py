@@ -6,8 +6,9 @@
                     for a line on stdin where the test must listen or press digits.
   drive.py timeouts the same without TONEGATE_PROMPT_URI: recognize timeouts in real
                     time, hold with the configured music, continuous DTMF left running.
-  drive.py speech   speech recognizes (choices, speech, speechOrDtmf) on an ACS call;
-                    waits on stdin where the test must speak or press.
+  drive.py speech   speech recognizes (choices, speech, speechOrDtmf) and live
+                    transcription on an ACS call; waits on stdin where the test must
+                    speak or press.
   drive.py parse F  parses the CloudEvents in JSON file F with azure-core's CloudEvent
                     model and prints a JSON summary.
 
@@ -175,7 +176,8 @@ def timeouts():
 
 def speech():
     """Speech recognizes: choices said, choices not matched, free speech, speechOrDtmf
-    answered with a key, and a speech recognize that hears nothing."""
+    answered with a key, and a speech recognize that hears nothing; then live
+    transcription started, updated and stopped."""
     from azure.communication.callautomation import RecognitionChoice, RecognizeInputType
 
     _, call, caller = connect()
@@ -221,6 +223,13 @@ def speech():
         operation_context="speech-silence",
     )
     step("recognize_speech_silence", status=202)
+    call.start_transcription(locale="en-US", operation_context="transcription")
+    step("start_transcription", status=202)
+    wait("transcribing")
+    call.update_transcription(locale="en-GB", operation_context="transcription-update")
+    step("update_transcription", status=202)
+    call.stop_transcription(operation_context="transcription-stop")
+    step("stop_transcription", status=202)
     step("done")
 
 
