@@ -9,6 +9,8 @@
   drive.py speech   speech recognizes (choices, speech, speechOrDtmf) and live
                     transcription on an ACS call; waits on stdin where the test must
                     speak or press.
+  drive.py barge-in a speech recognize with a long spoken prompt that the caller's
+                    voice interrupts.
   drive.py parse F  parses the CloudEvents in JSON file F with azure-core's CloudEvent
                     model and prints a JSON summary.
 
@@ -233,6 +235,30 @@ def speech():
     step("done")
 
 
+def barge_in():
+    """A speech recognize whose long spoken prompt the caller interrupts by talking."""
+    from azure.communication.callautomation import RecognizeInputType, TextSource
+
+    _, call, caller = connect()
+    prompt = TextSource(
+        text="Thank you for calling. Please listen carefully, as our menu options have "
+        "changed. For account balances and recent payments, say billing. For help with "
+        "an order you have already placed, say orders. For everything else, say agent.",
+        voice_name="en-US-JennyNeural",
+    )
+    call.start_recognizing_media(
+        RecognizeInputType.SPEECH,
+        caller,
+        play_prompt=prompt,
+        interrupt_prompt=True,
+        initial_silence_timeout=20,
+        end_silence_timeout=1,
+        operation_context="barge-in",
+    )
+    step("recognize_barge_in", status=202)
+    step("done")
+
+
 def parse(path):
     from azure.core.messaging import CloudEvent
 
@@ -262,5 +288,7 @@ if __name__ == "__main__":
         timeouts()
     elif len(sys.argv) >= 2 and sys.argv[1] == "speech":
         speech()
+    elif len(sys.argv) >= 2 and sys.argv[1] == "barge-in":
+        barge_in()
     else:
         run()
