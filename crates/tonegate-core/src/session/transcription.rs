@@ -204,14 +204,16 @@ impl Transcription {
         }
     }
 
-    /// Audio of `participant`, whose first sample is at stream position `position`.
-    /// At most `max_tracks` speakers are followed (the session's participant limit).
+    /// Audio of `participant`, whose first sample is at stream position `position`
+    /// (`tone`: a DTMF tone sounds in it, which is not speech). At most `max_tracks`
+    /// speakers are followed (the session's participant limit).
     pub(crate) fn on_audio(
         &mut self,
         participant: Option<&Arc<str>>,
         samples: &[f32],
         rate: SampleRate,
         position: u64,
+        tone: bool,
         max_tracks: usize,
     ) {
         let Some(running) = self.running.as_mut() else {
@@ -234,7 +236,7 @@ impl Transcription {
             None => return,
         };
         let track = &mut running.tracks[index];
-        if track.listener.process(samples) != Heard::Ended {
+        if track.listener.process(samples, tone) != Heard::Ended {
             return;
         }
         let (start, samples) = track.listener.take_and_listen_on();
