@@ -308,6 +308,12 @@ pub struct Config {
     /// Copies JetStream keeps of the cluster's buckets (1-5): 3 on a three-server NATS
     /// cluster. Default 1.
     pub cluster_replicas: usize,
+    /// WebSocket URL (`ws://` or `wss://`) live transcripts are sent to: each
+    /// `startTranscription` opens its own connection here and sends the
+    /// `TranscriptionMetadata` and `TranscriptionData` frames. An operator setting only:
+    /// no request or socket can name another. Default none (`startTranscription`
+    /// answers 400).
+    pub transcription_url: Option<String>,
 }
 
 /// Which engine speaks text and SSML ([`Config::tts_engine`]).
@@ -438,6 +444,7 @@ impl Default for Config {
             cluster_heartbeat_ms: 2_000,
             cluster_node_ttl_ms: 10_000,
             cluster_replicas: 1,
+            transcription_url: None,
         }
     }
 }

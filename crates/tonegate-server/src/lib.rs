@@ -56,6 +56,7 @@ mod shutdown;
 mod socket;
 pub mod stream_auth;
 mod tls;
+mod transcription;
 mod tts;
 mod twilio_signature;
 mod upgrade;
@@ -134,6 +135,8 @@ pub(crate) struct State {
     recognizer: Result<Arc<asr::Recognizer>, String>,
     /// The live calls' feature streams for the monitor.
     monitor: monitor::Taps,
+    /// Where live transcripts go ([`Config::transcription_url`]), if anywhere.
+    transcription: Option<Arc<transcription::Target>>,
 }
 
 impl State {
@@ -306,6 +309,7 @@ impl Server {
         if let Err(reason) = &recognizer {
             tracing::info!("speech recognition off: {reason}");
         }
+        let transcription = transcription::Target::from_config(&config).map_err(Error::Config)?;
         let webhook = webhook::Webhook::new(&config, &metrics).map_err(Error::Config)?;
         let tts =
             tts::Tts::new(&config, webhook.client().clone(), &metrics).map_err(Error::Config)?;
@@ -352,6 +356,7 @@ impl Server {
             cluster,
             recognizer,
             monitor: monitor::Taps::new(&config),
+            transcription,
             config,
         });
         webhook::resume_kept(&state);

@@ -95,6 +95,8 @@ struct Handler {
     tapping: bool,
     /// Block records drained from the session, reused.
     features: Vec<u8>,
+    /// The call's live transcription, while one runs.
+    transcription: super::transcription::Links,
 }
 
 /// Serves one audio socket until it closes.
@@ -133,6 +135,7 @@ pub(super) async fn run(
         tap: None,
         tapping: false,
         features: Vec::new(),
+        transcription: Default::default(),
     };
     h.note_dialect();
     // One shutdown wait and one timer for the socket's life, not one of each per
@@ -292,6 +295,9 @@ impl Handler {
             Control::Recognized { id, outcome } => {
                 self.conn.handle_speech_outcome(now, id, outcome);
             }
+            Control::Transcription { id, status } => {
+                self.conn.handle_transcription_status(now, id, status);
+            }
         }
     }
 
@@ -300,6 +306,11 @@ impl Handler {
     async fn drain(&mut self) -> Result<Option<Duration>, End> {
         while let Some(job) = self.conn.poll_speech_job() {
             self.recognize(job);
+        }
+        while let Some(output) = self.conn.poll_transcription() {
+            if let Some(info) = &self.info {
+                (self.transcription).handle(&self.state, info, &self.control_tx, output);
+            }
         }
         loop {
             match self.conn.poll_output() {
