@@ -10,6 +10,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::cluster::{Nats, Node, start_nodes};
 use common::event_stream::{EventStream, Message};
 use common::*;
@@ -302,4 +304,59 @@ async fn a_nats_crash_mid_call_loses_no_event_and_repeats_none() {
         tail.last().unwrap().id,
         Some(got.last().unwrap().id.unwrap() + tail.len() as u64)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_beyond_a_full_outbox_are_dropped_and_counted_never_silently() {
+    const OUTAGE: usize = 40;
+    let mut nats = Nats::start().await;
+    let env = [
+        ("TONEGATE_CLUSTER_NODE_TTL_MS", "120000"),
+        // Room for a handful of marks.
+        ("TONEGATE_CLUSTER_EVENT_OUTBOX_BYTES", "2000"),
+    ];
+    let nodes = start_nodes(&nats, &["n1", "n2"], &env).await;
+    let mut on_n2 = sse(&nodes[1], "/v1/events", None).await;
+    let mut a = Call::open(&nodes[0], "a").await;
+    a.mark("before").await;
+    until_marks(&mut on_n2, &["before".to_owned()]).await;
+
+    nats.kill();
+    a.marks("m", 0..OUTAGE).await;
+    nodes[0]
+        .serve
+        .line_with("the cluster event outbox is full")
+        .await;
+    nats.restart().await;
+    // Once the outbox has emptied, events are kept again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !http_get(nodes[0].addr, "/metrics")
+        .await
+        .1
+        .contains("tonegate_cluster_event_outbox_bytes 0")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the outbox never emptied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.mark("after").await;
+
+    let got = until_marks(&mut on_n2, &["after".to_owned()]).await;
+    let kept = marks(&got);
+    assert_eq!(kept.last().map(String::as_str), Some("after"));
+    let kept = &kept[..kept.len() - 1];
+    // What was kept arrives in order, once each.
+    let order: Vec<usize> = kept.iter().map(|m| m[1..].parse().unwrap()).collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{kept:?}");
+    assert!(!kept.is_empty() && kept.len() < OUTAGE, "{kept:?}");
+    // ... and every mark not kept is counted.
+    let metrics = http_get(nodes[0].addr, "/metrics").await.1;
+    let dropped = format!(
+        "tonegate_cluster_events_dropped_total {}",
+        OUTAGE - kept.len()
+    );
+    assert!(metrics.contains(&dropped), "{dropped} not in {metrics}");
+    assert_consecutive(&ids(&got));
 }

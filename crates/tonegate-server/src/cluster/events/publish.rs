@@ -311,3 +311,59 @@ impl Publisher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(call: &str, n: u32) -> Record {
+        Record {
+            call_id: Arc::from(call),
+            name: "mark".into(),
+            data: format!("{{\"n\":{n}}}").into(),
+        }
+    }
+
+    /// The call and payload of the next event to publish, if any.
+    fn take(outbox: &Outbox) -> Option<(String, String)> {
+        let job = outbox.take()?;
+        let data = String::from_utf8(job.event.record.data.to_vec()).unwrap();
+        Some((job.call_id.to_string(), data))
+    }
+
+    #[test]
+    fn one_event_per_call_in_flight_in_order() {
+        let outbox = Outbox::new(1 << 20, Metrics::new());
+        outbox.put(vec![record("a", 1), record("a", 2), record("b", 3)]);
+        let a: Arc<str> = Arc::from("a");
+        assert_eq!(take(&outbox), Some(("a".into(), r#"{"n":1}"#.into())));
+        assert_eq!(take(&outbox), Some(("b".into(), r#"{"n":3}"#.into())));
+        // a's second waits for its first.
+        assert_eq!(take(&outbox), None);
+        outbox.done(&a);
+        assert_eq!(take(&outbox), Some(("a".into(), r#"{"n":2}"#.into())));
+        assert_eq!(outbox.len(), 2);
+    }
+
+    #[test]
+    fn a_full_outbox_drops_and_counts() {
+        let metrics = Metrics::new();
+        let size = record("a", 1).size();
+        let outbox = Outbox::new(3 * size, metrics.clone());
+        outbox.put((1..=5).map(|n| record("a", n)).collect());
+        assert_eq!(outbox.len(), 3);
+        assert_eq!(metrics.cluster_events_dropped.get(), 2);
+        assert_eq!(metrics.cluster_event_outbox_bytes.get(), 3 * size as i64);
+        let a: Arc<str> = Arc::from("a");
+        for n in 1..=3 {
+            assert_eq!(take(&outbox), Some(("a".into(), format!("{{\"n\":{n}}}"))));
+            outbox.done(&a);
+        }
+        assert_eq!(outbox.len(), 0);
+        assert_eq!(metrics.cluster_event_outbox_bytes.get(), 0);
+        // Room again: kept.
+        outbox.put(vec![record("a", 6)]);
+        assert_eq!(outbox.len(), 1);
+        assert_eq!(metrics.cluster_events_dropped.get(), 2);
+    }
+}
