@@ -320,7 +320,9 @@ impl Server {
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
         let (cloud_events, _) = broadcast::channel(config.event_buffer.max(16));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let event_log = event_log::open(&config, &metrics).map_err(Error::Config)?;
+        let event_log = event_log::open(&config, &metrics, &cluster)
+            .await
+            .map_err(Error::Config)?;
         tokio::spawn(event_log::append_all(
             event_log.clone(),
             events.subscribe(),
@@ -410,6 +412,12 @@ impl Server {
         state.sessions.wait_all(grace).await;
         let abandoned = state.active.load(Ordering::SeqCst);
         webhook::drain(&state, deadline).await;
+        // The last events reach the cluster's event stream (at once without a cluster).
+        let flush = deadline.saturating_sub(state.now());
+        let flush = flush.max(Duration::from_millis(
+            state.config.cluster_request_timeout_ms,
+        ));
+        state.event_log.flush(flush).await;
         let _ = state.closed.send(true);
         serve
             .await

@@ -13,6 +13,8 @@
 //! does nothing, so single-process behaviour is unchanged.
 
 #[cfg(feature = "cluster")]
+mod events;
+#[cfg(feature = "cluster")]
 mod forward;
 #[cfg(feature = "cluster")]
 mod names;
@@ -42,6 +44,16 @@ struct Settings {
     heartbeat: Duration,
     ttl: Duration,
     replicas: usize,
+    events: EventSettings,
+}
+
+/// The settings of the cluster's event stream.
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+#[derive(Debug, Clone, Copy)]
+struct EventSettings {
+    retention: Duration,
+    max_bytes: u64,
+    outbox_bytes: usize,
 }
 
 impl Settings {
@@ -76,6 +88,15 @@ impl Settings {
         if !(1..=5).contains(&config.cluster_replicas) {
             return Err("cluster_replicas must be 1 to 5".to_owned());
         }
+        if config.cluster_event_retention_ms < 1_000 {
+            return Err("cluster_event_retention_ms must be at least 1000".to_owned());
+        }
+        if config.cluster_event_max_bytes < 1 << 20 || config.cluster_event_outbox_bytes == 0 {
+            return Err(
+                "cluster_event_max_bytes must be at least 1048576 and cluster_event_outbox_bytes at least 1"
+                    .to_owned(),
+            );
+        }
         Ok(Some(Settings {
             url,
             node_id: config.cluster_node_id.clone(),
@@ -84,6 +105,11 @@ impl Settings {
             heartbeat: Duration::from_millis(config.cluster_heartbeat_ms),
             ttl: Duration::from_millis(config.cluster_node_ttl_ms),
             replicas: config.cluster_replicas,
+            events: EventSettings {
+                retention: Duration::from_millis(config.cluster_event_retention_ms),
+                max_bytes: config.cluster_event_max_bytes,
+                outbox_bytes: config.cluster_event_outbox_bytes,
+            },
         }))
     }
 }
@@ -98,6 +124,9 @@ fn is_plain(name: &str, max: usize) -> bool {
 pub(crate) struct Cluster {
     #[cfg(feature = "cluster")]
     node: Option<Arc<node::Node>>,
+    /// The event stream's settings, with a node.
+    #[cfg(feature = "cluster")]
+    events: Option<events::StreamLimits>,
     /// Never changes on a single node (the fence of a cluster node is its own).
     unfenced: watch::Sender<bool>,
 }
@@ -141,6 +170,12 @@ impl Cluster {
         let unfenced = watch::channel(false).0;
         #[cfg(feature = "cluster")]
         {
+            let events = settings.as_ref().map(|s| events::StreamLimits {
+                max_age: s.events.retention,
+                max_bytes: s.events.max_bytes,
+                outbox_bytes: s.events.outbox_bytes,
+                replicas: s.replicas,
+            });
             let node = match settings {
                 None => None,
                 Some(settings) => {
@@ -154,7 +189,11 @@ impl Cluster {
                     Some(node)
                 }
             };
-            Ok(Cluster { node, unfenced })
+            Ok(Cluster {
+                node,
+                events,
+                unfenced,
+            })
         }
         #[cfg(not(feature = "cluster"))]
         match settings {
@@ -164,6 +203,22 @@ impl Cluster {
                     .to_owned(),
             ),
         }
+    }
+
+    /// The cluster's event log (every node's events in one JetStream stream); `None` on
+    /// a single node. The error says what NATS answered.
+    pub(crate) async fn event_log(
+        &self,
+        config: &Config,
+        metrics: &crate::Metrics,
+    ) -> Result<Option<Arc<dyn crate::event_log::Backend>>, String> {
+        #[cfg(feature = "cluster")]
+        if let (Some(node), Some(limits)) = (&self.node, self.events) {
+            let log = events::JetStreamLog::open(node, limits, config, metrics).await?;
+            return Ok(Some(Arc::new(log)));
+        }
+        let _ = (config, metrics);
+        Ok(None)
     }
 
     /// Resolves to `true` when this node is fenced; `false` again once it may serve.
@@ -295,7 +350,7 @@ mod tests {
     #[test]
     fn bad_cluster_settings_name_themselves() {
         assert!(clustered(|_| {}).unwrap().is_some());
-        let cases: [(Change, &str); 5] = [
+        let cases: [(Change, &str); 8] = [
             (
                 |c| c.cluster_node_id = Some("a.b".to_owned()),
                 "cluster_node_id",
@@ -307,6 +362,18 @@ mod tests {
                 "cluster_node_ttl_ms",
             ),
             (|c| c.cluster_replicas = 0, "cluster_replicas"),
+            (
+                |c| c.cluster_event_retention_ms = 999,
+                "cluster_event_retention_ms",
+            ),
+            (
+                |c| c.cluster_event_max_bytes = 1_000,
+                "cluster_event_max_bytes",
+            ),
+            (
+                |c| c.cluster_event_outbox_bytes = 0,
+                "cluster_event_outbox_bytes",
+            ),
         ];
         for (change, name) in cases {
             let err = clustered(change).err().unwrap();
