@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::cluster::{Nats, Node, start_nodes};
+use common::cluster::{Nats, Node, closed, start_nodes};
 use common::http_peer::ApiClient;
 use common::*;
 use serde_json::{Value, json};
@@ -36,30 +36,6 @@ async fn open(node: &Node, call_id: &str) -> LiveCall {
         Message::binary(encode(f, Encoding::Ulaw))
     })
     .await
-}
-
-/// The close code and the `error` events of a call the server closes.
-async fn closed(call: &mut LiveCall) -> (u16, Vec<Value>) {
-    let mut errors = Vec::new();
-    let deadline = tokio::time::sleep(LIMIT);
-    tokio::pin!(deadline);
-    loop {
-        let message = tokio::select! {
-            m = call.received.recv() => m,
-            _ = &mut deadline => panic!("the socket was not closed; errors so far {errors:?}"),
-        };
-        match message {
-            Some(Message::Close(frame)) => return (frame.map_or(1005, |f| f.code.into()), errors),
-            Some(Message::Text(text)) => {
-                let event: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                if event["type"] == "error" {
-                    errors.push(event);
-                }
-            }
-            Some(_) => {}
-            None => return (1006, errors),
-        }
-    }
 }
 
 /// `GET` of a call's properties through `api`.

@@ -11,6 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::LiveCall;
 use super::logged::LoggedServe;
 use super::wait_until;
 
@@ -187,4 +191,28 @@ pub(crate) async fn start_nodes(nats: &Nats, ids: &[&str], env: &[(&str, &str)])
         nodes.push(Node::start(nats, id, env).await);
     }
     nodes
+}
+
+/// The close code and the `error` events of a call the server closes.
+pub(crate) async fn closed(call: &mut LiveCall) -> (u16, Vec<Value>) {
+    let mut errors = Vec::new();
+    let deadline = tokio::time::sleep(LIMIT);
+    tokio::pin!(deadline);
+    loop {
+        let message = tokio::select! {
+            m = call.received.recv() => m,
+            _ = &mut deadline => panic!("the socket was not closed; errors so far {errors:?}"),
+        };
+        match message {
+            Some(Message::Close(frame)) => return (frame.map_or(1005, |f| f.code.into()), errors),
+            Some(Message::Text(text)) => {
+                let event: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                if event["type"] == "error" {
+                    errors.push(event);
+                }
+            }
+            Some(_) => {}
+            None => return (1006, errors),
+        }
+    }
 }

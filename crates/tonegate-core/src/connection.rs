@@ -212,6 +212,13 @@ impl Connection {
         }
     }
 
+    /// [`Session::resume_continuous_sequence`] of the call's session, while it streams.
+    pub fn resume_continuous_sequence(&mut self, last: u64) {
+        if let Phase::Streaming { session, .. } = &mut self.phase {
+            session.resume_continuous_sequence(last);
+        }
+    }
+
     /// [`Session::set_feature_tap`] of the call's session, while it streams.
     pub fn set_feature_tap(&mut self, on: bool) {
         if let Phase::Streaming { session, .. } = &mut self.phase {

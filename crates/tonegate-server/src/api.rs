@@ -530,6 +530,71 @@ pub(super) fn on_session_event(state: &Arc<State>, info: &CallInfo, event: &Even
     webhook::publish(state, callback, cloud);
 }
 
+/// An event that another node publishes for a call if the node streaming it dies: a
+/// running continuous recognition's ContinuousDtmfRecognitionToneFailed, with everything
+/// needed to send it as the owner would have (kept in the call's cluster record).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Orphan {
+    call_id: String,
+    server_call_id: String,
+    correlation_id: String,
+    meta: api::model::OperationMeta,
+    callback: Option<String>,
+    socket_origin: bool,
+}
+
+/// The events a loss of `info`'s stream would produce now, for the continuous
+/// recognitions of `running` (see [`Orphan`]).
+pub(super) fn orphans<'a>(
+    state: &State,
+    info: &CallInfo,
+    running: impl Iterator<Item = &'a api::model::OperationMeta>,
+) -> Vec<Orphan> {
+    running
+        .map(|meta| {
+            let callback = callback(state, info, meta.callback_uri.as_deref());
+            Orphan {
+                call_id: info.call_id.to_string(),
+                server_call_id: server_call_id(info),
+                correlation_id: correlation_id(info),
+                meta: meta.clone(),
+                socket_origin: callback
+                    .as_ref()
+                    .is_some_and(|c| c.origin == webhook::Origin::Socket),
+                callback: callback.map(|c| c.url),
+            }
+        })
+        .collect()
+}
+
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+impl Orphan {
+    /// The call it belongs to.
+    pub(crate) fn call_id(&self) -> &str {
+        &self.call_id
+    }
+}
+
+/// Publishes an [`Orphan`] (to SSE and its webhook) with a fresh id, as its call's owner
+/// would have when the stream was lost.
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+pub(crate) fn publish_orphan(state: &Arc<State>, orphan: &Orphan) {
+    let call = CallIds {
+        call_connection_id: orphan.call_id.clone(),
+        server_call_id: orphan.server_call_id.clone(),
+        correlation_id: orphan.correlation_id.clone(),
+    };
+    let event = api::model::OperationEvent::continuous_lost(&orphan.meta);
+    let cloud = CloudEvent::from_operation(&event, call, event_id(), state.wall_now());
+    let origin = if orphan.socket_origin {
+        webhook::Origin::Socket
+    } else {
+        webhook::Origin::Operator
+    };
+    let callback = (orphan.callback.as_deref()).map(|url| webhook::Callback::new(url, origin));
+    webhook::publish(state, callback, cloud);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -154,6 +154,12 @@ impl State {
     fn instant(&self, at: Duration) -> tokio::time::Instant {
         self.epoch + at
     }
+
+    /// Where webhook deliveries are kept until settled: a cluster node's JetStream
+    /// partition, else the event log's (with `state_dir`).
+    fn outbox(&self) -> Option<&dyn event_log::Outbox> {
+        self.cluster.outbox().or_else(|| self.event_log.outbox())
+    }
 }
 
 /// A running server's controls.
@@ -362,6 +368,7 @@ impl Server {
             config,
         });
         webhook::resume_kept(&state);
+        state.cluster.start_adopting(&state);
         Ok(Server {
             listener,
             tls,

@@ -85,6 +85,10 @@ struct Handler {
     info: Option<Arc<CallInfo>>,
     /// This node's ownership of the call in a cluster, once it is registered.
     claim: Option<Claim>,
+    /// The continuous recognitions last written to the call's cluster record.
+    orphans_seen: Vec<tonegate_core::api::model::OperationMeta>,
+    /// The continuous-DTMF `sequenceId` last written to the call's cluster record.
+    sequence_seen: u64,
     /// Participants in `info` (the session's count when last looked).
     participants_seen: usize,
     /// The dialect's metric label (`auto` until it is known).
@@ -133,6 +137,8 @@ pub(super) async fn run(
         control_tx,
         info: None,
         claim: None,
+        orphans_seen: Vec::new(),
+        sequence_seen: 0,
         participants_seen: 0,
         label: "auto",
         counters,
@@ -343,7 +349,10 @@ impl Handler {
                 connection::Output::Timeout(_) if self.peer_gone => {
                     return Err(End::Gone { lost: true });
                 }
-                connection::Output::Timeout(deadline) => return Ok(deadline),
+                connection::Output::Timeout(deadline) => {
+                    self.note_call();
+                    return Ok(deadline);
+                }
                 connection::Output::Transmit(transmit) => self.transmit(transmit).await,
                 connection::Output::Event(event) => self.deliver(event).await,
                 connection::Output::Load(load) => self.load(load),
@@ -487,7 +496,11 @@ impl Handler {
             .registry
             .claim(self.socket_id, info.clone(), control)?;
         match self.state.cluster.claim(&self.state, call_id).await {
-            Ok(claim) => self.claim = Some(claim),
+            Ok(claim) => {
+                self.conn
+                    .resume_continuous_sequence(claim.resumed_sequence());
+                self.claim = Some(claim);
+            }
             Err(refusal) => {
                 self.state.registry.remove(call_id, self.socket_id);
                 tracing::warn!(call_id = %Escaped(call_id), "refusing the call: {refusal}");
@@ -501,6 +514,32 @@ impl Handler {
         self.tap = Some(self.state.monitor.open(call_id));
         tracing::info!(call_id = %Escaped(call_id), dialect = dialect.as_str(), "stream started");
         Ok(())
+    }
+
+    /// In a cluster, keeps the call's record saying which continuous recognitions
+    /// another node fails if this one dies, and the last continuous-DTMF `sequenceId`
+    /// (written only when they change).
+    fn note_call(&mut self) {
+        if !self.state.cluster.is_clustered() {
+            return;
+        }
+        let (Some(claim), Some(info), Some(session)) =
+            (&self.claim, &self.info, self.conn.session())
+        else {
+            return;
+        };
+        let sequence = session.continuous_sequence();
+        if sequence == self.sequence_seen
+            && session
+                .continuous_recognitions()
+                .eq(self.orphans_seen.iter())
+        {
+            return;
+        }
+        self.sequence_seen = sequence;
+        self.orphans_seen = session.continuous_recognitions().cloned().collect();
+        let orphans = super::api::orphans(&self.state, info, self.orphans_seen.iter());
+        self.state.cluster.note_call(claim, orphans, sequence);
     }
 
     /// Counts the session once its dialect is known.

@@ -294,7 +294,7 @@ fn delivery(state: &State, callback: Callback, event: &CloudEvent) -> Option<Del
         drop_event(state, call_id, event, Dropped::QueueBytes);
         return None;
     };
-    let (key, durable) = match state.event_log.outbox() {
+    let (key, durable) = match state.outbox() {
         Some(outbox) => {
             let stored = StoredDelivery {
                 call_id: call_id.to_owned(),
@@ -350,7 +350,7 @@ fn enqueue(state: &Arc<State>, call_id: &Arc<str>, delivery: Delivery) -> Option
 /// the order they were queued; their calls are over, so each queue gets
 /// `webhook_retry_ms` (as any ended call's) and is then gone.
 pub(crate) fn resume_kept(state: &Arc<State>) {
-    let Some(outbox) = state.event_log.outbox() else {
+    let Some(outbox) = state.outbox() else {
         return;
     };
     let kept = outbox.take_pending();
@@ -361,6 +361,15 @@ pub(crate) fn resume_kept(state: &Arc<State>) {
         deliveries = kept.len(),
         "sending the webhook deliveries kept from before the restart"
     );
+    for call_id in queue_kept(state, kept) {
+        state.webhook.close(&call_id);
+    }
+}
+
+/// Queues deliveries an outbox kept (`(key, delivery)`, each call's in order) on their
+/// calls' queues, past the byte budget (it held them when they were first queued);
+/// returns their calls. A delivery a full queue refuses stays kept.
+pub(crate) fn queue_kept(state: &Arc<State>, kept: Vec<(u64, StoredDelivery)>) -> Vec<Arc<str>> {
     let mut calls = Vec::new();
     for (key, stored) in kept {
         let call_id: Arc<str> = Arc::from(stored.call_id.as_str());
@@ -380,25 +389,22 @@ pub(crate) fn resume_kept(state: &Arc<State>) {
             durable: None,
         };
         if let Some(delivery) = enqueue(state, &call_id, delivery) {
-            // Left kept: the next start tries again.
             tracing::error!(
                 call_id = %Escaped(&call_id),
                 id = %delivery.id,
-                "webhook queue full (webhook_queue); a kept delivery waits for the next start"
+                "webhook queue full (webhook_queue); a kept delivery stays kept"
             );
         }
         if !calls.contains(&call_id) {
             calls.push(call_id);
         }
     }
-    for call_id in calls {
-        state.webhook.close(&call_id);
-    }
+    calls
 }
 
 /// Forgets a settled delivery in the outbox.
 fn settle(state: &State, key: Option<u64>) {
-    if let (Some(outbox), Some(key)) = (state.event_log.outbox(), key) {
+    if let (Some(outbox), Some(key)) = (state.outbox(), key) {
         outbox.settle(key);
     }
 }
@@ -417,7 +423,7 @@ pub(crate) async fn drain(state: &State, deadline: Duration) {
         tokio::time::sleep(LOOK).await;
         queued = budget.used.load(Ordering::SeqCst);
     }
-    if let Some(outbox) = state.event_log.outbox() {
+    if let Some(outbox) = state.outbox() {
         outbox.flush().await;
         if queued > 0 {
             tracing::info!(

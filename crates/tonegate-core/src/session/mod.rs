@@ -457,6 +457,27 @@ impl Session {
         &self.call_id
     }
 
+    /// The requests of the continuous DTMF recognitions running now, in the order they
+    /// started: what [`ContinuousDtmfRecognitionToneFailed`](crate::api::EventName)
+    /// would fail if the stream were lost.
+    pub fn continuous_recognitions(
+        &self,
+    ) -> impl Iterator<Item = &crate::api::model::OperationMeta> {
+        self.ops.continuous()
+    }
+
+    /// The `sequenceId` of the call's last ContinuousDtmfRecognitionToneReceived (0:
+    /// none yet).
+    pub fn continuous_sequence(&self) -> u64 {
+        self.ops.tone_sequence()
+    }
+
+    /// Continues the call's continuous-DTMF `sequenceId`s after `last`, for a call that
+    /// streamed elsewhere before this session (never goes back).
+    pub fn resume_continuous_sequence(&mut self, last: u64) {
+        self.ops.resume_tone_sequence(last);
+    }
+
     /// The stream format, once started.
     pub fn format(&self) -> Option<StreamFormat> {
         self.format

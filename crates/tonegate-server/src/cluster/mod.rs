@@ -6,12 +6,18 @@
 //! - ownership (`ownership.rs`): a call belongs to the node its socket streams to,
 //!   recorded with compare-and-set, released when the socket ends;
 //! - forwarding (`forward.rs`): a REST request for a call owned elsewhere goes to the
-//!   owner over NATS request-reply and its answer is relayed.
+//!   owner over NATS request-reply and its answer is relayed;
+//! - webhooks (`webhooks.rs`): every delivery is kept in a JetStream stream, in this
+//!   node's partition, until it is settled;
+//! - adoption (`adopt.rs`): when a node dies, one other node delivers its unsettled
+//!   webhooks, publishes the events its lost streams produce and removes its calls.
 //!
 //! Switched on by [`Config::cluster_nats_url`] in a build with the `cluster` feature.
 //! Otherwise [`Cluster`] is a single node: every call is local and every hook below
 //! does nothing, so single-process behaviour is unchanged.
 
+#[cfg(feature = "cluster")]
+mod adopt;
 #[cfg(feature = "cluster")]
 mod events;
 #[cfg(feature = "cluster")]
@@ -24,6 +30,8 @@ mod node;
 mod node_id;
 #[cfg(feature = "cluster")]
 mod ownership;
+#[cfg(feature = "cluster")]
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +53,8 @@ struct Settings {
     ttl: Duration,
     replicas: usize,
     events: EventSettings,
+    /// How long an unsettled webhook delivery is kept in JetStream.
+    hook_max_age: Duration,
 }
 
 /// The settings of the cluster's event stream.
@@ -110,8 +120,16 @@ impl Settings {
                 max_bytes: config.cluster_event_max_bytes,
                 outbox_bytes: config.cluster_event_outbox_bytes,
             },
+            hook_max_age: hook_max_age(config.webhook_retry_ms),
         }))
     }
+}
+
+/// How long JetStream keeps an unsettled webhook delivery: twice the retry window (a
+/// delivery may be retried by its node, then again by the node that adopts it) and an
+/// hour for a cluster to notice a dead node.
+fn hook_max_age(webhook_retry_ms: u64) -> Duration {
+    Duration::from_millis(webhook_retry_ms.saturating_mul(2)) + Duration::from_secs(3_600)
 }
 
 /// Whether `name` (a node id or a prefix) is 1 to `max` characters of `[A-Za-z0-9-]`,
@@ -127,6 +145,12 @@ pub(crate) struct Cluster {
     /// The event stream's settings, with a node.
     #[cfg(feature = "cluster")]
     events: Option<events::StreamLimits>,
+    /// The webhook outbox of a cluster node.
+    #[cfg(feature = "cluster")]
+    hooks: Option<Arc<webhooks::Hooks>>,
+    /// What a cluster node adopts dead nodes with.
+    #[cfg(feature = "cluster")]
+    adopter: Option<Arc<adopt::Adopter>>,
     /// Never changes on a single node (the fence of a cluster node is its own).
     unfenced: watch::Sender<bool>,
 }
@@ -147,6 +171,18 @@ pub(crate) enum ClaimRefusal {
 pub(crate) struct Claim {
     #[cfg(feature = "cluster")]
     held: Option<ownership::Held>,
+}
+
+impl Claim {
+    /// The continuous-DTMF `sequenceId` the call carries on after: the last one it had
+    /// on a node that died with it; 0 (start anew) otherwise.
+    pub(crate) fn resumed_sequence(&self) -> u64 {
+        #[cfg(feature = "cluster")]
+        if let Some(held) = &self.held {
+            return held.resumed;
+        }
+        0
+    }
 }
 
 /// What became of a request forwarded to a call's owner (only a cluster node forwards).
@@ -176,22 +212,43 @@ impl Cluster {
                 outbox_bytes: s.events.outbox_bytes,
                 replicas: s.replicas,
             });
-            let node = match settings {
-                None => None,
+            let (node, hooks, adopter) = match settings {
+                None => (None, None, None),
                 Some(settings) => {
                     let node = Arc::new(
                         node::Node::join(&settings)
                             .await
                             .map_err(|e| e.to_string())?,
                     );
-                    tracing::info!(node = %node.id, prefix = %settings.prefix, "joined the cluster");
+                    let hooks = webhooks::Hooks::open(
+                        &async_nats::jetstream::new(node.client.clone()),
+                        &node.names,
+                        &node.id,
+                        settings.hook_max_age,
+                        settings.replicas,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    let hooks = Arc::new(hooks);
+                    let adopter =
+                        adopt::Adopter::open(node.clone(), hooks.clone(), settings.replicas)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    tracing::info!(
+                        node = %node.id,
+                        prefix = %settings.prefix,
+                        pending_webhooks = hooks.pending(),
+                        "joined the cluster"
+                    );
                     tokio::spawn(node.clone().beat());
-                    Some(node)
+                    (Some(node), Some(hooks), Some(Arc::new(adopter)))
                 }
             };
             Ok(Cluster {
                 node,
                 events,
+                hooks,
+                adopter,
                 unfenced,
             })
         }
@@ -219,6 +276,16 @@ impl Cluster {
         }
         let _ = (config, metrics);
         Ok(None)
+    }
+
+    /// Where a cluster node keeps its webhook deliveries until settled; `None` on a
+    /// single node.
+    pub(crate) fn outbox(&self) -> Option<&dyn crate::event_log::Outbox> {
+        #[cfg(feature = "cluster")]
+        if let Some(hooks) = &self.hooks {
+            return Some(&**hooks);
+        }
+        None
     }
 
     /// Resolves to `true` when this node is fenced; `false` again once it may serve.
@@ -269,6 +336,27 @@ impl Cluster {
             #[cfg(feature = "cluster")]
             held: None,
         })
+    }
+
+    /// Keeps `claim`'s record saying what another node publishes if this one dies with
+    /// the call, and the `sequence` of its last continuous-DTMF tone.
+    pub(crate) fn note_call(&self, claim: &Claim, orphans: Vec<crate::api::Orphan>, sequence: u64) {
+        #[cfg(feature = "cluster")]
+        if let Some(held) = &claim.held {
+            held.note(orphans, sequence);
+        }
+        #[cfg(not(feature = "cluster"))]
+        let _ = (claim, orphans, sequence);
+    }
+
+    /// Starts watching for dead nodes to adopt (a cluster node only).
+    pub(crate) fn start_adopting(&self, state: &Arc<State>) {
+        #[cfg(feature = "cluster")]
+        if let Some(adopter) = &self.adopter {
+            tokio::spawn(adopt::watch(adopter.clone(), Arc::downgrade(state)));
+        }
+        #[cfg(not(feature = "cluster"))]
+        let _ = state;
     }
 
     /// Gives up a call's ownership (its socket ended).

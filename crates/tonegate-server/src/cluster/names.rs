@@ -85,6 +85,45 @@ impl Names {
             }
         }
     }
+
+    /// The stream of unsettled webhook deliveries (`<prefix>_hooks`).
+    pub(super) fn hooks_stream(&self) -> String {
+        format!("{}_hooks", self.prefix)
+    }
+
+    /// Every subject of the webhook stream (`<prefix>.hook.>`).
+    pub(super) fn hooks_subjects(&self) -> String {
+        format!("{}.hook.>", self.prefix)
+    }
+
+    /// Where node `node` keeps a delivery of `call_id`
+    /// (`<prefix>.hook.<node>.<call token>`; node ids are plain).
+    pub(super) fn hook_subject(&self, node: &str, call_id: &str) -> String {
+        format!("{}.hook.{node}.{}", self.prefix, call_token(call_id))
+    }
+
+    /// Node `node`'s partition of the webhook stream (`<prefix>.hook.<node>.>`).
+    pub(super) fn hook_partition(&self, node: &str) -> String {
+        format!("{}.hook.{node}.>", self.prefix)
+    }
+
+    /// The node whose partition `subject` is in, if it is a webhook subject.
+    pub(super) fn hook_partition_node(&self, subject: &str) -> Option<String> {
+        let rest = subject.strip_prefix(&self.prefix)?.strip_prefix(".hook.")?;
+        let (node, _call) = rest.split_once('.')?;
+        Some(node.to_owned())
+    }
+
+    /// The key-value bucket of the last continuous-DTMF `sequenceId` of calls whose node
+    /// died with them (`<prefix>_lost`).
+    pub(super) fn lost_bucket(&self) -> String {
+        format!("{}_lost", self.prefix)
+    }
+
+    /// The key-value bucket of adoption locks (`<prefix>_locks`).
+    pub(super) fn locks_bucket(&self) -> String {
+        format!("{}_locks", self.prefix)
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,10 @@ use tokio::sync::watch;
 use super::names::Names;
 use super::{Settings, node_id};
 
+/// How long a call whose node died may reconnect and carry on with its continuous-DTMF
+/// `sequenceId`s.
+pub(super) const LOST_FOR: Duration = Duration::from_secs(3_600);
+
 /// A node's record in the nodes bucket; the key's age is its liveness.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct NodeRecord {
@@ -30,10 +34,15 @@ pub(super) struct Node {
     pub(super) nodes: kv::Store,
     /// Call owners: `<call token>` → [`super::ownership::CallRecord`].
     pub(super) calls: kv::Store,
+    /// Calls whose node died with them: `<call token>` → their last continuous-DTMF
+    /// `sequenceId`, for [`LOST_FOR`].
+    pub(super) lost: kv::Store,
     /// How long a forwarded request or a key-value operation may take.
     pub(super) request_timeout: Duration,
-    heartbeat: Duration,
-    ttl: Duration,
+    /// How often this node renews its key.
+    pub(super) heartbeat: Duration,
+    /// How long a node's key lives without renewal.
+    pub(super) ttl: Duration,
     /// Set once this node stops taking calls (SIGTERM).
     pub(super) draining: AtomicBool,
     /// `true` while this node could not renew its heartbeat: it serves no call then.
@@ -100,12 +109,21 @@ impl Node {
             settings.replicas,
         )
         .await?;
+        let lost = bucket(
+            &js,
+            &names.lost_bucket(),
+            "tonegate: the last sequenceId of calls whose node died",
+            LOST_FOR,
+            settings.replicas,
+        )
+        .await?;
         let node = Node {
             id,
             names,
             client,
             nodes,
             calls,
+            lost,
             request_timeout: settings.request_timeout,
             heartbeat: settings.heartbeat,
             ttl: settings.ttl,
@@ -235,7 +253,7 @@ pub(super) async fn within<T, E: std::fmt::Display>(
 /// `create_key_value` gives one (history 1): that call first reads the account's
 /// JetStream limits in a shape nats-server 2.9 (Debian 12's) does not send, and fails
 /// there. A bucket another node made with other settings is used as it is.
-async fn bucket(
+pub(super) async fn bucket(
     js: &jetstream::Context,
     name: &str,
     description: &str,

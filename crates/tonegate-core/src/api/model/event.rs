@@ -193,4 +193,18 @@ impl OperationEvent {
             details: OperationDetails::default(),
         }
     }
+
+    /// ContinuousDtmfRecognitionToneFailed (500/9999) for the continuous recognition
+    /// of `meta`: its audio stream was lost, so no more tones will come.
+    pub fn continuous_lost(meta: &OperationMeta) -> OperationEvent {
+        OperationEvent::new(
+            OperationEventType::ContinuousDtmfRecognitionToneFailed,
+            meta,
+            ResultInformation::new(
+                500,
+                9999,
+                "The audio stream was lost; continuous DTMF recognition stopped.",
+            ),
+        )
+    }
 }

@@ -445,6 +445,23 @@ impl Operations {
         }
     }
 
+    /// The `sequenceId` of the last ContinuousDtmfRecognitionToneReceived (0: none).
+    pub(crate) fn tone_sequence(&self) -> u64 {
+        self.tone_sequence
+    }
+
+    /// Continues `sequenceId`s after `last` (the call streamed elsewhere before); never
+    /// goes back.
+    pub(crate) fn resume_tone_sequence(&mut self, last: u64) {
+        self.tone_sequence = self.tone_sequence.max(last);
+    }
+
+    /// The running continuous recognitions' requests (what a lost stream fails), in the
+    /// order they started.
+    pub(crate) fn continuous(&self) -> impl Iterator<Item = &OperationMeta> {
+        self.continuous.iter().map(|(_, meta)| meta)
+    }
+
     /// The stream was lost: every running continuous recognition fails. Call before
     /// [`Self::end`].
     pub(crate) fn lose(&mut self) {
@@ -452,15 +469,7 @@ impl Operations {
             return;
         }
         for (_, meta) in std::mem::take(&mut self.continuous) {
-            self.emit(OperationEvent::new(
-                OperationEventType::ContinuousDtmfRecognitionToneFailed,
-                &meta,
-                ResultInformation::new(
-                    500,
-                    9999,
-                    "The audio stream was lost; continuous DTMF recognition stopped.",
-                ),
-            ));
+            self.emit(OperationEvent::continuous_lost(&meta));
         }
     }
 
