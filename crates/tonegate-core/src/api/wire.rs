@@ -1211,4 +1211,32 @@ mod tests {
         assert_eq!(id.raw().unwrap(), "8:acs:x");
         assert_eq!(Identifier::from_raw_id("4:+1").raw().unwrap(), "4:+1");
     }
+
+    #[test]
+    fn transcription_bodies_read_as_the_sdks_send_them() {
+        let body = br#"{"locale":"en-GB","speechModelEndpointId":"m1","operationContext":"t1","operationCallbackUri":"https://app/t"}"#;
+        let Operation::Transcription(r) = read_operation("startTranscription", body).unwrap()
+        else {
+            panic!("a transcription request")
+        };
+        assert_eq!(r.action, TranscriptionAction::Start);
+        assert_eq!(r.locale.as_deref(), Some("en-GB"));
+        assert_eq!(r.speech_model_endpoint_id.as_deref(), Some("m1"));
+        assert_eq!(r.meta.operation_context.as_deref(), Some("t1"));
+        let Operation::Transcription(r) = read_operation("stopTranscription", b"").unwrap() else {
+            panic!("a transcription request")
+        };
+        assert_eq!((r.action, r.locale), (TranscriptionAction::Stop, None));
+        let long = format!(r#"{{"locale":"{}"}}"#, "x".repeat(MAX_NAME_CHARS + 1));
+        let err = read_operation("updateTranscription", long.as_bytes()).unwrap_err();
+        assert_eq!(err.status, 400);
+        assert!(err.message.contains("locale"), "{}", err.message);
+        let bad = br#"{"operationCallbackUri":"ftp://x"}"#;
+        assert_eq!(
+            read_operation("startTranscription", bad)
+                .unwrap_err()
+                .status,
+            400
+        );
+    }
 }

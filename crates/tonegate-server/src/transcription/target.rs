@@ -93,3 +93,33 @@ fn connector(config: &Config) -> Result<Connector, String> {
         .with_no_client_auth();
     Ok(Connector::Rustls(Arc::new(tls)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(url: &str) -> Result<bool, String> {
+        let config = Config {
+            transcription_url: Some(url.to_owned()),
+            ..Config::default()
+        };
+        Target::from_config(&config).map(|t| t.is_some())
+    }
+
+    #[test]
+    fn only_a_ws_or_wss_url_without_credentials_is_taken() {
+        assert_eq!(
+            Target::from_config(&Config::default()).map(|t| t.is_none()),
+            Ok(true)
+        );
+        assert_eq!(check("ws://127.0.0.1:9000/transcripts"), Ok(true));
+        for (url, why) in [
+            ("https://app.example.com/t", "ws:// or wss://"),
+            ("ws://user:secret@app.example.com/t", "credentials"),
+            ("not a url", "not a URL"),
+        ] {
+            let err = check(url).unwrap_err();
+            assert!(err.contains(why), "{url}: {err}");
+        }
+    }
+}
