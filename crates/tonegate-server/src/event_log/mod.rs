@@ -254,7 +254,7 @@ pub(crate) async fn open(
     if let Some(backend) = cluster.event_log(config, metrics).await? {
         if config.state_dir.is_some() {
             tracing::info!(
-                "cluster mode: events are kept in the cluster's event stream, not under state_dir"
+                "cluster mode: events are kept in the cluster's event stream; state_dir keeps webhook deliveries"
             );
         }
         return Ok(EventLog::new(backend));

@@ -44,8 +44,8 @@ pub(super) async fn follow(mut messages: push::Ordered, log: Log, memory: Arc<Me
         }
         match log.entry(&message, id) {
             Some(entry) => memory.append_numbered(&[entry]),
-            // Numbering goes on past it.
-            None => memory.start_at(id + 1),
+            // Not an event: numbering goes on past it.
+            None => memory.restore(Vec::new(), id + 1),
         }
     }
     tracing::debug!("the event stream's consumer ended");

@@ -11,6 +11,9 @@
 //! - `replay.rs`: a client resuming from an id older than that memory reads the gap
 //!   from the stream, then goes on with the memory's live events.
 //!
+//! With `state_dir`, webhook deliveries are still kept there until settled (the
+//! durable outbox), as on a single node; the events themselves are the stream's.
+//!
 //! A message's payload is the event's SSE JSON, its header `Tonegate-Type` the SSE
 //! event name; the call comes from the subject (the token is decoded back).
 
@@ -29,8 +32,9 @@ use futures_util::stream::BoxStream;
 
 use super::names::Names;
 use super::node::Node;
+use crate::event_log::durable::Durable;
 use crate::event_log::memory::{Memory, Retention, SubscriberLimits};
-use crate::event_log::{Backend, CallFilter, Entry, Error, EventId, Item, Record};
+use crate::event_log::{Backend, CallFilter, Entry, Error, EventId, Item, Outbox, Record};
 use crate::{Config, Metrics};
 
 /// The header naming an event's SSE event name.
@@ -174,6 +178,9 @@ pub(crate) struct JetStreamLog {
     /// This node's copy of the stream's recent events, and its live subscribers.
     memory: Arc<Memory>,
     outbox: Arc<publish::Outbox>,
+    /// With `state_dir`: where webhook deliveries are kept until settled, as without a
+    /// cluster.
+    webhooks: Option<Durable>,
 }
 
 impl JetStreamLog {
@@ -193,11 +200,14 @@ impl JetStreamLog {
             stream: node.names.events_stream(),
             limits,
         };
-        let memory = Arc::new(Memory::new(
-            Retention::new(config),
-            SubscriberLimits::new(config),
-            metrics.clone(),
-        ));
+        let memory = Arc::new(memory_log(config, metrics));
+        let webhooks = match &config.state_dir {
+            None => None,
+            Some(dir) => Some(
+                Durable::open(dir, memory_log(config, metrics))
+                    .map_err(|e| format!("state_dir {}: {e}", dir.display()))?,
+            ),
+        };
         let (_, last) = log.bounds().await?;
         memory.start_at(last + 1);
         let (messages, _) = log
@@ -216,6 +226,7 @@ impl JetStreamLog {
             log,
             memory,
             outbox,
+            webhooks,
         })
     }
 
@@ -266,6 +277,15 @@ impl JetStreamLog {
     }
 }
 
+/// An empty in-memory log with `config`'s retention and subscriber limits.
+fn memory_log(config: &Config, metrics: &Metrics) -> Memory {
+    Memory::new(
+        Retention::new(config),
+        SubscriberLimits::new(config),
+        metrics.clone(),
+    )
+}
+
 /// A stream that ends at once, telling its client to resume from `id`.
 fn cut_off(id: EventId) -> BoxStream<'static, Item> {
     Box::pin(futures_util::stream::iter([Item::CutOff {
@@ -292,6 +312,10 @@ impl Backend for JetStreamLog {
 
     fn lost(&self, missed: u64) {
         self.memory.lost(missed);
+    }
+
+    fn outbox(&self) -> Option<&dyn Outbox> {
+        self.webhooks.as_ref().map(|d| d as &dyn Outbox)
     }
 
     fn flush(&self, limit: Duration) -> BoxFuture<'_, ()> {
