@@ -403,6 +403,8 @@ pub struct Session {
     detector_events: Vec<dtmf::Event>,
     next_sequence_id: u64,
     recent: VecDeque<Recent>,
+    /// Digits in `recent` whose `dtmfEnd` is not reported yet.
+    ends_pending: usize,
     pending: VecDeque<Pending>,
     outputs: VecDeque<Output>,
     outbound: Option<Outbound>,
@@ -440,6 +442,7 @@ impl Session {
             detector_events: Vec::with_capacity(8),
             next_sequence_id: 1,
             recent: VecDeque::with_capacity(RECENT_KEPT),
+            ends_pending: 0,
             pending: VecDeque::new(),
             outputs: VecDeque::new(),
             outbound: None,
@@ -829,9 +832,11 @@ impl Session {
         if let Some(p) = self.pending.front() {
             consider(p.due_time);
         }
-        for r in &self.recent {
-            if r.end.is_some() && !r.end_reported {
-                consider(r.released_at + self.config.dedupe_window);
+        if self.ends_pending > 0 {
+            for r in &self.recent {
+                if r.end.is_some() && !r.end_reported {
+                    consider(r.released_at + self.config.dedupe_window);
+                }
             }
         }
         if let (Some(out), Some(format)) = (&self.outbound, self.format) {
