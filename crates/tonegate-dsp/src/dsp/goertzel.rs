@@ -55,15 +55,9 @@ const RENORMALISE_BLOCKS: u32 = 1024;
 type Correlations = ([f32; LANES], [f32; LANES], f32, f32);
 
 /// The analysis of `N` consecutive blocks (correlation, then [`Phase::finish_block`]),
-/// compiled for the CPU the program runs on, its results written into the last argument
-/// (in place: returning the array would copy it once more).
-type Analyse<const N: usize> = fn(
-    &mut Phase,
-    [&[f32]; N],
-    &[[f32; LANES]],
-    &[[f32; LANES]],
-    &mut [BlockResult; N],
-);
+/// compiled for the CPU the program runs on.
+type Analyse<const N: usize> =
+    fn(&mut Phase, [&[f32]; N], &[[f32; LANES]], &[[f32; LANES]]) -> [BlockResult; N];
 
 /// Blocks [`Bank::process_blocks`] correlates in one pass: five of the detector's 4 ms
 /// blocks make the 20 ms frame a receiver typically passes, and their ten accumulator
@@ -80,7 +74,7 @@ fn correlate_lanes<const N: usize>(
     blocks: [&[f32]; N],
     cos: &[[f32; LANES]],
     sin: &[[f32; LANES]],
-) -> ([[f32; LANES]; N], [[f32; LANES]; N]) {
+) -> [Correlations; N] {
     let len = cos.len().min(sin.len());
     for block in blocks {
         assert_eq!(block.len(), len, "block length mismatch");
@@ -97,27 +91,27 @@ fn correlate_lanes<const N: usize>(
             }
         }
     }
-    (re, im)
-}
-
-/// Sum of squares and sum of a block's samples, eight samples abreast (in a pass of
-/// their own: inside the correlation loop their accumulators would crowd the
-/// correlations out of the registers).
-#[inline(always)]
-fn energy_and_sum(block: &[f32]) -> (f32, f32) {
-    let (mut squares, mut values) = ([0.0f32; LANES], [0.0f32; LANES]);
-    for chunk in block.chunks_exact(LANES) {
-        for ((square, value), &x) in squares.iter_mut().zip(&mut values).zip(chunk) {
+    // Energy and sum in a pass of their own, eight samples abreast: inside the loop above
+    // their accumulators would crowd the correlations out of the registers.
+    let mut energy = [0.0f32; N];
+    let mut sum = [0.0f32; N];
+    for ((block, energy), sum) in blocks.iter().zip(&mut energy).zip(&mut sum) {
+        let (mut squares, mut values) = ([0.0f32; LANES], [0.0f32; LANES]);
+        for chunk in block.chunks_exact(LANES) {
+            for ((square, value), &x) in squares.iter_mut().zip(&mut values).zip(chunk) {
+                *square += x * x;
+                *value += x;
+            }
+        }
+        let remainder = block.chunks_exact(LANES).remainder();
+        for ((square, value), &x) in squares.iter_mut().zip(&mut values).zip(remainder) {
             *square += x * x;
             *value += x;
         }
+        *energy = squares.iter().sum();
+        *sum = values.iter().sum();
     }
-    let remainder = block.chunks_exact(LANES).remainder();
-    for ((square, value), &x) in squares.iter_mut().zip(&mut values).zip(remainder) {
-        *square += x * x;
-        *value += x;
-    }
-    (squares.iter().sum(), values.iter().sum())
+    std::array::from_fn(|b| (re[b], im[b], energy[b], sum[b]))
 }
 
 /// Correlates `N` consecutive blocks and moves them to the stream phase reference.
@@ -127,14 +121,15 @@ fn analyse_lanes<const N: usize>(
     blocks: [&[f32]; N],
     cos: &[[f32; LANES]],
     sin: &[[f32; LANES]],
-    results: &mut [BlockResult; N],
-) {
-    let (re, im) = correlate_lanes(blocks, cos, sin);
+) -> [BlockResult; N] {
     // A plain loop rather than `map`, whose closure would not inherit the AVX2 codegen.
-    for b in 0..N {
-        let (energy, sum) = energy_and_sum(blocks[b]);
-        results[b] = phase.finish_block((re[b], im[b], energy, sum));
+    let mut results = [BlockResult::default(); N];
+    // By reference: iterating the array by value would copy it first.
+    let correlations = correlate_lanes(blocks, cos, sin);
+    for (result, correlations) in results.iter_mut().zip(&correlations) {
+        *result = phase.finish_block(*correlations);
     }
+    results
 }
 
 fn analyse_portable<const N: usize>(
@@ -142,9 +137,8 @@ fn analyse_portable<const N: usize>(
     blocks: [&[f32]; N],
     cos: &[[f32; LANES]],
     sin: &[[f32; LANES]],
-    results: &mut [BlockResult; N],
-) {
-    analyse_lanes(phase, blocks, cos, sin, results)
+) -> [BlockResult; N] {
+    analyse_lanes(phase, blocks, cos, sin)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -154,9 +148,8 @@ fn analyse_avx2_unchecked<const N: usize>(
     blocks: [&[f32]; N],
     cos: &[[f32; LANES]],
     sin: &[[f32; LANES]],
-    results: &mut [BlockResult; N],
-) {
-    analyse_lanes(phase, blocks, cos, sin, results)
+) -> [BlockResult; N] {
+    analyse_lanes(phase, blocks, cos, sin)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -166,10 +159,9 @@ fn analyse_avx2<const N: usize>(
     blocks: [&[f32]; N],
     cos: &[[f32; LANES]],
     sin: &[[f32; LANES]],
-    results: &mut [BlockResult; N],
-) {
+) -> [BlockResult; N] {
     // SAFETY: chosen by `best_analyse` only after the CPU reported AVX2.
-    unsafe { analyse_avx2_unchecked(phase, blocks, cos, sin, results) }
+    unsafe { analyse_avx2_unchecked(phase, blocks, cos, sin) }
 }
 
 /// The fastest analysis this CPU runs (same arithmetic, same results, wider registers:
@@ -241,37 +233,23 @@ impl Bank {
     /// # Panics
     /// If `block.len()` differs from the bank's block length.
     pub fn process(&mut self, block: &[f32]) -> BlockResult {
-        let mut result = [BlockResult::default()];
-        (self.analyse)(
-            &mut self.phase,
-            [block],
-            &self.cos_table,
-            &self.sin_table,
-            &mut result,
-        );
-        result[0]
+        let [result] = (self.analyse)(&mut self.phase, [block], &self.cos_table, &self.sin_table);
+        result
     }
 
-    /// Analyses the next [`BATCH`] blocks, `samples` holding them back to back, into
-    /// `results`: the same results, bit for bit, as [`Self::process`] on each in turn, in
-    /// less time.
+    /// Analyses the next [`BATCH`] blocks, `samples` holding them back to back: the same
+    /// results, bit for bit, as [`Self::process`] on each in turn, in less time.
     ///
     /// # Panics
     /// If `samples.len()` is not `BATCH` block lengths.
-    pub fn process_blocks(&mut self, samples: &[f32], results: &mut [BlockResult; BATCH]) {
+    pub fn process_blocks(&mut self, samples: &[f32]) -> [BlockResult; BATCH] {
         assert_eq!(
             samples.len(),
             BATCH * self.block_len,
             "block length mismatch"
         );
         let blocks = std::array::from_fn(|b| &samples[b * self.block_len..][..self.block_len]);
-        (self.analyse_batch)(
-            &mut self.phase,
-            blocks,
-            &self.cos_table,
-            &self.sin_table,
-            results,
-        )
+        (self.analyse_batch)(&mut self.phase, blocks, &self.cos_table, &self.sin_table)
     }
 
     /// Analyses the next block with the Goertzel recurrence (the scalar reference).
@@ -402,21 +380,8 @@ mod tests {
         let mut bank = Bank::new(FREQS, 8000.0, 32);
         for block in signal(32 * 50).chunks(32) {
             let mut phase = bank.phase.clone();
-            let (mut portable, mut best) = ([BlockResult::default()], [BlockResult::default()]);
-            analyse_portable(
-                &mut phase,
-                [block],
-                &bank.cos_table,
-                &bank.sin_table,
-                &mut portable,
-            );
-            (best_analyse())(
-                &mut bank.phase,
-                [block],
-                &bank.cos_table,
-                &bank.sin_table,
-                &mut best,
-            );
+            let portable = analyse_portable(&mut phase, [block], &bank.cos_table, &bank.sin_table);
+            let best = (best_analyse())(&mut bank.phase, [block], &bank.cos_table, &bank.sin_table);
             assert_eq!(portable, best);
             assert_eq!(phase.rotator, bank.phase.rotator);
         }
@@ -431,9 +396,7 @@ mod tests {
                 .chunks(32)
                 .map(|block| single.process(block))
                 .collect();
-            let mut results = [BlockResult::default(); BATCH];
-            batched.process_blocks(batch, &mut results);
-            assert_eq!(results.to_vec(), one_by_one);
+            assert_eq!(batched.process_blocks(batch).to_vec(), one_by_one);
         }
     }
 

@@ -136,8 +136,7 @@ impl Detector {
             // Whole blocks straight from the input go through the bank a batch at a time.
             if self.block_fill == 0 && rest.len() >= goertzel::BATCH * BLOCK_LEN {
                 let (batch, tail) = rest.split_at(goertzel::BATCH * BLOCK_LEN);
-                let mut results = [BlockResult::default(); goertzel::BATCH];
-                self.bank.process_blocks(batch, &mut results);
+                let results = self.bank.process_blocks(batch);
                 // By reference: iterating the array by value would copy it first.
                 for (block, result) in batch.chunks_exact(BLOCK_LEN).zip(&results) {
                     self.store_block(block);
