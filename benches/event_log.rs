@@ -1,13 +1,16 @@
-//! The event log's cost, in memory and on disk (`state_dir`, redb), on a real server
-//! over loopback:
+//! The event log's cost, in memory, on disk (`state_dir`, redb) and in a cluster (the
+//! JetStream stream of `cluster_nats_url`, on a `nats-server -js` this bench starts on
+//! loopback, as the cluster tests do), on a real server over loopback:
 //! - latency: a call streams digits 4x faster than real time, frame by frame; for each
 //!   digit, the time from the send of the frame that completes it to its `dtmf` event on
 //!   the SSE stream, and how much later that is than the same event on the call's own
 //!   socket (which does not go through the log): p50 and p99;
 //! - throughput (criterion): events per second through the log to an SSE client, 1000
-//!   `mark` events of one raw call per iteration.
+//!   `mark` events of one raw call per iteration (and, for JetStream, of ten calls in
+//!   turn).
 //!
-//! `cargo bench --bench event_log`
+//! `cargo bench --bench event_log`. The JetStream runs need the `nats-server` program
+//! (Debian package `nats-server`); without it they are skipped, saying so.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -15,6 +18,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use common::cluster::Nats;
 use common::event_stream::EventStream;
 use common::*;
 use criterion::{Criterion, Throughput};
@@ -28,10 +32,12 @@ use tonegate::server::Config;
 /// Events per throughput iteration.
 const BATCH: usize = 1_000;
 
-/// The server settings of one backend: `state_dir` or none, and room for the bursts.
-fn config(state_dir: Option<PathBuf>) -> Config {
+/// The server settings of one backend (`state_dir`, `cluster_nats_url` or neither), with
+/// room for the bursts.
+fn config(state_dir: Option<PathBuf>, cluster_nats_url: Option<String>) -> Config {
     Config {
         state_dir,
+        cluster_nats_url,
         max_frames_per_second: 1_000_000,
         max_frame_burst: 1_000_000,
         event_buffer: 100_000,
@@ -47,16 +53,22 @@ fn main() {
         .build()
         .expect("a tokio runtime");
     let dir = std::env::temp_dir().join(format!("tonegate-bench-{}", std::process::id()));
-    // A fresh state directory for each server.
-    let state_dir = |backend: &str, run: &str| {
-        (backend == "redb").then(|| dir.join(format!("{backend}-{run}")))
+    let nats = has_nats_server().then(|| runtime.block_on(Nats::start()));
+    let mut backends = vec!["memory", "redb"];
+    match &nats {
+        Some(_) => backends.push("jetstream"),
+        None => println!(
+            "jetstream: skipped: the nats-server program is not installed (apt-get install nats-server)"
+        ),
+    }
+    // A fresh state directory for each server; every JetStream server on the one NATS.
+    let settings = |backend: &str, run: &str| match backend {
+        "redb" => config(Some(dir.join(format!("{backend}-{run}"))), None),
+        "jetstream" => config(None, nats.as_ref().map(Nats::url)),
+        _ => config(None, None),
     };
-    let backends = ["memory", "redb"];
-    for name in backends {
-        runtime.block_on(digit_to_sse_latency(
-            name,
-            config(state_dir(name, "latency")),
-        ));
+    for name in &backends {
+        runtime.block_on(digit_to_sse_latency(name, settings(name, "latency")));
     }
     let mut criterion = Criterion::default()
         .sample_size(10)
@@ -64,9 +76,16 @@ fn main() {
         .configure_from_args();
     let mut group = criterion.benchmark_group("event_log");
     group.throughput(Throughput::Elements(BATCH as u64));
-    for name in backends {
-        let mut marks = runtime.block_on(Marks::open(config(state_dir(name, "throughput"))));
-        group.bench_function(name, |b| {
+    // A call's events are stored in the stream one after another (each once the one
+    // before is acknowledged); calls go side by side: so JetStream with ten calls too.
+    let mut runs: Vec<(String, &str, usize)> =
+        backends.iter().map(|b| (b.to_string(), *b, 1)).collect();
+    if nats.is_some() {
+        runs.push(("jetstream, 10 calls".to_owned(), "jetstream", 10));
+    }
+    for (label, name, calls) in &runs {
+        let mut marks = runtime.block_on(Marks::open(settings(name, "throughput"), *calls));
+        group.bench_function(label.as_str(), |b| {
             b.iter_custom(|iters| {
                 runtime.block_on(async {
                     let start = Instant::now();
@@ -81,46 +100,69 @@ fn main() {
     }
     group.finish();
     criterion.final_summary();
+    drop(nats);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A raw call asking for marks and an SSE client reading them.
+/// Whether the `nats-server` program runs.
+fn has_nats_server() -> bool {
+    std::process::Command::new("nats-server")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// Raw calls asking for marks and an SSE client of every call reading them.
 struct Marks {
     server: TestServer,
-    sink: futures_util::stream::SplitSink<Ws, Message>,
+    sinks: Vec<futures_util::stream::SplitSink<Ws, Message>>,
     sse: EventStream,
     next: usize,
 }
 
 impl Marks {
-    async fn open(config: Config) -> Marks {
+    /// `calls` calls on a server with `config`.
+    async fn open(config: Config, calls: usize) -> Marks {
         let server = start(config).await;
-        let sse =
-            EventStream::open(&format!("http://{}/v1/calls/t/events", server.addr), &[]).await;
-        let mut ws = connect(server.addr, "/media/raw").await;
-        start_raw(&mut ws, "t", SampleRate::HZ_8000, Encoding::Ulaw).await;
-        send_binary(&mut ws, encode(&[0.0; 160], Encoding::Ulaw)).await;
-        let (sink, mut stream) = ws.split();
-        tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+        let sse = EventStream::open(&format!("http://{}/v1/events", server.addr), &[]).await;
+        let mut sinks = Vec::new();
+        for call in 0..calls {
+            let mut ws = connect(server.addr, "/media/raw").await;
+            start_raw(
+                &mut ws,
+                &format!("t{call}"),
+                SampleRate::HZ_8000,
+                Encoding::Ulaw,
+            )
+            .await;
+            send_binary(&mut ws, encode(&[0.0; 160], Encoding::Ulaw)).await;
+            let (sink, mut stream) = ws.split();
+            tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+            sinks.push(sink);
+        }
         Marks {
             server,
-            sink,
+            sinks,
             sse,
             next: 0,
         }
     }
 
-    /// Asks for [`BATCH`] marks and reads them off the SSE stream.
+    /// Asks for [`BATCH`] marks, spread over the calls in turn, and reads them off the
+    /// SSE stream.
     async fn batch(&mut self) {
-        for _ in 0..BATCH {
+        for i in 0..BATCH {
             let text = format!(r#"{{"type":"mark","name":"m{}"}}"#, self.next);
-            self.sink.send(Message::text(text)).await.unwrap();
+            let sink = i % self.sinks.len();
+            self.sinks[sink].send(Message::text(text)).await.unwrap();
             self.next += 1;
         }
-        let last = format!("m{}", self.next - 1);
-        self.sse
-            .until(|m| m.data["type"] == "mark" && m.data["name"] == last.as_str())
-            .await;
+        let mut left = BATCH;
+        while left > 0 {
+            if self.sse.next().await.data["type"] == "mark" {
+                left -= 1;
+            }
+        }
     }
 
     async fn close(self) {

@@ -1,5 +1,7 @@
-//! Speech recognition end to end: phrases spoken by espeak-ng in two voices are streamed
-//! into a raw call as the caller (8 kHz µ-law, as a phone line carries them), and
+//! Speech recognition end to end, in a loop through tonegate: tonegate's own text to
+//! speech says each phrase (a `TextSource` play on a second call, in two voices,
+//! `en-US-JennyNeural` and `en-GB-SoniaNeural`, whose outbound 8 kHz µ-law audio the
+//! test captures), the test streams that audio into a raw call as the caller, and
 //! tonegate's pocketsphinx engine must return the right `choices` label for at least 9
 //! of 10; free-text transcripts' word error rate is measured and printed (the README's
 //! figure).
@@ -11,6 +13,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::http_peer::{ApiClient, open_call};
 use common::*;
 use serde_json::{Value, json};
 use tonegate::SampleRate;
@@ -18,10 +21,43 @@ use tonegate::codec::Encoding;
 use tonegate::server::Config;
 
 const RATE: SampleRate = SampleRate::HZ_8000;
+const KEY: &[u8] = b"asr loop-back test key, 32 bytes";
+/// The call whose outbound audio is the synthesised speech.
+const VOICE_CALL: &str = "asr-loopback-voice";
+/// The two Call Automation voices phrases alternate between.
+const VOICES: [&str; 2] = ["en-US-JennyNeural", "en-GB-SoniaNeural"];
 
-/// `text` spoken by espeak-ng's `voice`, at [`RATE`].
-fn speak(voice: &str, text: &str) -> Vec<f32> {
-    speech::speak(voice, text, RATE)
+/// A server with the media-operation API on, and the call tonegate speaks on.
+async fn server_and_voice() -> (TestServer, ApiClient, Ws) {
+    let server = start(Config {
+        access_key: Some(b64(KEY)),
+        ..Config::default()
+    })
+    .await;
+    let api = ApiClient::new(server.addr, KEY);
+    let voice = open_call(&server, VOICE_CALL, Encoding::Ulaw, RATE, None).await;
+    (server, api, voice)
+}
+
+/// `text` said by tonegate's text to speech in `voice`: a `TextSource` played on the
+/// voice call, as its outbound audio.
+async fn speak(api: &ApiClient, voice_call: &mut Ws, voice: &str, text: &str) -> Vec<f32> {
+    let source = json!({"kind": "text", "text": {"text": text, "voiceName": voice}});
+    let (events, audio) = api
+        .play_and_hear(
+            voice_call,
+            VOICE_CALL,
+            vec![source],
+            "PlayCompleted",
+            Encoding::Ulaw,
+            Duration::from_secs(60),
+        )
+        .await;
+    assert!(
+        events.iter().any(|e| e["event"] == "PlayCompleted"),
+        "{events:?}"
+    );
+    audio
 }
 
 /// Streams `speech` with 400 ms of silence before and 1.5 s after, in 20 ms µ-law frames.
@@ -69,8 +105,20 @@ fn menu() -> Value {
 #[tokio::test]
 async fn spoken_choices_come_back_as_their_labels() {
     speech::require(&["espeak-ng", "pocketsphinx_continuous"]);
-    let server = start(Config::default()).await;
+    let (server, api, mut voice_call) = server_and_voice().await;
     let mut ws = raw_call(&server, "asr-choices").await;
+    // tonegate says the menu prompt, as an IVR would before listening.
+    let prompt = speak(
+        &api,
+        &mut voice_call,
+        VOICES[0],
+        "please say sales or support",
+    )
+    .await;
+    assert!(
+        prompt.len() > RATE.ms_to_samples(1_000.0),
+        "a spoken prompt"
+    );
     // Ten distinct phrases, alternating between two voices.
     let said = [
         ("sales", "Sales"),
@@ -87,10 +135,11 @@ async fn spoken_choices_come_back_as_their_labels() {
     let mut right = 0;
     let mut report = Vec::new();
     for (i, (phrase, label)) in said.iter().enumerate() {
-        let voice = if i % 2 == 0 { "en-us" } else { "en-gb" };
+        let voice = VOICES[i % 2];
         let request = json!({"type": "recognize", "context": format!("q{i}"),
             "input": "choices", "endSilenceMs": 700, "choices": menu()});
-        let result = recognize(&mut ws, &request, &speak(voice, phrase)).await;
+        let speech = speak(&api, &mut voice_call, voice, phrase).await;
+        let result = recognize(&mut ws, &request, &speech).await;
         assert_eq!(result["operationContext"], format!("q{i}"));
         let heard = result["choiceResult"]["label"].as_str().unwrap_or("-");
         if heard == *label {
@@ -112,11 +161,17 @@ async fn spoken_choices_come_back_as_their_labels() {
 #[tokio::test]
 async fn speech_outside_the_choices_is_no_match_and_silence_times_out() {
     speech::require(&["espeak-ng", "pocketsphinx_continuous"]);
-    let server = start(Config::default()).await;
+    let (server, api, mut voice_call) = server_and_voice().await;
     let mut ws = raw_call(&server, "asr-nomatch").await;
     let request = json!({"type": "recognize", "context": "n", "input": "choices",
         "endSilenceMs": 700, "choices": menu()});
-    let speech = speak("en-us", "the weather is very nice today in the garden");
+    let speech = speak(
+        &api,
+        &mut voice_call,
+        VOICES[0],
+        "the weather is very nice today in the garden",
+    )
+    .await;
     let result = recognize(&mut ws, &request, &speech).await;
     assert_eq!(result["event"], "RecognizeFailed", "{result}");
     assert_eq!(result["resultInformation"]["code"], 400);
@@ -156,7 +211,7 @@ fn word_error_rate_counts_edits_per_reference_word() {
 #[tokio::test]
 async fn free_speech_transcripts_and_their_word_error_rate() {
     speech::require(&["espeak-ng", "pocketsphinx_continuous"]);
-    let server = start(Config::default()).await;
+    let (server, api, mut voice_call) = server_and_voice().await;
     let mut ws = raw_call(&server, "asr-speech").await;
     let sentences = [
         "i would like to check my account balance",
@@ -166,10 +221,11 @@ async fn free_speech_transcripts_and_their_word_error_rate() {
     ];
     let (mut errors, mut words) = (0.0, 0);
     for (i, sentence) in sentences.iter().enumerate() {
-        let voice = if i % 2 == 0 { "en-us" } else { "en-gb" };
+        let voice = VOICES[i % 2];
         let request = json!({"type": "recognize", "context": format!("t{i}"),
             "input": "speech", "endSilenceMs": 800});
-        let result = recognize(&mut ws, &request, &speak(voice, sentence)).await;
+        let speech = speak(&api, &mut voice_call, voice, sentence).await;
+        let result = recognize(&mut ws, &request, &speech).await;
         let heard = result["speechResult"]["speech"].as_str().unwrap_or("");
         let wer = word_error_rate(sentence, heard);
         println!(

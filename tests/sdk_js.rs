@@ -4,7 +4,8 @@
 //! 8535 / 8536, PlayCanceled, RecognizeCompleted 8531 / 8514 / 8532, RecognizeFailed
 //! 8510 / 8511, RecognizeCanceled, ContinuousDtmfRecognitionToneReceived,
 //! ContinuousDtmfRecognitionStopped, SendDtmfTonesCompleted, SendDtmfTonesFailed,
-//! HoldFailed); a real HTTP listener receives the webhooks; each body, exactly as posted,
+//! HoldFailed, TranscriptionStarted, TranscriptionUpdated, TranscriptionStopped,
+//! TranscriptionFailed); a real HTTP listener receives the webhooks; each body, exactly as posted,
 //! goes through `parseCallAutomationEvent` of `@azure/communication-call-automation`
 //! (`tests/sdk/js/parse.mjs`, version pinned in `tests/sdk/js/package.json` and
 //! `package-lock.json`), and what the SDK made of each event must be what tonegate sent.
@@ -12,7 +13,8 @@
 //! ContinuousDtmfRecognitionToneFailed comes last: continuous recognition is running
 //! when the connection drops. The test fails if another type is added and not covered.
 //!
-//! Needs `node` and `npm` (scripts/test installs them) and network access to npm the
+//! Needs `node` and `npm` and Debian's `pocketsphinx` (transcription needs a recogniser;
+//! scripts/test installs them) and network access to npm the
 //! first time: `npm ci` installs the SDK into `target/sdk-js`, again only when the
 //! committed lock file changes. If that fails the test fails, saying why.
 
@@ -23,6 +25,7 @@ use std::path::Path;
 
 use common::http_peer::ApiClient;
 use common::sdk::{run, sdk_js};
+use common::transcripts;
 use common::webhook::{self, Events};
 use common::*;
 use serde_json::{Value, json};
@@ -273,6 +276,23 @@ async fn drive(call: &mut Call, prompt: &Path, not_audio: &Path, missing: &Path)
         .await;
     call.expect("SendDtmfTonesFailed", "send-cancel", 400, 8508)
         .await;
+
+    // Live transcription: started, updated and stopped over the endpoint's one
+    // connection; a second start finds nobody listening there: failed.
+    call.op("startTranscription", json!({"operationContext": "tr"}), 202)
+        .await;
+    call.expect("TranscriptionStarted", "tr", 200, 0).await;
+    let update = json!({"locale": "en-GB", "operationContext": "tr-update"});
+    call.op("updateTranscription", update, 202).await;
+    call.expect("TranscriptionUpdated", "tr-update", 200, 0)
+        .await;
+    let stop = json!({"operationContext": "tr-stop"});
+    call.op("stopTranscription", stop, 202).await;
+    call.expect("TranscriptionStopped", "tr-stop", 200, 0).await;
+    let start = json!({"operationContext": "tr-failed"});
+    call.op("startTranscription", start, 202).await;
+    call.expect("TranscriptionFailed", "tr-failed", 500, 9999)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,9 +306,11 @@ async fn js_sdk_parses_every_event() {
     let missing = dir.join("missing.wav");
 
     let (callback, posts) = webhook::start_listener().await;
+    let (transcripts, _frames) = transcripts::endpoint().await;
     let config = Config {
         access_key: Some(b64(KEY)),
         prompt_dir: dir.clone(),
+        transcription_url: Some(format!("ws://{transcripts}/")),
         ..Config::default()
     };
     let server = start(with_callbacks(config, &[&callback])).await;
@@ -365,6 +387,7 @@ async fn js_sdk_parses_every_event() {
             "tone",
             "sequenceId",
             "failedPlaySourceIndex",
+            "transcriptionUpdate",
         ] {
             assert_eq!(p[key], data[key], "{key} of {p:#} vs {e:#}");
         }

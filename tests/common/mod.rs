@@ -8,8 +8,10 @@ pub(crate) mod event_stream;
 pub(crate) mod http_peer;
 pub(crate) mod logged;
 pub(crate) mod sdk;
+pub(crate) mod sdk_speech;
 pub(crate) mod speech;
 pub(crate) mod tls;
+pub(crate) mod transcripts;
 pub(crate) mod webhook;
 
 use std::net::SocketAddr;

@@ -6,8 +6,11 @@
                     for a line on stdin where the test must listen or press digits.
   drive.py timeouts the same without TONEGATE_PROMPT_URI: recognize timeouts in real
                     time, hold with the configured music, continuous DTMF left running.
-  drive.py speech   speech recognizes (choices, speech, speechOrDtmf) on an ACS call;
-                    waits on stdin where the test must speak or press.
+  drive.py speech   speech recognizes (choices, speech, speechOrDtmf) and live
+                    transcription on an ACS call; waits on stdin where the test must
+                    speak or press.
+  drive.py barge-in a speech recognize with a long spoken prompt that the caller's
+                    voice interrupts.
   drive.py parse F  parses the CloudEvents in JSON file F with azure-core's CloudEvent
                     model and prints a JSON summary.
 
@@ -175,7 +178,8 @@ def timeouts():
 
 def speech():
     """Speech recognizes: choices said, choices not matched, free speech, speechOrDtmf
-    answered with a key, and a speech recognize that hears nothing."""
+    answered with a key, and a speech recognize that hears nothing; then live
+    transcription started, updated and stopped."""
     from azure.communication.callautomation import RecognitionChoice, RecognizeInputType
 
     _, call, caller = connect()
@@ -221,6 +225,37 @@ def speech():
         operation_context="speech-silence",
     )
     step("recognize_speech_silence", status=202)
+    call.start_transcription(locale="en-US", operation_context="transcription")
+    step("start_transcription", status=202)
+    wait("transcribing")
+    call.update_transcription(locale="en-GB", operation_context="transcription-update")
+    step("update_transcription", status=202)
+    call.stop_transcription(operation_context="transcription-stop")
+    step("stop_transcription", status=202)
+    step("done")
+
+
+def barge_in():
+    """A speech recognize whose long spoken prompt the caller interrupts by talking."""
+    from azure.communication.callautomation import RecognizeInputType, TextSource
+
+    _, call, caller = connect()
+    prompt = TextSource(
+        text="Thank you for calling. Please listen carefully, as our menu options have "
+        "changed. For account balances and recent payments, say billing. For help with "
+        "an order you have already placed, say orders. For everything else, say agent.",
+        voice_name="en-US-JennyNeural",
+    )
+    call.start_recognizing_media(
+        RecognizeInputType.SPEECH,
+        caller,
+        play_prompt=prompt,
+        interrupt_prompt=True,
+        initial_silence_timeout=20,
+        end_silence_timeout=1,
+        operation_context="barge-in",
+    )
+    step("recognize_barge_in", status=202)
     step("done")
 
 
@@ -253,5 +288,7 @@ if __name__ == "__main__":
         timeouts()
     elif len(sys.argv) >= 2 and sys.argv[1] == "speech":
         speech()
+    elif len(sys.argv) >= 2 and sys.argv[1] == "barge-in":
+        barge_in()
     else:
         run()

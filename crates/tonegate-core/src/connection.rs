@@ -29,6 +29,7 @@ use crate::player::Prompt;
 use crate::proto::{self, Dialect, Inbound, Parser, Request};
 use crate::session::request::{Load, Mapped};
 use crate::session::speech::{SpeechJob, SpeechOutcome};
+use crate::session::transcription::{TranscriptionOutput, TranscriptionStatus};
 use crate::session::{self, Command, Event, EventKind, Session, Transmit};
 use tonegate_dsp::SampleRate;
 
@@ -381,6 +382,27 @@ impl Connection {
         match &mut self.phase {
             Phase::Streaming { session, .. } => session.poll_speech_job(),
             _ => None,
+        }
+    }
+
+    /// What the server must do for the call's live transcription next (drain after
+    /// every input).
+    pub fn poll_transcription(&mut self) -> Option<TranscriptionOutput> {
+        match &mut self.phase {
+            Phase::Streaming { session, .. } => session.poll_transcription(),
+            _ => None,
+        }
+    }
+
+    /// The server's word on the transcription `id`'s WebSocket.
+    pub fn handle_transcription_status(
+        &mut self,
+        now: Duration,
+        id: u64,
+        status: TranscriptionStatus,
+    ) {
+        if let Phase::Streaming { session, .. } = &mut self.phase {
+            session.handle_transcription_status(now, id, status);
         }
     }
 

@@ -80,7 +80,7 @@ impl Receiver {
     /// Consumes `samples` at the input rate and calls `on_event` for each event, in order.
     /// Allocation-free.
     pub fn process(&mut self, samples: &[f32], on_event: &mut impl FnMut(Event)) {
-        self.process_observed(samples, on_event, &mut |_| {});
+        self.process_with(samples, on_event, None::<&mut fn(&Block)>);
     }
 
     /// [`Self::process`], also calling `on_block` with each analysed block (see
@@ -92,8 +92,19 @@ impl Receiver {
         on_event: &mut impl FnMut(Event),
         on_block: &mut impl FnMut(&Block),
     ) {
+        self.process_with(samples, on_event, Some(on_block));
+    }
+
+    /// [`Self::process`], with an observer of each block when `on_block` is given (see
+    /// [`Detector::process_with`]: without one no block summary is computed).
+    fn process_with(
+        &mut self,
+        samples: &[f32],
+        on_event: &mut impl FnMut(Event),
+        on_block: Option<&mut impl FnMut(&Block)>,
+    ) {
         match &mut self.resampled {
-            None => self.detector.process_observed(samples, on_event, on_block),
+            None => self.detector.process_with(samples, on_event, on_block),
             Some(resampled) => resampled.process(&mut self.detector, samples, on_event, on_block),
         }
     }
@@ -134,7 +145,7 @@ impl Resampled {
         detector: &mut Detector,
         samples: &[f32],
         on_event: &mut impl FnMut(Event),
-        on_block: &mut impl FnMut(&Block),
+        mut on_block: Option<&mut impl FnMut(&Block)>,
     ) {
         let mut rest = samples;
         while !rest.is_empty() {
@@ -148,14 +159,14 @@ impl Resampled {
             let (piece, tail) = rest.split_at(take);
             let produced = self.resampler.process(piece, &mut self.scratch);
             self.consumed += take as u64;
-            self.detect(detector, produced, on_event, on_block);
+            self.detect(detector, produced, on_event, on_block.as_mut());
             rest = tail;
         }
     }
 
     fn flush(&mut self, detector: &mut Detector, on_event: &mut impl FnMut(Event)) {
         let produced = self.resampler.flush(&mut self.scratch);
-        self.detect(detector, produced, on_event, &mut |_| {});
+        self.detect(detector, produced, on_event, None::<&mut fn(&Block)>);
         let mut clock = InputClock {
             resampler: &self.resampler,
             consumed: self.consumed,
@@ -174,7 +185,7 @@ impl Resampled {
         detector: &mut Detector,
         produced: usize,
         on_event: &mut impl FnMut(Event),
-        on_block: &mut impl FnMut(&Block),
+        mut on_block: Option<&mut impl FnMut(&Block)>,
     ) {
         let mut done = 0;
         while done < produced {
@@ -195,13 +206,16 @@ impl Resampled {
                 reported_at: &mut self.reported_at,
             };
             let resampler = &self.resampler;
-            detector.process_observed(
-                &self.scratch[done..done + take],
-                &mut |event| on_event(clock.map_event(event)),
-                &mut |block| {
+            let mut in_input_time = on_block.as_mut().map(|on_block| {
+                |block: &Block| {
                     let end = resampler.output_to_input_position(block.end).max(0.0);
                     on_block(&Block { end, ..*block })
-                },
+                }
+            });
+            detector.process_with(
+                &self.scratch[done..done + take],
+                &mut |event| on_event(clock.map_event(event)),
+                in_input_time.as_mut(),
             );
             done += take;
         }

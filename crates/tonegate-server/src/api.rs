@@ -3,7 +3,8 @@
 //! - `POST /calling/callConnections/{callConnectionId}:{op}?api-version=...` with `op`
 //!   one of `play`, `recognize`, `startContinuousDtmfRecognition`,
 //!   `stopContinuousDtmfRecognition`, `sendDtmfTones`, `cancelAllMediaOperations`,
-//!   `hold`, `unhold`;
+//!   `hold`, `unhold`, `startTranscription`, `stopTranscription`,
+//!   `updateTranscription`;
 //! - `GET /calling/callConnections/{callConnectionId}`: call properties.
 //!
 //! Every request must carry an HMAC-SHA256 signature made with [`Config::access_key`]
@@ -23,6 +24,7 @@ use super::cluster::Forwarded;
 use super::log_text::Escaped;
 use super::replay::ReplayError;
 use super::{CallInfo, Config, RegistryError, State, auth, prompts, webhook};
+use tonegate_core::api::model::TranscriptionAction;
 use tonegate_core::api::{
     self, ApiError, CallIds, CallProperties, CloudEvent, Identifier, MediaStreaming, PlaySourceRef,
 };
@@ -100,6 +102,9 @@ pub(crate) enum RequestError {
         /// Why there is none.
         reason: String,
     },
+    /// A `startTranscription` this server cannot carry out (400).
+    #[error("startTranscription: {0}")]
+    NoTranscription(String),
     /// The call's session refused the operation (status by the refusal).
     #[error("call connection {call_id}: {error}")]
     Refused {
@@ -140,9 +145,9 @@ impl RequestError {
                 sub_code: None,
             },
             RequestError::Invalid(e) => e.clone(),
-            RequestError::ClimbingPath { .. } | RequestError::NoRecognizer { .. } => {
-                ApiError::bad_request(message)
-            }
+            RequestError::ClimbingPath { .. }
+            | RequestError::NoRecognizer { .. }
+            | RequestError::NoTranscription(_) => ApiError::bad_request(message),
             RequestError::Refused { call_id, error } => match error {
                 session::Error::Conflict => ApiError::conflict(
                     "the operation conflicts with a targeted play, sendDtmfTones or hold already running or queued",
@@ -351,7 +356,7 @@ fn server_call_id(info: &CallInfo) -> String {
         .unwrap_or_else(|| info.call_id.to_string())
 }
 
-fn correlation_id(info: &CallInfo) -> String {
+pub(crate) fn correlation_id(info: &CallInfo) -> String {
     info.correlation_id
         .clone()
         .unwrap_or_else(|| info.call_id.to_string())
@@ -428,6 +433,11 @@ async fn run(
             reason: reason.clone(),
         });
     }
+    if let Operation::Transcription(r) = &operation
+        && r.action == TranscriptionAction::Start
+    {
+        check_transcription(state)?;
+    }
     let info = call_info(state, call_id)?;
     let reply = accepted(&operation);
     let mut loaded = prompts::load_sources(state, operation.sources(), info.rate)
@@ -451,6 +461,22 @@ async fn run(
     }
 }
 
+/// Why this server cannot transcribe, if it cannot: no `transcription_url`, or no
+/// recogniser.
+fn check_transcription(state: &State) -> Result<(), RequestError> {
+    if state.transcription.is_none() {
+        return Err(RequestError::NoTranscription(
+            "transcription_url is not set".to_owned(),
+        ));
+    }
+    match &state.recognizer {
+        Ok(_) => Ok(()),
+        Err(reason) => Err(RequestError::NoTranscription(format!(
+            "no speech recognizer: {reason}"
+        ))),
+    }
+}
+
 /// The request field of an operation's `index`th play source.
 fn source_field(operation: &Operation<PlaySourceRef>, index: usize) -> String {
     match operation {
@@ -464,9 +490,10 @@ fn source_field(operation: &Operation<PlaySourceRef>, index: usize) -> String {
 /// comes as events (`sendDtmfTones` echoing its `operationContext`), 200 for the rest.
 fn accepted(operation: &Operation<PlaySourceRef>) -> Response {
     match operation {
-        Operation::Play(_) | Operation::Recognize(_) | Operation::CancelAll => {
-            StatusCode::ACCEPTED.into_response()
-        }
+        Operation::Play(_)
+        | Operation::Recognize(_)
+        | Operation::CancelAll
+        | Operation::Transcription(_) => StatusCode::ACCEPTED.into_response(),
         Operation::SendDtmfTones(r) => {
             let reply = serde_json::json!({ "operationContext": r.meta.operation_context });
             (StatusCode::ACCEPTED, Json(reply)).into_response()

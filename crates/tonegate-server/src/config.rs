@@ -308,6 +308,22 @@ pub struct Config {
     /// Copies JetStream keeps of the cluster's buckets (1-5): 3 on a three-server NATS
     /// cluster. Default 1.
     pub cluster_replicas: usize,
+    /// WebSocket URL (`ws://` or `wss://`) live transcripts are sent to: each
+    /// `startTranscription` opens its own connection here and sends the
+    /// `TranscriptionMetadata` and `TranscriptionData` frames. An operator setting only:
+    /// no request or socket can name another. Default none (`startTranscription`
+    /// answers 400).
+    pub transcription_url: Option<String>,
+    /// How long the cluster's event stream keeps an event, ms (at least 1000): how far
+    /// back a client resumes on any node. Default 900000 (15 minutes).
+    pub cluster_event_retention_ms: u64,
+    /// Most bytes the cluster's event stream keeps; the oldest events go first. Default
+    /// 1073741824 (1 GiB).
+    pub cluster_event_max_bytes: u64,
+    /// Most bytes of this node's events waiting to be stored in the cluster's event
+    /// stream (while NATS is away); an event beyond is dropped, logged and counted in
+    /// `tonegate_cluster_events_dropped_total`. Default 67108864 (64 MiB).
+    pub cluster_event_outbox_bytes: usize,
 }
 
 /// Which engine speaks text and SSML ([`Config::tts_engine`]).
@@ -438,6 +454,10 @@ impl Default for Config {
             cluster_heartbeat_ms: 2_000,
             cluster_node_ttl_ms: 10_000,
             cluster_replicas: 1,
+            transcription_url: None,
+            cluster_event_retention_ms: 900_000,
+            cluster_event_max_bytes: 1 << 30,
+            cluster_event_outbox_bytes: 64 << 20,
         }
     }
 }

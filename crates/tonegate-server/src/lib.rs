@@ -56,6 +56,7 @@ mod shutdown;
 mod socket;
 pub mod stream_auth;
 mod tls;
+mod transcription;
 mod tts;
 mod twilio_signature;
 mod upgrade;
@@ -134,6 +135,8 @@ pub(crate) struct State {
     recognizer: Result<Arc<asr::Recognizer>, String>,
     /// The live calls' feature streams for the monitor.
     monitor: monitor::Taps,
+    /// Where live transcripts go ([`Config::transcription_url`]), if anywhere.
+    transcription: Option<Arc<transcription::Target>>,
 }
 
 impl State {
@@ -312,6 +315,7 @@ impl Server {
         if let Err(reason) = &recognizer {
             tracing::info!("speech recognition off: {reason}");
         }
+        let transcription = transcription::Target::from_config(&config).map_err(Error::Config)?;
         let webhook = webhook::Webhook::new(&config, &metrics).map_err(Error::Config)?;
         let tts =
             tts::Tts::new(&config, webhook.client().clone(), &metrics).map_err(Error::Config)?;
@@ -322,7 +326,9 @@ impl Server {
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
         let (cloud_events, _) = broadcast::channel(config.event_buffer.max(16));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let event_log = event_log::open(&config, &metrics).map_err(Error::Config)?;
+        let event_log = event_log::open(&config, &metrics, &cluster)
+            .await
+            .map_err(Error::Config)?;
         tokio::spawn(event_log::append_all(
             event_log.clone(),
             events.subscribe(),
@@ -358,6 +364,7 @@ impl Server {
             cluster,
             recognizer,
             monitor: monitor::Taps::new(&config),
+            transcription,
             config,
         });
         webhook::resume_kept(&state);
@@ -412,6 +419,12 @@ impl Server {
         state.sessions.wait_all(grace).await;
         let abandoned = state.active.load(Ordering::SeqCst);
         webhook::drain(&state, deadline).await;
+        // The last events reach the cluster's event stream (at once without a cluster).
+        let flush = deadline.saturating_sub(state.now());
+        let flush = flush.max(Duration::from_millis(
+            state.config.cluster_request_timeout_ms,
+        ));
+        state.event_log.flush(flush).await;
         let _ = state.closed.send(true);
         serve
             .await

@@ -73,6 +73,13 @@ pub struct Metrics {
     pub tts_syntheses: IntCounterVec,
     /// Speech plays served from the synthesis cache.
     pub tts_cache_hits: IntCounter,
+    /// Bytes of this node's events waiting to be stored in the cluster's event stream.
+    pub cluster_event_outbox_bytes: IntGauge,
+    /// Events never stored in the cluster's event stream (its outbox was full, or the
+    /// event is larger than NATS carries).
+    pub cluster_events_dropped: IntCounter,
+    /// Publishes to the cluster's event stream tried again after a failure.
+    pub cluster_event_retries: IntCounter,
 }
 
 /// Directions of the frame and byte counters.
@@ -233,6 +240,21 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid");
+        let cluster_event_outbox_bytes = IntGauge::new(
+            "tonegate_cluster_event_outbox_bytes",
+            "Bytes of this node's events waiting to be stored in the cluster's event stream",
+        )
+        .expect("valid");
+        let cluster_events_dropped = IntCounter::new(
+            "tonegate_cluster_events_dropped_total",
+            "Events never stored in the cluster's event stream (outbox full, or too large)",
+        )
+        .expect("valid");
+        let cluster_event_retries = IntCounter::new(
+            "tonegate_cluster_event_retries_total",
+            "Publishes to the cluster's event stream tried again after a failure",
+        )
+        .expect("valid");
         for dropped in super::webhook::Dropped::ALL {
             webhook_dropped.with_label_values(&[dropped.code()]);
         }
@@ -292,6 +314,9 @@ impl Metrics {
             Box::new(cpu_share.clone()),
             Box::new(tts_syntheses.clone()),
             Box::new(tts_cache_hits.clone()),
+            Box::new(cluster_event_outbox_bytes.clone()),
+            Box::new(cluster_events_dropped.clone()),
+            Box::new(cluster_event_retries.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -330,6 +355,9 @@ impl Metrics {
             cpu_share,
             tts_syntheses,
             tts_cache_hits,
+            cluster_event_outbox_bytes,
+            cluster_events_dropped,
+            cluster_event_retries,
         }
     }
 

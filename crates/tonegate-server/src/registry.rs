@@ -65,6 +65,13 @@ pub(crate) enum Control {
         /// What the recogniser made of it.
         outcome: tonegate_core::session::speech::SpeechOutcome,
     },
+    /// News of the call's transcription WebSocket.
+    Transcription {
+        /// The transcription ([`TranscriptionOutput::Start`](tonegate_core::session::transcription::TranscriptionOutput::Start)'s id).
+        id: u64,
+        /// Connected, or failed.
+        status: tonegate_core::session::transcription::TranscriptionStatus,
+    },
     /// A raw client's prompt load finished.
     Loaded {
         /// The `play` that asked for it.

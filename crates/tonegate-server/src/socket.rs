@@ -4,14 +4,19 @@
 //! registry, the metrics and the logs. Every decision with branches is the
 //! connection's (see `tonegate_core::connection`).
 
+mod gate;
+
+use std::future::poll_fn;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use futures_util::SinkExt;
 use tokio::sync::mpsc;
 
+use self::gate::Gate;
 use super::cluster::{Claim, ClaimRefusal};
 use super::log_text::{Escaped, Secret};
 use super::metrics::StreamCounters;
@@ -101,6 +106,8 @@ struct Handler {
     tapping: bool,
     /// Block records drained from the session, reused.
     features: Vec<u8>,
+    /// The call's live transcription, while one runs.
+    transcription: super::transcription::Links,
 }
 
 /// Serves one audio socket until it closes.
@@ -142,15 +149,24 @@ pub(super) async fn run(
         tap: None,
         tapping: false,
         features: Vec::new(),
+        transcription: Default::default(),
     };
     h.note_dialect();
-    // One shutdown wait and one timer for the socket's life, not one of each per
-    // message: creating them registers with the shared shutdown signal and the timer
+    // One shutdown wait, one fence wait and one timer for the socket's life, not one of
+    // each per message: creating them registers with the shared signals and the timer
     // wheel, and dropping them unregisters (locks shared by every call, per frame).
     let shutdown = super::shutting_down(&mut shutdown);
     tokio::pin!(shutdown);
+    let fenced = super::shutting_down(&mut fence);
+    tokio::pin!(fenced);
     let timer = tokio::time::sleep_until(h.state.instant(Duration::ZERO));
     tokio::pin!(timer);
+    // The inputs other than the socket are polled behind gates, only when they woke the
+    // task (see `gate`): a frame polls the socket and two gates, nothing shared.
+    let stops = Gate::new();
+    let others = Gate::new();
+    // Whether the timer holds one of the connection's deadlines (not only the placeholder).
+    let mut armed = false;
     let end = loop {
         let deadline = match h.drain().await {
             Ok(deadline) => deadline,
@@ -158,31 +174,44 @@ pub(super) async fn run(
         };
         if let Some(deadline) = deadline {
             let wake = h.state.instant(deadline);
-            if timer.deadline() != wake {
-                // A later deadline only marks the timer entry; it moves in the wheel
-                // when the earlier one comes due.
+            // Every message moves the idle deadline later: the timer is left where it
+            // is then, fires early at worst (the connection checks what is due), and is
+            // set again after. Only an earlier deadline moves it.
+            if !armed || wake < timer.deadline() || timer.is_elapsed() {
                 timer.as_mut().reset(wake);
+                others.open();
             }
         }
+        armed = deadline.is_some();
         // Biased: the peer's waiting messages count before a due timer, so the idle
         // timeout measures the peer's silence, not the server's lateness.
         tokio::select! {
             biased;
-            _ = &mut shutdown => {
-                break End::Close(1001, "server shutting down".to_owned());
-            }
-            _ = super::shutting_down(&mut fence) => {
-                break End::Close(1001, "node fenced: lost contact with the cluster".to_owned());
+            stop = poll_fn(|cx| stops.poll(cx, |cx| {
+                if shutdown.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready("server shutting down");
+                }
+                fenced.as_mut().poll(cx).map(|()| "node fenced: lost contact with the cluster")
+            })) => {
+                break End::Close(1001, stop.to_owned());
             }
             message = h.socket.recv() => {
                 if let Some(end) = h.on_message(message).await {
                     break end;
                 }
             }
-            Some(control) = control_rx.recv() => h.on_control(*control),
-            _ = &mut timer, if deadline.is_some() => {
-                h.conn.handle_timeout(h.state.now());
-            }
+            other = poll_fn(|cx| others.poll(cx, |cx| {
+                if let Poll::Ready(Some(control)) = control_rx.poll_recv(cx) {
+                    return Poll::Ready(Some(control));
+                }
+                match deadline {
+                    Some(_) => timer.as_mut().poll(cx).map(|()| None),
+                    None => Poll::Pending,
+                }
+            })) => match other {
+                Some(control) => h.on_control(*control),
+                None => h.conn.handle_timeout(h.state.now()),
+            },
         }
     };
     h.end(end).await;
@@ -301,6 +330,9 @@ impl Handler {
             Control::Recognized { id, outcome } => {
                 self.conn.handle_speech_outcome(now, id, outcome);
             }
+            Control::Transcription { id, status } => {
+                self.conn.handle_transcription_status(now, id, status);
+            }
         }
     }
 
@@ -309,6 +341,11 @@ impl Handler {
     async fn drain(&mut self) -> Result<Option<Duration>, End> {
         while let Some(job) = self.conn.poll_speech_job() {
             self.recognize(job);
+        }
+        while let Some(output) = self.conn.poll_transcription() {
+            if let Some(info) = &self.info {
+                (self.transcription).handle(&self.state, info, &self.control_tx, output);
+            }
         }
         loop {
             match self.conn.poll_output() {

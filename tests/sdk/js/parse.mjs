@@ -45,6 +45,7 @@ bodies.forEach((body, postIndex) => {
         tone: event.tone ?? null,
         sequenceId: event.sequenceId ?? null,
         failedPlaySourceIndex: event.failedPlaySourceIndex ?? null,
+        transcriptionUpdate: event.transcriptionUpdate ?? null,
         // Tone names the SDK's DtmfTone enum does not know.
         unknownTones: allTones.filter((t) => !knownTones.has(t)),
         // core-client reads `time` as a DateTime with `new Date(...)`.

@@ -10,7 +10,7 @@ use super::ApiError;
 use super::model::{
     Choice, ContinuousDtmfRequest, HoldRequest, MAX_SEND_TONES, Operation, OperationMeta,
     PlayRequest, RecognizeInput, RecognizeOptions, RecognizeRequest, SendDtmfTonesRequest, Speech,
-    SpeechInput, Tone, UnholdRequest,
+    SpeechInput, Tone, TranscriptionAction, TranscriptionRequest, UnholdRequest,
 };
 use crate::limits::{
     MAX_CONTEXT_CHARS, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_SPEECH_CHARS, MAX_URI_CHARS, fits,
@@ -28,7 +28,8 @@ pub fn parse_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Resu
 
 /// Reads and validates the body of the operation `name` (`play`, `recognize`,
 /// `startContinuousDtmfRecognition`, `stopContinuousDtmfRecognition`, `sendDtmfTones`,
-/// `cancelAllMediaOperations`, `hold`, `unhold`); an unknown name is a 404.
+/// `cancelAllMediaOperations`, `hold`, `unhold`, `startTranscription`,
+/// `stopTranscription`, `updateTranscription`); an unknown name is a 404.
 pub fn read_operation(name: &str, body: &[u8]) -> Result<Operation<PlaySourceRef>, ApiError> {
     Ok(match name {
         "play" => Operation::Play(parse_body::<PlayBody>(body)?.validate()?),
@@ -45,8 +46,47 @@ pub fn read_operation(name: &str, body: &[u8]) -> Result<Operation<PlaySourceRef
         "cancelAllMediaOperations" => Operation::CancelAll,
         "hold" => Operation::Hold(parse_body::<HoldBody>(body)?.validate()?),
         "unhold" => Operation::Unhold(parse_body::<UnholdBody>(body)?.validate()?),
+        "startTranscription" => transcription(TranscriptionAction::Start, body)?,
+        "stopTranscription" => transcription(TranscriptionAction::Stop, body)?,
+        "updateTranscription" => transcription(TranscriptionAction::Update, body)?,
         _ => return Err(ApiError::not_found(format!("unknown operation {name}"))),
     })
+}
+
+/// A transcription request's body, checked.
+fn transcription(
+    action: TranscriptionAction,
+    body: &[u8],
+) -> Result<Operation<PlaySourceRef>, ApiError> {
+    let body = parse_body::<TranscriptionBody>(body)?;
+    if let Some(locale) = &body.locale {
+        bounded(locale, "locale", MAX_NAME_CHARS)?;
+    }
+    if let Some(id) = &body.speech_model_endpoint_id {
+        bounded(id, "speechModelEndpointId", MAX_ID_CHARS)?;
+    }
+    Ok(Operation::Transcription(TranscriptionRequest {
+        action,
+        locale: body.locale,
+        speech_model_endpoint_id: body.speech_model_endpoint_id,
+        meta: checked_meta(&body.meta)?,
+    }))
+}
+
+/// Body of `:startTranscription`, `:stopTranscription` and `:updateTranscription`
+/// (stop takes only the context and callback).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TranscriptionBody {
+    /// BCP 47 locale (start, update).
+    #[serde(default)]
+    locale: Option<String>,
+    /// A custom speech model (accepted, not used).
+    #[serde(default)]
+    speech_model_endpoint_id: Option<String>,
+    /// `operationContext` and `operationCallbackUri`.
+    #[serde(flatten)]
+    meta: OperationMeta,
 }
 
 /// Refuses `value` of `field` when it is longer than `max` characters.
@@ -1170,5 +1210,33 @@ mod tests {
         let id: Identifier = parse(r#"{"communicationUser":{"id":"8:acs:x"}}"#);
         assert_eq!(id.raw().unwrap(), "8:acs:x");
         assert_eq!(Identifier::from_raw_id("4:+1").raw().unwrap(), "4:+1");
+    }
+
+    #[test]
+    fn transcription_bodies_read_as_the_sdks_send_them() {
+        let body = br#"{"locale":"en-GB","speechModelEndpointId":"m1","operationContext":"t1","operationCallbackUri":"https://app/t"}"#;
+        let Operation::Transcription(r) = read_operation("startTranscription", body).unwrap()
+        else {
+            panic!("a transcription request")
+        };
+        assert_eq!(r.action, TranscriptionAction::Start);
+        assert_eq!(r.locale.as_deref(), Some("en-GB"));
+        assert_eq!(r.speech_model_endpoint_id.as_deref(), Some("m1"));
+        assert_eq!(r.meta.operation_context.as_deref(), Some("t1"));
+        let Operation::Transcription(r) = read_operation("stopTranscription", b"").unwrap() else {
+            panic!("a transcription request")
+        };
+        assert_eq!((r.action, r.locale), (TranscriptionAction::Stop, None));
+        let long = format!(r#"{{"locale":"{}"}}"#, "x".repeat(MAX_NAME_CHARS + 1));
+        let err = read_operation("updateTranscription", long.as_bytes()).unwrap_err();
+        assert_eq!(err.status, 400);
+        assert!(err.message.contains("locale"), "{}", err.message);
+        let bad = br#"{"operationCallbackUri":"ftp://x"}"#;
+        assert_eq!(
+            read_operation("startTranscription", bad)
+                .unwrap_err()
+                .status,
+            400
+        );
     }
 }

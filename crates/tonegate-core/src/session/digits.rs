@@ -46,9 +46,12 @@ impl Session {
                     None => Seen::Inband,
                 };
                 let sequence_id = self.take_sequence_id();
-                if self.recent.len() == RECENT_KEPT {
-                    self.recent.pop_front();
+                if self.recent.len() == RECENT_KEPT
+                    && self.recent.pop_front().is_some_and(|r| !r.end_reported)
+                {
+                    self.ends_pending -= 1;
                 }
+                self.ends_pending += 1;
                 self.recent.push_back(Recent {
                     sequence_id,
                     digit: k.digit,
@@ -142,6 +145,10 @@ impl Session {
 
     /// Emits `dtmfEnd` for released digits whose dedupe window has passed.
     pub(super) fn report_ends(&mut self, all: bool) {
+        // Per frame, with no digit between its press and its `dtmfEnd`: nothing to look at.
+        if self.ends_pending == 0 {
+            return;
+        }
         let position = self.position() as f64;
         let window = self.window_samples();
         let window_time = self.config.dedupe_window;
@@ -155,6 +162,7 @@ impl Session {
                     || now >= r.released_at + window_time)
             {
                 r.end_reported = true;
+                self.ends_pending -= 1;
                 let source = if r.platform { Seen::Both } else { Seen::Inband };
                 ready.push((r.digit, r.sequence_id, end, source));
             }

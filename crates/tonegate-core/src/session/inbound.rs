@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{Error, Session};
-use crate::proto;
+use crate::proto::{self, Dialect};
 use tonegate_dsp::SampleRate;
 use tonegate_dsp::receiver::Receiver;
 
@@ -20,6 +20,10 @@ pub(super) struct Participant {
     pub(super) last_sequence: Option<u64>,
     pub(super) last_frame_len: usize,
 }
+
+/// How long after a DTMF tone's estimated release its audio still counts as the tone
+/// (the release estimate is a block early at worst).
+const TONE_TAIL: std::time::Duration = std::time::Duration::from_millis(20);
 
 impl Session {
     pub(super) fn participant_index(
@@ -121,6 +125,16 @@ impl Session {
         Ok(())
     }
 
+    /// Whether an in-band DTMF tone of participant `index` sounds at or after stream
+    /// position `from` (confirmed and not released, or released less than
+    /// [`TONE_TAIL`] before it): such audio is a key, not speech.
+    fn tone_sounding(&self, index: usize, from: u64, rate: SampleRate) -> bool {
+        let tail = rate.ms_to_samples(TONE_TAIL.as_secs_f64() * 1000.0) as f64;
+        self.recent
+            .iter()
+            .any(|r| r.participant == index && r.end.is_none_or(|end| end + tail >= from as f64))
+    }
+
     pub(super) fn feed_silence(&mut self, index: usize, mut samples: u64) {
         const CHUNK: usize = 1_024;
         if self.decoded.len() < CHUNK {
@@ -161,8 +175,17 @@ impl Session {
         }
         self.detector_events = events;
         let rate = self.rate();
-        let participant = self.participants[index].id.as_ref();
-        self.ops.on_audio(participant, &self.decoded[..count], rate);
+        let p = &self.participants[index];
+        let participant = p.id.as_ref();
+        let position = p.offset + p.position - count as u64;
+        let tone = self.tone_sounding(index, position, rate);
+        let samples = &self.decoded[..count];
+        self.ops.on_audio(participant, samples, rate, tone);
+        // Twilio's only other track is our own outbound audio.
+        if !(self.dialect == Dialect::Twilio && participant.is_some()) {
+            let max = self.config.max_participants;
+            (self.transcription).on_audio(participant, samples, rate, position, tone, max);
+        }
         self.apply_ops();
     }
 }

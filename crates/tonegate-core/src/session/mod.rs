@@ -31,6 +31,7 @@ pub mod request;
 pub mod speech;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+pub mod transcription;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -357,6 +358,9 @@ pub enum Error {
     /// A field of the operation is out of range or missing (HTTP 400).
     #[error("invalid value for {0}")]
     InvalidArgument(&'static str),
+    /// A transcription request that does not fit the transcription's state (HTTP 400).
+    #[error(transparent)]
+    Transcription(#[from] transcription::Refusal),
 }
 
 impl Error {
@@ -381,6 +385,7 @@ impl Error {
             Error::ReceiverUnavailable => "receiverUnavailable",
             Error::Conflict => "conflict",
             Error::InvalidArgument(_) => "invalidArgument",
+            Error::Transcription(_) => "transcription",
         }
     }
 }
@@ -398,11 +403,14 @@ pub struct Session {
     detector_events: Vec<dtmf::Event>,
     next_sequence_id: u64,
     recent: VecDeque<Recent>,
+    /// Digits in `recent` whose `dtmfEnd` is not reported yet.
+    ends_pending: usize,
     pending: VecDeque<Pending>,
     outputs: VecDeque<Output>,
     outbound: Option<Outbound>,
     ops: Operations,
     speech_jobs: VecDeque<speech::SpeechJob>,
+    transcription: transcription::Transcription,
     now: Duration,
     ended: bool,
     /// The block features of inbound audio and the outbound frames' levels, while
@@ -434,11 +442,13 @@ impl Session {
             detector_events: Vec::with_capacity(8),
             next_sequence_id: 1,
             recent: VecDeque::with_capacity(RECENT_KEPT),
+            ends_pending: 0,
             pending: VecDeque::new(),
             outputs: VecDeque::new(),
             outbound: None,
             ops,
             speech_jobs: VecDeque::new(),
+            transcription: transcription::Transcription::default(),
             now: Duration::ZERO,
             ended: false,
             features: None,
@@ -651,6 +661,12 @@ impl Session {
         };
         let rate = format.rate;
         let max_queued = self.config.max_queued_audio.as_secs_f64() * f64::from(rate.hz());
+        if let Command::Operation(Operation::Transcription(request)) = command {
+            if let Some(e) = self.transcription.handle_request(request)? {
+                self.emit(EventKind::Operation(e));
+            }
+            return Ok(());
+        }
         if let Command::Operation(op) = command {
             let seconds = |p: &Prompt| p.len_samples() as f64 / f64::from(p.rate().hz());
             let ok = |s: &[LoadedSource]| {
@@ -722,6 +738,29 @@ impl Session {
         self.service();
     }
 
+    /// What the server must do for the call's live transcription next (drain after
+    /// every input, like [`Session::poll_output`]); see [`transcription`].
+    pub fn poll_transcription(&mut self) -> Option<transcription::TranscriptionOutput> {
+        self.transcription.poll()
+    }
+
+    /// The server's word on the transcription `id` (its WebSocket connected, or
+    /// failed): TranscriptionStarted or TranscriptionFailed.
+    pub fn handle_transcription_status(
+        &mut self,
+        now: Duration,
+        id: u64,
+        status: transcription::TranscriptionStatus,
+    ) {
+        self.advance(now);
+        if self.ended {
+            return;
+        }
+        if let Some(e) = self.transcription.handle_status(id, status) {
+            self.emit(EventKind::Operation(e));
+        }
+    }
+
     /// Handles the passing of time (call at the deadline from [`Output::Timeout`]).
     pub fn handle_timeout(&mut self, now: Duration) {
         self.advance(now);
@@ -767,6 +806,7 @@ impl Session {
         if lost {
             self.ops.lose();
         }
+        self.transcription.end();
         self.ops.end();
         self.apply_ops();
         if let Some(out) = self.outbound.as_mut() {
@@ -803,9 +843,11 @@ impl Session {
         if let Some(p) = self.pending.front() {
             consider(p.due_time);
         }
-        for r in &self.recent {
-            if r.end.is_some() && !r.end_reported {
-                consider(r.released_at + self.config.dedupe_window);
+        if self.ends_pending > 0 {
+            for r in &self.recent {
+                if r.end.is_some() && !r.end_reported {
+                    consider(r.released_at + self.config.dedupe_window);
+                }
             }
         }
         if let (Some(out), Some(format)) = (&self.outbound, self.format) {

@@ -123,18 +123,24 @@ impl Listener {
         }
     }
 
-    /// Feeds caller samples (full scale 1.0).
-    pub(crate) fn process(&mut self, samples: &[f32]) -> Heard {
+    /// Feeds caller samples (full scale 1.0); `tone`: a DTMF tone sounds in them, so
+    /// they are not speech.
+    pub(crate) fn process(&mut self, samples: &[f32], tone: bool) -> Heard {
         let mut heard = Heard::Nothing;
         let mut ended = None;
-        self.vad.process(samples, &mut |e| match e {
+        let mut on_event = |e| match e {
             vad::Event::Started(at) => {
                 if heard == Heard::Nothing {
                     heard = Heard::Started(at);
                 }
             }
             vad::Event::Ended(at) => ended = Some(at),
-        });
+        };
+        if tone {
+            self.vad.process_masked(samples, &mut on_event);
+        } else {
+            self.vad.process(samples, &mut on_event);
+        }
         for &s in samples {
             self.kept
                 .push_back((s.clamp(-1.0, 1.0) * 32_767.0).round() as i16);
@@ -155,6 +161,17 @@ impl Listener {
             return Heard::Ended;
         }
         heard
+    }
+
+    /// The utterance, as [`Listener::take`] gives it, with the position of its first
+    /// sample; the listener then listens for the next utterance (live transcription),
+    /// keeping its noise floor.
+    pub(crate) fn take_and_listen_on(&mut self) -> (u64, Vec<i16>) {
+        let start = self.kept_start;
+        let samples = self.take();
+        self.kept_start = self.vad.position();
+        self.ended_at = None;
+        (start, samples)
     }
 
     /// The utterance's samples, from [`PRE_ROLL`] before its onset to [`POST_ROLL`]
@@ -195,7 +212,7 @@ mod tests {
         let mut events = Vec::new();
         let audio = [vec![0.0; 16_000], voice(1_000), vec![0.0; 8_000]].concat();
         for chunk in audio.chunks(160) {
-            match l.process(chunk) {
+            match l.process(chunk, false) {
                 Heard::Nothing => {}
                 e => events.push(e),
             }

@@ -5,7 +5,8 @@
 //! formants' rate, broadband noise at nearly every other sample. Speech starts after
 //! [`Config::onset`] of voiced blocks (reported at the first of them) and ends after
 //! `end_silence` without any (reported at the end of the last). A steady tone loud
-//! enough counts as voice: DTMF is told apart by the DTMF detector, not here. Positions are samples at the detector's rate from the first sample fed, so
+//! enough counts as voice: DTMF is told apart by the DTMF detector, not here; the caller
+//! feeds what that detector found to be a tone through [`Detector::process_masked`]. Positions are samples at the detector's rate from the first sample fed, so
 //! a file and a live stream give the same answers. Allocation-free after construction.
 
 use std::time::Duration;
@@ -77,6 +78,8 @@ pub struct Detector {
     silent_run: u32,
     speaking: bool,
     last_voiced_end: u64,
+    /// The samples being fed are known not to be voice.
+    masked: bool,
 }
 
 impl Detector {
@@ -100,6 +103,7 @@ impl Detector {
             silent_run: 0,
             speaking: false,
             last_voiced_end: 0,
+            masked: false,
         }
     }
 
@@ -130,6 +134,15 @@ impl Detector {
         }
     }
 
+    /// Feeds samples known not to be voice (a DTMF tone the DTMF detector found): their
+    /// blocks count as silence, end a voiced run that had begun, and leave the noise
+    /// floor where it was (a tone is no measure of the line's noise).
+    pub fn process_masked(&mut self, samples: &[f32], emit: &mut impl FnMut(Event)) {
+        self.masked = true;
+        self.process(samples, emit);
+        self.masked = false;
+    }
+
     fn end_block(&mut self, emit: &mut impl FnMut(Event)) {
         let mean = (self.energy / self.block_len as f64) as f32;
         // RMS of a sine is peak / sqrt(2): compare with the 0 dBm0 sine's RMS.
@@ -142,7 +155,7 @@ impl Detector {
         let loud = level_db >= self.config.min_level_dbm0
             && level_db >= self.floor_db + self.config.above_floor_db;
         let hiss = crossings as f32 > MAX_VOICED_CROSSINGS * self.block_len as f32;
-        let voiced = loud && !hiss;
+        let voiced = loud && !hiss && !self.masked;
         let block_start = self.position - self.block_len as u64;
         if voiced {
             if self.voiced_run == 0 {
@@ -157,7 +170,7 @@ impl Detector {
             }
         } else {
             self.voiced_run = 0;
-            if !loud {
+            if !loud && !self.masked {
                 self.follow_floor(level_db);
             }
             if self.speaking {
@@ -294,5 +307,30 @@ mod tests {
         let (floor, hiss) = (noise(0.001), noise(0.1));
         let events = run(&mut d, &[silence(1_000), floor, hiss], 160);
         assert!(events.is_empty(), "{events:?}");
+    }
+
+    #[test]
+    fn a_masked_tone_is_not_speech_and_leaves_the_floor() {
+        let tone: Vec<f32> = (0..RATE.ms_to_samples(300.0))
+            .map(|i| {
+                let t = i as f32 / 8_000.0;
+                let w = 2.0 * std::f32::consts::PI * t;
+                0.2 * ((697.0 * w).sin() + (1_209.0 * w).sin())
+            })
+            .collect();
+        let mut plain = Detector::new(Config::default(), RATE);
+        let events = run(&mut plain, &[silence(200), tone.clone()], 160);
+        assert!(matches!(events[..], [Event::Started(_)]), "{events:?}");
+
+        let mut d = Detector::new(Config::default(), RATE);
+        let mut events = Vec::new();
+        d.process(&silence(200), &mut |e| events.push(e));
+        let floor = d.floor_db;
+        d.process_masked(&tone, &mut |e| events.push(e));
+        assert!(events.is_empty(), "{events:?}");
+        assert_eq!(d.floor_db, floor);
+        // Voice after it is still heard.
+        d.process(&voice(500, 2), &mut |e| events.push(e));
+        assert!(matches!(events[..], [Event::Started(_)]), "{events:?}");
     }
 }

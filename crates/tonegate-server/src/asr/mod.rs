@@ -57,9 +57,22 @@ pub enum Recognition {
         text: String,
         /// 0 to 1.
         confidence: f64,
+        /// Each word with its time in the utterance (empty if the engine gives none).
+        words: Vec<Word>,
     },
     /// Speech that matched no choice.
     NoMatch,
+}
+
+/// A word of a [`Recognition::Text`] and where it was said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Word {
+    /// The word, lower case.
+    pub text: String,
+    /// From the utterance's first sample.
+    pub offset: std::time::Duration,
+    /// How long it lasted.
+    pub duration: std::time::Duration,
 }
 
 /// Why an [`Engine`] gave no answer.
@@ -135,13 +148,44 @@ impl Recognizer {
                 phrase,
                 confidence,
             },
-            Ok(Ok(Recognition::Text { text, confidence })) => {
-                SpeechOutcome::Text { text, confidence }
-            }
+            Ok(Ok(Recognition::Text {
+                text, confidence, ..
+            })) => SpeechOutcome::Text { text, confidence },
             Ok(Ok(Recognition::NoMatch)) => SpeechOutcome::NoMatch,
             Ok(Err(e)) => SpeechOutcome::Failed(e.to_string()),
             Err(_) => SpeechOutcome::Failed("the recogniser's worker stopped".to_owned()),
         }
+    }
+
+    /// Transcribes one utterance of a live transcription with the free-text grammar on
+    /// the blocking pool. Unlike [`Recognizer::recognize`] it waits for a slot: a
+    /// transcript is not interactive, and each call's transcription sends one
+    /// utterance at a time, so the wait is bounded by the number of calls.
+    pub(crate) async fn transcribe(
+        &self,
+        samples: Vec<i16>,
+        rate: SampleRate,
+        language: String,
+    ) -> Result<Recognition, Error> {
+        let permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Failed("the recogniser is shutting down".to_owned()))?;
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let samples = to_engine_rate(&samples, rate);
+            let utterance = Utterance {
+                samples: &samples,
+                grammar: &Grammar::FreeText,
+                language: Some(&language),
+            };
+            engine.recognize(&utterance)
+        })
+        .await
+        .map_err(|_| Error::Failed("the recogniser's worker stopped".to_owned()))?
     }
 }
 

@@ -19,7 +19,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{Engine, Error, Recognition, Utterance, match_choice};
+use super::{Engine, Error, Recognition, Utterance, Word, match_choice};
 use tonegate_core::session::speech::Grammar;
 
 /// Share of the voiced audio a choice's words must span to count as said.
@@ -166,6 +166,7 @@ impl Engine for Pocketsphinx {
                 Ok(Recognition::Text {
                     text: decoded.text,
                     confidence: decoded.confidence,
+                    words: decoded.words,
                 })
             }
         }
@@ -201,12 +202,13 @@ fn voiced_frames(samples: &[i16]) -> Option<(u64, u64)> {
 }
 
 /// What the program printed: the words of every utterance it found, their span in
-/// frames and their mean posterior probability.
+/// frames, their mean posterior probability and each word's time.
 #[derive(Debug, Default, PartialEq)]
 struct Decoded {
     text: String,
     span: Option<(u64, u64)>,
     confidence: f64,
+    words: Vec<Word>,
 }
 
 impl Decoded {
@@ -214,6 +216,7 @@ impl Decoded {
     /// segment (seconds).
     fn parse(stdout: &str) -> Decoded {
         let mut words = Vec::new();
+        let mut timed = Vec::new();
         let mut span: Option<(u64, u64)> = None;
         let mut probabilities = Vec::new();
         for line in stdout.lines() {
@@ -233,7 +236,15 @@ impl Decoded {
             }
             let (s, e) = ((start * 100.0).round() as u64, (end * 100.0).round() as u64);
             span = Some(span.map_or((s, e), |(a, b)| (a.min(s), b.max(e))));
-            words.push(word.split('(').next().unwrap_or(word).to_owned());
+            let word = word.split('(').next().unwrap_or(word).to_owned();
+            let offset = std::time::Duration::from_millis(s * 10);
+            let duration = std::time::Duration::from_millis((e + 1).saturating_sub(s) * 10);
+            timed.push(Word {
+                text: word.clone(),
+                offset,
+                duration,
+            });
+            words.push(word);
             probabilities.push(prob.clamp(0.0, 1.0));
         }
         let confidence = if probabilities.is_empty() {
@@ -245,6 +256,7 @@ impl Decoded {
             text: words.join(" "),
             span,
             confidence: (confidence * 100.0).round() / 100.0,
+            words: timed,
         }
     }
 }
@@ -252,6 +264,7 @@ impl Decoded {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn the_program_output_gives_words_span_and_confidence() {
@@ -263,6 +276,18 @@ mod tests {
                 text: "i want".to_owned(),
                 span: Some((49, 83)),
                 confidence: 0.4,
+                words: vec![
+                    Word {
+                        text: "i".to_owned(),
+                        offset: Duration::from_millis(490),
+                        duration: Duration::from_millis(90),
+                    },
+                    Word {
+                        text: "want".to_owned(),
+                        offset: Duration::from_millis(620),
+                        duration: Duration::from_millis(220),
+                    },
+                ],
             }
         );
         assert_eq!(Decoded::parse(""), Decoded::default());

@@ -19,6 +19,8 @@
 #[cfg(feature = "cluster")]
 mod adopt;
 #[cfg(feature = "cluster")]
+mod events;
+#[cfg(feature = "cluster")]
 mod forward;
 #[cfg(feature = "cluster")]
 mod names;
@@ -50,8 +52,18 @@ struct Settings {
     heartbeat: Duration,
     ttl: Duration,
     replicas: usize,
+    events: EventSettings,
     /// How long an unsettled webhook delivery is kept in JetStream.
     hook_max_age: Duration,
+}
+
+/// The settings of the cluster's event stream.
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+#[derive(Debug, Clone, Copy)]
+struct EventSettings {
+    retention: Duration,
+    max_bytes: u64,
+    outbox_bytes: usize,
 }
 
 impl Settings {
@@ -86,6 +98,15 @@ impl Settings {
         if !(1..=5).contains(&config.cluster_replicas) {
             return Err("cluster_replicas must be 1 to 5".to_owned());
         }
+        if config.cluster_event_retention_ms < 1_000 {
+            return Err("cluster_event_retention_ms must be at least 1000".to_owned());
+        }
+        if config.cluster_event_max_bytes < 1 << 20 || config.cluster_event_outbox_bytes == 0 {
+            return Err(
+                "cluster_event_max_bytes must be at least 1048576 and cluster_event_outbox_bytes at least 1"
+                    .to_owned(),
+            );
+        }
         Ok(Some(Settings {
             url,
             node_id: config.cluster_node_id.clone(),
@@ -94,6 +115,11 @@ impl Settings {
             heartbeat: Duration::from_millis(config.cluster_heartbeat_ms),
             ttl: Duration::from_millis(config.cluster_node_ttl_ms),
             replicas: config.cluster_replicas,
+            events: EventSettings {
+                retention: Duration::from_millis(config.cluster_event_retention_ms),
+                max_bytes: config.cluster_event_max_bytes,
+                outbox_bytes: config.cluster_event_outbox_bytes,
+            },
             hook_max_age: hook_max_age(config.webhook_retry_ms),
         }))
     }
@@ -116,6 +142,9 @@ fn is_plain(name: &str, max: usize) -> bool {
 pub(crate) struct Cluster {
     #[cfg(feature = "cluster")]
     node: Option<Arc<node::Node>>,
+    /// The event stream's settings, with a node.
+    #[cfg(feature = "cluster")]
+    events: Option<events::StreamLimits>,
     /// The webhook outbox of a cluster node.
     #[cfg(feature = "cluster")]
     hooks: Option<Arc<webhooks::Hooks>>,
@@ -177,6 +206,12 @@ impl Cluster {
         let unfenced = watch::channel(false).0;
         #[cfg(feature = "cluster")]
         {
+            let events = settings.as_ref().map(|s| events::StreamLimits {
+                max_age: s.events.retention,
+                max_bytes: s.events.max_bytes,
+                outbox_bytes: s.events.outbox_bytes,
+                replicas: s.replicas,
+            });
             let (node, hooks, adopter) = match settings {
                 None => (None, None, None),
                 Some(settings) => {
@@ -211,6 +246,7 @@ impl Cluster {
             };
             Ok(Cluster {
                 node,
+                events,
                 hooks,
                 adopter,
                 unfenced,
@@ -224,6 +260,22 @@ impl Cluster {
                     .to_owned(),
             ),
         }
+    }
+
+    /// The cluster's event log (every node's events in one JetStream stream); `None` on
+    /// a single node. The error says what NATS answered.
+    pub(crate) async fn event_log(
+        &self,
+        config: &Config,
+        metrics: &crate::Metrics,
+    ) -> Result<Option<Arc<dyn crate::event_log::Backend>>, String> {
+        #[cfg(feature = "cluster")]
+        if let (Some(node), Some(limits)) = (&self.node, self.events) {
+            let log = events::JetStreamLog::open(node, limits, config, metrics).await?;
+            return Ok(Some(Arc::new(log)));
+        }
+        let _ = (config, metrics);
+        Ok(None)
     }
 
     /// Where a cluster node keeps its webhook deliveries until settled; `None` on a
@@ -386,7 +438,7 @@ mod tests {
     #[test]
     fn bad_cluster_settings_name_themselves() {
         assert!(clustered(|_| {}).unwrap().is_some());
-        let cases: [(Change, &str); 5] = [
+        let cases: [(Change, &str); 8] = [
             (
                 |c| c.cluster_node_id = Some("a.b".to_owned()),
                 "cluster_node_id",
@@ -398,6 +450,18 @@ mod tests {
                 "cluster_node_ttl_ms",
             ),
             (|c| c.cluster_replicas = 0, "cluster_replicas"),
+            (
+                |c| c.cluster_event_retention_ms = 999,
+                "cluster_event_retention_ms",
+            ),
+            (
+                |c| c.cluster_event_max_bytes = 1_000,
+                "cluster_event_max_bytes",
+            ),
+            (
+                |c| c.cluster_event_outbox_bytes = 0,
+                "cluster_event_outbox_bytes",
+            ),
         ];
         for (change, name) in cases {
             let err = clustered(change).err().unwrap();

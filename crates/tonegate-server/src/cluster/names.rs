@@ -55,22 +55,35 @@ impl Names {
     }
 
     /// The JetStream stream holding every call's events (`<prefix>_events`).
-    #[allow(dead_code)] // used by the JetStream event log, next
     pub(super) fn events_stream(&self) -> String {
         format!("{}_events", self.prefix)
     }
 
     /// The subject the owner of `call_id` publishes its events on, in
     /// [`Names::events_stream`] (`<prefix>.evt.<call token>`).
-    #[allow(dead_code)] // used by the JetStream event log, next
     pub(super) fn event_subject(&self, call_id: &str) -> String {
         format!("{}.evt.{}", self.prefix, call_token(call_id))
     }
 
     /// The subjects of every call's events (`<prefix>.evt.>`): the events stream's.
-    #[allow(dead_code)] // used by the JetStream event log, next
     pub(super) fn all_events_subject(&self) -> String {
         format!("{}.evt.>", self.prefix)
+    }
+
+    /// The call id of an [`Names::event_subject`]; `None` for any other subject.
+    pub(super) fn call_of_event_subject(&self, subject: &str) -> Option<String> {
+        let token = subject
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix(".evt.")?;
+        match token.strip_prefix('_') {
+            None => (!token.is_empty() && !token.contains('.')).then(|| token.to_owned()),
+            Some(encoded) => {
+                let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(encoded)
+                    .ok()?;
+                String::from_utf8(bytes).ok()
+            }
+        }
     }
 
     /// The stream of unsettled webhook deliveries (`<prefix>_hooks`).
@@ -142,5 +155,11 @@ mod tests {
         assert_eq!(names.event_subject("x.>"), "tg.evt._eC4-");
         assert_eq!(names.events_stream(), "tg_events");
         assert_eq!(names.all_events_subject(), "tg.evt.>");
+        for id in ["CA1234abcd", "x.>", "ünï", "_x", &"a".repeat(300)] {
+            let subject = names.event_subject(id);
+            assert_eq!(names.call_of_event_subject(&subject).as_deref(), Some(id));
+        }
+        assert_eq!(names.call_of_event_subject("tg.cmd.x"), None);
+        assert_eq!(names.call_of_event_subject("other.evt.x"), None);
     }
 }

@@ -157,7 +157,7 @@ impl Durable {
 }
 
 impl Backend for Durable {
-    fn append(&self, records: Vec<Record>) -> BoxFuture<'_, Result<Vec<Arc<Entry>>, Error>> {
+    fn append(&self, records: Vec<Record>) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async move {
             let _turn = self.appending.lock().await;
             let first = self.memory.next_id();
@@ -176,7 +176,7 @@ impl Backend for Durable {
                 .await
                 .map_err(|_| storage("the event log's writer has stopped"))??;
             self.memory.append_numbered(&entries);
-            Ok(entries)
+            Ok(())
         })
     }
 

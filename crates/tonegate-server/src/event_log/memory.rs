@@ -199,16 +199,43 @@ impl Memory {
             }
         }
         drop(ring);
-        Ok(Box::pin(futures_util::stream::unfold(
-            (replay, live),
-            |(mut replay, mut live)| async move {
-                let item = match replay.pop_front() {
-                    Some(item) => item,
-                    None => live.next().await?,
-                };
-                Some((item, (replay, live)))
-            },
-        )))
+        Ok(replay_then_live(replay, live))
+    }
+
+    /// The retained events from id `from` on that pass `filter`, then each new one,
+    /// with no gap and no duplicate; and the first id the stream can yield (its start).
+    /// `from` older than the first retained event starts there; beyond the end, at the
+    /// next event. A cluster backend finds the events before the start elsewhere.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) fn subscribe_at(
+        &self,
+        from: EventId,
+        filter: CallFilter,
+    ) -> Result<(EventId, BoxStream<'static, Item>), Error> {
+        let ring = self.ring();
+        let live = self
+            .hub
+            .subscribe(filter.clone())
+            .ok_or(Error::TooManySubscribers)?;
+        let start = from.clamp(ring.first_id(), ring.next_id);
+        let replay = ring
+            .entries
+            .iter()
+            .filter(|e| e.id >= start && filter.admits(&e.record.call_id))
+            .map(|e| Item::Event(e.clone()))
+            .collect();
+        drop(ring);
+        Ok((start, replay_then_live(replay, live)))
+    }
+
+    /// Forgets every retained event; the next one gets `next_id` (a cluster backend
+    /// following a log numbered elsewhere).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) fn start_at(&self, next_id: EventId) {
+        let mut ring = self.ring();
+        ring.entries.clear();
+        ring.bytes = 0;
+        ring.next_id = next_id;
     }
 
     /// [`Backend::lost`].
@@ -219,9 +246,9 @@ impl Memory {
 }
 
 impl Backend for Memory {
-    fn append(&self, records: Vec<Record>) -> BoxFuture<'_, Result<Vec<Arc<Entry>>, Error>> {
-        let entries = self.append_now(records);
-        Box::pin(async move { Ok(entries) })
+    fn append(&self, records: Vec<Record>) -> BoxFuture<'_, Result<(), Error>> {
+        self.append_now(records);
+        Box::pin(async { Ok(()) })
     }
 
     fn subscribe(
@@ -235,6 +262,20 @@ impl Backend for Memory {
     fn lost(&self, missed: u64) {
         Memory::lost(self, missed);
     }
+}
+
+/// `replay`, then the items of `live`.
+fn replay_then_live(replay: VecDeque<Item>, live: Live) -> BoxStream<'static, Item> {
+    Box::pin(futures_util::stream::unfold(
+        (replay, live),
+        |(mut replay, mut live)| async move {
+            let item = match replay.pop_front() {
+                Some(item) => item,
+                None => live.next().await?,
+            };
+            Some((item, (replay, live)))
+        },
+    ))
 }
 
 /// Hands every appended event to the live subscribers that want it.
@@ -517,6 +558,28 @@ mod tests {
             }
         );
         assert_eq!(ids(&items), [2]);
+    }
+
+    #[tokio::test]
+    async fn subscribe_at_says_where_its_stream_starts() {
+        let log = log(3);
+        log.append_now((1..=10).map(|n| record("a", n)).collect());
+        // Retained: 8, 9, 10.
+        let (start, mut s) = log.subscribe_at(9, CallFilter::All).unwrap();
+        assert_eq!(start, 9);
+        assert_eq!(ids(&take(&mut s, 2).await), [9, 10]);
+        let (start, mut s) = log.subscribe_at(2, CallFilter::All).unwrap();
+        assert_eq!(start, 8);
+        assert_eq!(ids(&take(&mut s, 3).await), [8, 9, 10]);
+        let (start, mut s) = log.subscribe_at(50, CallFilter::All).unwrap();
+        assert_eq!(start, 11);
+        log.append_now(vec![record("a", 11)]);
+        assert_eq!(ids(&take(&mut s, 1).await), [11]);
+        log.start_at(40);
+        let (start, mut s) = log.subscribe_at(1, CallFilter::All).unwrap();
+        assert_eq!(start, 40);
+        log.append_now(vec![record("a", 40)]);
+        assert_eq!(ids(&take(&mut s, 1).await), [40]);
     }
 
     #[tokio::test]

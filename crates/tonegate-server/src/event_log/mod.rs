@@ -24,6 +24,7 @@ use futures_util::stream::BoxStream;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::TryRecvError;
 
+use crate::cluster::Cluster;
 use crate::{Config, Metrics};
 use tonegate_core::api::CloudEvent;
 use tonegate_core::session::Event;
@@ -140,8 +141,8 @@ pub(crate) enum Error {
 /// A log backend. Appends are in call order: the ids of one `append` are consecutive
 /// and follow every earlier append's.
 pub(crate) trait Backend: Send + Sync + 'static {
-    /// Appends `records` in order; returns their entries (with ids).
-    fn append(&self, records: Vec<Record>) -> BoxFuture<'_, Result<Vec<Arc<Entry>>, Error>>;
+    /// Appends `records` in order (a broker backend numbers them once it has them).
+    fn append(&self, records: Vec<Record>) -> BoxFuture<'_, Result<(), Error>>;
 
     /// The retained events after `from` that pass `filter` (none with `None`: live
     /// events only), then each new one as it is appended, with no gap and no duplicate
@@ -160,6 +161,13 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Where webhook deliveries are kept until settled; `None`: only in memory.
     fn outbox(&self) -> Option<&dyn Outbox> {
         None
+    }
+
+    /// Resolves once every event appended so far is where every node can read it, or
+    /// after `limit` (a graceful stop); at once for a log in this process.
+    fn flush(&self, limit: std::time::Duration) -> BoxFuture<'_, ()> {
+        let _ = limit;
+        Box::pin(async {})
     }
 }
 
@@ -226,14 +234,31 @@ impl EventLog {
     }
 
     /// [`Backend::append`].
-    pub(crate) async fn append(&self, records: Vec<Record>) -> Result<Vec<Arc<Entry>>, Error> {
+    pub(crate) async fn append(&self, records: Vec<Record>) -> Result<(), Error> {
         self.backend.append(records).await
+    }
+
+    /// [`Backend::flush`].
+    pub(crate) async fn flush(&self, limit: std::time::Duration) {
+        self.backend.flush(limit).await;
     }
 }
 
-/// The log `config` asks for: in memory, or durable under `state_dir`. The error names
-/// the setting.
-pub(crate) fn open(config: &Config, metrics: &Metrics) -> Result<EventLog, String> {
+/// The log `config` asks for: the cluster's (with `cluster_nats_url`), in memory, or
+/// durable under `state_dir`. The error names the setting, or says what NATS answered.
+pub(crate) async fn open(
+    config: &Config,
+    metrics: &Metrics,
+    cluster: &Cluster,
+) -> Result<EventLog, String> {
+    if let Some(backend) = cluster.event_log(config, metrics).await? {
+        if config.state_dir.is_some() {
+            tracing::info!(
+                "cluster mode: events are kept in the cluster's event stream and webhook deliveries in its webhook stream; state_dir is not used for either"
+            );
+        }
+        return Ok(EventLog::new(backend));
+    }
     let memory = memory::Memory::new(
         memory::Retention::new(config),
         memory::SubscriberLimits::new(config),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{OperationMeta, ResultInformation, Tone};
+use super::{OperationMeta, ResultInformation, Tone, TranscriptionUpdate};
 
 /// The Call Automation event type (CloudEvents `type` is
 /// `Microsoft.Communication.<name>`).
@@ -24,11 +24,15 @@ pub enum OperationEventType {
     SendDtmfTonesCompleted,
     SendDtmfTonesFailed,
     HoldFailed,
+    TranscriptionStarted,
+    TranscriptionStopped,
+    TranscriptionUpdated,
+    TranscriptionFailed,
 }
 
 impl OperationEventType {
     /// Every event type, in declaration order.
-    pub const ALL: [OperationEventType; 13] = [
+    pub const ALL: [OperationEventType; 17] = [
         OperationEventType::PlayStarted,
         OperationEventType::PlayCompleted,
         OperationEventType::PlayFailed,
@@ -42,6 +46,10 @@ impl OperationEventType {
         OperationEventType::SendDtmfTonesCompleted,
         OperationEventType::SendDtmfTonesFailed,
         OperationEventType::HoldFailed,
+        OperationEventType::TranscriptionStarted,
+        OperationEventType::TranscriptionStopped,
+        OperationEventType::TranscriptionUpdated,
+        OperationEventType::TranscriptionFailed,
     ];
 
     /// The name (`RecognizeCompleted`).
@@ -66,6 +74,10 @@ impl OperationEventType {
             OperationEventType::SendDtmfTonesCompleted => "SendDtmfTonesCompleted",
             OperationEventType::SendDtmfTonesFailed => "SendDtmfTonesFailed",
             OperationEventType::HoldFailed => "HoldFailed",
+            OperationEventType::TranscriptionStarted => "TranscriptionStarted",
+            OperationEventType::TranscriptionStopped => "TranscriptionStopped",
+            OperationEventType::TranscriptionUpdated => "TranscriptionUpdated",
+            OperationEventType::TranscriptionFailed => "TranscriptionFailed",
         }
     }
 }
@@ -144,6 +156,9 @@ pub struct OperationDetails {
     /// ContinuousDtmfRecognitionToneReceived: the tone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tone: Option<Tone>,
+    /// Transcription*: the transcription's state (boxed: most events have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcription_update: Option<Box<TranscriptionUpdate>>,
 }
 
 /// A media-operation event. Serialises to the fields of the CloudEvent's `data` (plus

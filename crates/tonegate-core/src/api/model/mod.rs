@@ -14,6 +14,7 @@ mod event;
 mod operation;
 mod speech;
 mod tone;
+mod transcription;
 
 pub use event::{
     ChoiceResult, DtmfResult, OperationDetails, OperationEvent, OperationEventType,
@@ -25,6 +26,10 @@ pub use operation::{
 };
 pub use speech::{Speech, SpeechFailure, SpeechInput};
 pub use tone::{NotATone, Tone};
+pub use transcription::{
+    TranscriptionAction, TranscriptionData, TranscriptionMetadata, TranscriptionRequest,
+    TranscriptionUpdate, TranscriptionWord, data_frame, metadata_frame, ticks,
+};
 
 use serde::{Deserialize, Serialize};
 

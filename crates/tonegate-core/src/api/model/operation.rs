@@ -237,6 +237,10 @@ pub enum Operation<S = LoadedSource> {
     /// `cancelAllMediaOperations`: PlayCanceled / RecognizeCanceled /
     /// SendDtmfTonesFailed for what was running or queued.
     CancelAll,
+    /// `startTranscription`, `stopTranscription`, `updateTranscription`:
+    /// TranscriptionStarted, TranscriptionStopped, TranscriptionUpdated,
+    /// TranscriptionFailed.
+    Transcription(super::TranscriptionRequest),
 }
 
 impl<S> Operation<S> {
@@ -251,7 +255,8 @@ impl<S> Operation<S> {
             | Operation::StopContinuousDtmf(_)
             | Operation::SendDtmfTones(_)
             | Operation::Unhold(_)
-            | Operation::CancelAll => &[],
+            | Operation::CancelAll
+            | Operation::Transcription(_) => &[],
         }
     }
 
@@ -282,6 +287,7 @@ impl<S> Operation<S> {
             Operation::SendDtmfTones(r) => Operation::SendDtmfTones(r),
             Operation::Unhold(r) => Operation::Unhold(r),
             Operation::CancelAll => Operation::CancelAll,
+            Operation::Transcription(r) => Operation::Transcription(r),
         }
     }
 }

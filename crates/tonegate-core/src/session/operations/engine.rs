@@ -386,6 +386,9 @@ impl Operations {
                 self.cancel_all(true);
                 return Ok(());
             }
+            // The session carries transcription requests to its transcription; one that
+            // reaches the queue is refused rather than queued.
+            Operation::Transcription(_) => return Err(Error::InvalidArgument("transcription")),
         };
         let audio_id = OperationId(self.next_id);
         self.next_id += 1;
@@ -677,7 +680,8 @@ impl Operations {
             let (event, result, details) = match chosen {
                 Some(choice) => (
                     OperationEventType::RecognizeCompleted,
-                    matched(),
+                    // Call Automation's RecognizeDtmfOptionMatched.
+                    ResultInformation::new(200, 8533, "Action completed, DTMF option matched."),
                     Some(OperationDetails {
                         recognition_type: Some(RecognitionType::Choices),
                         choice_result: Some(Box::new(ChoiceResult {
@@ -761,15 +765,16 @@ impl Operations {
         self.emit(e);
     }
 
-    /// Caller audio of `participant` (decoded, at `rate`): voice activity for a
-    /// recognize that listens. Speech stops an interruptible prompt (barge-in) and the
-    /// initial-silence timer; its end hands the utterance to the recogniser
-    /// ([`Action::Recognize`]).
+    /// Caller audio of `participant` (decoded, at `rate`; `tone`: a DTMF tone sounds
+    /// in it, which is not speech): voice activity for a recognize that listens. Speech
+    /// stops an interruptible prompt (barge-in) and the initial-silence timer; its end
+    /// hands the utterance to the recogniser ([`Action::Recognize`]).
     pub(crate) fn on_audio(
         &mut self,
         participant: Option<&Arc<str>>,
         samples: &[f32],
         rate: SampleRate,
+        tone: bool,
     ) {
         let Some(Op {
             started: true,
@@ -797,7 +802,7 @@ impl Operations {
             Some(p) if p.as_deref() != participant.map(|p| &**p) => return,
             Some(_) => {}
         }
-        match listener.process(samples) {
+        match listener.process(samples, tone) {
             Heard::Nothing => {}
             Heard::Started(_) => {
                 if matches!(r.phase, Phase::Prompting) && r.prompt_outstanding {

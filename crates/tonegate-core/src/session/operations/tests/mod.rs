@@ -9,6 +9,7 @@ mod play_queue;
 mod recognize;
 mod send_tones;
 mod speech;
+mod transcription;
 
 use std::borrow::Cow;
 use std::time::Duration;

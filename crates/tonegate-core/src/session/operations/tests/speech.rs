@@ -18,7 +18,7 @@ fn voice_sample(i: u64) -> f32 {
 
 /// Streams 20 ms frames from the harness's time to `until`, voiced inside `voiced`
 /// (ms of stream time); each frame is handed over when it has been heard.
-fn stream(h: &mut Harness, until: u64, voiced: std::ops::Range<u64>) {
+pub(super) fn stream(h: &mut Harness, until: u64, voiced: std::ops::Range<u64>) {
     let mut frame = vec![0.0f32; 160];
     while h.now < ms(until) {
         let start = h.now.as_millis() as u64;
@@ -78,7 +78,7 @@ fn answer(h: &mut Harness, id: u64, outcome: SpeechOutcome) -> OperationEvent {
     single(h)
 }
 
-fn codes(e: &OperationEvent) -> (u16, u32) {
+pub(super) fn codes(e: &OperationEvent) -> (u16, u32) {
     (e.result_information.code, e.result_information.sub_code)
 }
 
@@ -251,13 +251,14 @@ fn speech_or_dtmf_takes_whichever_comes_first() {
 }
 
 #[test]
-fn a_choice_tone_selects_it_and_another_key_fails_with_8534() {
+fn a_choice_tone_selects_it_with_8533_and_another_key_fails_with_8534() {
     let mut h = raw();
     h.operation(recognize(listen(RecognizeInput::Choices)))
         .unwrap();
     h.platform_digit('1');
     let e = single(&mut h);
-    assert_eq!(codes(&e), (200, 8545));
+    // Call Automation's RecognizeDtmfOptionMatched.
+    assert_eq!(codes(&e), (200, 8533));
     assert_eq!(e.details.choice_result.unwrap().label, "Sales");
     h.operation(recognize(listen(RecognizeInput::Choices)))
         .unwrap();
@@ -339,4 +340,51 @@ fn an_outcome_for_a_canceled_recognize_is_ignored() {
     );
     h.drain();
     assert!(h.take_operation_events().is_empty());
+}
+
+#[test]
+fn a_keys_tone_tail_does_not_start_the_next_speech_recognize() {
+    // A DTMF recognize for one key; the caller holds the key 250 ms, and the app asks
+    // for a speech recognize as soon as the key completes the first: the rest of the
+    // tone must not count as the caller speaking.
+    let mut h = raw();
+    h.operation(recognize(RecognizeOptions {
+        max_tones_to_collect: Some(1),
+        ..RecognizeOptions::default()
+    }))
+    .unwrap();
+    let cadence = tonegate_dsp::dsp::tone::Cadence {
+        on: ms(250),
+        off: ms(0),
+        level_dbm0: -10.0,
+    };
+    let tone = render_digits(&[Digit::from_char('5').unwrap()], cadence, RATE).unwrap();
+    let audio = [vec![0.0f32; 8 * 200], tone, vec![0.0; 8 * 3_000]].concat();
+    let mut second = false;
+    for (i, frame) in audio.chunks(160).enumerate() {
+        h.run_until(ms(i as u64 * 20 + 20));
+        h.audio(None, None, frame).unwrap();
+        if second {
+            continue;
+        }
+        let events = h.take_operation_events();
+        if let Some((_, done)) = events.first() {
+            assert_eq!(done.event, OperationEventType::RecognizeCompleted);
+            assert!(i * 20 < 200 + 250, "the key was detected while it sounded");
+            let options = RecognizeOptions {
+                initial_silence_timeout: ms(2_000),
+                ..listen(RecognizeInput::Speech)
+            };
+            h.operation(recognize(options)).unwrap();
+            second = true;
+        }
+    }
+    assert!(second, "the key completed the first recognize");
+    assert!(
+        h.session.poll_speech_job().is_none(),
+        "the tone taken for speech"
+    );
+    let e = single(&mut h);
+    assert_eq!(e.event, OperationEventType::RecognizeFailed);
+    assert_eq!(codes(&e), (400, 8510));
 }
