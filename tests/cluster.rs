@@ -263,11 +263,13 @@ async fn a_node_without_nats_fences_itself_and_serves_again_after() {
     let mut nats = Nats::start().await;
     let key = key_b64();
     let env = [("TONEGATE_ACCESS_KEY", key.as_str())];
-    let nodes = start_nodes(&nats, &["n1"], &env).await;
+    let nodes = start_nodes(&nats, &["n1", "n2"], &env).await;
     let n1 = &nodes[0];
     let api = ApiClient::new(n1.addr, KEY);
     let mut call = open(n1, "fence-1").await;
-    until_status(&api, "fence-1", 200).await;
+    // Asked through n2, so the answer comes once n1's claim is in the cluster (n1's own
+    // registry knows the call before that).
+    until_status(&ApiClient::new(nodes[1].addr, KEY), "fence-1", 200).await;
 
     // NATS goes away: within the TTL the node closes its call (1001) and refuses new
     // sockets, so no other node can be serving it at the same time.
