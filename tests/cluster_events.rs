@@ -14,49 +14,11 @@ use std::time::Duration;
 
 use common::cluster::{Nats, Node, start_nodes};
 use common::event_stream::{EventStream, Message};
+use common::marks::MarkingCall;
 use common::*;
-use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tonegate::SampleRate;
-use tonegate::codec::Encoding;
 
 /// A node's memory keeps this few events, so a resume reaches back into the stream.
 const NODE_MEMORY: &str = "4";
-
-/// A raw call whose `mark` commands make its events.
-struct Call {
-    sink: futures_util::stream::SplitSink<Ws, WsMessage>,
-    _reader: tokio::task::JoinHandle<()>,
-}
-
-impl Call {
-    /// Starts call `call_id` on `node`.
-    async fn open(node: &Node, call_id: &str) -> Call {
-        let mut ws = connect(node.addr, "/media/raw").await;
-        start_raw(&mut ws, call_id, SampleRate::HZ_8000, Encoding::Ulaw).await;
-        send_binary(&mut ws, encode(&[0.0; 160], Encoding::Ulaw)).await;
-        let (sink, mut stream) = ws.split();
-        // Read what the server sends, so the session never waits on this client.
-        let reader = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
-        Call {
-            sink,
-            _reader: reader,
-        }
-    }
-
-    /// Asks for a mark event named `name`.
-    async fn mark(&mut self, name: &str) {
-        let text = format!(r#"{{"type":"mark","name":"{name}"}}"#);
-        self.sink.send(WsMessage::text(text)).await.unwrap();
-    }
-
-    /// Asks for marks `<prefix>0` to `<prefix><n - 1>`.
-    async fn marks(&mut self, prefix: &str, range: std::ops::Range<usize>) {
-        for i in range {
-            self.mark(&format!("{prefix}{i}")).await;
-        }
-    }
-}
 
 /// Whether `m` is the mark event `name`.
 fn is_mark(m: &Message, name: &str) -> bool {
@@ -130,8 +92,8 @@ async fn every_node_streams_every_calls_events_in_one_order() {
     let mut on_n1 = sse(&nodes[0], "/v1/events", None).await;
     let mut b_on_n3 = sse(&nodes[2], "/v1/calls/b/events", None).await;
 
-    let mut a = Call::open(&nodes[0], "a").await;
-    let mut b = Call::open(&nodes[1], "b").await;
+    let mut a = MarkingCall::open(nodes[0].addr, "a").await;
+    let mut b = MarkingCall::open(nodes[1].addr, "b").await;
     for i in 0..20 {
         a.mark(&format!("a{i}")).await;
         b.mark(&format!("b{i}")).await;
@@ -174,8 +136,8 @@ async fn a_client_resumes_on_another_node_with_exactly_what_it_missed() {
     let path = "/v1/calls/r/events";
     let mut reference = sse(&nodes[1], path, None).await;
     let mut first = sse(&nodes[0], path, None).await;
-    let mut r = Call::open(&nodes[0], "r").await;
-    let mut other = Call::open(&nodes[0], "other").await;
+    let mut r = MarkingCall::open(nodes[0].addr, "r").await;
+    let mut other = MarkingCall::open(nodes[0].addr, "other").await;
 
     r.marks("r", 0..3).await;
     let got = until_marks(&mut first, &names("r", 2..3)).await;
@@ -224,7 +186,7 @@ async fn an_id_the_stream_no_longer_holds_is_told_as_missed() {
     let env = [("TONEGATE_EVENT_LOG_MAX_EVENTS", NODE_MEMORY)];
     let nodes = start_nodes(&nats, &["n1", "n2"], &env).await;
     let mut reference = sse(&nodes[1], "/v1/events", None).await;
-    let mut a = Call::open(&nodes[0], "a").await;
+    let mut a = MarkingCall::open(nodes[0].addr, "a").await;
     a.marks("m", 0..10).await;
     let all = until_marks(&mut reference, &names("m", 0..10)).await;
     let id_of = |name: &str| all.iter().find(|m| is_mark(m, name)).unwrap().id.unwrap();
@@ -277,7 +239,7 @@ async fn a_nats_crash_mid_call_loses_no_event_and_repeats_none() {
     let env = [("TONEGATE_CLUSTER_NODE_TTL_MS", "120000")];
     let nodes = start_nodes(&nats, &["n1", "n2"], &env).await;
     let mut on_n2 = sse(&nodes[1], "/v1/events", None).await;
-    let mut a = Call::open(&nodes[0], "a").await;
+    let mut a = MarkingCall::open(nodes[0].addr, "a").await;
     a.marks("m", 0..5).await;
     until_marks(&mut on_n2, &names("m", 0..5)).await;
 
@@ -328,7 +290,7 @@ async fn events_beyond_a_full_outbox_are_dropped_and_counted_never_silently() {
     ];
     let nodes = start_nodes(&nats, &["n1", "n2"], &env).await;
     let mut on_n2 = sse(&nodes[1], "/v1/events", None).await;
-    let mut a = Call::open(&nodes[0], "a").await;
+    let mut a = MarkingCall::open(nodes[0].addr, "a").await;
     a.mark("before").await;
     until_marks(&mut on_n2, &["before".to_owned()]).await;
 

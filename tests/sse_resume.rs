@@ -9,46 +9,21 @@ mod common;
 use std::time::Duration;
 
 use common::event_stream::{EventStream, Message};
+use common::marks::MarkingCall;
 use common::*;
-use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tonegate::SampleRate;
-use tonegate::codec::Encoding;
 use tonegate::server::Config;
 
-/// A raw call whose marks make its events: each `mark` command comes back as a `mark`
-/// event (on the socket and on the event streams).
-struct Call {
-    sink: futures_util::stream::SplitSink<Ws, WsMessage>,
-    _reader: tokio::task::JoinHandle<()>,
-}
-
-impl Call {
-    async fn open(server: &TestServer, call_id: &str) -> Call {
-        let mut ws = connect(server.addr, "/media/raw").await;
-        start_raw(&mut ws, call_id, SampleRate::HZ_8000, Encoding::Ulaw).await;
-        let silence = encode(&[0.0; 160], Encoding::Ulaw);
-        send_binary(&mut ws, silence).await;
-        let (sink, mut stream) = ws.split();
-        // Read what the server sends, so the session never waits on this client.
-        let reader = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
-        let handle = server.handle.clone();
-        let id = call_id.to_owned();
-        wait_until("the call registered", Duration::from_secs(10), || {
-            handle.registry().calls().iter().any(|c| c == id.as_str())
-        })
-        .await;
-        Call {
-            sink,
-            _reader: reader,
-        }
-    }
-
-    /// Asks for a mark event named `name`.
-    async fn mark(&mut self, name: &str) {
-        let text = format!(r#"{{"type":"mark","name":"{name}"}}"#);
-        self.sink.send(WsMessage::text(text)).await.unwrap();
-    }
+/// Starts call `call_id` on `server` (see [`MarkingCall`]) and waits until the server
+/// has registered it.
+async fn open_call(server: &TestServer, call_id: &str) -> MarkingCall {
+    let call = MarkingCall::open(server.addr, call_id).await;
+    let handle = server.handle.clone();
+    let id = call_id.to_owned();
+    wait_until("the call registered", Duration::from_secs(10), || {
+        handle.registry().calls().iter().any(|c| c == id.as_str())
+    })
+    .await;
+    call
 }
 
 /// Whether `m` is the mark event `name`.
@@ -71,8 +46,8 @@ async fn a_resumed_stream_gets_exactly_the_missed_events_of_its_call_then_the_li
     let path = "/v1/calls/a/events";
     let mut reference = EventStream::open(&url(&server, path), &[]).await;
     let mut first = EventStream::open(&url(&server, path), &[]).await;
-    let mut a = Call::open(&server, "a").await;
-    let mut b = Call::open(&server, "b").await;
+    let mut a = open_call(&server, "a").await;
+    let mut b = open_call(&server, "b").await;
 
     a.mark("a1").await;
     let got = first.until(|m| is_mark(m, "a1")).await;
@@ -110,8 +85,8 @@ async fn a_resumed_stream_gets_exactly_the_missed_events_of_its_call_then_the_li
 async fn the_last_event_id_parameter_resumes_a_client_that_cannot_set_headers() {
     let server = start(Config::default()).await;
     let mut reference = EventStream::open(&url(&server, "/v1/events"), &[]).await;
-    let mut a = Call::open(&server, "a").await;
-    let mut b = Call::open(&server, "b").await;
+    let mut a = open_call(&server, "a").await;
+    let mut b = open_call(&server, "b").await;
     a.mark("a1").await;
     b.mark("b1").await;
     let before = reference.until(|m| is_mark(m, "b1")).await;
@@ -142,7 +117,7 @@ async fn an_id_no_longer_retained_is_told_as_missed_before_the_replay() {
     })
     .await;
     let mut reference = EventStream::open(&url(&server, "/v1/events"), &[]).await;
-    let mut a = Call::open(&server, "a").await;
+    let mut a = open_call(&server, "a").await;
     for i in 0..10 {
         a.mark(&format!("m{i}")).await;
     }
@@ -181,7 +156,7 @@ async fn events_appended_while_the_replay_is_sent_are_neither_lost_nor_repeated(
     const DURING: usize = 600;
     let server = start(Config::default()).await;
     let mut reference = EventStream::open(&url(&server, "/v1/events"), &[]).await;
-    let mut a = Call::open(&server, "a").await;
+    let mut a = open_call(&server, "a").await;
     for i in 0..BEFORE {
         a.mark(&format!("m{i}")).await;
     }

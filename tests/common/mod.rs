@@ -7,6 +7,7 @@ pub(crate) mod cluster;
 pub(crate) mod event_stream;
 pub(crate) mod http_peer;
 pub(crate) mod logged;
+pub(crate) mod marks;
 pub(crate) mod sdk;
 pub(crate) mod sdk_speech;
 pub(crate) mod speech;
