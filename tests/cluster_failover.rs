@@ -19,15 +19,11 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode};
 use common::cluster::{Nats, Node, closed, start_nodes};
 use common::http_peer::ApiClient;
-use common::webhook::assert_signed;
+use common::webhook::SwitchedReceiver;
 use common::*;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -38,80 +34,6 @@ const KEY: &[u8] = b"tonegate failover test key 32 b!";
 /// Generous: several processes share a busy box.
 const LIMIT: Duration = Duration::from_secs(60);
 const API: &str = "api-version=2026-03-12";
-
-/// One POST as the receiver saw it.
-#[derive(Debug, Clone)]
-struct Post {
-    /// The CloudEvent.
-    event: Value,
-    /// Answered 2xx.
-    delivered: bool,
-}
-
-/// A webhook receiver shared by every node: up (200) or down (503); keeps every POST,
-/// checking its signature and that `webhook-id` is the event's id.
-#[derive(Clone, Default)]
-struct Receiver {
-    down: Arc<AtomicBool>,
-    posts: Arc<Mutex<Vec<Post>>>,
-}
-
-impl Receiver {
-    async fn start() -> (Receiver, String) {
-        let receiver = Receiver::default();
-        let seen = receiver.clone();
-        let app = axum::Router::new().route(
-            "/events",
-            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-                let seen = seen.clone();
-                async move {
-                    assert_signed(KEY, &headers, &body);
-                    let batch: Value = serde_json::from_slice(&body).expect("a JSON body");
-                    let delivered = !seen.down.load(Ordering::SeqCst);
-                    seen.posts.lock().unwrap().push(Post {
-                        event: batch[0].clone(),
-                        delivered,
-                    });
-                    if delivered {
-                        StatusCode::OK
-                    } else {
-                        StatusCode::SERVICE_UNAVAILABLE
-                    }
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/events", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (receiver, url)
-    }
-
-    fn posts(&self) -> Vec<Post> {
-        self.posts.lock().unwrap().clone()
-    }
-
-    /// The events delivered (answered 2xx), the first arrival of each id, in order.
-    fn delivered(&self) -> Vec<Value> {
-        let mut out: Vec<Value> = Vec::new();
-        for post in self.posts() {
-            if post.delivered && !out.iter().any(|e| e["id"] == post.event["id"]) {
-                out.push(post.event);
-            }
-        }
-        out
-    }
-
-    /// Waits until a delivered event satisfies `matches`; returns it.
-    async fn until(&self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
-        let mut found = None;
-        wait_until(what, LIMIT, || {
-            found = self.delivered().into_iter().find(|e| matches(e));
-            found.is_some()
-        })
-        .await;
-        found.unwrap()
-    }
-}
 
 /// The event's name without `Microsoft.Communication.`.
 fn name(event: &Value) -> &str {
@@ -185,7 +107,7 @@ async fn every_webhook_arrives_in_order_across_nodes_and_a_receiver_outage() {
     /// Events per call in each of the four phases.
     const PER_PHASE: usize = 4;
     let nats = Nats::start().await;
-    let (receiver, callback) = Receiver::start().await;
+    let (receiver, callback) = SwitchedReceiver::start(KEY, true).await;
     let key = key_b64();
     let nodes = start_nodes(&nats, &["n1", "n2", "n3"], &env(&key, &callback)).await;
     let mut calls = Vec::new();
@@ -203,7 +125,7 @@ async fn every_webhook_arrives_in_order_across_nodes_and_a_receiver_outage() {
         }
     };
     phase(0);
-    receiver.down.store(true, Ordering::SeqCst);
+    receiver.set_up(false);
     phase(1);
     wait_until("a POST refused during the outage", LIMIT, || {
         receiver.posts().iter().any(|p| !p.delivered)
@@ -212,7 +134,7 @@ async fn every_webhook_arrives_in_order_across_nodes_and_a_receiver_outage() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     phase(2);
     tokio::time::sleep(Duration::from_secs(5)).await;
-    receiver.down.store(false, Ordering::SeqCst);
+    receiver.set_up(true);
     phase(3);
 
     let total = 4 * PER_PHASE;
@@ -263,7 +185,7 @@ async fn every_webhook_arrives_in_order_across_nodes_and_a_receiver_outage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_nodes_webhooks_and_lost_streams_are_adopted_by_one_node() {
     let nats = Nats::start().await;
-    let (receiver, callback) = Receiver::start().await;
+    let (receiver, callback) = SwitchedReceiver::start(KEY, true).await;
     let key = key_b64();
     let env = env(&key, &callback);
     let mut nodes = start_nodes(&nats, &["n1", "n2", "n3"], &env).await;
@@ -296,7 +218,7 @@ async fn a_killed_nodes_webhooks_and_lost_streams_are_adopted_by_one_node() {
     });
     let (status, reply) = via_n2.operation("dead-1", "recognize", &recognize).await;
     assert_eq!(status, 202, "{reply}");
-    receiver.down.store(true, Ordering::SeqCst);
+    receiver.set_up(false);
     call.press("6", SampleRate::HZ_8000);
     let mut unfinished = None;
     wait_until("the second tone tried", LIMIT, || {
@@ -316,7 +238,7 @@ async fn a_killed_nodes_webhooks_and_lost_streams_are_adopted_by_one_node() {
 
     // The receiver comes back: the unfinished tone arrives under its id, then the
     // lost stream's ToneFailed and the queued recognize's RecognizeCanceled.
-    receiver.down.store(false, Ordering::SeqCst);
+    receiver.set_up(true);
     let failed = receiver
         .until("ContinuousDtmfRecognitionToneFailed", |e| {
             name(e) == "ContinuousDtmfRecognitionToneFailed"
@@ -378,7 +300,7 @@ async fn a_killed_nodes_webhooks_and_lost_streams_are_adopted_by_one_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_reconnecting_after_its_nodes_death_carries_on_its_sequence_ids() {
     let nats = Nats::start().await;
-    let (receiver, callback) = Receiver::start().await;
+    let (receiver, callback) = SwitchedReceiver::start(KEY, true).await;
     let key = key_b64();
     let mut nodes = start_nodes(&nats, &["n1", "n2"], &env(&key, &callback)).await;
     let tone = |context: &'static str, sequence: u64| {

@@ -9,17 +9,13 @@ mod common;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
 use common::event_stream::{EventStream, Message};
 use common::logged::LoggedServe;
+use common::webhook::SwitchedReceiver;
 use common::*;
-use serde_json::Value;
 use tonegate::SampleRate;
 use tonegate::codec::Encoding;
 
@@ -27,63 +23,6 @@ const KEY: &[u8] = b"durability test key, 32 bytes..";
 const EVENT_TOKEN: &str = "durability-event-token";
 /// CloudEvents queued while the receiver is down.
 const EVENTS: usize = 10;
-
-/// A webhook receiver that outlives the servers: down (503) or up (200), keeping every
-/// POST's `webhook-id` and its CloudEvent's `id`.
-#[derive(Clone, Default)]
-struct Receiver {
-    up: Arc<AtomicBool>,
-    /// (`webhook-id`, the event's `id`, answered 200).
-    posts: Arc<Mutex<Vec<(String, String, bool)>>>,
-}
-
-impl Receiver {
-    async fn start() -> (Receiver, String) {
-        let receiver = Receiver::default();
-        let seen = receiver.clone();
-        let app = axum::Router::new().route(
-            "/events",
-            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-                let seen = seen.clone();
-                async move {
-                    let batch: Value = serde_json::from_slice(&body).expect("a JSON body");
-                    let id = batch[0]["id"].as_str().expect("an event id").to_owned();
-                    let header = headers
-                        .get("webhook-id")
-                        .and_then(|v| v.to_str().ok())
-                        .expect("a webhook-id header")
-                        .to_owned();
-                    let up = seen.up.load(Ordering::SeqCst);
-                    seen.posts.lock().unwrap().push((header, id, up));
-                    if up {
-                        StatusCode::OK
-                    } else {
-                        StatusCode::SERVICE_UNAVAILABLE
-                    }
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/events", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (receiver, url)
-    }
-
-    fn posts(&self) -> Vec<(String, String, bool)> {
-        self.posts.lock().unwrap().clone()
-    }
-
-    /// The ids delivered (answered 200), first arrival each, in order.
-    fn delivered(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for (_, id, ok) in self.posts() {
-            if ok && !out.contains(&id) {
-                out.push(id);
-            }
-        }
-        out
-    }
-}
 
 /// A fresh state directory for one test, removed when dropped.
 struct StateDir(PathBuf);
@@ -169,23 +108,28 @@ fn cloud_ids(messages: &[Message]) -> Vec<String> {
 }
 
 /// After the restart: every queued id arrives, in order, and nothing under another id.
-async fn assert_all_arrive(receiver: &Receiver, queued: &[String]) {
-    receiver.up.store(true, Ordering::SeqCst);
+async fn assert_all_arrive(receiver: &SwitchedReceiver, queued: &[String]) {
+    receiver.set_up(true);
     wait_until(
         "every queued webhook delivered",
         Duration::from_secs(60),
-        || queued.iter().all(|id| receiver.delivered().contains(id)),
+        || {
+            queued
+                .iter()
+                .all(|id| receiver.delivered_ids().contains(id))
+        },
     )
     .await;
-    let delivered = receiver.delivered();
+    let delivered = receiver.delivered_ids();
     assert_eq!(&delivered[..queued.len()], queued, "out of order");
     // A repeat is the same event under the same id: every id POSTed (also those tried
     // while the receiver was down) is one that got delivered, and each POST's
     // `webhook-id` is its event's id.
     let delivered: HashSet<String> = delivered.into_iter().collect();
-    for (header, id, _) in receiver.posts() {
-        assert_eq!(header, id, "webhook-id is not the event id");
-        assert!(delivered.contains(&id), "{id} was tried, never delivered");
+    for post in receiver.posts() {
+        let id = post.event["id"].as_str().expect("an event id");
+        assert_eq!(post.webhook_id, id, "webhook-id is not the event id");
+        assert!(delivered.contains(id), "{id} was tried, never delivered");
     }
 }
 
@@ -215,7 +159,7 @@ async fn assert_resumes(addr: std::net::SocketAddr, before: &[Message], at: usiz
 
 #[tokio::test]
 async fn webhooks_queued_at_sigterm_are_sent_after_the_restart_with_their_ids() {
-    let (receiver, callback) = Receiver::start().await;
+    let (receiver, callback) = SwitchedReceiver::start(KEY, false).await;
     let state = StateDir::new("sigterm");
     let (first, addr) = serve(&state, &callback).await;
     let mut sse = EventStream::open(&events_url(addr), &[BEARER]).await;
@@ -243,7 +187,7 @@ async fn webhooks_queued_at_sigterm_are_sent_after_the_restart_with_their_ids() 
 
 #[tokio::test]
 async fn webhooks_queued_at_sigkill_are_sent_after_the_restart_with_their_ids() {
-    let (receiver, callback) = Receiver::start().await;
+    let (receiver, callback) = SwitchedReceiver::start(KEY, false).await;
     let state = StateDir::new("sigkill");
     let (first, addr) = serve(&state, &callback).await;
     let mut sse = EventStream::open(&events_url(addr), &[BEARER]).await;

@@ -162,3 +162,102 @@ pub(crate) async fn press_continuous(ws: &mut Ws, digits: &str) -> Vec<(String, 
     assert_eq!(tones, digits.len(), "{events:?}");
     events
 }
+
+/// One POST as a [`SwitchedReceiver`] saw it.
+#[derive(Debug, Clone)]
+pub(crate) struct SeenPost {
+    /// The `webhook-id` header.
+    pub webhook_id: String,
+    /// The CloudEvent.
+    pub event: Value,
+    /// Answered 200 (the receiver was up).
+    pub delivered: bool,
+}
+
+/// A webhook receiver that outlives the servers posting to it and can be switched down
+/// (it answers 503) and up (200); keeps every POST, each checked with
+/// [`assert_signed`].
+#[derive(Clone)]
+pub(crate) struct SwitchedReceiver {
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    posts: std::sync::Arc<std::sync::Mutex<Vec<SeenPost>>>,
+}
+
+impl SwitchedReceiver {
+    /// Listens on 127.0.0.1:0 for POSTs signed with `key`, up or down from the start;
+    /// returns it with its callback URI.
+    pub(crate) async fn start(key: &'static [u8], up: bool) -> (SwitchedReceiver, String) {
+        let receiver = SwitchedReceiver {
+            up: std::sync::Arc::new(up.into()),
+            posts: Default::default(),
+        };
+        let seen = receiver.clone();
+        let app = axum::Router::new().route(
+            "/events",
+            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+                let seen = seen.clone();
+                async move {
+                    assert_signed(key, &headers, &body);
+                    let batch: Value = serde_json::from_slice(&body).expect("a JSON body");
+                    let webhook_id = headers[webhook::ID_HEADER].to_str().unwrap().to_owned();
+                    let delivered = seen.up.load(std::sync::atomic::Ordering::SeqCst);
+                    seen.posts.lock().unwrap().push(SeenPost {
+                        webhook_id,
+                        event: batch[0].clone(),
+                        delivered,
+                    });
+                    if delivered {
+                        axum::http::StatusCode::OK
+                    } else {
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/events", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (receiver, url)
+    }
+
+    /// Switches the receiver up (200) or down (503).
+    pub(crate) fn set_up(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Every POST so far, in arrival order.
+    pub(crate) fn posts(&self) -> Vec<SeenPost> {
+        self.posts.lock().unwrap().clone()
+    }
+
+    /// The events delivered (answered 200), the first arrival of each id, in order.
+    pub(crate) fn delivered(&self) -> Vec<Value> {
+        let mut out: Vec<Value> = Vec::new();
+        for post in self.posts() {
+            if post.delivered && !out.iter().any(|e| e["id"] == post.event["id"]) {
+                out.push(post.event);
+            }
+        }
+        out
+    }
+
+    /// The ids of [`SwitchedReceiver::delivered`].
+    pub(crate) fn delivered_ids(&self) -> Vec<String> {
+        self.delivered()
+            .iter()
+            .map(|e| e["id"].as_str().expect("an event id").to_owned())
+            .collect()
+    }
+
+    /// Waits (up to a minute: several processes may share a busy box) until a delivered
+    /// event satisfies `matches`; returns it.
+    pub(crate) async fn until(&self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        let mut found = None;
+        super::wait_until(what, Duration::from_secs(60), || {
+            found = self.delivered().into_iter().find(|e| matches(e));
+            found.is_some()
+        })
+        .await;
+        found.unwrap()
+    }
+}
