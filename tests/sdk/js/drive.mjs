@@ -14,24 +14,8 @@
 // The SDK signs every request with HMAC-SHA256 (accesskey in the connection string);
 // NODE_EXTRA_CA_CERTS trusts the test CA of the https endpoint.
 
-import { createInterface } from "node:readline";
 import { CallAutomationClient, DtmfTone } from "@azure/communication-call-automation";
-
-const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-
-/** Prints one step. */
-function step(name, fields = {}) {
-  process.stdout.write(`${JSON.stringify({ step: name, ...fields })}\n`);
-}
-
-/** Prints a wait step and reads one line from stdin. */
-async function wait(what) {
-  step("wait", { what });
-  const { done } = await lines.next();
-  if (done) {
-    throw new Error(`stdin closed while waiting for ${what}`);
-  }
-}
+import { step, wait } from "./steps.mjs";
 
 /** The last response tonegate sent: the request's method and path, the HTTP status. */
 let last = null;

@@ -10,22 +10,8 @@
 // one JSON line per step; prints {"step": "wait", "what": ...} and waits for a line on
 // stdin where the test must speak or press. NODE_EXTRA_CA_CERTS trusts the test CA.
 
-import { createInterface } from "node:readline";
 import { CallAutomationClient, DtmfTone } from "@azure/communication-call-automation";
-
-const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-
-function step(name, fields = {}) {
-  process.stdout.write(`${JSON.stringify({ step: name, ...fields })}\n`);
-}
-
-async function wait(what) {
-  step("wait", { what });
-  const { done } = await lines.next();
-  if (done) {
-    throw new Error(`stdin closed while waiting for ${what}`);
-  }
-}
+import { step, wait } from "./steps.mjs";
 
 const client = new CallAutomationClient(
   `endpoint=${process.env.TONEGATE_ENDPOINT};accesskey=${process.env.TONEGATE_ACCESS_KEY}`,
