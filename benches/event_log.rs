@@ -207,42 +207,23 @@ async fn digit_to_sse_latency(name: &str, config: Config) {
         }
         arrivals
     });
-    let mut sent_at = Vec::new();
-    for chunk in bytes.chunks(320) {
-        sink.send(Message::binary(chunk.to_vec())).await.unwrap();
-        sent_at.push(Instant::now());
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    sink.send(Message::text(r#"{"type":"end"}"#)).await.unwrap();
+    let sent_at = latency::feed_fast(&mut sink, &bytes).await;
     let on_socket = socket.await.unwrap();
     let on_sse = events.await.unwrap();
     assert_eq!(on_sse.len(), digits, "every digit on the event stream");
     assert_eq!(on_socket.len(), digits, "every digit on the socket");
-    let mut latency = Vec::new();
+    let mut latencies = Vec::new();
     let mut added = Vec::new();
     for ((at, detected_ms), socket_at) in on_sse.iter().zip(&on_socket) {
-        // The frame holding the sample where the digit was confirmed.
-        let frame = ((detected_ms / 20.0).ceil() as usize)
-            .saturating_sub(1)
-            .min(sent_at.len() - 1);
-        latency.push(at.saturating_duration_since(sent_at[frame]));
+        latencies.push(latency::after_confirming_frame(&sent_at, *detected_ms, *at));
         added.push(at.saturating_duration_since(*socket_at));
     }
-    let (p50, p99) = percentiles(&mut latency);
-    let (added50, added99) = percentiles(&mut added);
+    let (p50, p99) = latency::percentiles(&mut latencies);
+    let (added50, added99) = latency::percentiles(&mut added);
     println!(
         "{name}: digit to SSE event p50 {p50:?}, p99 {p99:?}; later than on the socket by p50 \
          {added50:?}, p99 {added99:?} ({digits} digits)"
     );
     server.handle.shutdown();
     let _ = server.task.await;
-}
-
-/// The p50 and p99 of `values`.
-fn percentiles(values: &mut [Duration]) -> (Duration, Duration) {
-    values.sort();
-    (
-        values[values.len() / 2],
-        values[(values.len() * 99).div_ceil(100) - 1],
-    )
 }

@@ -54,32 +54,14 @@ async fn digit_event_latency() {
         }
         arrivals
     });
-    let mut sent_at = Vec::new();
-    for chunk in bytes.chunks(320) {
-        futures_util::SinkExt::send(&mut sink, Message::binary(chunk.to_vec()))
-            .await
-            .unwrap();
-        sent_at.push(Instant::now());
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    futures_util::SinkExt::send(&mut sink, Message::text(r#"{"type":"end"}"#))
-        .await
-        .unwrap();
+    let sent_at = latency::feed_fast(&mut sink, &bytes).await;
     let arrivals = reader.await.unwrap();
     assert_eq!(arrivals.len(), keys.len(), "every digit detected");
     let mut latencies: Vec<Duration> = arrivals
         .iter()
-        .map(|(at, detected_ms)| {
-            // The frame holding the sample where the digit was confirmed.
-            let frame = ((detected_ms / 20.0).ceil() as usize)
-                .saturating_sub(1)
-                .min(sent_at.len() - 1);
-            at.saturating_duration_since(sent_at[frame])
-        })
+        .map(|(at, detected_ms)| latency::after_confirming_frame(&sent_at, *detected_ms, *at))
         .collect();
-    latencies.sort();
-    let p50 = latencies[latencies.len() / 2];
-    let p99 = latencies[(latencies.len() * 99).div_ceil(100) - 1];
+    let (p50, p99) = latency::percentiles(&mut latencies);
     let (_, metrics) = http_get(server.addr, "/metrics").await;
     let histogram: Vec<&str> = metrics
         .lines()

@@ -6,6 +6,7 @@ pub(crate) mod binary;
 pub(crate) mod cluster;
 pub(crate) mod event_stream;
 pub(crate) mod http_peer;
+pub(crate) mod latency;
 pub(crate) mod logged;
 pub(crate) mod marks;
 pub(crate) mod sdk;
