@@ -102,8 +102,12 @@ struct Handler {
     peer_gone: bool,
     /// The call's feature stream for the monitor, once it is registered.
     tap: Option<Arc<super::monitor::Tap>>,
-    /// Whether the session's feature tap is on (someone watched at the last message).
+    /// Whether the session's feature tap is on (someone watched when the tap last woke
+    /// the task).
     tapping: bool,
+    /// Wakes the task and opens its gate of seldom-ready inputs (given to the tap, which
+    /// wakes it when a watcher arrives or leaves).
+    wake_others: std::task::Waker,
     /// Block records drained from the session, reused.
     features: Vec<u8>,
     /// The call's live transcription, while one runs.
@@ -130,6 +134,10 @@ pub(super) async fn run(
     let mut shutdown = state.shutdown.clone();
     let mut fence = state.cluster.fence();
     let counters = state.metrics.stream_counters("auto");
+    // The inputs other than the socket are polled behind gates, only when they woke the
+    // task (see `gate`): a frame polls the socket and two gates, nothing shared.
+    let mut stops = Gate::new();
+    let mut others = Gate::new();
     let mut h = Handler {
         state,
         socket,
@@ -148,6 +156,7 @@ pub(super) async fn run(
         peer_gone: false,
         tap: None,
         tapping: false,
+        wake_others: others.waker(),
         features: Vec::new(),
         transcription: Default::default(),
     };
@@ -161,10 +170,6 @@ pub(super) async fn run(
     tokio::pin!(fenced);
     let timer = tokio::time::sleep_until(h.state.instant(Duration::ZERO));
     tokio::pin!(timer);
-    // The inputs other than the socket are polled behind gates, only when they woke the
-    // task (see `gate`): a frame polls the socket and two gates, nothing shared.
-    let stops = Gate::new();
-    let others = Gate::new();
     // Whether the timer holds one of the connection's deadlines (not only the placeholder).
     let mut armed = false;
     let end = loop {
@@ -202,19 +207,33 @@ pub(super) async fn run(
             }
             other = poll_fn(|cx| others.poll(cx, |cx| {
                 if let Poll::Ready(Some(control)) = control_rx.poll_recv(cx) {
-                    return Poll::Ready(Some(control));
+                    return Poll::Ready(Other::Control(control));
+                }
+                if h.tap.as_ref().is_some_and(|tap| tap.watched() != h.tapping) {
+                    return Poll::Ready(Other::Watchers);
                 }
                 match deadline {
-                    Some(_) => timer.as_mut().poll(cx).map(|()| None),
+                    Some(_) => timer.as_mut().poll(cx).map(|()| Other::Timer),
                     None => Poll::Pending,
                 }
             })) => match other {
-                Some(control) => h.on_control(*control),
-                None => h.conn.handle_timeout(h.state.now()),
+                Other::Control(control) => h.on_control(*control),
+                Other::Watchers => h.switch_features(),
+                Other::Timer => h.conn.handle_timeout(h.state.now()),
             },
         }
     };
     h.end(end).await;
+}
+
+/// What woke the task behind the gate of seldom-ready inputs.
+enum Other {
+    /// A message from the API or a background job.
+    Control(Box<Control>),
+    /// A monitor watcher arrived or left.
+    Watchers,
+    /// One of the connection's deadlines is due.
+    Timer,
 }
 
 /// The server's callback policy for the URI a start frame names.
@@ -288,18 +307,19 @@ impl Handler {
         None
     }
 
+    /// Turns the session's feature tap on or off as the monitor's watchers say.
+    fn switch_features(&mut self) {
+        let watched = self.tap.as_ref().is_some_and(|tap| tap.watched());
+        self.conn.set_feature_tap(watched);
+        self.tapping = watched;
+    }
+
     /// Hands the block records the message produced to the call's monitor watchers.
-    /// Nobody watching costs one atomic load: the session builds no records.
+    /// Nobody watching costs nothing: the session builds no records.
     fn forward_features(&mut self) {
-        let Some(tap) = &self.tap else { return };
-        let watched = tap.watched();
-        if watched != self.tapping {
-            self.conn.set_feature_tap(watched);
-            self.tapping = watched;
-        }
-        if !watched {
+        let Some(tap) = self.tap.as_ref().filter(|_| self.tapping) else {
             return;
-        }
+        };
         self.features.clear();
         let dropped = self.conn.drain_features(&mut self.features);
         if dropped > 0 {
@@ -514,7 +534,7 @@ impl Handler {
             }
         }
         self.info = Some(info);
-        self.tap = Some(self.state.monitor.open(call_id));
+        self.tap = Some(self.state.monitor.open(call_id, self.wake_others.clone()));
         tracing::info!(call_id = %Escaped(call_id), dialect = dialect.as_str(), "stream started");
         Ok(())
     }
@@ -578,15 +598,13 @@ impl Handler {
     }
 
     /// Counts one message in of `len` bytes.
-    fn count_in(&self, len: usize) {
-        self.counters.frames_in.inc();
-        self.counters.bytes_in.inc_by(len as u64);
+    fn count_in(&mut self, len: usize) {
+        self.counters.count_in(len);
     }
 
     /// Counts one message out of `len` bytes.
     fn count_out(&self, len: usize) {
-        self.counters.frames_out.inc();
-        self.counters.bytes_out.inc_by(len as u64);
+        self.counters.count_out(len);
     }
 
     fn count_error(&self, code: &str) {

@@ -15,13 +15,15 @@
 //! Both data routes take the event streams' credentials (see `events.rs`); a call token
 //! of scope `events` reads its own call's features. The features are tone and level
 //! figures per 4 ms block and a level per outbound frame, never audio. A call's session builds them only while someone
-//! watches ([`Tap::watched`]: one atomic load per socket message otherwise).
+//! watches: a watcher arriving or leaving wakes the call's socket task, which then reads
+//! [`Tap::watched`], so an unwatched call pays nothing per socket message.
 
 mod routes;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Waker;
 
 use axum::body::Bytes;
 use tokio::sync::broadcast;
@@ -33,13 +35,34 @@ pub(crate) struct Tap {
     sender: broadcast::Sender<Bytes>,
     /// Feature streams open on this call (shared with their [`Watch`]es, so the
     /// sender, and with it their streams, ends with the call).
-    watchers: Arc<AtomicUsize>,
+    watchers: Arc<Watchers>,
+}
+
+/// A call's count of feature streams, and the socket task to tell when it changes.
+struct Watchers {
+    count: AtomicUsize,
+    socket: Waker,
+}
+
+impl Watchers {
+    /// Counts a watcher in and tells the socket task.
+    fn arrived(&self) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.socket.wake_by_ref();
+    }
+
+    /// Counts a watcher out and tells the socket task.
+    fn left(&self) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        self.socket.wake_by_ref();
+    }
 }
 
 impl Tap {
-    /// Whether anyone watches: the socket task turns the session's tap on or off by it.
+    /// Whether anyone watches: the socket task turns the session's tap on or off by it
+    /// when woken by a change.
     pub(crate) fn watched(&self) -> bool {
-        self.watchers.load(Ordering::Relaxed) > 0
+        self.watchers.count.load(Ordering::Relaxed) > 0
     }
 
     /// Hands one message of block records to every watcher.
@@ -62,13 +85,13 @@ pub(crate) struct Taps {
 pub(crate) struct Watch {
     pub(crate) receiver: broadcast::Receiver<Bytes>,
     /// The call's [`Tap::watchers`].
-    watchers: Arc<AtomicUsize>,
+    watchers: Arc<Watchers>,
     watching: Arc<AtomicUsize>,
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        self.watchers.fetch_sub(1, Ordering::Relaxed);
+        self.watchers.left();
         self.watching.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -94,11 +117,15 @@ impl Taps {
         }
     }
 
-    /// The feature stream of a call that started streaming.
-    pub(crate) fn open(&self, call_id: &Arc<str>) -> Arc<Tap> {
+    /// The feature stream of a call that started streaming; `socket` wakes the call's
+    /// socket task when a watcher arrives or leaves.
+    pub(crate) fn open(&self, call_id: &Arc<str>, socket: Waker) -> Arc<Tap> {
         let tap = Arc::new(Tap {
             sender: broadcast::channel(self.buffer).0,
-            watchers: Arc::new(AtomicUsize::new(0)),
+            watchers: Arc::new(Watchers {
+                count: AtomicUsize::new(0),
+                socket,
+            }),
         });
         let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
         calls.insert(call_id.clone(), tap.clone());
@@ -126,7 +153,7 @@ impl Taps {
         if admitted.is_err() {
             return Err(WatchError::Full);
         }
-        tap.watchers.fetch_add(1, Ordering::Relaxed);
+        tap.watchers.arrived();
         Ok(Watch {
             receiver: tap.sender.subscribe(),
             watchers: tap.watchers.clone(),
@@ -147,16 +174,37 @@ mod tests {
         })
     }
 
+    /// A socket task's waker that counts its wakes.
+    struct Socket(AtomicUsize);
+
+    impl std::task::Wake for Socket {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn socket() -> (Waker, Arc<Socket>) {
+        let socket = Arc::new(Socket(AtomicUsize::new(0)));
+        (Waker::from(socket.clone()), socket)
+    }
+
     #[test]
     fn a_call_is_watched_while_a_watch_lives() {
         let taps = taps(4);
         let call: Arc<str> = Arc::from("call-1");
-        let tap = taps.open(&call);
+        let (waker, socket) = socket();
+        let tap = taps.open(&call, waker);
         assert!(!tap.watched());
         let watch = taps.watch("call-1").unwrap();
         assert!(tap.watched());
+        assert_eq!(
+            socket.0.load(Ordering::SeqCst),
+            1,
+            "the arrival woke the socket"
+        );
         drop(watch);
         assert!(!tap.watched());
+        assert_eq!(socket.0.load(Ordering::SeqCst), 2, "the departure woke it");
         assert_eq!(taps.watch("other").err(), Some(WatchError::NoSuchCall));
         let mut last = taps.watch("call-1").unwrap();
         taps.close("call-1", &tap);
@@ -174,7 +222,7 @@ mod tests {
     #[test]
     fn watchers_are_capped_and_each_holds_a_bounded_queue() {
         let taps = taps(1);
-        let tap = taps.open(&Arc::from("call-1"));
+        let tap = taps.open(&Arc::from("call-1"), socket().0);
         let mut watch = taps.watch("call-1").unwrap();
         assert_eq!(taps.watch("call-1").err(), Some(WatchError::Full));
         for n in 0..5u8 {

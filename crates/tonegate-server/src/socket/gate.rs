@@ -6,8 +6,9 @@
 //! lock shared by every call, the control channel and the timer re-register their
 //! wakers. Behind a [`Gate`], each of those is polled once, with a waker that opens the
 //! gate, and then only again once that waker fired or the group returned something
-//! (there may be more). A frame then costs the gate one waker registration and one
-//! atomic swap, on the call's own memory.
+//! (there may be more). A frame then costs the gate one atomic swap on the call's own
+//! memory: the task's waker is registered again only when the gate was opened (a wake
+//! takes it) or the task's waker changed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +21,9 @@ pub(super) struct Gate {
     inner: Arc<Inner>,
     /// The waker the group's futures are polled with.
     waker: Waker,
+    /// The task waker last registered in [`Inner::task`]; while the gate stays closed no
+    /// wake has taken it, so it need not be registered again.
+    registered: Option<Waker>,
 }
 
 struct Inner {
@@ -48,7 +52,17 @@ impl Gate {
             task: AtomicWaker::new(),
         });
         let waker = Waker::from(inner.clone());
-        Gate { inner, waker }
+        Gate {
+            inner,
+            waker,
+            registered: None,
+        }
+    }
+
+    /// A waker that opens the gate and wakes the task polling it, for a source of wakes
+    /// outside the group's futures.
+    pub(super) fn waker(&self) -> Waker {
+        self.waker.clone()
     }
 
     /// Makes the next [`Gate::poll`] poll the group (after changing one of its futures
@@ -60,12 +74,22 @@ impl Gate {
     /// Polls the group with `poll_group` if the gate is open, else returns `Pending`
     /// (the task is woken when a future of the group asks).
     pub(super) fn poll<T>(
-        &self,
+        &mut self,
         cx: &mut Context<'_>,
         poll_group: impl FnOnce(&mut Context<'_>) -> Poll<T>,
     ) -> Poll<T> {
+        let opened = self.inner.open.swap(false, Ordering::AcqRel);
+        let same_task = (self.registered.as_ref()).is_some_and(|w| w.will_wake(cx.waker()));
+        if !opened && same_task {
+            // Closed since the last registration: no wake has taken the waker.
+            return Poll::Pending;
+        }
+        // Registered before the group is polled, so a wake during the poll reaches the task.
         self.inner.task.register(cx.waker());
-        if !self.inner.open.swap(false, Ordering::AcqRel) {
+        if !same_task {
+            self.registered = Some(cx.waker().clone());
+        }
+        if !opened {
             return Poll::Pending;
         }
         let result = poll_group(&mut Context::from_waker(&self.waker));
@@ -93,39 +117,80 @@ mod tests {
         }
     }
 
+    /// A task waker counting its wakes, and the count.
+    fn counting_waker() -> (Waker, Arc<Count>) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (Waker::from(count.clone()), count)
+    }
+
     #[test]
     fn polls_the_group_only_when_woken_or_after_a_result() {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let task = Waker::from(count.clone());
+        let (task, count) = counting_waker();
         let mut cx = Context::from_waker(&task);
-        let gate = Gate::new();
+        let mut gate = Gate::new();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
         let polls = AtomicUsize::new(0);
-        let mut poll = |cx: &mut Context<'_>| {
+        let mut poll = |gate: &mut Gate, cx: &mut Context<'_>| {
             gate.poll(cx, |cx| {
                 polls.fetch_add(1, Ordering::SeqCst);
                 rx.poll_recv(cx)
             })
         };
-        assert_eq!(poll(&mut cx), Poll::Pending, "first poll registers");
-        assert_eq!(poll(&mut cx), Poll::Pending);
+        assert_eq!(
+            poll(&mut gate, &mut cx),
+            Poll::Pending,
+            "first poll registers"
+        );
+        assert_eq!(poll(&mut gate, &mut cx), Poll::Pending);
         assert_eq!(polls.load(Ordering::SeqCst), 1, "closed until woken");
         tx.send(7).unwrap();
         tx.send(8).unwrap();
         assert_eq!(count.0.load(Ordering::SeqCst), 1, "the send woke the task");
-        assert_eq!(poll(&mut cx), Poll::Ready(Some(7)));
-        assert_eq!(poll(&mut cx), Poll::Ready(Some(8)), "open after a result");
-        assert_eq!(poll(&mut cx), Poll::Pending);
-        assert_eq!(poll(&mut cx), Poll::Pending);
+        assert_eq!(poll(&mut gate, &mut cx), Poll::Ready(Some(7)));
+        assert_eq!(
+            poll(&mut gate, &mut cx),
+            Poll::Ready(Some(8)),
+            "open after a result"
+        );
+        assert_eq!(poll(&mut gate, &mut cx), Poll::Pending);
+        assert_eq!(poll(&mut gate, &mut cx), Poll::Pending);
         assert_eq!(polls.load(Ordering::SeqCst), 4);
+        tx.send(9).unwrap();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            2,
+            "woken again after closed polls"
+        );
+        assert_eq!(poll(&mut gate, &mut cx), Poll::Ready(Some(9)));
+        assert_eq!(poll(&mut gate, &mut cx), Poll::Pending);
         gate.open();
-        assert_eq!(poll(&mut cx), Poll::Pending);
-        assert_eq!(polls.load(Ordering::SeqCst), 5, "opened by hand");
+        assert_eq!(poll(&mut gate, &mut cx), Poll::Pending);
+        assert_eq!(polls.load(Ordering::SeqCst), 7, "opened by hand");
+    }
+
+    #[test]
+    fn a_new_task_waker_is_the_one_woken() {
+        let (first, first_count) = counting_waker();
+        let (second, second_count) = counting_waker();
+        let mut gate = Gate::new();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+        let mut poll = |gate: &mut Gate, task: &Waker| {
+            gate.poll(&mut Context::from_waker(task), |cx| rx.poll_recv(cx))
+        };
+        assert_eq!(poll(&mut gate, &first), Poll::Pending);
+        assert_eq!(
+            poll(&mut gate, &second),
+            Poll::Pending,
+            "closed, but a new waker"
+        );
+        tx.send(1).unwrap();
+        assert_eq!(first_count.0.load(Ordering::SeqCst), 0);
+        assert_eq!(second_count.0.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_timer_behind_the_gate_fires() {
-        let gate = Gate::new();
+        let mut gate = Gate::new();
         let mut sleep = pin!(tokio::time::sleep(std::time::Duration::from_secs(5)));
         let started = tokio::time::Instant::now();
         poll_fn(|cx| gate.poll(cx, |cx| sleep.as_mut().poll(cx))).await;
