@@ -12,7 +12,9 @@ use tonegate_dsp::receiver::Receiver;
 /// own receiver and position.
 pub(super) struct Participant {
     pub(super) id: Option<Arc<str>>,
-    pub(super) receiver: Receiver,
+    /// Boxed: the receiver is most of a participant's size, and the lookup by `id` then
+    /// reads one small record per participant, not the end of a large one.
+    pub(super) receiver: Box<Receiver>,
     /// Call position of this participant's first sample.
     pub(super) offset: u64,
     /// Samples received (including filled gaps).
@@ -59,8 +61,9 @@ impl Session {
                 .max()
                 .unwrap_or(0),
         };
-        let receiver = Receiver::new(rate, self.config.dtmf.clone())
-            .map_err(|_| Error::ReceiverUnavailable)?;
+        let receiver = Box::new(
+            Receiver::new(rate, self.config.dtmf.clone()).map_err(|_| Error::ReceiverUnavailable)?,
+        );
         self.participants.push(Participant {
             id: id.map(Arc::from),
             receiver,
