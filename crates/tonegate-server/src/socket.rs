@@ -1,4 +1,4 @@
-//! One audio WebSocket, in the shape of mini-redis's `Handler`: a `select!` over the
+//! One audio WebSocket, in the shape of mini-redis's `Handler`: a loop over the
 //! socket, the call's control channel, the connection's deadline and shutdown feeds a
 //! sans-IO [`Connection`] and carries what it outputs to the socket, the event bus, the
 //! registry, the metrics and the logs. Every decision with branches is the
@@ -13,7 +13,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
 use self::gate::Gate;
@@ -107,7 +107,7 @@ struct Handler {
     tapping: bool,
     /// Wakes the task and opens its gate of seldom-ready inputs (given to the tap, which
     /// wakes it when a watcher arrives or leaves).
-    wake_others: std::task::Waker,
+    gate_waker: std::task::Waker,
     /// Block records drained from the session, reused.
     features: Vec<u8>,
     /// The call's live transcription, while one runs.
@@ -134,10 +134,9 @@ pub(super) async fn run(
     let mut shutdown = state.shutdown.clone();
     let mut fence = state.cluster.fence();
     let counters = state.metrics.stream_counters("auto");
-    // The inputs other than the socket are polled behind gates, only when they woke the
-    // task (see `gate`): a frame polls the socket and two gates, nothing shared.
-    let mut stops = Gate::new();
-    let mut others = Gate::new();
+    // The inputs other than the socket are polled behind a gate, only when one of them
+    // woke the task (see `gate`): a frame polls the socket and one atomic flag.
+    let mut gate = Gate::new();
     let mut h = Handler {
         state,
         socket,
@@ -156,7 +155,7 @@ pub(super) async fn run(
         peer_gone: false,
         tap: None,
         tapping: false,
-        wake_others: others.waker(),
+        gate_waker: gate.waker(),
         features: Vec::new(),
         transcription: Default::default(),
     };
@@ -188,53 +187,72 @@ pub(super) async fn run(
             if !armed || fired || wake < timer.deadline() {
                 timer.as_mut().reset(wake);
                 fired = false;
-                others.open();
+                gate.open();
             }
         }
         armed = deadline.is_some();
-        // Biased: the peer's waiting messages count before a due timer, so the idle
-        // timeout measures the peer's silence, not the server's lateness.
-        tokio::select! {
-            biased;
-            stop = poll_fn(|cx| stops.poll(cx, |cx| {
-                if shutdown.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready("server shutting down");
+        // The socket before the timer, so the idle timeout measures the peer's silence,
+        // not the server's lateness; the stop signals first of all.
+        let woke = poll_fn(|cx| {
+            let opened = gate.take(cx);
+            if opened {
+                let mut group = gate.context();
+                if shutdown.as_mut().poll(&mut group).is_ready() {
+                    return Poll::Ready(Woke::Stop("server shutting down"));
                 }
-                fenced.as_mut().poll(cx).map(|()| "node fenced: lost contact with the cluster")
-            })) => {
-                break End::Close(1001, stop.to_owned());
+                if fenced.as_mut().poll(&mut group).is_ready() {
+                    return Poll::Ready(Woke::Stop("node fenced: lost contact with the cluster"));
+                }
             }
-            message = h.socket.recv() => {
+            if let Poll::Ready(message) = h.socket.poll_next_unpin(cx) {
+                if opened {
+                    // The rest of the group waits for the next turn.
+                    gate.open();
+                }
+                return Poll::Ready(Woke::Message(message));
+            }
+            if !opened {
+                return Poll::Pending;
+            }
+            let mut group = gate.context();
+            let woke = if let Poll::Ready(Some(control)) = control_rx.poll_recv(&mut group) {
+                Woke::Control(control)
+            } else if h.tap.as_ref().is_some_and(|tap| tap.watched() != h.tapping) {
+                Woke::Watchers
+            } else if deadline.is_some() && timer.as_mut().poll(&mut group).is_ready() {
+                Woke::Timer
+            } else {
+                return Poll::Pending;
+            };
+            // Another of the group (or the same channel) may be ready as well.
+            gate.open();
+            Poll::Ready(woke)
+        })
+        .await;
+        match woke {
+            Woke::Stop(why) => break End::Close(1001, why.to_owned()),
+            Woke::Message(message) => {
                 if let Some(end) = h.on_message(message).await {
                     break end;
                 }
             }
-            other = poll_fn(|cx| others.poll(cx, |cx| {
-                if let Poll::Ready(Some(control)) = control_rx.poll_recv(cx) {
-                    return Poll::Ready(Other::Control(control));
-                }
-                if h.tap.as_ref().is_some_and(|tap| tap.watched() != h.tapping) {
-                    return Poll::Ready(Other::Watchers);
-                }
-                match deadline {
-                    Some(_) => timer.as_mut().poll(cx).map(|()| Other::Timer),
-                    None => Poll::Pending,
-                }
-            })) => match other {
-                Other::Control(control) => h.on_control(*control),
-                Other::Watchers => h.switch_features(),
-                Other::Timer => {
-                    fired = true;
-                    h.conn.handle_timeout(h.state.now());
-                }
-            },
+            Woke::Control(control) => h.on_control(*control),
+            Woke::Watchers => h.switch_features(),
+            Woke::Timer => {
+                fired = true;
+                h.conn.handle_timeout(h.state.now());
+            }
         }
     };
     h.end(end).await;
 }
 
-/// What woke the task behind the gate of seldom-ready inputs.
-enum Other {
+/// What woke the socket task.
+enum Woke {
+    /// The server shuts down or the node was fenced: close with this reason.
+    Stop(&'static str),
+    /// A message from the peer (or the end of the socket).
+    Message(Option<Result<Message, axum::Error>>),
     /// A message from the API or a background job.
     Control(Box<Control>),
     /// A monitor watcher arrived or left.
@@ -541,7 +559,7 @@ impl Handler {
             }
         }
         self.info = Some(info);
-        self.tap = Some(self.state.monitor.open(call_id, self.wake_others.clone()));
+        self.tap = Some(self.state.monitor.open(call_id, self.gate_waker.clone()));
         tracing::info!(call_id = %Escaped(call_id), dialect = dialect.as_str(), "stream started");
         Ok(())
     }

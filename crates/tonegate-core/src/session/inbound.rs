@@ -62,7 +62,8 @@ impl Session {
                 .unwrap_or(0),
         };
         let receiver = Box::new(
-            Receiver::new(rate, self.config.dtmf.clone()).map_err(|_| Error::ReceiverUnavailable)?,
+            Receiver::new(rate, self.config.dtmf.clone())
+                .map_err(|_| Error::ReceiverUnavailable)?,
         );
         self.participants.push(Participant {
             id: id.map(Arc::from),

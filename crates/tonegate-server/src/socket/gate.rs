@@ -5,14 +5,15 @@
 //! plain `select!`, polls every branch each time: the shutdown and fence watches take a
 //! lock shared by every call, the control channel and the timer re-register their
 //! wakers. Behind a [`Gate`], each of those is polled once, with a waker that opens the
-//! gate, and then only again once that waker fired or the group returned something
-//! (there may be more). A frame then costs the gate one atomic swap on the call's own
-//! memory: the task's waker is registered again only when the gate was opened (a wake
-//! takes it) or the task's waker changed.
+//! gate, and then only again once that waker fired or the gate was opened by hand (the
+//! group returned something and there may be more, or a timer was reset). A frame then
+//! costs the gate one atomic swap on the call's own memory: the task's waker is
+//! registered again only when the gate was opened (a wake takes it) or the task's waker
+//! changed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Wake, Waker};
 
 use futures_util::task::AtomicWaker;
 
@@ -65,39 +66,33 @@ impl Gate {
         self.waker.clone()
     }
 
-    /// Makes the next [`Gate::poll`] poll the group (after changing one of its futures
-    /// in a way that may need a new poll, such as a timer's reset).
+    /// Makes the next [`Gate::take`] say the group must be polled (after changing one of
+    /// its futures in a way that may need a new poll, such as a timer's reset, or when
+    /// the group was not polled to the end).
     pub(super) fn open(&self) {
         self.inner.open.store(true, Ordering::Release);
     }
 
-    /// Polls the group with `poll_group` if the gate is open, else returns `Pending`
-    /// (the task is woken when a future of the group asks).
-    pub(super) fn poll<T>(
-        &mut self,
-        cx: &mut Context<'_>,
-        poll_group: impl FnOnce(&mut Context<'_>) -> Poll<T>,
-    ) -> Poll<T> {
+    /// Whether the group must be polled now (one of its futures asked, or the gate was
+    /// opened by hand); closes the gate. Makes sure a later wake reaches the task `cx`
+    /// belongs to. Poll the group's futures with [`Gate::context`].
+    pub(super) fn take(&mut self, cx: &Context<'_>) -> bool {
         let opened = self.inner.open.swap(false, Ordering::AcqRel);
         let same_task = (self.registered.as_ref()).is_some_and(|w| w.will_wake(cx.waker()));
-        if !opened && same_task {
-            // Closed since the last registration: no wake has taken the waker.
-            return Poll::Pending;
+        if opened || !same_task {
+            // Registered before the group is polled, so a wake during the poll reaches
+            // the task. While the gate stays closed no wake has taken the waker.
+            self.inner.task.register(cx.waker());
         }
-        // Registered before the group is polled, so a wake during the poll reaches the task.
-        self.inner.task.register(cx.waker());
         if !same_task {
             self.registered = Some(cx.waker().clone());
         }
-        if !opened {
-            return Poll::Pending;
-        }
-        let result = poll_group(&mut Context::from_waker(&self.waker));
-        if result.is_ready() {
-            // Another of the group (or the same channel) may be ready as well.
-            self.open();
-        }
-        result
+        opened
+    }
+
+    /// The context to poll the group's futures with: their wakes open the gate.
+    pub(super) fn context(&self) -> Context<'_> {
+        Context::from_waker(&self.waker)
     }
 }
 
@@ -105,6 +100,23 @@ impl Gate {
 mod tests {
     use super::*;
     use std::future::poll_fn;
+    use std::task::Poll;
+
+    /// Polls `group` behind `gate` as the socket loop does.
+    fn poll<T>(
+        gate: &mut Gate,
+        cx: &Context<'_>,
+        group: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        if !gate.take(cx) {
+            return Poll::Pending;
+        }
+        let result = group(&mut gate.context());
+        if result.is_ready() {
+            gate.open();
+        }
+        result
+    }
     use std::pin::pin;
     use std::sync::atomic::AtomicUsize;
 
@@ -130,30 +142,30 @@ mod tests {
         let mut gate = Gate::new();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
         let polls = AtomicUsize::new(0);
-        let mut poll = |gate: &mut Gate, cx: &mut Context<'_>| {
-            gate.poll(cx, |cx| {
+        let mut poll_rx = |gate: &mut Gate, cx: &mut Context<'_>| {
+            poll(gate, cx, |cx| {
                 polls.fetch_add(1, Ordering::SeqCst);
                 rx.poll_recv(cx)
             })
         };
         assert_eq!(
-            poll(&mut gate, &mut cx),
+            poll_rx(&mut gate, &mut cx),
             Poll::Pending,
             "first poll registers"
         );
-        assert_eq!(poll(&mut gate, &mut cx), Poll::Pending);
+        assert_eq!(poll_rx(&mut gate, &mut cx), Poll::Pending);
         assert_eq!(polls.load(Ordering::SeqCst), 1, "closed until woken");
         tx.send(7).unwrap();
         tx.send(8).unwrap();
         assert_eq!(count.0.load(Ordering::SeqCst), 1, "the send woke the task");
-        assert_eq!(poll(&mut gate, &mut cx), Poll::Ready(Some(7)));
+        assert_eq!(poll_rx(&mut gate, &mut cx), Poll::Ready(Some(7)));
         assert_eq!(
-            poll(&mut gate, &mut cx),
+            poll_rx(&mut gate, &mut cx),
             Poll::Ready(Some(8)),
             "open after a result"
         );
-        assert_eq!(poll(&mut gate, &mut cx), Poll::Pending);
-        assert_eq!(poll(&mut gate, &mut cx), Poll::Pending);
+        assert_eq!(poll_rx(&mut gate, &mut cx), Poll::Pending);
+        assert_eq!(poll_rx(&mut gate, &mut cx), Poll::Pending);
         assert_eq!(polls.load(Ordering::SeqCst), 4);
         tx.send(9).unwrap();
         assert_eq!(
@@ -161,10 +173,10 @@ mod tests {
             2,
             "woken again after closed polls"
         );
-        assert_eq!(poll(&mut gate, &mut cx), Poll::Ready(Some(9)));
-        assert_eq!(poll(&mut gate, &mut cx), Poll::Pending);
+        assert_eq!(poll_rx(&mut gate, &mut cx), Poll::Ready(Some(9)));
+        assert_eq!(poll_rx(&mut gate, &mut cx), Poll::Pending);
         gate.open();
-        assert_eq!(poll(&mut gate, &mut cx), Poll::Pending);
+        assert_eq!(poll_rx(&mut gate, &mut cx), Poll::Pending);
         assert_eq!(polls.load(Ordering::SeqCst), 7, "opened by hand");
     }
 
@@ -174,12 +186,12 @@ mod tests {
         let (second, second_count) = counting_waker();
         let mut gate = Gate::new();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
-        let mut poll = |gate: &mut Gate, task: &Waker| {
-            gate.poll(&mut Context::from_waker(task), |cx| rx.poll_recv(cx))
+        let mut poll_rx = |gate: &mut Gate, task: &Waker| {
+            poll(gate, &Context::from_waker(task), |cx| rx.poll_recv(cx))
         };
-        assert_eq!(poll(&mut gate, &first), Poll::Pending);
+        assert_eq!(poll_rx(&mut gate, &first), Poll::Pending);
         assert_eq!(
-            poll(&mut gate, &second),
+            poll_rx(&mut gate, &second),
             Poll::Pending,
             "closed, but a new waker"
         );
@@ -193,7 +205,7 @@ mod tests {
         let mut gate = Gate::new();
         let mut sleep = pin!(tokio::time::sleep(std::time::Duration::from_secs(5)));
         let started = tokio::time::Instant::now();
-        poll_fn(|cx| gate.poll(cx, |cx| sleep.as_mut().poll(cx))).await;
+        poll_fn(|cx| poll(&mut gate, cx, |cx| sleep.as_mut().poll(cx))).await;
         assert_eq!(started.elapsed(), std::time::Duration::from_secs(5));
     }
 }
