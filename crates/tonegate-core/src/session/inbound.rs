@@ -1,8 +1,10 @@
 //! Inbound audio: one DTMF receiver per participant, gap filling from the platform's
 //! timestamps and sequence numbers, and feeding decoded samples to the receivers.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
+use super::digits::Recent;
 use super::{Error, Session};
 use crate::proto::{self, Dialect};
 use tonegate_dsp::SampleRate;
@@ -132,9 +134,9 @@ impl Session {
     /// Whether an in-band DTMF tone of participant `index` sounds at or after stream
     /// position `from` (confirmed and not released, or released less than
     /// [`TONE_TAIL`] before it): such audio is a key, not speech.
-    fn tone_sounding(&self, index: usize, from: u64, rate: SampleRate) -> bool {
+    fn tone_sounding(recent: &VecDeque<Recent>, index: usize, from: u64, rate: SampleRate) -> bool {
         let tail = rate.ms_to_samples(TONE_TAIL.as_secs_f64() * 1000.0) as f64;
-        self.recent
+        recent
             .iter()
             .any(|r| r.participant == index && r.end.is_none_or(|end| end + tail >= from as f64))
     }
@@ -182,7 +184,9 @@ impl Session {
         let p = &self.participants[index];
         let participant = p.id.as_ref();
         let position = p.offset + p.position - count as u64;
-        let tone = self.tone_sounding(index, position, rate);
+        // Asked only by a listener that hears this audio (most frames have none).
+        let recent = &self.recent;
+        let tone = || Self::tone_sounding(recent, index, position, rate);
         let samples = &self.decoded[..count];
         self.ops.on_audio(participant, samples, rate, tone);
         // Twilio's only other track is our own outbound audio.

@@ -213,7 +213,7 @@ impl Transcription {
         samples: &[f32],
         rate: SampleRate,
         position: u64,
-        tone: bool,
+        tone: impl FnOnce() -> bool,
         max_tracks: usize,
     ) {
         let Some(running) = self.running.as_mut() else {
@@ -236,7 +236,7 @@ impl Transcription {
             None => return,
         };
         let track = &mut running.tracks[index];
-        if track.listener.process(samples, tone) != Heard::Ended {
+        if track.listener.process(samples, tone()) != Heard::Ended {
             return;
         }
         let (start, samples) = track.listener.take_and_listen_on();

@@ -774,7 +774,7 @@ impl Operations {
         participant: Option<&Arc<str>>,
         samples: &[f32],
         rate: SampleRate,
-        tone: bool,
+        tone: impl FnOnce() -> bool,
     ) {
         let Some(Op {
             started: true,
@@ -802,7 +802,7 @@ impl Operations {
             Some(p) if p.as_deref() != participant.map(|p| &**p) => return,
             Some(_) => {}
         }
-        match listener.process(samples, tone) {
+        match listener.process(samples, tone()) {
             Heard::Nothing => {}
             Heard::Started(_) => {
                 if matches!(r.phase, Phase::Prompting) && r.prompt_outstanding {
