@@ -14,7 +14,11 @@
 //!   side by side so their chains of additions overlap. It is the hot path. Tests hold
 //!   the two evaluations equal, and the batched one bit-identical to the single one.
 
+use std::sync::Arc;
+
 use num_complex::Complex32;
+
+use crate::shared::Shared;
 
 /// Number of filters in a bank.
 pub const LANES: usize = 8;
@@ -23,15 +27,43 @@ pub const LANES: usize = 8;
 #[derive(Debug, Clone)]
 pub struct Bank {
     block_len: usize,
-    /// `cos(w_k * m)` for block position `m`, lane `k`: `block_len * LANES` values.
-    cos_table: Box<[[f32; LANES]]>,
-    /// `-sin(w_k * m)`, same layout.
-    sin_table: Box<[[f32; LANES]]>,
+    /// The phasor tables, shared by every bank of the same frequencies, rate and block
+    /// length.
+    tables: Arc<Tables>,
     /// Angular frequency per lane, radians per sample.
     omega: [f64; LANES],
     phase: Phase,
-    analyse: Analyse<1>,
-    analyse_batch: Analyse<BATCH>,
+}
+
+/// A bank's phasor tables: `block_len` rows of one value per lane.
+#[derive(Debug)]
+struct Tables {
+    /// `cos(w_k * m)` for block position `m`, lane `k`.
+    cos: Box<[[f32; LANES]]>,
+    /// `-sin(w_k * m)`, same layout.
+    sin: Box<[[f32; LANES]]>,
+}
+
+/// What a bank's [`Tables`] depend on: the frequencies' and the rate's bits, and the
+/// block length.
+type TablesKey = ([u32; LANES], u32, usize);
+
+/// The process's phasor tables, one per [`TablesKey`] in use.
+static TABLES: Shared<TablesKey, Tables> = Shared::new();
+
+impl Tables {
+    /// The tables of lanes at `omega` (radians per sample) over `block_len` samples.
+    fn new(omega: [f64; LANES], block_len: usize) -> Tables {
+        let table = |trig: fn(f64) -> f64, sign: f64| -> Box<[[f32; LANES]]> {
+            (0..block_len)
+                .map(|m| omega.map(|w| (sign * trig(w * m as f64)) as f32))
+                .collect()
+        };
+        Tables {
+            cos: table(f64::cos, 1.0),
+            sin: table(f64::sin, -1.0),
+        }
+    }
 }
 
 /// The stream phase reference that blocks are moved to.
@@ -153,7 +185,7 @@ fn analyse_avx2_unchecked<const N: usize>(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)] // The one unsafe call of the workspace; see SAFETY below.
+#[allow(unsafe_code)] // See SAFETY below (resample/decimate.rs dispatches alike).
 fn analyse_avx2<const N: usize>(
     phase: &mut Phase,
     blocks: [&[f32]; N],
@@ -193,15 +225,10 @@ impl Bank {
     pub fn new(frequencies: [f32; LANES], rate: f32, block_len: usize) -> Bank {
         assert!(block_len > 0, "block length must be positive");
         let omega = frequencies.map(|f| std::f64::consts::TAU * f64::from(f) / f64::from(rate));
-        let table = |trig: fn(f64) -> f64, sign: f64| -> Box<[[f32; LANES]]> {
-            (0..block_len)
-                .map(|m| omega.map(|w| (sign * trig(w * m as f64)) as f32))
-                .collect()
-        };
+        let key = (frequencies.map(f32::to_bits), rate.to_bits(), block_len);
         Bank {
             block_len,
-            cos_table: table(f64::cos, 1.0),
-            sin_table: table(f64::sin, -1.0),
+            tables: TABLES.get(key, |_| Arc::new(Tables::new(omega, block_len))),
             omega,
             phase: Phase {
                 rotator: UNIT_ROTATORS,
@@ -212,8 +239,6 @@ impl Bank {
                 },
                 blocks_since_normalised: 0,
             },
-            analyse: best_analyse(),
-            analyse_batch: best_analyse(),
         }
     }
 
@@ -233,7 +258,7 @@ impl Bank {
     /// # Panics
     /// If `block.len()` differs from the bank's block length.
     pub fn process(&mut self, block: &[f32]) -> BlockResult {
-        let [result] = (self.analyse)(&mut self.phase, [block], &self.cos_table, &self.sin_table);
+        let [result] = self.analyse([block]);
         result
     }
 
@@ -249,7 +274,13 @@ impl Bank {
             "block length mismatch"
         );
         let blocks = std::array::from_fn(|b| &samples[b * self.block_len..][..self.block_len]);
-        (self.analyse_batch)(&mut self.phase, blocks, &self.cos_table, &self.sin_table)
+        self.analyse(blocks)
+    }
+
+    /// Analyses the next `N` blocks with the fastest code for this CPU.
+    fn analyse<const N: usize>(&mut self, blocks: [&[f32]; N]) -> [BlockResult; N] {
+        let tables = &*self.tables;
+        (best_analyse::<N>())(&mut self.phase, blocks, &tables.cos, &tables.sin)
     }
 
     /// Analyses the next block with the Goertzel recurrence (the scalar reference).
@@ -380,8 +411,9 @@ mod tests {
         let mut bank = Bank::new(FREQS, 8000.0, 32);
         for block in signal(32 * 50).chunks(32) {
             let mut phase = bank.phase.clone();
-            let portable = analyse_portable(&mut phase, [block], &bank.cos_table, &bank.sin_table);
-            let best = (best_analyse())(&mut bank.phase, [block], &bank.cos_table, &bank.sin_table);
+            let tables = &*bank.tables;
+            let portable = analyse_portable(&mut phase, [block], &tables.cos, &tables.sin);
+            let best = (best_analyse())(&mut bank.phase, [block], &tables.cos, &tables.sin);
             assert_eq!(portable, best);
             assert_eq!(phase.rotator, bank.phase.rotator);
         }
@@ -398,6 +430,16 @@ mod tests {
                 .collect();
             assert_eq!(batched.process_blocks(batch).to_vec(), one_by_one);
         }
+    }
+
+    #[test]
+    fn banks_alike_share_one_table_and_others_get_their_own() {
+        let (a, b) = (Bank::new(FREQS, 8000.0, 32), Bank::new(FREQS, 8000.0, 32));
+        assert!(Arc::ptr_eq(&a.tables, &b.tables));
+        let other = Bank::new(FREQS, 16000.0, 32);
+        assert!(!Arc::ptr_eq(&a.tables, &other.tables));
+        assert_eq!(other.tables.cos.len(), 32);
+        assert!(other.tables.sin[1] != a.tables.sin[1]);
     }
 
     #[test]
