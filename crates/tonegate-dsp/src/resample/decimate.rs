@@ -20,8 +20,8 @@
 //! arrives: the newest output lags the newest input by the filter's half-length only (16
 //! input samples, 1 ms, at 16 kHz).
 //!
-//! **Arithmetic.** Outputs are computed [`GROUP`] at a time. The input the group needs is
-//! first dealt out into its `factor` phases (input `factor * m + r` to phase `r`), so
+//! **Arithmetic.** Outputs are computed [`GROUP`] at a time. The input they need is first
+//! dealt out into its `factor` phases (input `factor * m + r` to phase `r`), so
 //! that a tap times consecutive samples of one phase contributes to consecutive outputs:
 //! each tap is one broadcast multiply-add over the group, with one accumulator per output
 //! and no sum across lanes. The compiler vectorises it (AVX2 where the CPU has it, the
@@ -48,8 +48,13 @@ const MAX_FACTOR: usize = (SampleRate::MAX / SampleRate::MIN) as usize;
 /// chains of additions to keep the adder busy; 20 ms frames make five groups at 8 kHz.
 const GROUP: usize = 32;
 
-/// Samples of one phase a group reads: one per output plus the phase's other taps.
-const PHASE_LEN: usize = GROUP + TAPS_PER_PHASE - 1;
+/// Outputs whose input is dealt into phases at once: a 20 ms frame at 8 kHz. Dealing a
+/// whole span before summing leaves the stores time to reach the cache before the sums
+/// load them (loads from stores still in flight stall).
+const SPAN: usize = 5 * GROUP;
+
+/// Samples of one phase a span reads: one per output plus the phase's other taps.
+const PHASE_LEN: usize = SPAN + TAPS_PER_PHASE - 1;
 
 /// The process's taps, one table per factor in use.
 static TAPS: Shared<usize, [f32]> = Shared::new();
@@ -233,35 +238,37 @@ fn filter_avx2(taps: &[f32], signal: Signal<'_>, first: usize, out: &mut [f32]) 
     filter_groups(taps, signal, first, out);
 }
 
-/// [`filter`], a [`GROUP`] of outputs at a time: deals the group's input out into its
-/// phases, then sums.
+/// [`filter`], a [`SPAN`] of outputs at a time: deals the span's input out into its
+/// phases, then sums a [`GROUP`] of outputs at a time.
 #[inline(always)]
 fn filter_groups(taps: &[f32], signal: Signal<'_>, first: usize, out: &mut [f32]) {
     let factor = taps.len() / TAPS_PER_PHASE;
     let mut phases = [[0.0f32; PHASE_LEN]; MAX_FACTOR];
     let phases = &mut phases[..factor];
     let mut start = first;
-    for group in out.chunks_mut(GROUP) {
-        // Past the group's last output the phases keep stale samples: the sums of those
-        // lanes are computed and dropped.
-        let reach = group.len() + TAPS_PER_PHASE - 1;
+    for span in out.chunks_mut(SPAN) {
+        // Past the span's last output the phases keep stale samples (or zeros): the sums
+        // of those lanes are computed and dropped.
+        let reach = span.len() + TAPS_PER_PHASE - 1;
         for (r, phase) in phases.iter_mut().enumerate() {
             signal.deal(start + r, factor, &mut phase[..reach]);
         }
-        let sums = group_sums(taps, phases);
-        group.copy_from_slice(&sums[..group.len()]);
-        start += factor * GROUP;
+        for (g, group) in span.chunks_mut(GROUP).enumerate() {
+            let sums = group_sums(taps, phases, g * GROUP);
+            group.copy_from_slice(&sums[..group.len()]);
+        }
+        start += factor * SPAN;
     }
 }
 
 /// `GROUP` outputs from their input dealt into `phases`: output `n` is the sum, tap by
-/// tap in order, of tap `factor * q + r` times `phases[r][n + q]`.
+/// tap in order, of tap `factor * q + r` times `phases[r][at + n + q]`.
 #[inline(always)]
-fn group_sums(taps: &[f32], phases: &[[f32; PHASE_LEN]]) -> [f32; GROUP] {
+fn group_sums(taps: &[f32], phases: &[[f32; PHASE_LEN]], at: usize) -> [f32; GROUP] {
     let mut sums = [0.0f32; GROUP];
     for (q, taps) in taps.chunks_exact(phases.len()).enumerate() {
         for (&tap, phase) in taps.iter().zip(phases) {
-            let samples: &[f32; GROUP] = phase[q..q + GROUP]
+            let samples: &[f32; GROUP] = phase[at + q..at + q + GROUP]
                 .try_into()
                 .expect("a phase holds a group from each of its taps");
             for (sum, &x) in sums.iter_mut().zip(samples) {
