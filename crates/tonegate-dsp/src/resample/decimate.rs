@@ -44,6 +44,9 @@ const TAPS_PER_PHASE: usize = DETECTION_SINC_LEN_PER_RATIO;
 /// Largest factor: the highest supported rate over the lowest.
 const MAX_FACTOR: usize = (SampleRate::MAX / SampleRate::MIN) as usize;
 
+/// Keeps [`filter_by_factor`]'s arms and the supported rates in step.
+const _: () = assert!(MAX_FACTOR == 6);
+
 /// Outputs computed together: 32 accumulators are four AVX registers, enough independent
 /// chains of additions to keep the adder busy; 20 ms frames make five groups at 8 kHz.
 const GROUP: usize = 32;
@@ -73,9 +76,15 @@ pub(super) struct Decimator {
 }
 
 impl Decimator {
-    /// A decimator by `factor` (at least 2).
+    /// Whether [`Decimator::new`] takes `factor`: 2 to 6, every integer ratio of two
+    /// supported rates.
+    pub(super) fn supports(factor: usize) -> bool {
+        (2..=MAX_FACTOR).contains(&factor)
+    }
+
+    /// A decimator by `factor`, which it [supports](Self::supports).
     pub(super) fn new(factor: usize) -> Decimator {
-        debug_assert!((2..=MAX_FACTOR).contains(&factor));
+        debug_assert!(Self::supports(factor));
         let taps = TAPS.get(factor, |&factor| detection_taps(factor));
         let len = taps.len();
         Decimator {
@@ -196,22 +205,32 @@ struct Signal<'a> {
 }
 
 impl Signal<'_> {
-    /// Fills `phase` with the samples at `start`, `start + stride`, `start + 2 * stride`
-    /// ... of `history ++ input`, which must reach that far.
+    /// Deals the samples from `start` of `history ++ input` into `F` phases of `reach`
+    /// samples each: sample `start + F * m + r` to `phases[r][m]`. The signal must reach
+    /// that far.
     #[inline(always)]
-    fn deal(self, start: usize, stride: usize, phase: &mut [f32]) {
+    fn deal<const F: usize>(
+        self,
+        start: usize,
+        reach: usize,
+        phases: &mut [[f32; PHASE_LEN]; F],
+    ) {
+        let needed = F * reach;
         let keep = self.history.len();
-        let early = keep.saturating_sub(start).div_ceil(stride).min(phase.len());
-        let (from_history, from_input) = phase.split_at_mut(early);
+        // The samples in the history, then those in the input up to the next whole F.
+        let early = keep.saturating_sub(start).min(needed);
+        let aligned = early.next_multiple_of(F).min(needed);
+        let input_start = (start + early).saturating_sub(keep);
         let history = self.history.get(start..).unwrap_or_default();
-        for (slot, &x) in from_history.iter_mut().zip(history.iter().step_by(stride)) {
-            *slot = x;
+        let input = &self.input[input_start..input_start + needed - early];
+        let (head, body) = input.split_at(aligned - early);
+        for (i, &x) in (0..).zip(history[..early].iter().chain(head)) {
+            phases[i % F][i / F] = x;
         }
-        if let Some(last) = from_input.len().checked_sub(1) {
-            let at = start + stride * early - keep;
-            let input = &self.input[at..=at + stride * last];
-            for (slot, &x) in from_input.iter_mut().zip(input.iter().step_by(stride)) {
-                *slot = x;
+        // The bulk: runs of F samples, one for each phase.
+        for (m, samples) in (aligned / F..reach).zip(body.chunks_exact(F)) {
+            for (phase, &x) in phases.iter_mut().zip(samples) {
+                phase[m] = x;
             }
         }
     }
@@ -229,44 +248,60 @@ fn filter(taps: &[f32], signal: Signal<'_>, first: usize, out: &mut [f32]) {
         };
         return;
     }
-    filter_groups(taps, signal, first, out);
+    filter_portable(taps, signal, first, out);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn filter_avx2(taps: &[f32], signal: Signal<'_>, first: usize, out: &mut [f32]) {
-    filter_groups(taps, signal, first, out);
+    filter_by_factor(taps, signal, first, out);
 }
 
-/// [`filter`], a [`SPAN`] of outputs at a time: deals the span's input out into its
+fn filter_portable(taps: &[f32], signal: Signal<'_>, first: usize, out: &mut [f32]) {
+    filter_by_factor(taps, signal, first, out);
+}
+
+/// [`filter`] compiled for each factor, so the loops over phases unroll.
+#[inline(always)]
+fn filter_by_factor(taps: &[f32], signal: Signal<'_>, first: usize, out: &mut [f32]) {
+    match taps.len() / TAPS_PER_PHASE {
+        2 => filter_spans::<2>(taps, signal, first, out),
+        3 => filter_spans::<3>(taps, signal, first, out),
+        4 => filter_spans::<4>(taps, signal, first, out),
+        5 => filter_spans::<5>(taps, signal, first, out),
+        6 => filter_spans::<6>(taps, signal, first, out),
+        factor => unreachable!("decimation by {factor}: `Decimator::supports` says 2 to 6"),
+    }
+}
+
+/// [`filter`] by `F`, a [`SPAN`] of outputs at a time: deals the span's input out into its
 /// phases, then sums a [`GROUP`] of outputs at a time.
 #[inline(always)]
-fn filter_groups(taps: &[f32], signal: Signal<'_>, first: usize, out: &mut [f32]) {
-    let factor = taps.len() / TAPS_PER_PHASE;
-    let mut phases = [[0.0f32; PHASE_LEN]; MAX_FACTOR];
-    let phases = &mut phases[..factor];
+fn filter_spans<const F: usize>(taps: &[f32], signal: Signal<'_>, first: usize, out: &mut [f32]) {
+    let mut phases = [[0.0f32; PHASE_LEN]; F];
     let mut start = first;
     for span in out.chunks_mut(SPAN) {
         // Past the span's last output the phases keep stale samples (or zeros): the sums
         // of those lanes are computed and dropped.
-        let reach = span.len() + TAPS_PER_PHASE - 1;
-        for (r, phase) in phases.iter_mut().enumerate() {
-            signal.deal(start + r, factor, &mut phase[..reach]);
-        }
+        signal.deal(start, span.len() + TAPS_PER_PHASE - 1, &mut phases);
         for (g, group) in span.chunks_mut(GROUP).enumerate() {
-            let sums = group_sums(taps, phases, g * GROUP);
+            let sums = group_sums(taps, &phases, g * GROUP);
             group.copy_from_slice(&sums[..group.len()]);
         }
-        start += factor * SPAN;
+        start += F * SPAN;
     }
 }
 
 /// `GROUP` outputs from their input dealt into `phases`: output `n` is the sum, tap by
-/// tap in order, of tap `factor * q + r` times `phases[r][at + n + q]`.
+/// tap in order, of tap `F * q + r` times `phases[r][at + n + q]`.
 #[inline(always)]
-fn group_sums(taps: &[f32], phases: &[[f32; PHASE_LEN]], at: usize) -> [f32; GROUP] {
+fn group_sums<const F: usize>(
+    taps: &[f32],
+    phases: &[[f32; PHASE_LEN]; F],
+    at: usize,
+) -> [f32; GROUP] {
     let mut sums = [0.0f32; GROUP];
-    for (q, taps) in taps.chunks_exact(phases.len()).enumerate() {
+    for (q, taps) in taps.chunks_exact(F).enumerate() {
         for (&tap, phase) in taps.iter().zip(phases) {
             let samples: &[f32; GROUP] = phase[at + q..at + q + GROUP]
                 .try_into()
@@ -329,7 +364,7 @@ mod tests {
             let count = (signal.input.len() - 3) / factor - TAPS_PER_PHASE;
             let (mut best, mut portable) = (vec![0.0; count], vec![0.0; count]);
             filter(&taps, signal, 3, &mut best);
-            filter_groups(&taps, signal, 3, &mut portable);
+            filter_portable(&taps, signal, 3, &mut portable);
             assert!(
                 best.iter().map(|v| v.to_bits()).eq(portable.iter().map(|v| v.to_bits())),
                 "factor {factor}"
