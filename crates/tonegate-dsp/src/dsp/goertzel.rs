@@ -96,6 +96,9 @@ type Analyse<const N: usize> =
 /// vectors fit AVX's sixteen registers.
 pub const BATCH: usize = 5;
 
+/// Keeps [`Bank::process_each`]'s arms and [`BATCH`] in step.
+const _: () = assert!(BATCH == 5);
+
 /// Multiplies `N` blocks by the phasor tables. Written so the compiler vectorises the
 /// eight lanes: two 4-wide SSE registers on any x86-64, one 8-wide AVX register where
 /// [`analyse_avx2`] is chosen. Each block's sums are a serial chain of additions (their
@@ -277,6 +280,30 @@ impl Bank {
         self.analyse(blocks)
     }
 
+    /// Analyses the next `blocks.len()` blocks (1 to [`BATCH`], anywhere in memory) into
+    /// the start of `results`: the same results, bit for bit, as [`Self::process`] on each
+    /// in turn, in less time the more there are.
+    ///
+    /// # Panics
+    /// If there are no blocks or more than [`BATCH`], if a block's length differs from the
+    /// bank's block length, or if `results` is shorter than `blocks`.
+    pub fn process_each(&mut self, blocks: &[&[f32]], results: &mut [BlockResult]) {
+        match blocks.len() {
+            1 => self.analyse_into::<1>(blocks, results),
+            2 => self.analyse_into::<2>(blocks, results),
+            3 => self.analyse_into::<3>(blocks, results),
+            4 => self.analyse_into::<4>(blocks, results),
+            5 => self.analyse_into::<5>(blocks, results),
+            n => panic!("{n} blocks: a batch is 1 to {BATCH}"),
+        }
+    }
+
+    /// [`Self::process_each`] for `N` blocks.
+    fn analyse_into<const N: usize>(&mut self, blocks: &[&[f32]], results: &mut [BlockResult]) {
+        let blocks: [&[f32]; N] = blocks.try_into().expect("N blocks");
+        results[..N].copy_from_slice(&self.analyse(blocks));
+    }
+
     /// Analyses the next `N` blocks with the fastest code for this CPU.
     fn analyse<const N: usize>(&mut self, blocks: [&[f32]; N]) -> [BlockResult; N] {
         let tables = &*self.tables;
@@ -429,6 +456,21 @@ mod tests {
                 .map(|block| single.process(block))
                 .collect();
             assert_eq!(batched.process_blocks(batch).to_vec(), one_by_one);
+        }
+    }
+
+    #[test]
+    fn blocks_anywhere_in_any_number_match_one_block_at_a_time_exactly() {
+        let mut single = Bank::new(FREQS, 8000.0, 32);
+        let mut each = single.clone();
+        let samples = signal(32 * 300);
+        let blocks: Vec<&[f32]> = samples.chunks(32).rev().collect();
+        let mut results = [BlockResult::default(); BATCH];
+        for (n, batch) in (1..=BATCH).cycle().zip(blocks.chunks(BATCH)) {
+            let batch = &batch[..n.min(batch.len())];
+            let one_by_one: Vec<BlockResult> = batch.iter().map(|b| single.process(b)).collect();
+            each.process_each(batch, &mut results);
+            assert_eq!(results[..batch.len()], one_by_one[..]);
         }
     }
 
