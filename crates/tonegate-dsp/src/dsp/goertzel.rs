@@ -86,10 +86,15 @@ const RENORMALISE_BLOCKS: u32 = 1024;
 /// Real parts, imaginary parts, energy and sum of one block's correlations.
 type Correlations = ([f32; LANES], [f32; LANES], f32, f32);
 
-/// The analysis of `N` consecutive blocks (correlation, then [`Phase::finish_block`]),
-/// compiled for the CPU the program runs on.
-type Analyse<const N: usize> =
-    fn(&mut Phase, [&[f32]; N], &[[f32; LANES]], &[[f32; LANES]]) -> [BlockResult; N];
+/// The analysis of `N` consecutive blocks (correlation, then [`Phase::finish_block`]) into
+/// the results, compiled for the CPU the program runs on.
+type Analyse<const N: usize> = fn(
+    &mut Phase,
+    [&[f32]; N],
+    &[[f32; LANES]],
+    &[[f32; LANES]],
+    &mut [BlockResult; N],
+);
 
 /// Blocks [`Bank::process_blocks`] correlates in one pass: five of the detector's 4 ms
 /// blocks make the 20 ms frame a receiver typically passes, and their ten accumulator
@@ -156,15 +161,14 @@ fn analyse_lanes<const N: usize>(
     blocks: [&[f32]; N],
     cos: &[[f32; LANES]],
     sin: &[[f32; LANES]],
-) -> [BlockResult; N] {
+    results: &mut [BlockResult; N],
+) {
     // A plain loop rather than `map`, whose closure would not inherit the AVX2 codegen.
-    let mut results = [BlockResult::default(); N];
     // By reference: iterating the array by value would copy it first.
     let correlations = correlate_lanes(blocks, cos, sin);
     for (result, correlations) in results.iter_mut().zip(&correlations) {
         *result = phase.finish_block(*correlations);
     }
-    results
 }
 
 fn analyse_portable<const N: usize>(
@@ -172,8 +176,9 @@ fn analyse_portable<const N: usize>(
     blocks: [&[f32]; N],
     cos: &[[f32; LANES]],
     sin: &[[f32; LANES]],
-) -> [BlockResult; N] {
-    analyse_lanes(phase, blocks, cos, sin)
+    results: &mut [BlockResult; N],
+) {
+    analyse_lanes(phase, blocks, cos, sin, results);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -183,8 +188,9 @@ fn analyse_avx2_unchecked<const N: usize>(
     blocks: [&[f32]; N],
     cos: &[[f32; LANES]],
     sin: &[[f32; LANES]],
-) -> [BlockResult; N] {
-    analyse_lanes(phase, blocks, cos, sin)
+    results: &mut [BlockResult; N],
+) {
+    analyse_lanes(phase, blocks, cos, sin, results);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -194,9 +200,10 @@ fn analyse_avx2<const N: usize>(
     blocks: [&[f32]; N],
     cos: &[[f32; LANES]],
     sin: &[[f32; LANES]],
-) -> [BlockResult; N] {
+    results: &mut [BlockResult; N],
+) {
     // SAFETY: chosen by `best_analyse` only after the CPU reported AVX2.
-    unsafe { analyse_avx2_unchecked(phase, blocks, cos, sin) }
+    unsafe { analyse_avx2_unchecked(phase, blocks, cos, sin, results) }
 }
 
 /// The fastest analysis this CPU runs (same arithmetic, same results, wider registers:
@@ -261,8 +268,9 @@ impl Bank {
     /// # Panics
     /// If `block.len()` differs from the bank's block length.
     pub fn process(&mut self, block: &[f32]) -> BlockResult {
-        let [result] = self.analyse([block]);
-        result
+        let mut results = [BlockResult::default()];
+        self.analyse([block], &mut results);
+        results[0]
     }
 
     /// Analyses the next [`BATCH`] blocks, `samples` holding them back to back: the same
@@ -277,7 +285,9 @@ impl Bank {
             "block length mismatch"
         );
         let blocks = std::array::from_fn(|b| &samples[b * self.block_len..][..self.block_len]);
-        self.analyse(blocks)
+        let mut results = [BlockResult::default(); BATCH];
+        self.analyse(blocks, &mut results);
+        results
     }
 
     /// Analyses the next `blocks.len()` blocks (1 to [`BATCH`], anywhere in memory) into
@@ -301,13 +311,14 @@ impl Bank {
     /// [`Self::process_each`] for `N` blocks.
     fn analyse_into<const N: usize>(&mut self, blocks: &[&[f32]], results: &mut [BlockResult]) {
         let blocks: [&[f32]; N] = blocks.try_into().expect("N blocks");
-        results[..N].copy_from_slice(&self.analyse(blocks));
+        let results: &mut [BlockResult; N] = (&mut results[..N]).try_into().expect("N results");
+        self.analyse(blocks, results);
     }
 
-    /// Analyses the next `N` blocks with the fastest code for this CPU.
-    fn analyse<const N: usize>(&mut self, blocks: [&[f32]; N]) -> [BlockResult; N] {
+    /// Analyses the next `N` blocks into `results` with the fastest code for this CPU.
+    fn analyse<const N: usize>(&mut self, blocks: [&[f32]; N], results: &mut [BlockResult; N]) {
         let tables = &*self.tables;
-        (best_analyse::<N>())(&mut self.phase, blocks, &tables.cos, &tables.sin)
+        (best_analyse::<N>())(&mut self.phase, blocks, &tables.cos, &tables.sin, results);
     }
 
     /// Analyses the next block with the Goertzel recurrence (the scalar reference).
@@ -439,8 +450,9 @@ mod tests {
         for block in signal(32 * 50).chunks(32) {
             let mut phase = bank.phase.clone();
             let tables = &*bank.tables;
-            let portable = analyse_portable(&mut phase, [block], &tables.cos, &tables.sin);
-            let best = (best_analyse())(&mut bank.phase, [block], &tables.cos, &tables.sin);
+            let (mut portable, mut best) = ([BlockResult::default()], [BlockResult::default()]);
+            analyse_portable(&mut phase, [block], &tables.cos, &tables.sin, &mut portable);
+            (best_analyse())(&mut bank.phase, [block], &tables.cos, &tables.sin, &mut best);
             assert_eq!(portable, best);
             assert_eq!(phase.rotator, bank.phase.rotator);
         }

@@ -286,7 +286,11 @@ fn filter_spans<const F: usize>(taps: &[f32], signal: Signal<'_>, first: usize, 
         signal.deal(start, span.len() + TAPS_PER_PHASE - 1, &mut phases);
         for (g, group) in span.chunks_mut(GROUP).enumerate() {
             let sums = group_sums(taps, &phases, g * GROUP);
-            group.copy_from_slice(&sums[..group.len()]);
+            // A whole group by a copy of known length, which the compiler inlines.
+            match <&mut [f32; GROUP]>::try_from(&mut *group) {
+                Ok(whole) => *whole = sums,
+                Err(_) => group.copy_from_slice(&sums[..group.len()]),
+            }
         }
         start += F * SPAN;
     }
