@@ -164,7 +164,12 @@ impl Resampled {
     fn flush(&mut self, detector: &mut Detector, on_event: &mut impl FnMut(Event)) {
         let mut scratch = [0.0; SCRATCH_LEN];
         let produced = self.resampler.flush(&mut scratch);
-        self.detect(detector, &scratch[..produced], on_event, None::<&mut fn(&Block)>);
+        self.detect(
+            detector,
+            &scratch[..produced],
+            on_event,
+            None::<&mut fn(&Block)>,
+        );
         let mut clock = InputClock {
             resampler: &self.resampler,
             consumed: self.consumed,
@@ -272,7 +277,9 @@ mod tests {
     #[test]
     fn the_output_of_a_piece_or_a_flush_fits_the_scratch_at_every_rate() {
         let odd = [8_001, 11_025, 22_050, 44_100, 47_999];
-        let rates = (8_000..=48_000).step_by(997).chain((16_000..=48_000).step_by(8_000));
+        let rates = (8_000..=48_000)
+            .step_by(997)
+            .chain((16_000..=48_000).step_by(8_000));
         for hz in rates.chain(odd) {
             let rate = SampleRate::new(hz).unwrap();
             let receiver = Receiver::new(rate, dtmf::Config::default()).unwrap();

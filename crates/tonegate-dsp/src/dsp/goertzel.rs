@@ -88,13 +88,8 @@ type Correlations = ([f32; LANES], [f32; LANES], f32, f32);
 
 /// The analysis of `N` consecutive blocks (correlation, then [`Phase::finish_block`]) into
 /// the results, compiled for the CPU the program runs on.
-type Analyse<const N: usize> = fn(
-    &mut Phase,
-    [&[f32]; N],
-    &[[f32; LANES]],
-    &[[f32; LANES]],
-    &mut [BlockResult; N],
-);
+type Analyse<const N: usize> =
+    fn(&mut Phase, [&[f32]; N], &[[f32; LANES]], &[[f32; LANES]], &mut [BlockResult; N]);
 
 /// Blocks [`Bank::process_blocks`] correlates in one pass: five of the detector's 4 ms
 /// blocks make the 20 ms frame a receiver typically passes, and their ten accumulator
@@ -452,7 +447,13 @@ mod tests {
             let tables = &*bank.tables;
             let (mut portable, mut best) = ([BlockResult::default()], [BlockResult::default()]);
             analyse_portable(&mut phase, [block], &tables.cos, &tables.sin, &mut portable);
-            (best_analyse())(&mut bank.phase, [block], &tables.cos, &tables.sin, &mut best);
+            (best_analyse())(
+                &mut bank.phase,
+                [block],
+                &tables.cos,
+                &tables.sin,
+                &mut best,
+            );
             assert_eq!(portable, best);
             assert_eq!(phase.rotator, bank.phase.rotator);
         }

@@ -209,12 +209,7 @@ impl Signal<'_> {
     /// samples each: sample `start + F * m + r` to `phases[r][m]`. The signal must reach
     /// that far.
     #[inline(always)]
-    fn deal<const F: usize>(
-        self,
-        start: usize,
-        reach: usize,
-        phases: &mut [[f32; PHASE_LEN]; F],
-    ) {
+    fn deal<const F: usize>(self, start: usize, reach: usize, phases: &mut [[f32; PHASE_LEN]; F]) {
         let needed = F * reach;
         let keep = self.history.len();
         // The samples in the history, then those in the input up to the next whole F.
@@ -370,7 +365,9 @@ mod tests {
             filter(&taps, signal, 3, &mut best);
             filter_portable(&taps, signal, 3, &mut portable);
             assert!(
-                best.iter().map(|v| v.to_bits()).eq(portable.iter().map(|v| v.to_bits())),
+                best.iter()
+                    .map(|v| v.to_bits())
+                    .eq(portable.iter().map(|v| v.to_bits())),
                 "factor {factor}"
             );
             // Each output is the dot product of the taps with its window.

@@ -155,7 +155,10 @@ impl Detector {
                 &self.recent[start..start + BLOCK_LEN]
             };
             let mut blocks = [first; goertzel::BATCH];
-            for (block, samples) in blocks[1..].iter_mut().zip(following.chunks_exact(BLOCK_LEN)) {
+            for (block, samples) in blocks[1..]
+                .iter_mut()
+                .zip(following.chunks_exact(BLOCK_LEN))
+            {
                 *block = samples;
             }
             let mut results = [BlockResult::default(); goertzel::BATCH];
