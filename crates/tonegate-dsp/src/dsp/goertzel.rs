@@ -9,10 +9,14 @@
 //! Two evaluations of the same quantity live here:
 //! - [`Bank::process_goertzel`] runs the classic Goertzel recurrence. It is the scalar
 //!   reference: short, well known, and independent of any table.
-//! - [`Bank::process`] multiplies by a phasor table computed in the constructor. The
-//!   compiler vectorises its eight lanes; [`Bank::process_blocks`] runs several blocks
-//!   side by side so their chains of additions overlap. It is the hot path. Tests hold
-//!   the two evaluations equal, and the batched one bit-identical to the single one.
+//! - [`Bank::process`] multiplies by a phasor table. The compiler vectorises its eight
+//!   lanes; [`Bank::process_blocks`] and [`Bank::process_each`] run several blocks side by
+//!   side so their chains of additions overlap. It is the hot path. Tests hold the two
+//!   evaluations equal, and the batched one bit-identical to the single one.
+//!
+//! The tables depend only on the frequencies, the rate and the block length, so every
+//! bank built alike shares one (a process-wide cache): a server's calls all read the same
+//! 2 KiB, which stay in the cache, instead of each fetching its own from memory.
 
 use std::sync::Arc;
 
