@@ -5,6 +5,10 @@
 //! (criterion's wall-clock figures in `benches/detector.rs` do not). Prints samples per
 //! second and x real time per core.
 //!
+//! Last, the load's cache behaviour: many 16 kHz receivers fed round-robin one 20 ms frame
+//! each, as a server's calls are, so each call's state has left the core's caches when
+//! its next frame comes. Prints milliseconds of CPU per second of call audio.
+//!
 //! `cargo bench --bench cpu_time`
 
 mod common;
@@ -95,4 +99,35 @@ fn main() {
             digits / 2,
         );
     }
+    for calls in [1_000, 4_000] {
+        round_robin(calls);
+    }
+}
+
+/// Seconds of audio each call of [`round_robin`] gets.
+const ROUND_ROBIN_SECONDS: usize = 10;
+
+/// `calls` receivers at 16 kHz, each fed one 20 ms frame in turn (all calls hear the same
+/// keyed digits): prints the CPU per second of call audio and the digits found per call.
+fn round_robin(calls: usize) {
+    let rate = SampleRate::HZ_16000;
+    let samples = common::keyed_digits(rate, ROUND_ROBIN_SECONDS);
+    let mut receivers: Vec<Receiver> = (0..calls)
+        .map(|_| Receiver::new(rate, Config::default()).unwrap())
+        .collect();
+    let mut events = 0usize;
+    let start = thread_cpu_seconds();
+    for frame in samples.chunks(rate.hz() as usize / 50) {
+        for receiver in &mut receivers {
+            receiver.process(frame, &mut |_| events += 1);
+        }
+    }
+    let seconds = thread_cpu_seconds() - start;
+    let call_seconds = (calls * samples.len()) as f64 / f64::from(rate.hz());
+    println!(
+        "{:<24} {:>10.4} ms CPU per call-second  ({} digits per call)",
+        format!("{calls} calls 16000 Hz"),
+        seconds * 1e3 / call_seconds,
+        events / 2 / calls
+    );
 }

@@ -17,6 +17,7 @@ pub mod evaluate;
 pub mod receiver;
 pub mod resample;
 mod sample_rate;
+mod shared;
 pub mod wav;
 
 pub use sample_rate::{SampleRate, SampleRateError};

@@ -11,15 +11,15 @@
 //! and `detected` is exactly the input position at which a real-time caller would have
 //! seen the event. At 8 kHz and the integer ratios (16, 24, 48 kHz) the resampler writes
 //! each output as soon as its input is in, at a known input position
-//! ([`Resampler::input_at_output`]): input goes through in pieces of any length and each
-//! detector half block (where the detector may report) is dated by the position its last
-//! sample appeared at. Other rates go through rubato's fixed chunks: input is handed over
+//! ([`Resampler::input_at_output`]): input goes through in pieces of any length, and an
+//! event is dated by the position at which the last sample the detector had seen when it
+//! reported appeared. Other rates go through rubato's fixed chunks: input is handed over
 //! in pieces that end on those chunks. Input already at the analysis rate (8 kHz) goes to
 //! the detector whole, with no resampler and no copy: there input and analysis positions
 //! are the same, and the detector's own `detected` is the input position.
 
 use crate::SampleRate;
-use crate::dsp::dtmf::{self, ANALYSIS_RATE, Block, Detector, Event, HALF_BLOCK};
+use crate::dsp::dtmf::{self, ANALYSIS_RATE, Block, Detector, Event};
 use crate::resample::{self, Filter, Resampler};
 
 /// Why a receiver could not be built.
@@ -46,16 +46,18 @@ pub struct Receiver {
 #[derive(Debug)]
 struct Resampled {
     resampler: Resampler,
-    scratch: Vec<f32>,
     /// How input is cut into pieces for the resampler.
     pieces: Pieces,
     /// Input samples consumed since the start of the stream.
     consumed: u64,
-    /// Resampler outputs handed to the detector since the start of the stream.
-    analysed: u64,
     /// Input position at which the sounding digit was reported.
     reported_at: u64,
 }
+
+/// Room for the resampler's output of one piece, or of its flush, on the stack: a buffer
+/// of each call's own would be out of the cache by its next frame. Rubato's pieces are
+/// 1 ms of input (at most 9 outputs for the analysis rate), its flush a few of those.
+const SCRATCH_LEN: usize = EXACT_PIECE_LEN / 2 + 1;
 
 impl Receiver {
     /// Builds a receiver for input at `rate` with the given detector settings.
@@ -124,18 +126,12 @@ impl Resampled {
             Some(_) => Pieces::Exact,
             None => Pieces::Chunks(resampler.chunk_len()),
         };
-        let scratch = vec![
-            0.0;
-            resampler
-                .max_output_len(pieces.max_len())
-                .max(resampler.max_flush_len())
-        ];
+        debug_assert!(resampler.max_output_len(pieces.max_len()) <= SCRATCH_LEN);
+        debug_assert!(resampler.max_flush_len() <= SCRATCH_LEN);
         Resampled {
             resampler,
-            scratch,
             pieces,
             consumed: 0,
-            analysed: 0,
             reported_at: 0,
         }
     }
@@ -147,6 +143,7 @@ impl Resampled {
         on_event: &mut impl FnMut(Event),
         mut on_block: Option<&mut impl FnMut(&Block)>,
     ) {
+        let mut scratch = [0.0; SCRATCH_LEN];
         let mut rest = samples;
         while !rest.is_empty() {
             let take = match self.pieces {
@@ -157,16 +154,22 @@ impl Resampled {
                 }
             };
             let (piece, tail) = rest.split_at(take);
-            let produced = self.resampler.process(piece, &mut self.scratch);
+            let produced = self.resampler.process(piece, &mut scratch);
             self.consumed += take as u64;
-            self.detect(detector, produced, on_event, on_block.as_mut());
+            self.detect(detector, &scratch[..produced], on_event, on_block.as_mut());
             rest = tail;
         }
     }
 
     fn flush(&mut self, detector: &mut Detector, on_event: &mut impl FnMut(Event)) {
-        let produced = self.resampler.flush(&mut self.scratch);
-        self.detect(detector, produced, on_event, None::<&mut fn(&Block)>);
+        let mut scratch = [0.0; SCRATCH_LEN];
+        let produced = self.resampler.flush(&mut scratch);
+        self.detect(
+            detector,
+            &scratch[..produced],
+            on_event,
+            None::<&mut fn(&Block)>,
+        );
         let mut clock = InputClock {
             resampler: &self.resampler,
             consumed: self.consumed,
@@ -175,55 +178,39 @@ impl Resampled {
         detector.flush(&mut |event| on_event(clock.map_event(event)));
         self.resampler.reset();
         self.consumed = 0;
-        self.analysed = 0;
     }
 
-    /// Hands the resampler's `produced` outputs to the detector, dating each half block
-    /// by the input position at which its last sample appeared.
+    /// Hands the resampler's `outputs` to the detector, its events in input time.
     fn detect(
         &mut self,
         detector: &mut Detector,
-        produced: usize,
+        outputs: &[f32],
         on_event: &mut impl FnMut(Event),
         mut on_block: Option<&mut impl FnMut(&Block)>,
     ) {
-        let mut done = 0;
-        while done < produced {
-            let to_boundary = HALF_BLOCK - (self.analysed % HALF_BLOCK as u64) as usize;
-            let take = match self.pieces {
-                Pieces::Exact => (produced - done).min(to_boundary),
-                Pieces::Chunks(_) => produced - done,
-            };
-            self.analysed += take as u64;
-            // Outputs of a flush appear at the end of the input.
-            let consumed = self
-                .resampler
-                .input_at_output(self.analysed)
-                .map_or(self.consumed, |at| at.min(self.consumed));
-            let mut clock = InputClock {
-                resampler: &self.resampler,
-                consumed,
-                reported_at: &mut self.reported_at,
-            };
-            let resampler = &self.resampler;
-            let mut in_input_time = on_block.as_mut().map(|on_block| {
-                |block: &Block| {
-                    let end = resampler.output_to_input_position(block.end).max(0.0);
-                    on_block(&Block { end, ..*block })
-                }
-            });
-            detector.process_with(
-                &self.scratch[done..done + take],
-                &mut |event| on_event(clock.map_event(event)),
-                in_input_time.as_mut(),
-            );
-            done += take;
-        }
+        let mut clock = InputClock {
+            resampler: &self.resampler,
+            consumed: self.consumed,
+            reported_at: &mut self.reported_at,
+        };
+        let resampler = &self.resampler;
+        let mut in_input_time = on_block.as_mut().map(|on_block| {
+            |block: &Block| {
+                let end = resampler.output_to_input_position(block.end).max(0.0);
+                on_block(&Block { end, ..*block })
+            }
+        });
+        detector.process_with(
+            outputs,
+            &mut |event| on_event(clock.map_event(event)),
+            in_input_time.as_mut(),
+        );
     }
 }
 
-/// Most input samples handed to an exact resampler at once (bounds the scratch buffer).
-const EXACT_PIECE_LEN: usize = 1_024;
+/// Most input samples handed to an exact resampler at once (bounds the scratch buffer):
+/// a 20 ms frame at 32 kHz.
+const EXACT_PIECE_LEN: usize = 640;
 
 /// How a receiver cuts its input for the resampler, so that event positions do not depend
 /// on the caller's chunking.
@@ -248,7 +235,9 @@ impl Pieces {
 /// Maps detector events from analysis time to input time.
 struct InputClock<'a> {
     resampler: &'a Resampler,
-    /// Input position at which events are being emitted.
+    /// Input samples consumed: the position of events whose analysis position the
+    /// resampler cannot map (rubato's chunks, or outputs of a flush, which appear at the
+    /// end of the input).
     consumed: u64,
     reported_at: &'a mut u64,
 }
@@ -261,8 +250,12 @@ impl InputClock<'_> {
         match event {
             Event::Pressed(mut keypress) => {
                 keypress.start = start(&keypress);
-                keypress.detected = self.consumed;
-                *self.reported_at = self.consumed;
+                // Where the last output the detector had seen appeared.
+                let seen = resampler
+                    .input_at_output(keypress.detected)
+                    .map_or(self.consumed, |at| at.min(self.consumed));
+                keypress.detected = seen;
+                *self.reported_at = seen;
                 Event::Pressed(keypress)
             }
             Event::Released { mut keypress, end } => {
@@ -273,6 +266,33 @@ impl InputClock<'_> {
                     end: resampler.output_to_input_position(end).max(0.0),
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_output_of_a_piece_or_a_flush_fits_the_scratch_at_every_rate() {
+        let odd = [8_001, 11_025, 22_050, 44_100, 47_999];
+        let rates = (8_000..=48_000)
+            .step_by(997)
+            .chain((16_000..=48_000).step_by(8_000));
+        for hz in rates.chain(odd) {
+            let rate = SampleRate::new(hz).unwrap();
+            let receiver = Receiver::new(rate, dtmf::Config::default()).unwrap();
+            let Some(Resampled {
+                resampler, pieces, ..
+            }) = &receiver.resampled
+            else {
+                continue;
+            };
+            let longest = resampler.max_output_len(pieces.max_len());
+            assert!(longest <= SCRATCH_LEN, "{hz} Hz: {longest}");
+            let flush = resampler.max_flush_len();
+            assert!(flush <= SCRATCH_LEN, "{hz} Hz: flush {flush}");
         }
     }
 }

@@ -9,12 +9,20 @@
 //! Two evaluations of the same quantity live here:
 //! - [`Bank::process_goertzel`] runs the classic Goertzel recurrence. It is the scalar
 //!   reference: short, well known, and independent of any table.
-//! - [`Bank::process`] multiplies by a phasor table computed in the constructor. The
-//!   compiler vectorises its eight lanes; [`Bank::process_blocks`] runs several blocks
-//!   side by side so their chains of additions overlap. It is the hot path. Tests hold
-//!   the two evaluations equal, and the batched one bit-identical to the single one.
+//! - [`Bank::process`] multiplies by a phasor table. The compiler vectorises its eight
+//!   lanes; [`Bank::process_blocks`] and [`Bank::process_each`] run several blocks side by
+//!   side so their chains of additions overlap. It is the hot path. Tests hold the two
+//!   evaluations equal, and the batched one bit-identical to the single one.
+//!
+//! The tables depend only on the frequencies, the rate and the block length, so every
+//! bank built alike shares one (a process-wide cache): a server's calls all read the same
+//! 2 KiB, which stay in the cache, instead of each fetching its own from memory.
+
+use std::sync::Arc;
 
 use num_complex::Complex32;
+
+use crate::shared::Shared;
 
 /// Number of filters in a bank.
 pub const LANES: usize = 8;
@@ -23,15 +31,43 @@ pub const LANES: usize = 8;
 #[derive(Debug, Clone)]
 pub struct Bank {
     block_len: usize,
-    /// `cos(w_k * m)` for block position `m`, lane `k`: `block_len * LANES` values.
-    cos_table: Box<[[f32; LANES]]>,
-    /// `-sin(w_k * m)`, same layout.
-    sin_table: Box<[[f32; LANES]]>,
+    /// The phasor tables, shared by every bank of the same frequencies, rate and block
+    /// length.
+    tables: Arc<Tables>,
     /// Angular frequency per lane, radians per sample.
     omega: [f64; LANES],
     phase: Phase,
-    analyse: Analyse<1>,
-    analyse_batch: Analyse<BATCH>,
+}
+
+/// A bank's phasor tables: `block_len` rows of one value per lane.
+#[derive(Debug)]
+struct Tables {
+    /// `cos(w_k * m)` for block position `m`, lane `k`.
+    cos: Box<[[f32; LANES]]>,
+    /// `-sin(w_k * m)`, same layout.
+    sin: Box<[[f32; LANES]]>,
+}
+
+/// What a bank's [`Tables`] depend on: the frequencies' and the rate's bits, and the
+/// block length.
+type TablesKey = ([u32; LANES], u32, usize);
+
+/// The process's phasor tables, one per [`TablesKey`] in use.
+static TABLES: Shared<TablesKey, Tables> = Shared::new();
+
+impl Tables {
+    /// The tables of lanes at `omega` (radians per sample) over `block_len` samples.
+    fn new(omega: [f64; LANES], block_len: usize) -> Tables {
+        let table = |trig: fn(f64) -> f64, sign: f64| -> Box<[[f32; LANES]]> {
+            (0..block_len)
+                .map(|m| omega.map(|w| (sign * trig(w * m as f64)) as f32))
+                .collect()
+        };
+        Tables {
+            cos: table(f64::cos, 1.0),
+            sin: table(f64::sin, -1.0),
+        }
+    }
 }
 
 /// The stream phase reference that blocks are moved to.
@@ -54,15 +90,18 @@ const RENORMALISE_BLOCKS: u32 = 1024;
 /// Real parts, imaginary parts, energy and sum of one block's correlations.
 type Correlations = ([f32; LANES], [f32; LANES], f32, f32);
 
-/// The analysis of `N` consecutive blocks (correlation, then [`Phase::finish_block`]),
-/// compiled for the CPU the program runs on.
+/// The analysis of `N` consecutive blocks (correlation, then [`Phase::finish_block`]) into
+/// the results, compiled for the CPU the program runs on.
 type Analyse<const N: usize> =
-    fn(&mut Phase, [&[f32]; N], &[[f32; LANES]], &[[f32; LANES]]) -> [BlockResult; N];
+    fn(&mut Phase, [&[f32]; N], &[[f32; LANES]], &[[f32; LANES]], &mut [BlockResult; N]);
 
 /// Blocks [`Bank::process_blocks`] correlates in one pass: five of the detector's 4 ms
 /// blocks make the 20 ms frame a receiver typically passes, and their ten accumulator
 /// vectors fit AVX's sixteen registers.
 pub const BATCH: usize = 5;
+
+/// Keeps [`Bank::process_each`]'s arms and [`BATCH`] in step.
+const _: () = assert!(BATCH == 5);
 
 /// Multiplies `N` blocks by the phasor tables. Written so the compiler vectorises the
 /// eight lanes: two 4-wide SSE registers on any x86-64, one 8-wide AVX register where
@@ -121,15 +160,14 @@ fn analyse_lanes<const N: usize>(
     blocks: [&[f32]; N],
     cos: &[[f32; LANES]],
     sin: &[[f32; LANES]],
-) -> [BlockResult; N] {
+    results: &mut [BlockResult; N],
+) {
     // A plain loop rather than `map`, whose closure would not inherit the AVX2 codegen.
-    let mut results = [BlockResult::default(); N];
     // By reference: iterating the array by value would copy it first.
     let correlations = correlate_lanes(blocks, cos, sin);
     for (result, correlations) in results.iter_mut().zip(&correlations) {
         *result = phase.finish_block(*correlations);
     }
-    results
 }
 
 fn analyse_portable<const N: usize>(
@@ -137,8 +175,9 @@ fn analyse_portable<const N: usize>(
     blocks: [&[f32]; N],
     cos: &[[f32; LANES]],
     sin: &[[f32; LANES]],
-) -> [BlockResult; N] {
-    analyse_lanes(phase, blocks, cos, sin)
+    results: &mut [BlockResult; N],
+) {
+    analyse_lanes(phase, blocks, cos, sin, results);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -148,20 +187,22 @@ fn analyse_avx2_unchecked<const N: usize>(
     blocks: [&[f32]; N],
     cos: &[[f32; LANES]],
     sin: &[[f32; LANES]],
-) -> [BlockResult; N] {
-    analyse_lanes(phase, blocks, cos, sin)
+    results: &mut [BlockResult; N],
+) {
+    analyse_lanes(phase, blocks, cos, sin, results);
 }
 
 #[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)] // The one unsafe call of the workspace; see SAFETY below.
+#[allow(unsafe_code)] // See SAFETY below (resample/decimate.rs dispatches alike).
 fn analyse_avx2<const N: usize>(
     phase: &mut Phase,
     blocks: [&[f32]; N],
     cos: &[[f32; LANES]],
     sin: &[[f32; LANES]],
-) -> [BlockResult; N] {
+    results: &mut [BlockResult; N],
+) {
     // SAFETY: chosen by `best_analyse` only after the CPU reported AVX2.
-    unsafe { analyse_avx2_unchecked(phase, blocks, cos, sin) }
+    unsafe { analyse_avx2_unchecked(phase, blocks, cos, sin, results) }
 }
 
 /// The fastest analysis this CPU runs (same arithmetic, same results, wider registers:
@@ -193,15 +234,10 @@ impl Bank {
     pub fn new(frequencies: [f32; LANES], rate: f32, block_len: usize) -> Bank {
         assert!(block_len > 0, "block length must be positive");
         let omega = frequencies.map(|f| std::f64::consts::TAU * f64::from(f) / f64::from(rate));
-        let table = |trig: fn(f64) -> f64, sign: f64| -> Box<[[f32; LANES]]> {
-            (0..block_len)
-                .map(|m| omega.map(|w| (sign * trig(w * m as f64)) as f32))
-                .collect()
-        };
+        let key = (frequencies.map(f32::to_bits), rate.to_bits(), block_len);
         Bank {
             block_len,
-            cos_table: table(f64::cos, 1.0),
-            sin_table: table(f64::sin, -1.0),
+            tables: TABLES.get(key, |_| Arc::new(Tables::new(omega, block_len))),
             omega,
             phase: Phase {
                 rotator: UNIT_ROTATORS,
@@ -212,8 +248,6 @@ impl Bank {
                 },
                 blocks_since_normalised: 0,
             },
-            analyse: best_analyse(),
-            analyse_batch: best_analyse(),
         }
     }
 
@@ -233,8 +267,9 @@ impl Bank {
     /// # Panics
     /// If `block.len()` differs from the bank's block length.
     pub fn process(&mut self, block: &[f32]) -> BlockResult {
-        let [result] = (self.analyse)(&mut self.phase, [block], &self.cos_table, &self.sin_table);
-        result
+        let mut results = [BlockResult::default()];
+        self.analyse([block], &mut results);
+        results[0]
     }
 
     /// Analyses the next [`BATCH`] blocks, `samples` holding them back to back: the same
@@ -249,7 +284,40 @@ impl Bank {
             "block length mismatch"
         );
         let blocks = std::array::from_fn(|b| &samples[b * self.block_len..][..self.block_len]);
-        (self.analyse_batch)(&mut self.phase, blocks, &self.cos_table, &self.sin_table)
+        let mut results = [BlockResult::default(); BATCH];
+        self.analyse(blocks, &mut results);
+        results
+    }
+
+    /// Analyses the next `blocks.len()` blocks (1 to [`BATCH`], anywhere in memory) into
+    /// the start of `results`: the same results, bit for bit, as [`Self::process`] on each
+    /// in turn, in less time the more there are.
+    ///
+    /// # Panics
+    /// If there are no blocks or more than [`BATCH`], if a block's length differs from the
+    /// bank's block length, or if `results` is shorter than `blocks`.
+    pub fn process_each(&mut self, blocks: &[&[f32]], results: &mut [BlockResult]) {
+        match blocks.len() {
+            1 => self.analyse_into::<1>(blocks, results),
+            2 => self.analyse_into::<2>(blocks, results),
+            3 => self.analyse_into::<3>(blocks, results),
+            4 => self.analyse_into::<4>(blocks, results),
+            5 => self.analyse_into::<5>(blocks, results),
+            n => panic!("{n} blocks: a batch is 1 to {BATCH}"),
+        }
+    }
+
+    /// [`Self::process_each`] for `N` blocks.
+    fn analyse_into<const N: usize>(&mut self, blocks: &[&[f32]], results: &mut [BlockResult]) {
+        let blocks: [&[f32]; N] = blocks.try_into().expect("N blocks");
+        let results: &mut [BlockResult; N] = (&mut results[..N]).try_into().expect("N results");
+        self.analyse(blocks, results);
+    }
+
+    /// Analyses the next `N` blocks into `results` with the fastest code for this CPU.
+    fn analyse<const N: usize>(&mut self, blocks: [&[f32]; N], results: &mut [BlockResult; N]) {
+        let tables = &*self.tables;
+        (best_analyse::<N>())(&mut self.phase, blocks, &tables.cos, &tables.sin, results);
     }
 
     /// Analyses the next block with the Goertzel recurrence (the scalar reference).
@@ -380,8 +448,16 @@ mod tests {
         let mut bank = Bank::new(FREQS, 8000.0, 32);
         for block in signal(32 * 50).chunks(32) {
             let mut phase = bank.phase.clone();
-            let portable = analyse_portable(&mut phase, [block], &bank.cos_table, &bank.sin_table);
-            let best = (best_analyse())(&mut bank.phase, [block], &bank.cos_table, &bank.sin_table);
+            let tables = &*bank.tables;
+            let (mut portable, mut best) = ([BlockResult::default()], [BlockResult::default()]);
+            analyse_portable(&mut phase, [block], &tables.cos, &tables.sin, &mut portable);
+            (best_analyse())(
+                &mut bank.phase,
+                [block],
+                &tables.cos,
+                &tables.sin,
+                &mut best,
+            );
             assert_eq!(portable, best);
             assert_eq!(phase.rotator, bank.phase.rotator);
         }
@@ -398,6 +474,31 @@ mod tests {
                 .collect();
             assert_eq!(batched.process_blocks(batch).to_vec(), one_by_one);
         }
+    }
+
+    #[test]
+    fn blocks_anywhere_in_any_number_match_one_block_at_a_time_exactly() {
+        let mut single = Bank::new(FREQS, 8000.0, 32);
+        let mut each = single.clone();
+        let samples = signal(32 * 300);
+        let blocks: Vec<&[f32]> = samples.chunks(32).rev().collect();
+        let mut results = [BlockResult::default(); BATCH];
+        for (n, batch) in (1..=BATCH).cycle().zip(blocks.chunks(BATCH)) {
+            let batch = &batch[..n.min(batch.len())];
+            let one_by_one: Vec<BlockResult> = batch.iter().map(|b| single.process(b)).collect();
+            each.process_each(batch, &mut results);
+            assert_eq!(results[..batch.len()], one_by_one[..]);
+        }
+    }
+
+    #[test]
+    fn banks_alike_share_one_table_and_others_get_their_own() {
+        let (a, b) = (Bank::new(FREQS, 8000.0, 32), Bank::new(FREQS, 8000.0, 32));
+        assert!(Arc::ptr_eq(&a.tables, &b.tables));
+        let other = Bank::new(FREQS, 16000.0, 32);
+        assert!(!Arc::ptr_eq(&a.tables, &other.tables));
+        assert_eq!(other.tables.cos.len(), 32);
+        assert!(other.tables.sin[1] != a.tables.sin[1]);
     }
 
     #[test]

@@ -194,7 +194,10 @@ impl Resampler {
         let (from_hz, to_hz) = (from.hz(), to.hz());
         let conversion = if from == to {
             Conversion::Copy
-        } else if filter == Filter::Detection && from_hz % to_hz == 0 {
+        } else if filter == Filter::Detection
+            && from_hz % to_hz == 0
+            && Decimator::supports((from_hz / to_hz) as usize)
+        {
             Conversion::Decimate(Box::new(Decimator::new((from_hz / to_hz) as usize)))
         } else {
             Conversion::Rubato(Box::new(Engine::new(from, to, filter)?))

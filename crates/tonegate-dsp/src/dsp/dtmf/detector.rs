@@ -133,40 +133,74 @@ impl Detector {
     ) {
         let mut rest = samples;
         while !rest.is_empty() {
-            // Whole blocks straight from the input go through the bank a batch at a time.
-            if self.block_fill == 0 && rest.len() >= goertzel::BATCH * BLOCK_LEN {
-                let (batch, tail) = rest.split_at(goertzel::BATCH * BLOCK_LEN);
-                let results = self.bank.process_blocks(batch);
-                // By reference: iterating the array by value would copy it first.
-                for (block, result) in batch.chunks_exact(BLOCK_LEN).zip(&results) {
-                    self.store_block(block);
-                    self.check_half_block(on_event);
-                    self.analyse_block(*result, on_event);
-                    self.observe(&mut on_block);
-                }
-                rest = tail;
-                continue;
+            let missing = BLOCK_LEN - self.block_fill;
+            if rest.len() < missing {
+                self.add_to_block(rest, on_event);
+                return;
             }
-            let boundary = if self.block_fill < HALF_BLOCK {
-                HALF_BLOCK
-            } else {
-                BLOCK_LEN
-            };
-            let take = (boundary - self.block_fill).min(rest.len());
-            let (head, tail) = rest.split_at(take);
-            let start = self.slot_start() + self.block_fill;
-            self.recent[start..start + take].copy_from_slice(head);
-            self.block_fill += take;
+            // The block being filled, then the whole blocks that follow it in the input:
+            // through the bank a batch at a time.
+            let whole = ((rest.len() - missing) / BLOCK_LEN).min(goertzel::BATCH - 1);
+            let (head, tail) = rest.split_at(missing);
+            let (following, tail) = tail.split_at(whole * BLOCK_LEN);
             rest = tail;
-            if self.block_fill == HALF_BLOCK {
-                self.check_half_block(on_event);
+            let head_is_block = self.block_fill == 0;
+            if !head_is_block {
+                self.add_to_block(head, on_event);
             }
-            if self.block_fill == BLOCK_LEN {
-                self.block_fill = 0;
-                self.analyse_next_block(on_event);
-                self.observe(&mut on_block);
+            let start = self.slot_start();
+            let first = if head_is_block {
+                head
+            } else {
+                &self.recent[start..start + BLOCK_LEN]
+            };
+            let mut blocks = [first; goertzel::BATCH];
+            for (block, samples) in blocks[1..]
+                .iter_mut()
+                .zip(following.chunks_exact(BLOCK_LEN))
+            {
+                *block = samples;
+            }
+            let mut results = [BlockResult::default(); goertzel::BATCH];
+            self.bank.process_each(&blocks[..1 + whole], &mut results);
+            let mut results = results[..1 + whole].iter();
+            if !head_is_block {
+                // Already in `recent`, its half block checked.
+                let result = results.next().expect("a result per block");
+                self.finish_block(*result, on_event, &mut on_block);
+            }
+            let stored = head_is_block.then_some(head).into_iter();
+            for (block, result) in stored.chain(following.chunks_exact(BLOCK_LEN)).zip(results) {
+                self.store_block(block);
+                self.check_half_block(on_event);
+                self.finish_block(*result, on_event, &mut on_block);
             }
         }
+    }
+
+    /// Copies `samples` into the block being filled, which they do not overfill, checking
+    /// the half block when they reach its middle.
+    fn add_to_block(&mut self, samples: &[f32], on_event: &mut impl FnMut(Event)) {
+        let start = self.slot_start() + self.block_fill;
+        self.recent[start..start + samples.len()].copy_from_slice(samples);
+        let before = self.block_fill;
+        self.block_fill += samples.len();
+        if before < HALF_BLOCK && self.block_fill >= HALF_BLOCK {
+            self.check_half_block(on_event);
+        }
+    }
+
+    /// Takes in the bank's `result` for the block just completed in `recent`, and shows
+    /// it to the observer.
+    fn finish_block(
+        &mut self,
+        result: BlockResult,
+        on_event: &mut impl FnMut(Event),
+        on_block: &mut Option<&mut impl FnMut(&Block)>,
+    ) {
+        self.block_fill = 0;
+        self.analyse_block(result, on_event);
+        self.observe(on_block);
     }
 
     /// Shows the newest block to `on_block`, if there is an observer.
