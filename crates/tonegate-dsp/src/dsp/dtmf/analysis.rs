@@ -72,7 +72,7 @@ impl Detector {
         }
         let mut energy = 0.0f32;
         for ago in 0..WINDOW_BLOCKS {
-            energy += self.block_ago(ago).energy;
+            energy += self.energy_ago(ago);
         }
         // By Cauchy-Schwarz no bin of the window exceeds WINDOW_LEN times its energy
         // (the factor 2 covers rounding), so a quieter window fails the level gate of

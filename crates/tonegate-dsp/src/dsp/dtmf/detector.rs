@@ -47,6 +47,9 @@ pub struct Detector {
     pub(super) recent: [f32; WINDOW_LEN],
     block_fill: usize,
     history: [BlockResult; HISTORY_BLOCKS],
+    /// Each history block's energy again, on one cache line: the window's level gate
+    /// reads only these, and between keys it is all the window test reads.
+    energies: [f32; HISTORY_BLOCKS],
     /// Blocks analysed since the start of the stream.
     pub(super) blocks_done: u64,
     state: State,
@@ -81,6 +84,7 @@ impl Detector {
             recent: [0.0; WINDOW_LEN],
             block_fill: 0,
             history: [BlockResult::default(); HISTORY_BLOCKS],
+            energies: [0.0; HISTORY_BLOCKS],
             blocks_done: 0,
             state: State::Idle,
             verdict: Verdict::Nothing,
@@ -97,6 +101,7 @@ impl Detector {
         self.bank.reset();
         self.block_fill = 0;
         self.history = [BlockResult::default(); HISTORY_BLOCKS];
+        self.energies = [0.0; HISTORY_BLOCKS];
         self.blocks_done = 0;
         self.state = State::Idle;
         self.verdict = Verdict::Nothing;
@@ -261,7 +266,9 @@ impl Detector {
     /// Takes in the bank's `result` for the block just completed in `recent`.
     fn analyse_block(&mut self, mut result: BlockResult, on_event: &mut impl FnMut(Event)) {
         result.energy = Self::ac_energy(&result);
-        self.history[(self.blocks_done % HISTORY_BLOCKS as u64) as usize] = result;
+        let slot = (self.blocks_done % HISTORY_BLOCKS as u64) as usize;
+        self.history[slot] = result;
+        self.energies[slot] = result.energy;
         self.blocks_done += 1;
         // A sounding digit whose tones still hold needs no window test: the common case
         // inside a tone skips the costly part of the analysis.
@@ -315,6 +322,12 @@ impl Detector {
     pub(super) fn block_ago(&self, ago: usize) -> &BlockResult {
         let index = (self.blocks_done - 1 - ago as u64) % HISTORY_BLOCKS as u64;
         &self.history[index as usize]
+    }
+
+    /// The energy of block `ago` blocks before the newest (as [`Self::block_ago`] has it).
+    pub(super) fn energy_ago(&self, ago: usize) -> f32 {
+        let index = (self.blocks_done - 1 - ago as u64) % HISTORY_BLOCKS as u64;
+        self.energies[index as usize]
     }
 
     /// Blocks of history available.
