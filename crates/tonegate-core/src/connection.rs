@@ -260,6 +260,18 @@ impl Connection {
         };
     }
 
+    /// Starts loading the state a message works on into the cache: the connection with
+    /// its session, the parse buffer, each participant's receiver (see
+    /// `tonegate_dsp::cache`). Call it when the socket wakes, before reading the message,
+    /// so the loads overlap the read and the parse instead of following each other.
+    pub fn prefetch(&self) {
+        tonegate_dsp::cache::prefetch(self);
+        if let Phase::Streaming { parser, session } = &self.phase {
+            parser.prefetch();
+            session.prefetch();
+        }
+    }
+
     /// Handles one message from the peer (ping and pong are not messages).
     pub fn handle_message(&mut self, now: Duration, message: Message<'_>, host: &mut impl Host) {
         if self.closing {

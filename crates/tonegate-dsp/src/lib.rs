@@ -11,6 +11,7 @@
 //! - [`wav`]: WAV reading and writing.
 //! - [`evaluate`]: the built-in receiver compliance suite.
 
+pub mod cache;
 pub mod codec;
 pub mod dsp;
 pub mod evaluate;

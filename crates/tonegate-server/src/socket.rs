@@ -194,6 +194,10 @@ pub(super) async fn run(
         // The socket before the timer, so the idle timeout measures the peer's silence,
         // not the server's lateness; the stop signals first of all.
         let woke = poll_fn(|cx| {
+            // Most wakes are a frame: its call's state loads while the socket is read.
+            // (Borrowed mutably, so the task stays `Send`: a connection is not `Sync`.)
+            let conn: &mut Connection = &mut h.conn;
+            conn.prefetch();
             let opened = gate.take(cx);
             if opened {
                 let mut group = gate.context();

@@ -351,6 +351,11 @@ pub struct Parser {
 }
 
 impl Parser {
+    /// Starts loading the payload buffer into the cache (see `tonegate_dsp::cache`).
+    pub fn prefetch(&self) {
+        tonegate_dsp::cache::prefetch(&self.scratch[..]);
+    }
+
     /// A parser for `dialect`.
     pub fn new(dialect: Dialect) -> Parser {
         Parser {

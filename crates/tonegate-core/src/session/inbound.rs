@@ -30,6 +30,17 @@ pub(super) struct Participant {
 const TONE_TAIL: std::time::Duration = std::time::Duration::from_millis(20);
 
 impl Session {
+    /// Starts loading the state an audio frame works on beyond the session itself into the
+    /// cache: each participant's record and receiver, the decoding buffer (see
+    /// `tonegate_dsp::cache`).
+    pub fn prefetch(&self) {
+        tonegate_dsp::cache::prefetch(&self.participants[..]);
+        for p in &self.participants {
+            p.receiver.prefetch();
+        }
+        tonegate_dsp::cache::prefetch(&self.decoded[..]);
+    }
+
     pub(super) fn participant_index(
         &mut self,
         id: Option<&str>,

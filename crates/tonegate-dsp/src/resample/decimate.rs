@@ -77,6 +77,12 @@ pub(super) struct Decimator {
 }
 
 impl Decimator {
+    /// Starts loading the decimator and its history into the cache.
+    pub(super) fn prefetch(&self) {
+        crate::cache::prefetch(self);
+        crate::cache::prefetch(&*self.history);
+    }
+
     /// Whether [`Decimator::new`] takes `factor`: 2 to 6, every integer ratio of two
     /// supported rates.
     pub(super) fn supports(factor: usize) -> bool {

@@ -181,6 +181,14 @@ impl Filter {
 }
 
 impl Resampler {
+    /// Starts loading the resampler's per-stream state into the cache (see
+    /// [`crate::cache`]).
+    pub fn prefetch(&self) {
+        if let Conversion::Decimate(decimator) = &self.conversion {
+            decimator.prefetch();
+        }
+    }
+
     /// Builds a streaming mono converter with the [`Filter::Wideband`] filter. from == to
     /// is a zero-delay pass-through copy.
     pub fn new(from: SampleRate, to: SampleRate) -> Result<Self, Error> {
