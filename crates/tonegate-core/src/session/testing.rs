@@ -188,11 +188,19 @@ impl TestSession {
         })
     }
 
-    /// The types of the media-operation events since the last take.
-    pub fn take_operation_kinds(&mut self) -> Vec<OperationEventType> {
+    /// The media-operation events since the last take, without their times.
+    pub fn take_operation_bodies(&mut self) -> Vec<OperationEvent> {
         self.take_operation_events()
             .into_iter()
-            .map(|(_, e)| e.event)
+            .map(|(_, e)| e)
+            .collect()
+    }
+
+    /// The types of the media-operation events since the last take.
+    pub fn take_operation_kinds(&mut self) -> Vec<OperationEventType> {
+        self.take_operation_bodies()
+            .into_iter()
+            .map(|e| e.event)
             .collect()
     }
 

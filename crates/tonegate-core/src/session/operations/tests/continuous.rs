@@ -20,11 +20,7 @@ fn continuous_dtmf_numbers_tones_gaplessly_and_reports_stop() {
     h.operation(Operation::StartContinuousDtmf(start.clone()))
         .unwrap();
     h.platform_digit('*');
-    let events: Vec<_> = h
-        .take_operation_events()
-        .into_iter()
-        .map(|(_, e)| e)
-        .collect();
+    let events = h.take_operation_bodies();
     let summary: Vec<_> = events
         .iter()
         .map(|e| (e.event, e.details.tone, e.details.sequence_id))
@@ -68,11 +64,7 @@ fn a_lost_stream_fails_running_continuous_recognition_and_an_orderly_end_does_no
     lost.platform_digit('5');
     lost.session.lose();
     lost.drain();
-    let events: Vec<_> = lost
-        .take_operation_events()
-        .into_iter()
-        .map(|(_, e)| e)
-        .collect();
+    let events = lost.take_operation_bodies();
     let kinds: Vec<_> = events.iter().map(|e| e.event).collect();
     use OperationEventType::*;
     assert_eq!(
@@ -151,11 +143,7 @@ fn lost_events_are_what_losing_the_stream_would_emit() {
     h.session.lose();
     h.session.finish();
     h.drain();
-    let emitted: Vec<_> = h
-        .take_operation_events()
-        .into_iter()
-        .map(|(_, e)| e)
-        .collect();
+    let emitted = h.take_operation_bodies();
     use OperationEventType::*;
     let kinds: Vec<_> = foreseen.iter().map(|e| e.event).collect();
     assert_eq!(
