@@ -457,3 +457,26 @@ impl Default for Metrics {
         Metrics::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inbound_traffic_reaches_the_shared_counters_per_tally_and_at_close() {
+        let metrics = Metrics::new();
+        let frames = metrics.frames.with_label_values(&["acs", "in"]);
+        let bytes = metrics.bytes.with_label_values(&["acs", "in"]);
+        let mut counters = metrics.stream_counters("acs");
+        for _ in 0..INBOUND_TALLY - 1 {
+            counters.count_in(10);
+        }
+        assert_eq!((frames.get(), bytes.get()), (0, 0), "still tallied");
+        counters.count_in(10);
+        assert_eq!((frames.get(), bytes.get()), (50, 500));
+        counters.count_in(7);
+        counters.count_in(3);
+        drop(counters);
+        assert_eq!((frames.get(), bytes.get()), (52, 510), "the rest at close");
+    }
+}

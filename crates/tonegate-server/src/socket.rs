@@ -331,7 +331,7 @@ impl Handler {
             }
             Message::Ping(_) | Message::Pong(_) => return None,
         };
-        self.count_in(len);
+        self.counters.count_in(len);
         self.note_dialect();
         self.note_participants();
         self.forward_features();
@@ -436,7 +436,7 @@ impl Handler {
                 (Message::Binary(b.into()), len)
             }
         };
-        self.count_out(len);
+        self.counters.count_out(len);
         if self.socket.send(message).await.is_err() {
             self.peer_gone = true;
         }
@@ -626,16 +626,6 @@ impl Handler {
         self.participants_seen = count;
         let mut seen = info.participants.lock().unwrap_or_else(|e| e.into_inner());
         *seen = session.participants().flatten().map(Arc::from).collect();
-    }
-
-    /// Counts one message in of `len` bytes.
-    fn count_in(&mut self, len: usize) {
-        self.counters.count_in(len);
-    }
-
-    /// Counts one message out of `len` bytes.
-    fn count_out(&self, len: usize) {
-        self.counters.count_out(len);
     }
 
     fn count_error(&self, code: &str) {
