@@ -7,7 +7,10 @@
 //!
 //! Last, the load's cache behaviour: many 16 kHz receivers fed round-robin one 20 ms frame
 //! each, as a server's calls are, so each call's state has left the core's caches when
-//! its next frame comes. Prints milliseconds of CPU per second of call audio.
+//! its next frame comes. Prints milliseconds of CPU per second of call audio. Then the
+//! same for whole connections (the server's per-frame work without the socket): each
+//! call's ACS JSON frame parsed, its base64 decoded, the session and the receiver run
+//! and the outputs drained.
 //!
 //! `cargo bench --bench cpu_time`
 
@@ -15,10 +18,13 @@ mod common;
 
 use std::io::Cursor;
 
+use base64::Engine;
 use tonegate::SampleRate;
 use tonegate::codec::Encoding;
+use tonegate::connection::{Connection, Host, Message, Output};
 use tonegate::dsp::dtmf::{Config, Detector};
 use tonegate::media::wav::{self, WavReader};
+use tonegate::proto::Dialect;
 use tonegate::receiver::Receiver;
 
 const SECONDS: usize = 30;
@@ -102,6 +108,9 @@ fn main() {
     for calls in [1_000, 4_000] {
         round_robin(calls);
     }
+    for calls in [1_000, 4_000] {
+        connections_round_robin(calls);
+    }
 }
 
 /// Seconds of audio each call of [`round_robin`] gets.
@@ -129,5 +138,93 @@ fn round_robin(calls: usize) {
         format!("{calls} calls 16000 Hz"),
         seconds * 1e3 / call_seconds,
         events / 2 / calls
+    );
+}
+
+/// Accepts every callback URI (the frames name none).
+struct AcceptAll;
+
+impl Host for AcceptAll {
+    type Refusal = &'static str;
+    fn check_callback(&mut self, uri: &str) -> Result<String, &'static str> {
+        Ok(uri.to_owned())
+    }
+}
+
+/// `calls` ACS connections at 16 kHz with the server's default settings, each handed one
+/// 20 ms `AudioData` frame in turn (all calls hear the load bench's audio: one key every
+/// 2 s in faint noise), outputs drained after each: prints the CPU per second of call
+/// audio and the digits found per call.
+fn connections_round_robin(calls: usize) {
+    let rate = SampleRate::HZ_16000;
+    let samples = common::sparse_digits(rate, 2 * ROUND_ROBIN_SECONDS);
+    let config = tonegate::server::Config::default().connection().unwrap();
+    let metadata = serde_json::json!({
+        "kind": "AudioMetadata",
+        "audioMetadata": {"encoding": "PCM", "sampleRate": rate.hz(), "channels": 1, "length": 640},
+    })
+    .to_string();
+    let frames: Vec<String> = samples
+        .chunks(rate.hz() as usize / 50)
+        .map(|frame| {
+            let pcm: Vec<u8> = frame
+                .iter()
+                .flat_map(|x| ((x * 32_767.0) as i16).to_le_bytes())
+                .collect();
+            serde_json::json!({
+                "kind": "AudioData",
+                "audioData": {
+                    "data": base64::engine::general_purpose::STANDARD.encode(pcm),
+                    "participantRawID": "4:+15550100000",
+                    "silent": false,
+                },
+            })
+            .to_string()
+        })
+        .collect();
+    let mut connections: Vec<Connection> = (0..calls)
+        .map(|i| {
+            let call = Some(format!("call-{i}"));
+            let now = std::time::Duration::ZERO;
+            let mut c = Connection::new(
+                config.clone(),
+                Some(Dialect::Acs),
+                call,
+                i.to_string(),
+                None,
+                now,
+            );
+            c.handle_message(now, Message::Text(&metadata), &mut AcceptAll);
+            c
+        })
+        .collect();
+    let mut digits = 0usize;
+    let mut drain = |c: &mut Connection| loop {
+        match c.poll_output() {
+            Output::Timeout(_) => break,
+            Output::Event(event) => {
+                digits += usize::from(matches!(event.kind, tonegate::session::EventKind::Dtmf(_)))
+            }
+            Output::Close(close) => panic!("closed: {close:?}"),
+            Output::Transmit(_) | Output::Load(_) => {}
+        }
+    };
+    connections.iter_mut().for_each(&mut drain);
+    let start = thread_cpu_seconds();
+    for (n, frame) in frames.iter().enumerate() {
+        let now = std::time::Duration::from_millis(20 * n as u64);
+        for c in &mut connections {
+            c.prefetch();
+            c.handle_message(now, Message::Text(frame), &mut AcceptAll);
+            drain(c);
+        }
+    }
+    let seconds = thread_cpu_seconds() - start;
+    let call_seconds = (calls * samples.len()) as f64 / f64::from(rate.hz());
+    println!(
+        "{:<24} {:>10.4} ms CPU per call-second  ({} digits per call)",
+        format!("{calls} connections ACS"),
+        seconds * 1e3 / call_seconds,
+        digits / calls
     );
 }

@@ -261,13 +261,12 @@ impl Connection {
     }
 
     /// Starts loading the state a message works on into the cache: the connection with
-    /// its session, the parse buffer, each participant's receiver (see
-    /// `tonegate_dsp::cache`). Call it when the socket wakes, before reading the message,
-    /// so the loads overlap the read and the parse instead of following each other.
+    /// its session and each participant's receiver (see `tonegate_dsp::cache`). Call it
+    /// when the socket wakes, before reading the message, so the loads overlap the read
+    /// and the parse instead of following each other.
     pub fn prefetch(&self) {
         tonegate_dsp::cache::prefetch(self);
-        if let Phase::Streaming { parser, session } = &self.phase {
-            parser.prefetch();
+        if let Phase::Streaming { session, .. } = &self.phase {
             session.prefetch();
         }
     }
@@ -294,11 +293,23 @@ impl Connection {
                 }
             }
         }
+        crate::scratch::with_bytes(|payload| self.handle_frame(now, message, host, payload));
+    }
+
+    /// Parses a message of a streaming socket, decoding its audio into `payload`, and
+    /// hands the frame to the session.
+    fn handle_frame(
+        &mut self,
+        now: Duration,
+        message: Message<'_>,
+        host: &mut impl Host,
+        payload: &mut Vec<u8>,
+    ) {
         let Phase::Streaming { parser, session } = &mut self.phase else {
             return;
         };
         let parsed = match message {
-            Message::Text(text) => parser.parse_text(text),
+            Message::Text(text) => parser.parse_text(text, payload),
             Message::Binary(bytes) => parser.parse_binary(bytes),
         };
         let frame = match parsed {

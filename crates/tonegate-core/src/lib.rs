@@ -23,4 +23,5 @@ pub mod connection;
 pub mod limits;
 pub mod player;
 pub mod proto;
+mod scratch;
 pub mod session;

@@ -10,8 +10,8 @@ const STREAM_SID: &str = "MZ00000000000000000000000000000000";
 
 /// Every dialect's parser, on the input as a text frame (invalid UTF-8 replaced, as a
 /// WebSocket text frame cannot hold it) and as a binary frame:
-/// - never panics, and parsing is deterministic: a fresh parser and one whose payload
-///   buffer already holds an earlier frame's audio give equal results;
+/// - never panics, and parsing is deterministic: into a fresh payload buffer and into
+///   one that already holds an earlier frame's audio, the results are equal;
 /// - an error carries a close code of 1003, 1007 or 1008 and a non-empty code;
 /// - binary frames are audio, byte for byte, in the raw dialect and `UnexpectedBinary`
 ///   in the others;
@@ -31,13 +31,14 @@ pub fn proto_frame(data: &[u8]) {
         "Dialect::detect is deterministic"
     );
     for dialect in DIALECTS {
-        let mut fresh = Parser::new(dialect);
-        let mut used = Parser::new(dialect);
+        let parser = Parser::new(dialect);
+        let (mut fresh, mut used) = (Vec::new(), Vec::new());
         if let Some(earlier) = earlier_audio(dialect) {
-            assert!(matches!(used.parse_text(earlier), Ok(Inbound::Audio(_))));
+            let earlier = parser.parse_text(earlier, &mut used);
+            assert!(matches!(earlier, Ok(Inbound::Audio(_))));
         }
-        let first = fresh.parse_text(&text);
-        let second = used.parse_text(&text);
+        let first = parser.parse_text(&text, &mut fresh);
+        let second = parser.parse_text(&text, &mut used);
         assert_eq!(first, second, "{dialect}: parsing is deterministic");
         match first {
             Ok(inbound) => check_accepted(dialect, &inbound),
@@ -142,7 +143,7 @@ fn check_builders(text: &str, data: &[u8]) {
 
 /// The payload of an outbound audio frame, parsed as the dialect's inbound audio.
 fn audio_payload(dialect: Dialect, frame: &str) -> Vec<u8> {
-    match Parser::new(dialect).parse_text(frame) {
+    match Parser::new(dialect).parse_text(frame, &mut Vec::new()) {
         Ok(Inbound::Audio(audio)) => audio.payload.to_vec(),
         other => panic!("{dialect} builder frame {frame:?} parses as {other:?}"),
     }
@@ -150,7 +151,7 @@ fn audio_payload(dialect: Dialect, frame: &str) -> Vec<u8> {
 
 /// The name of a Twilio mark frame, parsed as an inbound mark.
 fn mark_name(frame: &str) -> String {
-    match Parser::new(Dialect::Twilio).parse_text(frame) {
+    match Parser::new(Dialect::Twilio).parse_text(frame, &mut Vec::new()) {
         Ok(Inbound::Mark { name }) => name.into_owned(),
         other => panic!("mark frame {frame:?} parses as {other:?}"),
     }

@@ -8,8 +8,8 @@
 //!   (see `docs/raw-protocol.md`).
 //! - [`stream_params`]: per-call settings in the audio socket URL's query.
 //!
-//! [`Parser`] holds the scratch buffer base64 payloads are decoded into, so parsing an
-//! audio frame allocates nothing once the buffer has grown to the frame size.
+//! [`Parser`] decodes base64 payloads into a buffer the caller lends and reuses, so
+//! parsing an audio frame allocates nothing once the buffer has grown to the frame size.
 
 pub mod acs;
 pub mod raw;
@@ -343,25 +343,16 @@ impl From<serde_json::Error> for Error {
     }
 }
 
-/// Parses one dialect's inbound frames, reusing a payload buffer.
+/// Parses one dialect's inbound frames.
 #[derive(Debug)]
 pub struct Parser {
     dialect: Dialect,
-    scratch: Vec<u8>,
 }
 
 impl Parser {
-    /// Starts loading the payload buffer into the cache (see `tonegate_dsp::cache`).
-    pub fn prefetch(&self) {
-        tonegate_dsp::cache::prefetch(&self.scratch[..]);
-    }
-
     /// A parser for `dialect`.
     pub fn new(dialect: Dialect) -> Parser {
-        Parser {
-            dialect,
-            scratch: Vec::new(),
-        }
+        Parser { dialect }
     }
 
     /// The dialect parsed.
@@ -369,11 +360,16 @@ impl Parser {
         self.dialect
     }
 
-    /// Parses a text frame.
-    pub fn parse_text<'a>(&'a mut self, text: &'a str) -> Result<Inbound<'a>, Error> {
+    /// Parses a text frame; base64 audio is decoded into `scratch`, a buffer reused
+    /// frame after frame (see [`decode_base64`]).
+    pub fn parse_text<'a>(
+        &self,
+        text: &'a str,
+        scratch: &'a mut Vec<u8>,
+    ) -> Result<Inbound<'a>, Error> {
         match self.dialect {
-            Dialect::Acs => acs::parse(text, &mut self.scratch),
-            Dialect::Twilio => twilio::parse(text, &mut self.scratch),
+            Dialect::Acs => acs::parse(text, scratch),
+            Dialect::Twilio => twilio::parse(text, scratch),
             Dialect::Raw => raw::parse(text),
         }
     }

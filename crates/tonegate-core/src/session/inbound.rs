@@ -31,14 +31,12 @@ const TONE_TAIL: std::time::Duration = std::time::Duration::from_millis(20);
 
 impl Session {
     /// Starts loading the state an audio frame works on beyond the session itself into the
-    /// cache: each participant's record and receiver, the decoding buffer (see
-    /// `tonegate_dsp::cache`).
+    /// cache: each participant's record and receiver (see `tonegate_dsp::cache`).
     pub fn prefetch(&self) {
         tonegate_dsp::cache::prefetch(&self.participants[..]);
         for p in &self.participants {
             p.receiver.prefetch();
         }
-        tonegate_dsp::cache::prefetch(&self.decoded[..]);
     }
 
     pub(super) fn participant_index(
@@ -125,21 +123,23 @@ impl Session {
         if gap > 0 {
             self.feed_silence(index, gap.min(max_gap));
         }
-        if self.decoded.len() < count {
-            self.decoded.resize(count, 0.0);
-        }
-        let decoded = format
-            .encoding
-            .decode(audio.payload, &mut self.decoded[..count])
-            .map_err(|_| Error::OddByteCount {
-                len: audio.payload.len(),
-                sample_size,
-            })?;
-        let p = &mut self.participants[index];
-        p.last_sequence = audio.sequence.or(p.last_sequence);
-        p.last_frame_len = count;
-        self.feed(index, decoded, false);
-        Ok(())
+        crate::scratch::with_samples(|samples| {
+            if samples.len() < count {
+                samples.resize(count, 0.0);
+            }
+            let decoded = format
+                .encoding
+                .decode(audio.payload, &mut samples[..count])
+                .map_err(|_| Error::OddByteCount {
+                    len: audio.payload.len(),
+                    sample_size,
+                })?;
+            let p = &mut self.participants[index];
+            p.last_sequence = audio.sequence.or(p.last_sequence);
+            p.last_frame_len = count;
+            self.feed(index, &samples[..decoded]);
+            Ok(())
+        })
     }
 
     /// Whether an in-band DTMF tone of participant `index` sounds at or after stream
@@ -153,26 +153,20 @@ impl Session {
     }
 
     pub(super) fn feed_silence(&mut self, index: usize, mut samples: u64) {
-        const CHUNK: usize = 1_024;
-        if self.decoded.len() < CHUNK {
-            self.decoded.resize(CHUNK, 0.0);
-        }
+        static SILENCE: [f32; 1_024] = [0.0; 1_024];
         while samples > 0 {
-            let n = (samples as usize).min(CHUNK);
-            self.feed(index, n, true);
+            let n = (samples as usize).min(SILENCE.len());
+            self.feed(index, &SILENCE[..n]);
             samples -= n as u64;
         }
     }
 
-    /// Runs the first `count` samples of `self.decoded` (or silence) through a receiver.
-    pub(super) fn feed(&mut self, index: usize, count: usize, silence: bool) {
-        if silence {
-            self.decoded[..count].fill(0.0);
-        }
+    /// Runs `samples` through participant `index`'s receiver and the listeners.
+    pub(super) fn feed(&mut self, index: usize, samples: &[f32]) {
         let mut events = std::mem::take(&mut self.detector_events);
         events.clear();
+        let count = samples.len();
         let p = &mut self.participants[index];
-        let samples = &self.decoded[..count];
         match &mut self.features {
             None => p.receiver.process(samples, &mut |e| events.push(e)),
             Some(tap) => {
@@ -198,7 +192,6 @@ impl Session {
         // Asked only by a listener that hears this audio (most frames have none).
         let recent = &self.recent;
         let tone = || Self::tone_sounding(recent, index, position, rate);
-        let samples = &self.decoded[..count];
         self.ops.on_audio(participant, samples, rate, tone);
         // Twilio's only other track is our own outbound audio.
         if !(self.dialect == Dialect::Twilio && participant.is_some()) {

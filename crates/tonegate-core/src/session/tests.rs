@@ -9,8 +9,11 @@ fn ms(ms: u64) -> Duration {
     Duration::from_millis(ms)
 }
 
-fn feed(session: &mut Session, parser: &mut Parser, now: Duration, text: &str) {
-    let frame = parser.parse_text(text).expect("a valid frame");
+fn feed(session: &mut Session, parser: &Parser, now: Duration, text: &str) {
+    let mut payload = Vec::new();
+    let frame = parser
+        .parse_text(text, &mut payload)
+        .expect("a valid frame");
     let frame = match frame {
         Inbound::Request(request) => match request::map(request, 1) {
             request::Mapped::Command(command) => {
@@ -27,7 +30,7 @@ fn feed(session: &mut Session, parser: &mut Parser, now: Duration, text: &str) {
 /// Drives a raw call through every kind of event a session reports and returns its
 /// outputs in order.
 fn raw_call(dialect: Dialect) -> Vec<Output> {
-    let mut parser = Parser::new(Dialect::Raw);
+    let parser = Parser::new(Dialect::Raw);
     let mut session = Session::new(Config::default(), dialect, None, "f".into());
     let mut outputs = Vec::new();
     let mut now = ms(0);
@@ -61,7 +64,7 @@ fn raw_call(dialect: Dialect) -> Vec<Output> {
         (r#"{"type":"bogus"}"#, 10),
         (r#"{"type":"end"}"#, 0),
     ] {
-        feed(&mut session, &mut parser, now, text);
+        feed(&mut session, &parser, now, text);
         now += ms(after);
         step(&mut session, &mut outputs, now);
     }
