@@ -131,14 +131,14 @@ pub enum Output {
 /// Longest close reason sent, bytes (the protocol allows 123).
 const MAX_REASON_BYTES: usize = 120;
 
+// The session is held inline, not boxed: a frame then reaches it, and the receivers
+// behind it, without first waiting for a pointer to load from a cold cache line.
+#[allow(clippy::large_enum_variant)]
 enum Phase {
     /// No frame yet on a socket whose dialect comes from its first frame.
     Detecting,
     /// The dialect is known; the session runs.
-    Streaming {
-        parser: Parser,
-        session: Box<Session>,
-    },
+    Streaming { parser: Parser, session: Session },
     /// The call was refused: its session was dropped unflushed.
     Refused(Dialect),
 }
@@ -256,7 +256,7 @@ impl Connection {
         );
         self.phase = Phase::Streaming {
             parser: Parser::new(dialect),
-            session: Box::new(session),
+            session,
         };
     }
 

@@ -60,15 +60,6 @@ struct Resampled {
 const SCRATCH_LEN: usize = EXACT_PIECE_LEN / 2 + 1;
 
 impl Receiver {
-    /// Starts loading the receiver's state into the cache (see [`crate::cache`]): call it
-    /// as a frame arrives, before the work that comes ahead of [`Receiver::process`].
-    pub fn prefetch(&self) {
-        crate::cache::prefetch(self);
-        if let Some(resampled) = &self.resampled {
-            resampled.resampler.prefetch();
-        }
-    }
-
     /// Builds a receiver for input at `rate` with the given detector settings.
     pub fn new(rate: SampleRate, config: dtmf::Config) -> Result<Receiver, Error> {
         let detector = Detector::new(config)?;

@@ -17,25 +17,33 @@ const MAX_SIGNAL: usize = 16_000;
 /// (DTMF digits at fuzzed levels, cadences, twists and frequency offsets, single tones,
 /// silence, and raw samples, mixed) gives bit-identical events fed whole, fed in fuzzed
 /// chunk sizes (including empty chunks), and fed again whole to the same detector after
-/// `flush`. Events are well formed: presses and releases alternate with matching
+/// `flush`, and fed in the chunks with every other chunk's blocks shown to an observer
+/// (which makes the detector analyse every block, where without one an idle detector
+/// leaves the bank's analysis of quiet blocks until a window needs it). Events are well
+/// formed: presses and releases alternate with matching
 /// keypresses, every press is released by `flush`, reports fall on block boundaries
 /// within the stream, and a press's onset is not after its report.
 pub fn detector_chunking(data: &[u8]) {
     let case = DetectorCase::parse(data);
     let mut detector = Detector::new(case.config.clone()).expect("fuzzed config is in range");
-    let whole = run_detector(&mut detector, &case.signal, &[]);
+    let whole = run_detector(&mut detector, &case.signal, &[], false);
     check_events(&whole, case.signal.len());
-    let again = run_detector(&mut detector, &case.signal, &[]);
+    let again = run_detector(&mut detector, &case.signal, &[], false);
     assert_eq!(
         whole, again,
         "detector_chunking: a flushed detector gives different events on the same signal"
     );
     let mut fresh = Detector::new(case.config).expect("fuzzed config is in range");
-    let chunked = run_detector(&mut fresh, &case.signal, &case.chunks);
+    let chunked = run_detector(&mut fresh, &case.signal, &case.chunks, false);
     assert_eq!(
         whole, chunked,
         "detector_chunking: chunks {:?} change the events",
         case.chunks
+    );
+    let observed = run_detector(&mut fresh, &case.signal, &case.chunks, true);
+    assert_eq!(
+        whole, observed,
+        "detector_chunking: observing every other chunk changes the events"
     );
 }
 
@@ -44,7 +52,7 @@ pub fn detector_chunking(data: &[u8]) {
 pub fn detector_digits(data: &[u8]) -> String {
     let case = DetectorCase::parse(data);
     let mut detector = Detector::new(case.config).expect("fuzzed config is in range");
-    run_detector(&mut detector, &case.signal, &[])
+    run_detector(&mut detector, &case.signal, &[], false)
         .iter()
         .filter_map(|event| match event {
             Seen::Pressed(press) => Some(press.digit),
@@ -227,7 +235,14 @@ impl From<dtmf::Keypress> for Press {
 }
 
 /// Feeds `signal` in `chunks` (cycled; whole when empty), then flushes.
-fn run_detector(detector: &mut Detector, signal: &[f32], chunks: &[usize]) -> Vec<Seen> {
+/// The events of `signal` fed in `chunks` (whole when empty); when `observe`, the blocks
+/// of every other chunk (or of the whole) are shown to an observer.
+fn run_detector(
+    detector: &mut Detector,
+    signal: &[f32],
+    chunks: &[usize],
+    observe: bool,
+) -> Vec<Seen> {
     let mut events = Vec::new();
     let mut on_event = |event: Event| {
         events.push(match event {
@@ -243,16 +258,23 @@ fn run_detector(detector: &mut Detector, signal: &[f32], chunks: &[usize]) -> Ve
         0,
         "detector_chunking: not at the stream start"
     );
+    let mut feed = |detector: &mut Detector, samples: &[f32], observe: bool| {
+        if observe {
+            detector.process_observed(samples, &mut on_event, &mut |_| {});
+        } else {
+            detector.process(samples, &mut on_event);
+        }
+    };
     if chunks.is_empty() {
-        detector.process(signal, &mut on_event);
+        feed(detector, signal, observe);
     } else {
         let mut rest = signal;
-        for &size in chunks.iter().cycle() {
+        for (n, &size) in (0..).zip(chunks.iter().cycle()) {
             if rest.is_empty() {
                 break;
             }
             let (head, tail) = rest.split_at(size.min(rest.len()));
-            detector.process(head, &mut on_event);
+            feed(detector, head, observe && n % 2 == 1);
             rest = tail;
         }
     }

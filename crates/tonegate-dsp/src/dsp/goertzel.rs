@@ -130,27 +130,32 @@ fn correlate_lanes<const N: usize>(
             }
         }
     }
-    // Energy and sum in a pass of their own, eight samples abreast: inside the loop above
-    // their accumulators would crowd the correlations out of the registers.
-    let mut energy = [0.0f32; N];
-    let mut sum = [0.0f32; N];
-    for ((block, energy), sum) in blocks.iter().zip(&mut energy).zip(&mut sum) {
-        let (mut squares, mut values) = ([0.0f32; LANES], [0.0f32; LANES]);
-        for chunk in block.chunks_exact(LANES) {
-            for ((square, value), &x) in squares.iter_mut().zip(&mut values).zip(chunk) {
-                *square += x * x;
-                *value += x;
-            }
-        }
-        let remainder = block.chunks_exact(LANES).remainder();
-        for ((square, value), &x) in squares.iter_mut().zip(&mut values).zip(remainder) {
+    // Energy and sum in a pass of their own: inside the loop above their accumulators
+    // would crowd the correlations out of the registers.
+    std::array::from_fn(|b| {
+        let (energy, sum) = energy_and_sum(blocks[b]);
+        (re[b], im[b], energy, sum)
+    })
+}
+
+/// A block's sum of squares and sum, eight samples abreast, as [`BlockResult`] has them
+/// (before a non-finite energy turns the block to silence): the same bits whatever the
+/// CPU, since the additions keep their order.
+#[inline(always)]
+pub fn energy_and_sum(block: &[f32]) -> (f32, f32) {
+    let (mut squares, mut values) = ([0.0f32; LANES], [0.0f32; LANES]);
+    for chunk in block.chunks_exact(LANES) {
+        for ((square, value), &x) in squares.iter_mut().zip(&mut values).zip(chunk) {
             *square += x * x;
             *value += x;
         }
-        *energy = squares.iter().sum();
-        *sum = values.iter().sum();
     }
-    std::array::from_fn(|b| (re[b], im[b], energy[b], sum[b]))
+    let remainder = block.chunks_exact(LANES).remainder();
+    for ((square, value), &x) in squares.iter_mut().zip(&mut values).zip(remainder) {
+        *square += x * x;
+        *value += x;
+    }
+    (squares.iter().sum(), values.iter().sum())
 }
 
 /// Correlates `N` consecutive blocks and moves them to the stream phase reference.
@@ -254,6 +259,14 @@ impl Bank {
     /// Angular frequency of each lane in radians per sample.
     pub fn omega(&self) -> [f64; LANES] {
         self.omega
+    }
+
+    /// Moves the phase reference past `blocks` blocks left unanalysed, exactly as
+    /// analysing them would: their results are never asked for.
+    pub fn skip(&mut self, blocks: u64) {
+        for _ in 0..blocks {
+            self.phase.advance();
+        }
     }
 
     /// Restarts the phase reference at stream position zero.
@@ -365,7 +378,7 @@ impl Phase {
     /// lanes vectorise without changing a bit of the results.
     #[inline(always)]
     fn finish_block(&mut self, (re, im, energy, sum): Correlations) -> BlockResult {
-        let [rotator_re, rotator_im] = &mut self.rotator;
+        let [rotator_re, rotator_im] = &self.rotator;
         let result = if energy.is_finite() {
             let turn_re = rotator_re.map(|r| r as f32);
             let turn_im = rotator_im.map(|r| r as f32);
@@ -382,6 +395,14 @@ impl Phase {
         } else {
             BlockResult::default()
         };
+        self.advance();
+        result
+    }
+
+    /// Moves the phase reference to the next block's start.
+    #[inline(always)]
+    fn advance(&mut self) {
+        let [rotator_re, rotator_im] = &mut self.rotator;
         let [step_re, step_im] = &self.rotator_step;
         for k in 0..LANES {
             let (r, i) = (rotator_re[k], rotator_im[k]);
@@ -397,7 +418,6 @@ impl Phase {
                 *i /= norm;
             }
         }
-        result
     }
 }
 

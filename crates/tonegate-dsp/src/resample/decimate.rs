@@ -44,6 +44,9 @@ const TAPS_PER_PHASE: usize = DETECTION_SINC_LEN_PER_RATIO;
 /// Largest factor: the highest supported rate over the lowest.
 const MAX_FACTOR: usize = (SampleRate::MAX / SampleRate::MIN) as usize;
 
+/// Longest filter history: the largest factor's taps, less one.
+const MAX_HISTORY: usize = TAPS_PER_PHASE * MAX_FACTOR - 1;
+
 /// Keeps [`filter_by_factor`]'s arms and the supported rates in step.
 const _: () = assert!(MAX_FACTOR == 6);
 
@@ -68,8 +71,10 @@ pub(super) struct Decimator {
     factor: usize,
     /// The FIR taps, shared by every decimator of the same factor.
     taps: Arc<[f32]>,
-    /// The last `taps.len() - 1` input samples (zeros before the stream's start).
-    history: Box<[f32]>,
+    /// The last `taps - 1` input samples (zeros before the stream's start), at the
+    /// front. Inline, not boxed: a frame reaches it without first waiting for a pointer
+    /// to load from a cold cache line.
+    history: [f32; MAX_HISTORY],
     /// Input samples consumed since the start of the stream.
     consumed: u64,
     /// Output samples written since the start of the stream.
@@ -77,10 +82,9 @@ pub(super) struct Decimator {
 }
 
 impl Decimator {
-    /// Starts loading the decimator and its history into the cache.
-    pub(super) fn prefetch(&self) {
-        crate::cache::prefetch(self);
-        crate::cache::prefetch(&*self.history);
+    /// The filter's history: the last `taps - 1` input samples.
+    fn kept(&self) -> &[f32] {
+        &self.history[..self.taps.len() - 1]
     }
 
     /// Whether [`Decimator::new`] takes `factor`: 2 to 6, every integer ratio of two
@@ -93,11 +97,11 @@ impl Decimator {
     pub(super) fn new(factor: usize) -> Decimator {
         debug_assert!(Self::supports(factor));
         let taps = TAPS.get(factor, |&factor| detection_taps(factor));
-        let len = taps.len();
+        debug_assert!(taps.len() - 1 <= MAX_HISTORY);
         Decimator {
             factor,
             taps,
-            history: vec![0.0; len - 1].into_boxed_slice(),
+            history: [0.0; MAX_HISTORY],
             consumed: 0,
             produced: 0,
         }
@@ -146,7 +150,7 @@ impl Decimator {
 
     /// Filters `input` and writes the outputs it completes into `out`; returns how many.
     pub(super) fn process(&mut self, input: &[f32], out: &mut [f32]) -> usize {
-        let keep = self.history.len();
+        let keep = self.taps.len() - 1;
         let total = self.outputs_after(self.consumed + input.len() as u64);
         let count = (total - self.produced) as usize;
         if count > 0 {
@@ -154,7 +158,7 @@ impl Decimator {
             let first =
                 self.factor as u64 * self.produced + 1 + keep as u64 - self.half() - self.consumed;
             let signal = Signal {
-                history: &self.history,
+                history: self.kept(),
                 input,
             };
             filter(&self.taps, signal, first as usize, &mut out[..count]);
@@ -167,12 +171,13 @@ impl Decimator {
 
     /// Keeps the last `taps - 1` samples of `history ++ input`.
     fn remember(&mut self, input: &[f32]) {
-        let keep = self.history.len();
+        let keep = self.taps.len() - 1;
+        let history = &mut self.history[..keep];
         if input.len() >= keep {
-            self.history.copy_from_slice(&input[input.len() - keep..]);
+            history.copy_from_slice(&input[input.len() - keep..]);
         } else {
-            self.history.copy_within(input.len().., 0);
-            self.history[keep - input.len()..].copy_from_slice(input);
+            history.copy_within(input.len().., 0);
+            history[keep - input.len()..].copy_from_slice(input);
         }
     }
 

@@ -5,7 +5,7 @@ use num_complex::Complex32;
 
 use super::goertzel::LANES;
 use super::trace::{Rejection, Verdict};
-use super::{BLOCK_LEN, Detector, Digit, MIN_FILL, WINDOW_BLOCKS, WINDOW_LEN};
+use super::{BLOCK_LEN, Detector, Digit, MIN_FILL, RECENT_BLOCKS, WINDOW_BLOCKS, WINDOW_LEN};
 use crate::dsp::level;
 
 /// A window that holds one valid tone pair.
@@ -54,11 +54,13 @@ impl Detector {
     /// oldest sample, computed directly from the samples (only as a candidate nears
     /// confirmation, so rarely), in the side-by-side segments of [`Correlations`].
     fn window_correlations(&self, omegas: [f32; 4]) -> [Complex32; 4] {
-        // Oldest block first: after block b the oldest of the window sits in slot (b + 1) % 5.
-        let (older, newer) = self.recent.split_at(self.slot_start());
+        // Oldest block first, from their slots in `recent`.
         let mut window = [0.0f32; WINDOW_LEN];
-        window[..newer.len()].copy_from_slice(newer);
-        window[newer.len()..].copy_from_slice(older);
+        let first = self.blocks_done - WINDOW_BLOCKS as u64;
+        for (block, samples) in (first..).zip(window.chunks_exact_mut(BLOCK_LEN)) {
+            let start = (block % RECENT_BLOCKS as u64) as usize * BLOCK_LEN;
+            samples.copy_from_slice(&self.recent[start..start + BLOCK_LEN]);
+        }
         let mut correlations = Correlations::new(omegas);
         correlations.add(&window);
         correlations.sums()
@@ -67,19 +69,9 @@ impl Detector {
     /// Checks the newest 20 ms window: the pair it holds, or what it was instead
     /// ([`Verdict::Nothing`] or [`Verdict::Rejected`]).
     pub(super) fn qualify_window(&self) -> Result<Qualified, Verdict> {
-        if self.blocks_done < WINDOW_BLOCKS as u64 {
+        let Some(energy) = self.window_energy() else {
             return Err(Verdict::Nothing);
-        }
-        let mut energy = 0.0f32;
-        for ago in 0..WINDOW_BLOCKS {
-            energy += self.energy_ago(ago);
-        }
-        // By Cauchy-Schwarz no bin of the window exceeds WINDOW_LEN times its energy
-        // (the factor 2 covers rounding), so a quieter window fails the level gate of
-        // `check_pair` whatever its bins: silence between digits stops here.
-        if 2.0 * WINDOW_LEN as f32 * energy < self.min_window_power {
-            return Err(Verdict::Nothing);
-        }
+        };
         let mut window = [Complex32::new(0.0, 0.0); LANES];
         for ago in 0..WINDOW_BLOCKS {
             for (sum, bin) in window.iter_mut().zip(self.block_ago(ago).bins) {
@@ -87,6 +79,22 @@ impl Detector {
             }
         }
         self.check_pair(&window, energy)
+    }
+
+    /// The newest window's energy, if it is whole and loud enough to hold a tone pair.
+    /// By Cauchy-Schwarz no bin of the window exceeds `WINDOW_LEN` times its energy (the
+    /// factor 2 covers rounding), so a quieter window fails the level gate of
+    /// `check_pair` whatever its bins: silence between digits stops here.
+    pub(super) fn window_energy(&self) -> Option<f32> {
+        if self.blocks_done < WINDOW_BLOCKS as u64 {
+            return None;
+        }
+        let mut energy = 0.0f32;
+        for ago in 0..WINDOW_BLOCKS {
+            energy += self.energy_ago(ago);
+        }
+        let below_gate = 2.0 * WINDOW_LEN as f32 * energy < self.min_window_power;
+        (!below_gate).then_some(energy)
     }
 
     /// Frequency offset of `lane` in radians per sample, from the phase advance between

@@ -9,7 +9,7 @@ use super::trace::{Block, Rejection, Verdict};
 use super::{
     ANALYSIS_RATE, BLOCK_LEN, CANDIDATE_BRIDGE_BLOCKS, CONFIRM_FRACTION, Config, ConfigError,
     Event, HALF_BLOCK, HISTORY_BLOCKS, Keypress, ONSET_SEARCH_BLOCKS, PRESENT_FRACTION,
-    SUSTAINED_WINDOWS, WINDOW_BLOCKS, WINDOW_LEN,
+    RECENT_BLOCKS, SUSTAINED_WINDOWS, WINDOW_BLOCKS, WINDOW_LEN,
 };
 use crate::dsp::keypad::{COLUMN_HZ, Digit, ROW_HZ};
 use crate::dsp::level;
@@ -43,15 +43,20 @@ enum State {
 pub struct Detector {
     pub(super) config: Config,
     pub(super) bank: Bank,
-    /// The newest five blocks of samples, one slot per block (block `b` in slot `b % 5`).
-    pub(super) recent: [f32; WINDOW_LEN],
+    /// The newest blocks of samples, one slot per block (block `b` in slot
+    /// `b % RECENT_BLOCKS`).
+    pub(super) recent: [f32; RECENT_BLOCKS * BLOCK_LEN],
     block_fill: usize,
     history: [BlockResult; HISTORY_BLOCKS],
-    /// Each history block's energy again, on one cache line: the window's level gate
+    /// Each history block's energy again, in half a cache line: the window's level gate
     /// reads only these, and between keys it is all the window test reads.
     energies: [f32; HISTORY_BLOCKS],
-    /// Blocks analysed since the start of the stream.
+    /// Blocks completed since the start of the stream.
     pub(super) blocks_done: u64,
+    /// The newest completed blocks whose bins the bank has not computed yet: on a quiet
+    /// line the idle detector needs only block energies (see [`Self::defer_block`]).
+    /// The bank's phase reference stands at the first of them.
+    deferred: u64,
     state: State,
     /// What became of the newest block's window (for observers, see
     /// [`Detector::process_observed`]).
@@ -81,11 +86,12 @@ impl Detector {
             release_samples: ms_to_samples(config.release_ms),
             config,
             bank: Bank::new(frequencies, ANALYSIS_RATE as f32, BLOCK_LEN),
-            recent: [0.0; WINDOW_LEN],
+            recent: [0.0; RECENT_BLOCKS * BLOCK_LEN],
             block_fill: 0,
             history: [BlockResult::default(); HISTORY_BLOCKS],
             energies: [0.0; HISTORY_BLOCKS],
             blocks_done: 0,
+            deferred: 0,
             state: State::Idle,
             verdict: Verdict::Nothing,
         })
@@ -103,6 +109,7 @@ impl Detector {
         self.history = [BlockResult::default(); HISTORY_BLOCKS];
         self.energies = [0.0; HISTORY_BLOCKS];
         self.blocks_done = 0;
+        self.deferred = 0;
         self.state = State::Idle;
         self.verdict = Verdict::Nothing;
     }
@@ -143,6 +150,24 @@ impl Detector {
                 self.add_to_block(rest, on_event);
                 return;
             }
+            if on_block.is_none() && self.idle_on_a_quiet_line() {
+                // A block at a time, its bins left for later.
+                let (head, tail) = rest.split_at(missing);
+                rest = tail;
+                // Summed from the input where it holds the whole block: read back from
+                // `recent` right after the copy, the loads would wait on the stores.
+                let (energy, sum) = if self.block_fill == 0 {
+                    self.store_block(head);
+                    goertzel::energy_and_sum(head)
+                } else {
+                    self.add_to_block(head, on_event);
+                    let start = self.slot_start();
+                    goertzel::energy_and_sum(&self.recent[start..start + BLOCK_LEN])
+                };
+                self.defer_block(energy, sum, on_event);
+                continue;
+            }
+            self.catch_up();
             // The block being filled, then the whole blocks that follow it in the input:
             // through the bank a batch at a time.
             let whole = ((rest.len() - missing) / BLOCK_LEN).min(goertzel::BATCH - 1);
@@ -236,9 +261,77 @@ impl Detector {
         }
     }
 
+    /// Whether the detector is idle and the newest window below the level gate: the
+    /// next block can be taken in by [`Self::defer_block`]. (While a window passes the
+    /// gate, blocks go through the bank a batch at a time.)
+    fn idle_on_a_quiet_line(&self) -> bool {
+        matches!(self.state, State::Idle) && self.window_energy().is_none()
+    }
+
+    /// Takes in the block just completed in `recent` (its `energy` and `sum` as the bank
+    /// computes them) without the bank's bins, while the detector is idle on a quiet
+    /// line: only its energy, which is all the window's level gate reads.
+    /// When the window passes the gate (a tone may be starting), the bins of this and
+    /// the deferred blocks before it are computed after all and the window is tested as
+    /// usual. Below the gate the window test's answer is known (nothing), and an idle
+    /// detector that hears nothing stays idle: the events are those of analysing every
+    /// block, bit for bit.
+    fn defer_block(&mut self, energy: f32, sum: f32, on_event: &mut impl FnMut(Event)) {
+        // As the bank reports it: a non-finite block is silence.
+        let energy = if energy.is_finite() {
+            Self::ac_energy(energy, sum)
+        } else {
+            0.0
+        };
+        let slot = (self.blocks_done % HISTORY_BLOCKS as u64) as usize;
+        self.energies[slot] = energy;
+        self.blocks_done += 1;
+        self.block_fill = 0;
+        self.deferred += 1;
+        if self.window_energy().is_some() {
+            self.catch_up();
+            self.judge_block(on_event);
+        } else {
+            self.verdict = Verdict::Nothing;
+        }
+    }
+
+    /// Computes the bins of the deferred blocks (see [`Self::defer_block`]) the history
+    /// can still be asked about, from their samples in `recent`, and brings the bank's
+    /// phase reference up to date: the history is then what analysing every block would
+    /// have left for every block the tests read.
+    fn catch_up(&mut self) {
+        if self.deferred == 0 {
+            return;
+        }
+        // The tests read no further back than the onset search.
+        let needed = self.deferred.min(ONSET_SEARCH_BLOCKS as u64);
+        self.bank.skip(self.deferred - needed);
+        let mut first = self.blocks_done - needed;
+        while first < self.blocks_done {
+            let count = (self.blocks_done - first).min(goertzel::BATCH as u64) as usize;
+            let mut blocks = [&self.recent[..0]; goertzel::BATCH];
+            for (block, samples) in (first..).zip(&mut blocks[..count]) {
+                let start = (block % RECENT_BLOCKS as u64) as usize * BLOCK_LEN;
+                *samples = &self.recent[start..start + BLOCK_LEN];
+            }
+            let mut results = [BlockResult::default(); goertzel::BATCH];
+            self.bank.process_each(&blocks[..count], &mut results);
+            for (block, mut result) in (first..).zip(results.into_iter().take(count)) {
+                result.energy = Self::ac_energy(result.energy, result.sum);
+                let slot = (block % HISTORY_BLOCKS as u64) as usize;
+                debug_assert_eq!(result.energy.to_bits(), self.energies[slot].to_bits());
+                self.history[slot] = result;
+            }
+            first += count as u64;
+        }
+        self.deferred = 0;
+    }
+
     /// Ends the stream: completes the last partial block with silence, ends a sounding
     /// digit, and resets for a new stream.
     pub fn flush(&mut self, on_event: &mut impl FnMut(Event)) {
+        self.catch_up();
         let stream_end = self.position() as f64;
         if self.block_fill > 0 {
             let start = self.slot_start();
@@ -265,11 +358,17 @@ impl Detector {
 
     /// Takes in the bank's `result` for the block just completed in `recent`.
     fn analyse_block(&mut self, mut result: BlockResult, on_event: &mut impl FnMut(Event)) {
-        result.energy = Self::ac_energy(&result);
+        result.energy = Self::ac_energy(result.energy, result.sum);
         let slot = (self.blocks_done % HISTORY_BLOCKS as u64) as usize;
         self.history[slot] = result;
         self.energies[slot] = result.energy;
         self.blocks_done += 1;
+        self.judge_block(on_event);
+    }
+
+    /// Runs the tests on the newest block, whose results are in the history, and moves
+    /// the state machine on.
+    fn judge_block(&mut self, on_event: &mut impl FnMut(Event)) {
         // A sounding digit whose tones still hold needs no window test: the common case
         // inside a tone skips the costly part of the analysis.
         if let State::Active {
@@ -294,12 +393,12 @@ impl Detector {
     /// The block's energy without its mean: a DC offset (a cheap sound card, an
     /// unbalanced line) is not sound, and left in it would count against the pair's share
     /// of the window. The bank sums the samples in the same pass as their squares.
-    fn ac_energy(result: &BlockResult) -> f32 {
-        let dc = result.sum * result.sum / BLOCK_LEN as f32;
+    fn ac_energy(energy: f32, sum: f32) -> f32 {
+        let dc = sum * sum / BLOCK_LEN as f32;
         if dc.is_finite() {
-            (result.energy - dc).max(0.0)
+            (energy - dc).max(0.0)
         } else {
-            result.energy
+            energy
         }
     }
 
@@ -315,7 +414,7 @@ impl Detector {
 
     /// Where the block being filled lives in `recent`.
     pub(super) fn slot_start(&self) -> usize {
-        (self.blocks_done % WINDOW_BLOCKS as u64) as usize * BLOCK_LEN
+        (self.blocks_done % RECENT_BLOCKS as u64) as usize * BLOCK_LEN
     }
 
     /// The block `ago` blocks before the newest (0 = newest).
@@ -812,5 +911,61 @@ mod tests {
             ..Config::default()
         };
         assert!(Detector::new(config).is_err());
+    }
+
+    /// Keyed digits in seeded noise at `noise_peak` (uniform), with a burst of noise
+    /// loud enough to open the level gate without a tone, and a NaN sample.
+    fn noisy_line(noise_peak: f32) -> Vec<f32> {
+        let mut samples = keyed("1A*", 70, 300);
+        samples.extend(std::iter::repeat_n(0.0, 2_000));
+        samples.extend(keyed("50", 45, 45));
+        let mut seed = 0x1234_5678_u32;
+        for (n, x) in samples.iter_mut().enumerate() {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let noise = ((seed >> 8) as f32 / (1u32 << 23) as f32 - 1.0) * noise_peak;
+            let burst = if (3_000..3_400).contains(&n) {
+                40.0
+            } else {
+                1.0
+            };
+            *x += noise * burst;
+        }
+        samples[5_000] = f32::NAN;
+        samples
+    }
+
+    #[test]
+    fn leaving_quiet_blocks_unanalysed_changes_nothing_a_test_reads() {
+        for noise_peak in [0.0, 0.002, 0.006, 0.01] {
+            let samples = noisy_line(noise_peak);
+            // Every block analysed (an observer watches throughout) against quiet blocks
+            // left for later, fed in odd chunks, with an observer from the middle on.
+            let mut analysed = Detector::new(Config::default()).unwrap();
+            let (mut all_events, mut all_blocks) = (Vec::new(), Vec::new());
+            analysed.process_observed(&samples, &mut |e| all_events.push(e), &mut |b| {
+                all_blocks.push(*b)
+            });
+            let mut lazy = Detector::new(Config::default()).unwrap();
+            let (mut events, mut blocks) = (Vec::new(), Vec::new());
+            let middle = samples.len() / 2;
+            for chunk in samples[..middle].chunks(77) {
+                lazy.process(chunk, &mut |e| events.push(e));
+            }
+            lazy.process_observed(&samples[middle..], &mut |e| events.push(e), &mut |b| {
+                blocks.push(*b)
+            });
+            assert_eq!(events, all_events, "noise {noise_peak}");
+            assert!(
+                !events.is_empty(),
+                "noise {noise_peak}: the digits are found"
+            );
+            // What the observer sees from the middle on reads the history's bins of the
+            // blocks before: they were computed late, and the same.
+            let observed_from = all_blocks.len() - blocks.len();
+            assert_eq!(blocks, all_blocks[observed_from..], "noise {noise_peak}");
+            analysed.flush(&mut |e| all_events.push(e));
+            lazy.flush(&mut |e| events.push(e));
+            assert_eq!(events, all_events, "noise {noise_peak}");
+        }
     }
 }

@@ -48,8 +48,9 @@ pub const HALF_BLOCK: usize = BLOCK_LEN / 2;
 /// Blocks per decision window (20 ms).
 const WINDOW_BLOCKS: usize = 5;
 const WINDOW_LEN: usize = BLOCK_LEN * WINDOW_BLOCKS;
-/// Blocks of history kept for onset estimation (64 ms).
-const HISTORY_BLOCKS: usize = 16;
+/// Blocks of history kept (32 ms): the deepest look back, the onset search's, rounded up
+/// to a power of two. More would only be more memory for every frame to pass through.
+const HISTORY_BLOCKS: usize = 8;
 /// A block holds a tone when its magnitude is at least this share of a full block's.
 const PRESENT_FRACTION: f32 = 0.5;
 /// A candidate is confirmed only while the newest two blocks hold at least this share.
@@ -103,6 +104,18 @@ pub enum Event {
         end: f64,
     },
 }
+
+/// Blocks of samples kept (32 ms): the window's, and on a quiet line, where the bank's
+/// analysis of a block waits until a window is loud enough to need it, every block the
+/// history may then be asked about (the block being filled takes the oldest one's slot).
+const RECENT_BLOCKS: usize = 8;
+/// Keeps the history as deep as the window and the onset search look, and the samples
+/// for every block of history that may be analysed late.
+const _: () = assert!(
+    ONSET_SEARCH_BLOCKS <= HISTORY_BLOCKS
+        && WINDOW_BLOCKS <= HISTORY_BLOCKS
+        && ONSET_SEARCH_BLOCKS < RECENT_BLOCKS
+);
 
 /// Keeps the goertzel module's lane count and the keypad in step.
 const _: () = assert!(goertzel::LANES == ROW_HZ.len() + COLUMN_HZ.len());
