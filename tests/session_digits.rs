@@ -173,6 +173,31 @@ fn gaps_in_the_timestamps_are_filled_so_positions_stay_true() {
 }
 
 #[test]
+fn participants_whose_ids_differ_late_or_by_length_are_told_apart() {
+    let mut t = session(Dialect::Acs, Encoding::S16le);
+    let quiet = vec![0.0; FRAME];
+    // ACS user ids share a long prefix; a prefix of another id is a different id.
+    let user = |n: u32| format!("8:acs:0d6f5c1e-1111-2222-3333-444455556666_0000000{n}");
+    let ids = [
+        user(1),
+        user(2),
+        user(1)[..24].to_owned(),
+        user(1)[..25].to_owned(),
+    ];
+    for round in 0..3 {
+        t.run_until(ms(20 * round + 20));
+        for id in &ids {
+            t.audio(Some(id), None, &quiet).unwrap();
+        }
+        t.audio(None, None, &quiet).unwrap();
+    }
+    let heard: Vec<Option<&str>> = t.session.participants().collect();
+    let mut expected: Vec<Option<&str>> = ids.iter().map(|id| Some(id.as_str())).collect();
+    expected.push(None);
+    assert_eq!(heard, expected);
+}
+
+#[test]
 fn each_participant_is_heard_on_its_own_and_the_number_is_bounded() {
     let mut t = session(Dialect::Acs, Encoding::S16le);
     let a = vec![0.0; 16_000];

@@ -14,6 +14,9 @@ use tonegate_dsp::receiver::Receiver;
 /// own receiver and position.
 pub(super) struct Participant {
     pub(super) id: Option<Arc<str>>,
+    /// `id` in a fixed-size key, which the lookup of each frame's participant compares
+    /// first (and, for an id that fits, only).
+    key: IdKey,
     /// Inline, not boxed: a frame reaches it without first waiting for a pointer to load
     /// from a cold cache line.
     pub(super) receiver: Receiver,
@@ -23,6 +26,38 @@ pub(super) struct Participant {
     pub(super) position: u64,
     pub(super) last_sequence: Option<u64>,
     pub(super) last_frame_len: usize,
+}
+
+/// A participant id's presence, length and first [`IdKey::HEAD`] bytes, compared
+/// within the participant's record. Looked up by the string alone, each frame would
+/// wait on the shared string's cold cache line; an ACS phone-number raw id
+/// (`4:+15550100000`) fits the key whole.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct IdKey {
+    /// Length plus one, 0 for no id.
+    len: usize,
+    head: [u8; IdKey::HEAD],
+}
+
+impl IdKey {
+    /// Bytes of the id the key holds.
+    const HEAD: usize = 24;
+
+    fn of(id: Option<&str>) -> IdKey {
+        let mut head = [0; Self::HEAD];
+        let len = id.map_or(0, |id| {
+            let bytes = id.as_bytes();
+            let n = bytes.len().min(Self::HEAD);
+            head[..n].copy_from_slice(&bytes[..n]);
+            bytes.len() + 1
+        });
+        IdKey { len, head }
+    }
+
+    /// Whether the key holds the whole id, so equal keys are equal ids.
+    fn is_whole(&self) -> bool {
+        self.len <= Self::HEAD + 1
+    }
 }
 
 /// How long after a DTMF tone's estimated release its audio still counts as the tone
@@ -41,7 +76,10 @@ impl Session {
         id: Option<&str>,
         timestamp: Option<u64>,
     ) -> Result<usize, Error> {
-        if let Some(i) = self.participants.iter().position(|p| p.id.as_deref() == id) {
+        let key = IdKey::of(id);
+        let known = (self.participants.iter())
+            .position(|p| p.key == key && (key.is_whole() || p.id.as_deref() == id));
+        if let Some(i) = known {
             return Ok(i);
         }
         if self.participants.len() >= self.config.max_participants {
@@ -73,6 +111,7 @@ impl Session {
             .map_err(|_| Error::ReceiverUnavailable)?;
         self.participants.push(Participant {
             id: id.map(Arc::from),
+            key,
             receiver,
             offset,
             position: 0,
