@@ -250,7 +250,10 @@ pub(super) async fn run(
             }
         }
     };
-    h.end(end).await;
+    // Boxed, as the claim below: each call's task holds its future for the call's whole
+    // life, sized for the largest state it can be in. The socket's end and the claim in
+    // the cluster run once per call; inline they made it 15.6 KB, boxed 4.3 KB.
+    Box::pin(h.end(end)).await;
 }
 
 /// What woke the socket task.
@@ -478,7 +481,8 @@ impl Handler {
             stream_id,
             ..
         } = &event.kind
-            && let Err(refusal) = self.claim(&event.call_id, encoding, stream_id).await
+            // Boxed: see the end of `run`.
+            && let Err(refusal) = Box::pin(self.claim(&event.call_id, encoding, stream_id)).await
         {
             let message = refusal.to_string();
             return self
