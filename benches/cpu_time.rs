@@ -136,11 +136,15 @@ fn round_robin(calls: usize) {
     }
     let seconds = thread_cpu_seconds() - start;
     let call_seconds = (calls * samples.len()) as f64 / f64::from(rate.hz());
+    let name = format!("{calls} calls 16000 Hz");
+    report_per_call(&name, seconds, call_seconds, events / 2 / calls);
+}
+
+/// Prints a round-robin row: CPU `seconds` spent on `call_seconds` of call audio.
+fn report_per_call(name: &str, seconds: f64, call_seconds: f64, digits_per_call: usize) {
     println!(
-        "{:<24} {:>10.4} ms CPU per call-second  ({} digits per call)",
-        format!("{calls} calls 16000 Hz"),
+        "{name:<24} {:>10.4} ms CPU per call-second  ({digits_per_call} digits per call)",
         seconds * 1e3 / call_seconds,
-        events / 2 / calls
     );
 }
 
@@ -224,12 +228,8 @@ fn connections_round_robin(calls: usize) {
     }
     let seconds = thread_cpu_seconds() - start;
     let call_seconds = (calls * samples.len()) as f64 / f64::from(rate.hz());
-    println!(
-        "{:<24} {:>10.4} ms CPU per call-second  ({} digits per call)",
-        format!("{calls} connections ACS"),
-        seconds * 1e3 / call_seconds,
-        digits / calls
-    );
+    let name = format!("{calls} connections ACS");
+    report_per_call(&name, seconds, call_seconds, digits / calls);
 }
 
 /// `seconds` of a load-bench call: one 80 ms key (both tones at -10 dBm0) every 2 s in
