@@ -131,11 +131,13 @@ fn correlate_lanes<const N: usize>(
         }
     }
     // Energy and sum in a pass of their own: inside the loop above their accumulators
-    // would crowd the correlations out of the registers.
-    std::array::from_fn(|b| {
-        let (energy, sum) = energy_and_sum(blocks[b]);
-        (re[b], im[b], energy, sum)
-    })
+    // would crowd the correlations out of the registers. A plain loop, not inside
+    // `from_fn`'s closure, which would not inherit the AVX2 codegen.
+    let mut sums = [(0.0f32, 0.0f32); N];
+    for (sums, block) in sums.iter_mut().zip(blocks) {
+        *sums = energy_and_sum(block);
+    }
+    std::array::from_fn(|b| (re[b], im[b], sums[b].0, sums[b].1))
 }
 
 /// A block's sum of squares and sum, eight samples abreast, as [`BlockResult`] has them

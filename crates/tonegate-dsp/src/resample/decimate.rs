@@ -82,9 +82,14 @@ pub(super) struct Decimator {
 }
 
 impl Decimator {
-    /// The filter's history: the last `taps - 1` input samples.
+    /// Input samples the filter's history holds: `taps - 1`.
+    fn keep(&self) -> usize {
+        self.taps.len() - 1
+    }
+
+    /// The filter's history: the last [`Self::keep`] input samples.
     fn kept(&self) -> &[f32] {
-        &self.history[..self.taps.len() - 1]
+        &self.history[..self.keep()]
     }
 
     /// Whether [`Decimator::new`] takes `factor`: 2 to 6, every integer ratio of two
@@ -150,7 +155,7 @@ impl Decimator {
 
     /// Filters `input` and writes the outputs it completes into `out`; returns how many.
     pub(super) fn process(&mut self, input: &[f32], out: &mut [f32]) -> usize {
-        let keep = self.taps.len() - 1;
+        let keep = self.keep();
         let total = self.outputs_after(self.consumed + input.len() as u64);
         let count = (total - self.produced) as usize;
         if count > 0 {
@@ -171,7 +176,7 @@ impl Decimator {
 
     /// Keeps the last `taps - 1` samples of `history ++ input`.
     fn remember(&mut self, input: &[f32]) {
-        let keep = self.taps.len() - 1;
+        let keep = self.keep();
         let history = &mut self.history[..keep];
         if input.len() >= keep {
             history.copy_from_slice(&input[input.len() - keep..]);
