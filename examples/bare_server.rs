@@ -1,7 +1,9 @@
 //! The bare-transport baseline of `scripts/load-bench`: the same stack as `tonegate
 //! serve` (axum's WebSocket on tokio-tungstenite, multi-thread runtime, TCP_NODELAY) that
 //! only parses each ACS `AudioData` frame's JSON and decodes its base64 into a reused
-//! buffer. tonegate's cost per call is measured against it.
+//! buffer. tonegate's cost per call is measured against it. It allocates as `tonegate`
+//! does (jemalloc on transparent huge pages): the allocator is part of the transport's
+//! cost, and with glibc's malloc this server spends about 5 % more CPU.
 //!
 //! `cargo run --release --example bare_server -- [ADDR] [READ_BUFFER_BYTES]`
 //! (default `127.0.0.1:8090`, 4096: the baseline of issue 12's targets).
@@ -29,6 +31,11 @@ struct Frame<'a> {
 struct AudioData<'a> {
     data: Option<&'a str>,
 }
+
+/// The allocator of the `tonegate` binary, with the same options (`.cargo/config.toml`).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() {
     let mut args = std::env::args().skip(1);
