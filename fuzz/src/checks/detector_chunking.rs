@@ -234,9 +234,8 @@ impl From<dtmf::Keypress> for Press {
     }
 }
 
-/// Feeds `signal` in `chunks` (cycled; whole when empty), then flushes.
-/// The events of `signal` fed in `chunks` (whole when empty); when `observe`, the blocks
-/// of every other chunk (or of the whole) are shown to an observer.
+/// The events of `signal` fed in `chunks` (cycled; whole when empty), then flushed; when
+/// `observe`, the blocks of every other chunk (or of the whole) are shown to an observer.
 fn run_detector(
     detector: &mut Detector,
     signal: &[f32],

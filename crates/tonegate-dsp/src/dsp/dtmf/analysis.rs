@@ -3,9 +3,10 @@
 
 use num_complex::Complex32;
 
+use super::detector::recent_block;
 use super::goertzel::LANES;
 use super::trace::{Rejection, Verdict};
-use super::{BLOCK_LEN, Detector, Digit, MIN_FILL, RECENT_BLOCKS, WINDOW_BLOCKS, WINDOW_LEN};
+use super::{BLOCK_LEN, Detector, Digit, MIN_FILL, WINDOW_BLOCKS, WINDOW_LEN};
 use crate::dsp::level;
 
 /// A window that holds one valid tone pair.
@@ -58,8 +59,7 @@ impl Detector {
         let mut window = [0.0f32; WINDOW_LEN];
         let first = self.blocks_done - WINDOW_BLOCKS as u64;
         for (block, samples) in (first..).zip(window.chunks_exact_mut(BLOCK_LEN)) {
-            let start = (block % RECENT_BLOCKS as u64) as usize * BLOCK_LEN;
-            samples.copy_from_slice(&self.recent[start..start + BLOCK_LEN]);
+            samples.copy_from_slice(recent_block(&self.recent, block));
         }
         let mut correlations = Correlations::new(omegas);
         correlations.add(&window);

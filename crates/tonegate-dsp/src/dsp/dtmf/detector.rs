@@ -19,6 +19,23 @@ use crate::dsp::level;
 /// through more than this at once.
 const MAX_DEFERRED_BLOCKS: u64 = 1_024;
 
+/// Where block `block` starts in a detector's `recent`: its slot, which it holds while
+/// it is one of the newest [`RECENT_BLOCKS`] (or the block being filled).
+fn recent_start(block: u64) -> usize {
+    (block % RECENT_BLOCKS as u64) as usize * BLOCK_LEN
+}
+
+/// The samples of block `block` in a detector's `recent` (see [`recent_start`]).
+pub(super) fn recent_block(recent: &[f32; RECENT_BLOCKS * BLOCK_LEN], block: u64) -> &[f32] {
+    let start = recent_start(block);
+    &recent[start..start + BLOCK_LEN]
+}
+
+/// Where block `block`'s results sit in a detector's `history` and `energies`.
+fn history_slot(block: u64) -> usize {
+    (block % HISTORY_BLOCKS as u64) as usize
+}
+
 /// Slack for rounding on the shortcut of [`Detector::holds`]: a power this much above
 /// the floor is above it whatever the rounding of square root and division.
 const HOLDS_POWER_MARGIN: f32 = 1.001;
@@ -166,8 +183,7 @@ impl Detector {
                     goertzel::energy_and_sum(head)
                 } else {
                     self.add_to_block(head, on_event);
-                    let start = self.slot_start();
-                    goertzel::energy_and_sum(&self.recent[start..start + BLOCK_LEN])
+                    goertzel::energy_and_sum(recent_block(&self.recent, self.blocks_done))
                 };
                 self.defer_block(energy, sum, on_event);
                 continue;
@@ -183,11 +199,10 @@ impl Detector {
             if !head_is_block {
                 self.add_to_block(head, on_event);
             }
-            let start = self.slot_start();
             let first = if head_is_block {
                 head
             } else {
-                &self.recent[start..start + BLOCK_LEN]
+                recent_block(&self.recent, self.blocks_done)
             };
             let mut blocks = [first; goertzel::BATCH];
             for (block, samples) in blocks[1..]
@@ -288,8 +303,7 @@ impl Detector {
         } else {
             0.0
         };
-        let slot = (self.blocks_done % HISTORY_BLOCKS as u64) as usize;
-        self.energies[slot] = energy;
+        self.energies[history_slot(self.blocks_done)] = energy;
         self.blocks_done += 1;
         self.block_fill = 0;
         self.deferred += 1;
@@ -322,14 +336,13 @@ impl Detector {
             let count = (self.blocks_done - first).min(goertzel::BATCH as u64) as usize;
             let mut blocks = [&self.recent[..0]; goertzel::BATCH];
             for (block, samples) in (first..).zip(&mut blocks[..count]) {
-                let start = (block % RECENT_BLOCKS as u64) as usize * BLOCK_LEN;
-                *samples = &self.recent[start..start + BLOCK_LEN];
+                *samples = recent_block(&self.recent, block);
             }
             let mut results = [BlockResult::default(); goertzel::BATCH];
             self.bank.process_each(&blocks[..count], &mut results);
             for (block, mut result) in (first..).zip(results.into_iter().take(count)) {
                 result.energy = Self::ac_energy(result.energy, result.sum);
-                let slot = (block % HISTORY_BLOCKS as u64) as usize;
+                let slot = history_slot(block);
                 debug_assert_eq!(result.energy.to_bits(), self.energies[slot].to_bits());
                 self.history[slot] = result;
             }
@@ -361,15 +374,16 @@ impl Detector {
 
     /// Analyses the block just completed in `recent`.
     fn analyse_next_block(&mut self, on_event: &mut impl FnMut(Event)) {
-        let start = self.slot_start();
-        let result = self.bank.process(&self.recent[start..start + BLOCK_LEN]);
+        let result = self
+            .bank
+            .process(recent_block(&self.recent, self.blocks_done));
         self.analyse_block(result, on_event);
     }
 
     /// Takes in the bank's `result` for the block just completed in `recent`.
     fn analyse_block(&mut self, mut result: BlockResult, on_event: &mut impl FnMut(Event)) {
         result.energy = Self::ac_energy(result.energy, result.sum);
-        let slot = (self.blocks_done % HISTORY_BLOCKS as u64) as usize;
+        let slot = history_slot(self.blocks_done);
         self.history[slot] = result;
         self.energies[slot] = result.energy;
         self.blocks_done += 1;
@@ -424,19 +438,17 @@ impl Detector {
 
     /// Where the block being filled lives in `recent`.
     pub(super) fn slot_start(&self) -> usize {
-        (self.blocks_done % RECENT_BLOCKS as u64) as usize * BLOCK_LEN
+        recent_start(self.blocks_done)
     }
 
     /// The block `ago` blocks before the newest (0 = newest).
     pub(super) fn block_ago(&self, ago: usize) -> &BlockResult {
-        let index = (self.blocks_done - 1 - ago as u64) % HISTORY_BLOCKS as u64;
-        &self.history[index as usize]
+        &self.history[history_slot(self.blocks_done - 1 - ago as u64)]
     }
 
     /// The energy of block `ago` blocks before the newest (as [`Self::block_ago`] has it).
     pub(super) fn energy_ago(&self, ago: usize) -> f32 {
-        let index = (self.blocks_done - 1 - ago as u64) % HISTORY_BLOCKS as u64;
-        self.energies[index as usize]
+        self.energies[history_slot(self.blocks_done - 1 - ago as u64)]
     }
 
     /// Blocks of history available.
