@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use common::cluster::{Nats, Node, closed, start_nodes};
 use common::http_peer::ApiClient;
+use common::logged::LoggedServe;
 use common::*;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -332,4 +333,31 @@ async fn sigterm_drains_a_node() {
     call.lose();
     n1.serve.line_with("tonegate stopped").await;
     until_status(&via_n2, "drain-1", 404).await;
+}
+
+/// JetStream reserves the event stream's whole size on disk: a node whose NATS has less
+/// room than `cluster_event_max_bytes` (1 GiB by default) refuses to start and names the
+/// setting; with a smaller stream it joins the same NATS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_names_the_setting_when_jetstream_lacks_room() {
+    let nats = Nats::start_with_file_store(Some(256 << 20)).await;
+    let url = nats.url();
+    let mut refused = LoggedServe::start(
+        &[
+            ("TONEGATE_CLUSTER_NATS_URL", url.as_str()),
+            ("TONEGATE_CLUSTER_NODE_ID", "big"),
+        ],
+        |_| {},
+    );
+    let line = refused.line_with("invalid configuration").await;
+    assert!(
+        line.contains("cluster_event_max_bytes (1073741824 bytes)")
+            && line.contains("max_file_store"),
+        "{line}"
+    );
+    let status = refused.wait().await;
+    assert!(!status.success(), "exit status {status}");
+    // tests/common/cluster.rs starts nodes with a 16 MiB stream.
+    // Its start (up to the listening line) includes making the stream.
+    Node::start(&nats, "small", &[]).await;
 }

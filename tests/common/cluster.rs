@@ -54,11 +54,21 @@ fn nats_version() -> String {
 impl Nats {
     /// Starts a NATS server with JetStream on a free loopback port.
     pub(crate) async fn start() -> Nats {
+        Nats::start_with_file_store(None).await
+    }
+
+    /// Starts a NATS server with JetStream on a free loopback port, its file storage
+    /// capped at `max_bytes` (the server's own default without).
+    pub(crate) async fn start_with_file_store(max_bytes: Option<u64>) -> Nats {
         eprintln!("cluster test: {}", nats_version());
         // The test's own HTTP clients (reqwest without a default crypto provider) use
         // ring, as the server does; no server runs in this process to install it.
         let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
         let dir = fresh_dir();
+        if let Some(max_bytes) = max_bytes {
+            let limit = format!("jetstream {{ max_file_store: {max_bytes} }}\n");
+            std::fs::write(dir.join(CONFIG), limit).unwrap();
+        }
         let child = spawn(&dir, "-1");
         let ports = dir.join(format!("nats-server_{}.ports", child.id()));
         // Killed on drop from here on, also if the wait below panics.
@@ -119,10 +129,19 @@ impl Drop for Nats {
     }
 }
 
-/// `nats-server -js` on 127.0.0.1 port `port` (`-1`: any free one) storing in `dir`.
+/// The name of the optional configuration file in a NATS server's directory.
+const CONFIG: &str = "nats.conf";
+
+/// `nats-server -js` on 127.0.0.1 port `port` (`-1`: any free one) storing in `dir`, with
+/// the [`CONFIG`] file there if there is one.
 fn spawn(dir: &Path, port: &str) -> Child {
     let store = dir.join("js");
-    Command::new("nats-server")
+    let mut command = Command::new("nats-server");
+    let config = dir.join(CONFIG);
+    if config.exists() {
+        command.arg("-c").arg(config);
+    }
+    command
         .args(["-js", "-a", "127.0.0.1", "-p", port, "-sd"])
         .arg(&store)
         .arg("--ports_file_dir")
@@ -164,6 +183,9 @@ impl Node {
             // Other tests and builds load the box: not this node's to refuse calls for.
             ("TONEGATE_ADMISSION_MAX_LAG_MS", "0"),
             ("TONEGATE_ADMISSION_MAX_CPU_PERCENT", "0"),
+            // JetStream reserves a stream's whole size on disk: the default 1 GiB would
+            // make the tests depend on the free space of the box that runs them.
+            ("TONEGATE_CLUSTER_EVENT_MAX_BYTES", "16777216"),
         ];
         all.extend_from_slice(env);
         let serve = LoggedServe::start(&all, |_| {});

@@ -2,7 +2,8 @@
 //! for the tests that read the log.
 
 use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ const LIMIT: Duration = Duration::from_secs(30);
 pub(crate) struct LoggedServe {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
+    /// Set once the reader has seen the end of stderr.
+    ended: Arc<AtomicBool>,
 }
 
 impl LoggedServe {
@@ -35,14 +38,20 @@ impl LoggedServe {
         let mut child = command.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
+        let ended = Arc::new(AtomicBool::new(false));
+        let (sink, end) = (lines.clone(), ended.clone());
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 sink.lock().unwrap().push(line);
             }
+            end.store(true, Ordering::SeqCst);
         });
-        LoggedServe { child, lines }
+        LoggedServe {
+            child,
+            lines,
+            ended,
+        }
     }
 
     /// The process id (for signals).
@@ -55,11 +64,29 @@ impl LoggedServe {
         self.lines.lock().unwrap().clone()
     }
 
-    /// Waits for a line containing `text`; returns it.
+    /// Waits for a line containing `text`; returns it. Panics with the log so far when
+    /// the process's stderr ends (it exited) or the limit passes without that line.
     pub(crate) async fn line_with(&self, text: &str) -> String {
-        let found = || self.lines().into_iter().find(|l| l.contains(text));
-        wait_until(text, LIMIT, || found().is_some()).await;
-        found().unwrap()
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        loop {
+            // Read before looking: every line is in once the reader has seen the end.
+            let ended = self.ended.load(Ordering::SeqCst);
+            if let Some(line) = self.lines().into_iter().find(|l| l.contains(text)) {
+                return line;
+            }
+            let why = if ended {
+                "its stderr ended (the process exited)".to_owned()
+            } else if tokio::time::Instant::now() >= deadline {
+                format!("nothing within {LIMIT:?}")
+            } else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            panic!(
+                "no log line with {text:?}: {why}; the log:\n{}",
+                self.lines().join("\n")
+            );
+        }
     }
 
     /// The listening address from the start line (text or JSON).
@@ -73,19 +100,25 @@ impl LoggedServe {
         format!("127.0.0.1:{port}").parse().unwrap()
     }
 
-    /// Sends SIGTERM and waits for the process to exit and log its stop line; returns
-    /// every line.
-    pub(crate) async fn terminate(mut self) -> Vec<String> {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(status.success());
+    /// Waits (up to the limit) for the process to exit; its exit status.
+    pub(crate) async fn wait(&mut self) -> ExitStatus {
         let mut exited = None;
         wait_until("tonegate to exit", LIMIT, || {
             exited = self.child.try_wait().unwrap();
             exited.is_some()
         })
         .await;
-        assert!(exited.unwrap().success(), "exit status {exited:?}");
+        exited.unwrap()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit and log its stop line; returns
+    /// every line.
+    pub(crate) async fn terminate(mut self) -> Vec<String> {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let exited = self.wait().await;
+        assert!(exited.success(), "exit status {exited}");
         // The reader thread sees end of file once the process has gone.
         self.line_with("tonegate stopped").await;
         self.lines()

@@ -164,12 +164,32 @@ async fn open_stream(
         .await
         .map(drop)
         .map_err(|e| {
-            let reason = made.map_or_else(|| e.to_string(), |m| m.to_string());
-            format!(
-                "cannot open the event stream {} (is JetStream enabled, nats-server -js?): {reason}",
-                names.events_stream()
-            )
+            let name = names.events_stream();
+            match made {
+                Some(m) if lacks_storage(&m) => format!(
+                    "cannot make the event stream {name}: JetStream has less storage left than \
+                     cluster_event_max_bytes ({} bytes), which it reserves on disk; lower the \
+                     setting or give nats-server more room (max_file_store): {m}",
+                    limits.max_bytes
+                ),
+                made => format!(
+                    "cannot open the event stream {name} (is JetStream enabled, nats-server -js?): {}",
+                    made.map_or_else(|| e.to_string(), |m| m.to_string())
+                ),
+            }
         })
+}
+
+/// Whether JetStream refused a stream for want of storage.
+fn lacks_storage(error: &jetstream::context::CreateStreamError) -> bool {
+    use jetstream::ErrorCode;
+    use jetstream::context::CreateStreamErrorKind;
+    matches!(
+        error.kind(),
+        CreateStreamErrorKind::JetStream(e)
+            if [ErrorCode::STORAGE_RESOURCES_EXCEEDED, ErrorCode::INSUFFICIENT_RESOURCES]
+                .contains(&e.error_code())
+    )
 }
 
 /// The JetStream event log of one node.
