@@ -36,8 +36,9 @@ use tonegate_dsp::SampleRate;
 /// Settings of every audio socket.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The call's session.
-    pub session: session::Config,
+    /// The call's session (shared by every call: read on each frame, one copy stays
+    /// in the cache).
+    pub session: Arc<session::Config>,
     /// Flood control.
     pub budget: budget::Limits,
     /// Longest silence from the peer before the socket is closed with 1001 (server
@@ -145,7 +146,7 @@ enum Phase {
 
 /// One audio socket's state. See the module docs.
 pub struct Connection {
-    config: Config,
+    config: Arc<Config>,
     phase: Phase,
     /// The call id known before the first frame, until the session takes it.
     preset_call_id: Option<String>,
@@ -167,13 +168,14 @@ impl Connection {
     /// call that names none unique; `callback_uri` is where its events go unless its
     /// start frame names another.
     pub fn new(
-        config: Config,
+        config: impl Into<Arc<Config>>,
         dialect: Option<Dialect>,
         call_id: Option<String>,
         fallback_suffix: String,
         callback_uri: Option<String>,
         now: Duration,
     ) -> Connection {
+        let config = config.into();
         let budget = Budget::new(config.budget, now);
         let mut connection = Connection {
             config,
@@ -249,7 +251,7 @@ impl Connection {
     fn start(&mut self, dialect: Dialect) {
         let fallback = format!("{}-{}", dialect.as_str(), self.fallback_suffix);
         let session = Session::new(
-            self.config.session.clone(),
+            Arc::clone(&self.config.session),
             dialect,
             self.preset_call_id.take(),
             fallback,

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -482,7 +483,7 @@ impl Config {
     /// flood control, the idle timeout and the message size limit.
     pub fn connection(&self) -> Result<connection::Config, String> {
         Ok(connection::Config {
-            session: self.session()?,
+            session: Arc::new(self.session()?),
             budget: budget::Limits {
                 max_frames_per_second: self.max_frames_per_second,
                 max_frame_burst: self.max_frame_burst,

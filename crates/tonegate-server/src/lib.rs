@@ -88,7 +88,7 @@ use tonegate_core::session::Event;
 pub(crate) struct State {
     config: Config,
     /// Every audio socket's settings (its session's among them).
-    connection_config: connection::Config,
+    connection_config: Arc<connection::Config>,
     metrics: Metrics,
     registry: Registry,
     events: broadcast::Sender<Arc<Event>>,
@@ -335,7 +335,7 @@ impl Server {
             cloud_events.subscribe(),
         ));
         let state = Arc::new(State {
-            connection_config,
+            connection_config: Arc::new(connection_config),
             metrics,
             registry: Registry::default(),
             events,

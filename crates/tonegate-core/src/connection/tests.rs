@@ -7,7 +7,7 @@ const IDLE: Duration = Duration::from_secs(30);
 
 fn config() -> Config {
     Config {
-        session: session::Config::default(),
+        session: Default::default(),
         budget: budget::Limits {
             max_frames_per_second: 50,
             max_frame_burst: 100,

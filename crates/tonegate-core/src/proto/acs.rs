@@ -29,9 +29,20 @@ struct Frame<'a> {
 
 #[derive(Deserialize)]
 struct Metadata<'a> {
-    #[serde(rename = "subscriptionId", alias = "SubscriptionId", borrow, default)]
+    #[serde(
+        rename = "subscriptionId",
+        alias = "SubscriptionId",
+        borrow,
+        default,
+        deserialize_with = "super::text::optional"
+    )]
     subscription_id: Option<Cow<'a, str>>,
-    #[serde(alias = "Encoding", borrow, default)]
+    #[serde(
+        alias = "Encoding",
+        borrow,
+        default,
+        deserialize_with = "super::text::optional"
+    )]
     encoding: Option<Cow<'a, str>>,
     #[serde(rename = "sampleRate", alias = "SampleRate")]
     sample_rate: Option<u32>,
@@ -41,7 +52,12 @@ struct Metadata<'a> {
 
 #[derive(Deserialize)]
 struct Data<'a> {
-    #[serde(alias = "Data", borrow)]
+    #[serde(
+        alias = "Data",
+        borrow,
+        default,
+        deserialize_with = "super::text::optional"
+    )]
     data: Option<Cow<'a, str>>,
     #[serde(
         rename = "participantRawID",
@@ -49,14 +65,20 @@ struct Data<'a> {
         alias = "ParticipantRawID",
         alias = "ParticipantRawId",
         borrow,
-        default
+        default,
+        deserialize_with = "super::text::optional"
     )]
     participant: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct Dtmf<'a> {
-    #[serde(alias = "Data", borrow)]
+    #[serde(
+        alias = "Data",
+        borrow,
+        default,
+        deserialize_with = "super::text::optional"
+    )]
     data: Option<Cow<'a, str>>,
 }
 

@@ -14,6 +14,7 @@
 pub mod acs;
 pub mod raw;
 pub mod stream_params;
+mod text;
 pub mod twilio;
 
 use std::borrow::Cow;
@@ -56,11 +57,11 @@ impl Dialect {
     pub fn detect(first_text: &str) -> Option<Dialect> {
         #[derive(Deserialize)]
         struct Probe<'a> {
-            #[serde(alias = "Kind", borrow)]
+            #[serde(alias = "Kind", borrow, default, deserialize_with = "text::optional")]
             kind: Option<Cow<'a, str>>,
-            #[serde(borrow)]
+            #[serde(borrow, default, deserialize_with = "text::optional")]
             event: Option<Cow<'a, str>>,
-            #[serde(rename = "type", borrow)]
+            #[serde(rename = "type", borrow, default, deserialize_with = "text::optional")]
             kind_raw: Option<Cow<'a, str>>,
         }
         let probe: Probe<'_> = serde_json::from_str(first_text).ok()?;

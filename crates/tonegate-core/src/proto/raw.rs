@@ -30,39 +30,54 @@ pub const MAX_SEND_DIGITS: usize = 64;
 struct Frame<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
-    #[serde(rename = "callId", borrow, default)]
+    #[serde(
+        rename = "callId",
+        borrow,
+        default,
+        deserialize_with = "super::text::optional"
+    )]
     call_id: Option<Cow<'a, str>>,
-    #[serde(rename = "callbackUri", borrow, default)]
+    #[serde(
+        rename = "callbackUri",
+        borrow,
+        default,
+        deserialize_with = "super::text::optional"
+    )]
     callback_uri: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::text::optional")]
     encoding: Option<Cow<'a, str>>,
     #[serde(rename = "sampleRate", default)]
     sample_rate: Option<u32>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::text::optional")]
     id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::text::optional")]
     file: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::text::optional")]
     text: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::text::optional")]
     ssml: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::text::optional")]
     voice: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::text::optional")]
     locale: Option<Cow<'a, str>>,
     #[serde(rename = "loop", default)]
     looped: Option<bool>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::text::optional")]
     digits: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::text::optional")]
     digit: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::text::optional")]
     name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::text::optional")]
     context: Option<Cow<'a, str>>,
     #[serde(rename = "maxTones", default)]
     max_tones: Option<u32>,
-    #[serde(rename = "stopTones", borrow, default)]
+    #[serde(
+        rename = "stopTones",
+        borrow,
+        default,
+        deserialize_with = "super::text::optional"
+    )]
     stop_tones: Option<Cow<'a, str>>,
     #[serde(rename = "initialSilenceMs", default)]
     initial_silence_ms: Option<u64>,
@@ -70,13 +85,13 @@ struct Frame<'a> {
     inter_tone_ms: Option<u64>,
     #[serde(default)]
     buffering: Option<bool>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::text::optional")]
     input: Option<Cow<'a, str>>,
     #[serde(default)]
     choices: Option<Vec<ChoiceBody>>,
     #[serde(rename = "endSilenceMs", default)]
     end_silence_ms: Option<u64>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::text::optional")]
     language: Option<Cow<'a, str>>,
 }
 

@@ -18,7 +18,12 @@ use tonegate_dsp::codec::Encoding;
 struct Frame<'a> {
     #[serde(borrow)]
     event: Cow<'a, str>,
-    #[serde(rename = "sequenceNumber", borrow, default)]
+    #[serde(
+        rename = "sequenceNumber",
+        borrow,
+        default,
+        deserialize_with = "super::text::optional"
+    )]
     sequence_number: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     start: Option<StartBody<'a>>,
@@ -28,15 +33,30 @@ struct Frame<'a> {
     dtmf: Option<Dtmf<'a>>,
     #[serde(borrow, default)]
     mark: Option<Mark<'a>>,
-    #[serde(rename = "streamSid", borrow, default)]
+    #[serde(
+        rename = "streamSid",
+        borrow,
+        default,
+        deserialize_with = "super::text::optional"
+    )]
     stream_sid: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct StartBody<'a> {
-    #[serde(rename = "streamSid", borrow, default)]
+    #[serde(
+        rename = "streamSid",
+        borrow,
+        default,
+        deserialize_with = "super::text::optional"
+    )]
     stream_sid: Option<Cow<'a, str>>,
-    #[serde(rename = "callSid", borrow, default)]
+    #[serde(
+        rename = "callSid",
+        borrow,
+        default,
+        deserialize_with = "super::text::optional"
+    )]
     call_sid: Option<Cow<'a, str>>,
     #[serde(rename = "customParameters", default)]
     custom_parameters: Option<std::collections::HashMap<String, serde_json::Value>>,
@@ -46,7 +66,7 @@ struct StartBody<'a> {
 
 #[derive(Deserialize)]
 struct MediaFormat<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "super::text::optional")]
     encoding: Option<Cow<'a, str>>,
     #[serde(rename = "sampleRate")]
     sample_rate: Option<u32>,
@@ -55,23 +75,23 @@ struct MediaFormat<'a> {
 
 #[derive(Deserialize)]
 struct Media<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::text::optional")]
     track: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::text::optional")]
     timestamp: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "super::text::optional")]
     payload: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct Dtmf<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "super::text::optional")]
     digit: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct Mark<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "super::text::optional")]
     name: Option<Cow<'a, str>>,
 }
 

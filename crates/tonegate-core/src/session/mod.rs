@@ -392,7 +392,7 @@ impl Error {
 
 /// One call's state machine. See the module docs.
 pub struct Session {
-    config: Config,
+    config: Arc<Config>,
     dialect: Dialect,
     call_id: Arc<str>,
     preset_call_id: bool,
@@ -422,11 +422,12 @@ impl Session {
     /// frame (ACS: the `x-ms-call-connection-id` header); otherwise the start frame's
     /// call id is used, or `fallback_id`.
     pub fn new(
-        config: Config,
+        config: impl Into<Arc<Config>>,
         dialect: Dialect,
         call_id: Option<String>,
         fallback_id: String,
     ) -> Session {
+        let config = config.into();
         let preset_call_id = call_id.is_some();
         let ops = Operations::new(config.operations.clone());
         Session {

@@ -113,7 +113,9 @@ struct Running {
 /// A call's transcription state.
 #[derive(Default)]
 pub(crate) struct Transcription {
-    running: Option<Running>,
+    /// Boxed: most calls never transcribe, and every audio frame reads whether this one
+    /// does (a pointer, where the whole state would take two more cache lines).
+    running: Option<Box<Running>>,
     next_id: u64,
     outputs: VecDeque<TranscriptionOutput>,
 }
@@ -136,13 +138,13 @@ impl Transcription {
                     locale: locale.clone(),
                     speech_model_endpoint_id: request.speech_model_endpoint_id,
                 });
-                self.running = Some(Running {
+                self.running = Some(Box::new(Running {
                     id: self.next_id,
                     meta: request.meta,
                     locale,
                     connected: false,
                     tracks: Vec::new(),
-                });
+                }));
                 Ok(None)
             }
             TranscriptionAction::Stop => {
