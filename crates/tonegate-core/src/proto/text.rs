@@ -34,10 +34,6 @@ impl<'de> Visitor<'de> for OptionalText {
         Ok(None)
     }
 
-    fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
     fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_str(Text).map(Some)
     }
