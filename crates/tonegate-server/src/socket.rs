@@ -198,6 +198,8 @@ pub(super) async fn run(
         let woke = poll_fn(|cx| {
             // Most wakes are a frame: its call's state loads while the socket is read.
             // (Borrowed mutably, so the task stays `Send`: a connection is not `Sync`.)
+            tonegate_dsp::cache::prefetch(&*timer);
+            tonegate_dsp::cache::prefetch(&h);
             let conn: &mut Connection = &mut h.conn;
             conn.prefetch();
             let opened = gate.take(cx);
