@@ -154,8 +154,13 @@ impl Session {
         let window_time = self.config.dedupe_window;
         let now = self.now;
         let mut ready = Vec::new();
-        for r in self.recent.iter_mut() {
-            if let (Some(end), false) = (r.end, r.end_reported)
+        // The digits not reported yet, from the newest back: the search stops once it has
+        // seen all `ends_pending` of them, instead of reading every digit kept (they are
+        // all reported but the last few).
+        let pending = self.ends_pending;
+        let unreported = self.recent.iter_mut().rev().filter(|r| !r.end_reported);
+        for r in unreported.take(pending) {
+            if let Some(end) = r.end
                 && (all
                     || r.platform
                     || position >= end + window
@@ -167,7 +172,8 @@ impl Session {
                 ready.push((r.digit, r.sequence_id, end, source));
             }
         }
-        for (digit, sequence_id, end, source) in ready {
+        // Reported oldest first.
+        for (digit, sequence_id, end, source) in ready.into_iter().rev() {
             let end_ms = self.to_ms(end);
             self.emit(EventKind::DtmfEnd {
                 digit,

@@ -842,11 +842,11 @@ impl Session {
         if let Some(p) = self.pending.front() {
             consider(p.due_time);
         }
-        if self.ends_pending > 0 {
-            for r in &self.recent {
-                if r.end.is_some() && !r.end_reported {
-                    consider(r.released_at + self.config.dedupe_window);
-                }
+        // The digits with their ends pending, newest first (see `report_ends`).
+        let unreported = self.recent.iter().rev().filter(|r| !r.end_reported);
+        for r in unreported.take(self.ends_pending) {
+            if r.end.is_some() {
+                consider(r.released_at + self.config.dedupe_window);
             }
         }
         if let (Some(out), Some(format)) = (&self.outbound, self.format) {
