@@ -35,7 +35,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{OriginalUri, Path as UrlPath, State as AxumState};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, Stream, StreamExt};
 
 use super::api::{SignatureRefusal, check_signature};
 use super::event_log::{CallFilter, Entry, EventId, Item};
@@ -88,15 +88,24 @@ fn respond(state: Arc<State>, call_id: Option<String>, uri: &Uri, headers: &Head
         }
     };
     let closed = state.closed.subscribe();
-    let stream =
-        futures_util::stream::unfold((items, closed), |(mut items, mut closed)| async move {
+    // One keep-alive timer for the stream's life, moved later after each write (which
+    // costs no lock on the timer wheel, unlike a new timer per write).
+    let keep_alive = Box::pin(tokio::time::sleep(KEEP_ALIVE));
+    // Fused: a chunk may have read the end of the items, and the next step reads it again.
+    let stream = futures_util::stream::unfold(
+        (items.fuse(), closed, keep_alive),
+        |(mut items, mut closed, mut keep_alive)| async move {
             let chunk = tokio::select! {
-                item = items.next() => item_frame(&item?),
-                _ = tokio::time::sleep(KEEP_ALIVE) => Bytes::from_static(b":\n\n"),
+                item = items.next() => with_queued(item_frame(&item?), &mut items),
+                _ = keep_alive.as_mut() => Bytes::from_static(b":\n\n"),
                 _ = shutting_down(&mut closed) => return None,
             };
-            Some((Ok::<_, Infallible>(chunk), (items, closed)))
-        });
+            keep_alive
+                .as_mut()
+                .reset(tokio::time::Instant::now() + KEEP_ALIVE);
+            Some((Ok::<_, Infallible>(chunk), (items, closed, keep_alive)))
+        },
+    );
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
@@ -299,6 +308,24 @@ fn missed_frame(count: Option<u64>, resume_from: EventId) -> Bytes {
     frame("missed", &data)
 }
 
+/// Most bytes of events sent in one write.
+const MAX_CHUNK: usize = 64 << 10;
+
+/// `first`, followed by the frames of the items already waiting in `items` (up to
+/// [`MAX_CHUNK`] bytes): events that queued while the stream was busy go out in one
+/// write, not one each. Waits for nothing, so no event is held back.
+fn with_queued(first: Bytes, items: &mut (impl Stream<Item = Item> + Unpin)) -> Bytes {
+    let mut chunk: Option<Vec<u8>> = None;
+    while chunk.as_ref().map_or(first.len(), Vec::len) < MAX_CHUNK {
+        let Some(Some(item)) = items.next().now_or_never() else {
+            break;
+        };
+        let chunk = chunk.get_or_insert_with(|| first.to_vec());
+        chunk.extend_from_slice(&item_frame(&item));
+    }
+    chunk.map_or(first, Bytes::from)
+}
+
 /// The SSE bytes of a log item.
 fn item_frame(item: &Item) -> Bytes {
     match item {
@@ -365,6 +392,38 @@ mod tests {
         assert_eq!(resume_from(&uri(""), &header("")), Ok(None));
         assert_eq!(resume_from(&uri(""), &header("x1")), Err(BadResume));
         assert_eq!(resume_from(&uri("?lastEventId=-1"), &none), Err(BadResume));
+    }
+
+    fn entry(id: u64) -> Arc<Entry> {
+        Arc::new(Entry {
+            id,
+            record: super::super::event_log::Record {
+                call_id: Arc::from("c"),
+                name: "dtmf".into(),
+                data: format!("{{\"n\":{id}}}").into(),
+            },
+        })
+    }
+
+    /// The frames of events `ids`, one after the other.
+    fn frames(ids: std::ops::RangeInclusive<u64>) -> Vec<u8> {
+        ids.flat_map(|id| event_frame(&entry(id))).collect()
+    }
+
+    #[test]
+    fn events_already_queued_go_out_with_the_first_and_nothing_waits() {
+        let first = || event_frame(&entry(1));
+        // Three queued behind the first: one chunk of the four frames, in order.
+        let mut queued = futures_util::stream::iter((2..=4).map(|id| Item::Event(entry(id))));
+        assert_eq!(with_queued(first(), &mut queued), frames(1..=4));
+        // Nothing ready: the first alone, at once (a pending stream is not waited for).
+        let mut pending = futures_util::stream::pending::<Item>();
+        assert_eq!(with_queued(first(), &mut pending), frames(1..=1));
+        // A cut-off in the queue ends the chunk with its notice.
+        let cut_off = Item::CutOff { resume_from: 3 };
+        let mut cut = futures_util::stream::iter([Item::Event(entry(2)), cut_off]);
+        let expected = [frames(1..=2), lagged_frame(3).to_vec()].concat();
+        assert_eq!(with_queued(first(), &mut cut), expected);
     }
 
     #[test]
