@@ -221,7 +221,9 @@ fn connections_round_robin(calls: usize) {
     for (n, frame) in frames.iter().enumerate() {
         let now = std::time::Duration::from_millis(20 * n as u64);
         for c in &mut connections {
-            c.prefetch();
+            // As the server's socket task does when the socket wakes.
+            tonegate_dsp::cache::prefetch(&*c);
+            c.prefetch_participants();
             c.handle_message(now, Message::Text(frame), &mut AcceptAll);
             drain(c);
         }

@@ -262,12 +262,13 @@ impl Connection {
         };
     }
 
-    /// Starts loading the state a message works on into the cache: the connection with
-    /// its session and each participant's receiver (see `tonegate_dsp::cache`). Call it
-    /// when the socket wakes, before reading the message, so the loads overlap the read
-    /// and the parse instead of following each other.
-    pub fn prefetch(&self) {
-        tonegate_dsp::cache::prefetch(self);
+    /// Starts loading the state a message works on beyond the connection itself into the
+    /// cache: each participant's record with its receiver (see `tonegate_dsp::cache`).
+    /// The connection, with its session inline, is prefetched by its holder, with the
+    /// rest of the holder's state. Call it when the socket wakes, before reading the
+    /// message, so the loads overlap the read and the parse instead of following each
+    /// other.
+    pub fn prefetch_participants(&self) {
         if let Phase::Streaming { session, .. } = &self.phase {
             session.prefetch();
         }

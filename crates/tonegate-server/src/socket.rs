@@ -197,11 +197,8 @@ pub(super) async fn run(
         // not the server's lateness; the stop signals first of all.
         let woke = poll_fn(|cx| {
             // Most wakes are a frame: its call's state loads while the socket is read.
-            // (Borrowed mutably, so the task stays `Send`: a connection is not `Sync`.)
+            h.prefetch();
             tonegate_dsp::cache::prefetch(&*timer);
-            tonegate_dsp::cache::prefetch(&h);
-            let conn: &mut Connection = &mut h.conn;
-            conn.prefetch();
             let opened = gate.take(cx);
             if opened {
                 let mut group = gate.context();
@@ -296,6 +293,14 @@ fn is_oversize(error: axum::Error) -> bool {
 }
 
 impl Handler {
+    /// Starts loading what a frame works on into the cache: the handler, with the
+    /// connection and its session inline (its fields around the connection are read by
+    /// every frame too), and each participant's receiver.
+    fn prefetch(&self) {
+        tonegate_dsp::cache::prefetch(self);
+        self.conn.prefetch_participants();
+    }
+
     /// Feeds one socket message to the connection; `Some` when the peer is gone.
     async fn on_message(&mut self, message: Option<Result<Message, axum::Error>>) -> Option<End> {
         let now = self.state.now();

@@ -143,6 +143,16 @@ impl Session {
         self.route_digit(p.digit, None);
     }
 
+    /// Where the digits whose `dtmfEnd` is not reported yet sit in `recent`, newest
+    /// first. They are the last few of those kept: the search stops once it has seen all
+    /// `ends_pending` of them, instead of reading every digit kept.
+    pub(super) fn unreported_ends(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.recent.len())
+            .rev()
+            .filter(|&i| !self.recent[i].end_reported)
+            .take(self.ends_pending)
+    }
+
     /// Emits `dtmfEnd` for released digits whose dedupe window has passed.
     pub(super) fn report_ends(&mut self, all: bool) {
         // Per frame, with no digit between its press and its `dtmfEnd`: nothing to look at.
@@ -153,27 +163,27 @@ impl Session {
         let window = self.window_samples();
         let window_time = self.config.dedupe_window;
         let now = self.now;
-        let mut ready = Vec::new();
-        // The digits not reported yet, from the newest back: the search stops once it has
-        // seen all `ends_pending` of them, instead of reading every digit kept (they are
-        // all reported but the last few).
-        let pending = self.ends_pending;
-        let unreported = self.recent.iter_mut().rev().filter(|r| !r.end_reported);
-        for r in unreported.take(pending) {
-            if let Some(end) = r.end
-                && (all
+        let due: Vec<(usize, f64)> = (self.unreported_ends())
+            .filter_map(|i| {
+                let r = &self.recent[i];
+                let end = r.end?;
+                let due = all
                     || r.platform
                     || position >= end + window
-                    || now >= r.released_at + window_time)
-            {
-                r.end_reported = true;
-                self.ends_pending -= 1;
-                let source = if r.platform { Seen::Both } else { Seen::Inband };
-                ready.push((r.digit, r.sequence_id, end, source));
-            }
+                    || now >= r.released_at + window_time;
+                due.then_some((i, end))
+            })
+            .collect();
+        // Every due digit marked first, then reported, oldest first.
+        let mut ready = Vec::with_capacity(due.len());
+        for &(i, end) in due.iter().rev() {
+            let r = &mut self.recent[i];
+            r.end_reported = true;
+            self.ends_pending -= 1;
+            let source = if r.platform { Seen::Both } else { Seen::Inband };
+            ready.push((r.digit, r.sequence_id, end, source));
         }
-        // Reported oldest first.
-        for (digit, sequence_id, end, source) in ready.into_iter().rev() {
+        for (digit, sequence_id, end, source) in ready {
             let end_ms = self.to_ms(end);
             self.emit(EventKind::DtmfEnd {
                 digit,

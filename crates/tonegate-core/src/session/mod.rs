@@ -842,9 +842,7 @@ impl Session {
         if let Some(p) = self.pending.front() {
             consider(p.due_time);
         }
-        // The digits with their ends pending, newest first (see `report_ends`).
-        let unreported = self.recent.iter().rev().filter(|r| !r.end_reported);
-        for r in unreported.take(self.ends_pending) {
+        for r in self.unreported_ends().map(|i| &self.recent[i]) {
             if r.end.is_some() {
                 consider(r.released_at + self.config.dedupe_window);
             }
