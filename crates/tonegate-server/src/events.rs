@@ -88,8 +88,9 @@ fn respond(state: Arc<State>, call_id: Option<String>, uri: &Uri, headers: &Head
         }
     };
     let closed = state.closed.subscribe();
-    // One keep-alive timer for the stream's life, moved later after each write (which
-    // costs no lock on the timer wheel, unlike a new timer per write).
+    // One keep-alive timer for the stream's life, moved later after each write: while it
+    // has not fired, that takes no lock on the timer wheel, where a new timer per write
+    // took two (one to insert it, one to remove it).
     let keep_alive = Box::pin(tokio::time::sleep(KEEP_ALIVE));
     // Fused: a chunk may have read the end of the items, and the next step reads it again.
     let stream = futures_util::stream::unfold(
