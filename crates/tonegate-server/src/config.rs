@@ -220,7 +220,7 @@ pub struct Config {
     pub admission_max_cpu_percent: u32,
     /// How long an idle runtime worker lingers before it sleeps until a socket is ready,
     /// µs: the frames that arrive meanwhile are served in one wake-up rather than one
-    /// each (about 6 % less CPU at 1,000 calls). Anything arriving while every worker
+    /// each (3 to 6 % less CPU at 1,000 calls). Anything arriving while every worker
     /// lingers waits up to this long. At most 20000 (one frame); 0 turns it off, for the
     /// lowest latency on a lightly loaded box. Default 2000.
     pub wake_coalesce_us: u64,

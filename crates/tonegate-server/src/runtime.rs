@@ -32,6 +32,8 @@ pub fn runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
 
     /// Sockets, timers and tasks from other threads all reach a runtime whose workers
@@ -47,15 +49,14 @@ mod tests {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let address = listener.local_addr().unwrap();
             let server = tokio::spawn(async move {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
                 let (mut socket, _) = listener.accept().await.unwrap();
                 let mut buffer = [0u8; 5];
                 socket.read_exact(&mut buffer).await.unwrap();
                 socket.write_all(&buffer).await.unwrap();
             });
+            // A timer, long enough for the idle workers to linger and go to sleep.
             tokio::time::sleep(Duration::from_millis(5)).await;
             let mut client = tokio::net::TcpStream::connect(address).await.unwrap();
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
             client.write_all(b"hello").await.unwrap();
             let mut echoed = [0u8; 5];
             client.read_exact(&mut echoed).await.unwrap();
