@@ -74,6 +74,8 @@ enum End {
     /// The peer is gone: flush the session, no close frame. `lost` unless the peer
     /// closed in order.
     Gone { lost: bool },
+    /// The peer sent a close frame: send the transport's queued reply, then as `Gone`.
+    PeerClosed { orderly: bool },
 }
 
 struct Handler {
@@ -237,7 +239,7 @@ pub(super) async fn run(
         match woke {
             Woke::Stop(why) => break End::Close(1001, why.to_owned()),
             Woke::Message(message) => {
-                if let Some(end) = h.on_message(message).await {
+                if let Some(end) = h.on_message(message) {
                     break end;
                 }
             }
@@ -301,8 +303,10 @@ impl Handler {
         self.conn.prefetch_participants();
     }
 
-    /// Feeds one socket message to the connection; `Some` when the peer is gone.
-    async fn on_message(&mut self, message: Option<Result<Message, axum::Error>>) -> Option<End> {
+    /// Feeds one socket message to the connection; `Some` when the peer is gone. Not
+    /// async: the message then stays on the stack instead of being copied into the
+    /// task's state, a cold cache line on every frame.
+    fn on_message(&mut self, message: Option<Result<Message, axum::Error>>) -> Option<End> {
         let now = self.state.now();
         let message = match message {
             None => return Some(End::Gone { lost: true }),
@@ -333,11 +337,8 @@ impl Handler {
                 b.len()
             }
             Message::Close(frame) => {
-                // The transport queued the reply to the peer's close: send it before the
-                // socket is dropped, so the peer sees an orderly close.
-                let _ = tokio::time::timeout(CLOSE_WAIT, self.socket.flush()).await;
                 let orderly = frame.as_ref().is_none_or(|f| f.code == 1000);
-                return Some(End::Gone { lost: !orderly });
+                return Some(End::PeerClosed { orderly });
             }
             Message::Ping(_) | Message::Pong(_) => return None,
         };
@@ -646,6 +647,13 @@ impl Handler {
     /// Flushes the session, closes the socket and leaves the registry.
     async fn end(mut self, end: End) {
         match end {
+            End::PeerClosed { orderly } => {
+                // The transport queued the reply to the peer's close: send it before the
+                // socket is dropped, so the peer sees an orderly close.
+                let _ = tokio::time::timeout(CLOSE_WAIT, self.socket.flush()).await;
+                self.peer_gone = true;
+                self.finish(!orderly).await;
+            }
             End::Gone { lost } => {
                 self.peer_gone = true;
                 self.finish(lost).await;
