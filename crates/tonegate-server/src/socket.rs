@@ -303,9 +303,9 @@ impl Handler {
         self.conn.prefetch_participants();
     }
 
-    /// Feeds one socket message to the connection; `Some` when the peer is gone. Not
-    /// async: the message then stays on the stack instead of being copied into the
-    /// task's state, a cold cache line on every frame.
+    /// Feeds one socket message to the connection; `Some` when the peer is gone. Nothing
+    /// here waits (a peer's close is flushed in [`Handler::end`]), so the task's state
+    /// holds no future of it.
     fn on_message(&mut self, message: Option<Result<Message, axum::Error>>) -> Option<End> {
         let now = self.state.now();
         let message = match message {

@@ -7,7 +7,7 @@
 //! wakers. Behind a [`Gate`], each of those is polled once, with a waker that opens the
 //! gate, and then only again once that waker fired or the gate was opened by hand (the
 //! group returned something and there may be more, or a timer was reset). A frame then
-//! costs the gate one atomic load on the call's own memory: the task's waker is
+//! costs the gate one atomic swap on the call's own memory: the task's waker is
 //! registered again only when the gate was opened (a wake takes it) or the task's waker
 //! changed.
 
@@ -77,10 +77,7 @@ impl Gate {
     /// opened by hand); closes the gate. Makes sure a later wake reaches the task `cx`
     /// belongs to. Poll the group's futures with [`Gate::context`].
     pub(super) fn take(&mut self, cx: &Context<'_>) -> bool {
-        // A plain load first: mostly the gate is closed, and a swap (a locked write)
-        // would wait for the flag's cache line where a load overlaps with what follows.
-        let opened = self.inner.open.load(Ordering::Acquire)
-            && self.inner.open.swap(false, Ordering::AcqRel);
+        let opened = self.inner.open.swap(false, Ordering::AcqRel);
         let same_task = (self.registered.as_ref()).is_some_and(|w| w.will_wake(cx.waker()));
         if opened || !same_task {
             // Registered before the group is polled, so a wake during the poll reaches
